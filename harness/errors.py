@@ -1,0 +1,26 @@
+"""The one error type for bad user input.
+
+Every problem a user can fix (a missing file, a corrupt model, a wrong layout,
+a card that does not match the model) is raised as :class:`HarnessInputError`.
+The pytest plugin turns it into a single usage error: no traceback, non-zero exit.
+"""
+
+
+class HarnessInputError(Exception):
+    """Bad input: says what is wrong and how to fix it.
+
+    Parameters
+    ----------
+    problem : str
+        What is wrong, naming the file or option concerned.
+    fix : str
+        What the user should do about it.
+    """
+
+    def __init__(self, problem: str, fix: str):
+        super().__init__(problem, fix)
+        self.problem = problem
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.problem}\n  How to fix: {self.fix}"
