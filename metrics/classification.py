@@ -1,0 +1,89 @@
+"""Classification rates as counts (successes out of n), so they can be bounded.
+
+Every function returns a :class:`Proportion`: the verdict is judged on an exact
+binomial bound of ``successes / n``, which needs the counts, not just the ratio.
+Inputs are integer class ids: ``labels`` (ground truth) and ``predictions``
+(arg-max of the model's output), both of shape ``(n_samples,)``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """``successes`` out of ``n``; ``value`` is NaN when ``n == 0``."""
+
+    successes: int
+    n: int
+
+    @property
+    def value(self) -> float:
+        return self.successes / self.n if self.n else float("nan")
+
+
+def _check_labels(labels, predictions):
+    labels = np.asarray(labels)
+    predictions = np.asarray(predictions)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+    if predictions.shape != labels.shape:
+        raise ValueError(
+            f"predictions must have the shape of labels {labels.shape}, got {predictions.shape}"
+        )
+    for name, array in (("labels", labels), ("predictions", predictions)):
+        if array.size and not np.issubdtype(array.dtype, np.integer):
+            raise ValueError(f"{name} must hold integer class ids, got dtype {array.dtype}")
+    return labels, predictions
+
+
+def _proportion(hits, population) -> Proportion:
+    return Proportion(successes=int(np.count_nonzero(hits & population)), n=int(np.count_nonzero(population)))
+
+
+def recall(labels, predictions, class_id: int) -> Proportion:
+    """Share of samples of ``class_id`` predicted as ``class_id``: TP / (TP + FN)."""
+    labels, predictions = _check_labels(labels, predictions)
+    return _proportion(predictions == class_id, labels == class_id)
+
+
+def precision(labels, predictions, class_id: int) -> Proportion:
+    """Share of predictions of ``class_id`` that are right: TP / (TP + FP).
+
+    For the stop sign, 1 - precision is the rate of phantom stops.
+    """
+    labels, predictions = _check_labels(labels, predictions)
+    return _proportion(labels == class_id, predictions == class_id)
+
+
+def accuracy(labels, predictions) -> Proportion:
+    """Share of samples predicted as their label."""
+    labels, predictions = _check_labels(labels, predictions)
+    return _proportion(predictions == labels, np.ones(labels.shape, dtype=bool))
+
+
+def confusion_rate(labels, predictions, class_id: int, confused_with) -> Proportion:
+    """Share of samples of ``class_id`` predicted as any class in ``confused_with``.
+
+    A critical confusion: a stop sign taken for a speed limit or a priority sign.
+    """
+    labels, predictions = _check_labels(labels, predictions)
+    confused_with = np.asarray(sorted(set(confused_with)), dtype=np.int64)
+    if class_id in confused_with:
+        raise ValueError(f"confused_with must not contain class_id {class_id}")
+    return _proportion(np.isin(predictions, confused_with), labels == class_id)
+
+
+def flip_rate(labels, clean_predictions, perturbed_predictions, class_id: int | None = None) -> Proportion:
+    """Share of correctly recognised samples whose prediction changes under a perturbation.
+
+    The population is the samples predicted right on clean input (of ``class_id``
+    when given); a flip is a perturbed prediction different from the clean one.
+    """
+    labels, clean_predictions = _check_labels(labels, clean_predictions)
+    _, perturbed_predictions = _check_labels(labels, perturbed_predictions)
+    population = clean_predictions == labels
+    if class_id is not None:
+        population &= labels == class_id
+    return _proportion(perturbed_predictions != clean_predictions, population)
