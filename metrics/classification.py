@@ -6,21 +6,35 @@ Inputs are integer class ids: ``labels`` (ground truth) and ``predictions``
 (arg-max of the model's output), both of shape ``(n_samples,)``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Proportion:
-    """``successes`` out of ``n``; ``value`` is NaN when ``n == 0``."""
+    """``successes`` out of ``n``; ``value`` is NaN when ``n == 0``.
+
+    ``population`` and ``hits`` are the per-sample masks the counts come from, so a
+    report can show the samples behind a verdict.
+    """
 
     successes: int
     n: int
+    population: np.ndarray | None = field(default=None, repr=False, compare=False)
+    hits: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def value(self) -> float:
         return self.successes / self.n if self.n else float("nan")
+
+    def adverse_positions(self, direction: str) -> np.ndarray:
+        """Positions of the samples that count against ``rate <direction> threshold``:
+        the misses for a floor (``>=``), the events for a ceiling (``<=``)."""
+        if self.population is None:
+            raise ValueError("this proportion carries no per-sample masks")
+        adverse = ~self.hits if direction == ">=" else self.hits
+        return np.flatnonzero(self.population & adverse)
 
 
 def _check_labels(labels, predictions):
@@ -39,7 +53,12 @@ def _check_labels(labels, predictions):
 
 
 def _proportion(hits, population) -> Proportion:
-    return Proportion(successes=int(np.count_nonzero(hits & population)), n=int(np.count_nonzero(population)))
+    return Proportion(
+        successes=int(np.count_nonzero(hits & population)),
+        n=int(np.count_nonzero(population)),
+        population=population,
+        hits=hits,
+    )
 
 
 def recall(labels, predictions, class_id: int) -> Proportion:

@@ -1,0 +1,33 @@
+"""Small inline images for the report: PNG thumbnails as data URIs, so the report is one file."""
+
+import base64
+import html
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def png_data_uri(image: np.ndarray, scale: int = 2) -> str:
+    """``data:image/png;base64,...`` of a uint8 RGB (H, W, 3) or grey (H, W) image, enlarged ``scale`` times."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8, got {image.dtype}")
+    if scale > 1:
+        image = image.repeat(scale, axis=0).repeat(scale, axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def gallery_html(images, captions, title: str) -> str:
+    """A captioned row of thumbnails; every caption is HTML-escaped."""
+    figures = "".join(
+        f'<figure class="evidence-thumb"><img src="{png_data_uri(image)}" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for image, caption in zip(images, captions)
+    )
+    return (
+        f'<div class="evidence-gallery"><p><strong>{html.escape(title)}</strong></p>'
+        f'<div style="display:flex;flex-wrap:wrap;gap:8px">{figures}</div></div>'
+    )
