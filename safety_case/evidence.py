@@ -123,8 +123,10 @@ class EvidenceLog:
             "requirements": [result.to_dict() for result in self.results],
         }
 
-    def write_json(self, path: Path, **sections) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(self.to_dict(**sections), indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        temporary.replace(path)
+
+def write_json(path: Path, document: dict) -> None:
+    """Write ``document`` atomically: a killed run never leaves half a file that CI would read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)

@@ -104,6 +104,36 @@ class SafetyRun:
             )
         return predictions
 
+    def model_identity(self) -> dict:
+        model = self.model
+        return {
+            "path": str(model.path),
+            "format": model.format,
+            "loader": model.loader,
+            "sha256": model.sha256,
+            "input_shape": list(model.input_shape),
+            "output_shape": list(model.output_shape),
+            "parameters": model.num_parameters,
+            "card_path": None if model.card_path is None else str(model.card_path),
+            "card_assumed": model.card_assumed,
+            "card": model.card.to_dict(),
+            "load_warnings": list(model.load_warnings),
+        }
+
+    def ingest_identity(self) -> dict:
+        ingest = self.ingest
+        return {
+            "path": str(ingest.root),
+            "layout": ingest.layout,
+            "label_file": None if ingest.label_file is None else str(ingest.label_file),
+            "labelled": ingest.labelled,
+            "n": len(ingest.records),
+            "evaluated": int(self.clean.indices.size),
+            "sha256": ingest.content_sha256(),
+            "class_counts": {str(k): v for k, v in sorted(ingest.class_counts().items())},
+            "excluded": [{"path": path, "reason": reason} for path, reason in self.excluded],
+        }
+
     def images(self, predictions: Predictions, positions) -> list[np.ndarray]:
         """The images behind ``positions`` of ``predictions``, as the model saw them (for the report)."""
         card = self.model.card
