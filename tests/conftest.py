@@ -1,0 +1,50 @@
+"""Helpers for the harness's own tests: running the safety suite as a user would, in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT_ROOT.parent / "shared"
+
+
+@dataclass
+class SuiteRun:
+    returncode: int
+    output: str
+    evidence: dict | None
+    html: str | None
+
+
+@pytest.fixture(scope="session")
+def run_safety_suite(tmp_path_factory):
+    """Run ``pytest safety_tests`` with the given options; report and evidence go to a temporary folder."""
+
+    def run(*options, name="run") -> SuiteRun:
+        folder = tmp_path_factory.mktemp(name)
+        html, evidence = folder / "report.html", folder / "evidence.json"
+        command = [sys.executable, "-m", "pytest", "safety_tests", "-q", "-p", "no:cacheprovider",
+                   f"--html={html}", f"--evidence={evidence}", f"--cache-dir={PROJECT_ROOT / '.cache'}", *options]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        completed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=900)
+        return SuiteRun(
+            returncode=completed.returncode,
+            output=completed.stdout + completed.stderr,
+            evidence=json.loads(evidence.read_text()) if evidence.exists() else None,
+            html=html.read_text() if html.exists() else None,
+        )
+
+    return run
+
+
+def shared_path(*parts) -> Path:
+    """A path in ../shared, or skip the test with the reason."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared material {path} is absent (integration tests need ../shared beside the project)")
+    return path

@@ -1,0 +1,149 @@
+"""Bad input ends the run with one clear message and exit code 4: never a traceback, never a silent pass."""
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CARD = "input:\n  size: [32, 32]\n  channels: RGB\n  range: [0, 1]\n  resize: area\noutput: probabilities\nclasses: gtsrb43\n"
+
+
+def save_model(folder, name, build):
+    from harness import tf_runtime
+
+    keras = tf_runtime.keras()
+    keras.utils.set_random_seed(0)
+    model = build(keras)
+    path = folder / f"{name}.keras"
+    model.save(path)
+    (folder / f"{name}.yaml").write_text(CARD)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad-models")
+
+    def dense(units, activation):
+        return lambda keras: keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(),
+                                               keras.layers.Dense(units, activation=activation)])
+
+    nan_model = dense(43, "softmax")
+
+    def build_nan(keras):
+        model = nan_model(keras)
+        kernel, bias = model.layers[-1].get_weights()
+        model.layers[-1].set_weights([np.full_like(kernel, np.nan), bias])
+        return model
+
+    corrupt = folder / "corrupt.h5"
+    corrupt.write_bytes(b"this is not an HDF5 file" * 10)
+    unknown = folder / "model.pt"
+    unknown.write_bytes(b"\x00" * 10)
+    return {
+        "42 outputs": save_model(folder, "forty_two", dense(42, "softmax")),
+        "nan": save_model(folder, "nan", build_nan),
+        "not normalised": save_model(folder, "linear", dense(43, None)),
+        "corrupt": corrupt,
+        "unknown format": unknown,
+    }
+
+
+def image(path, size=(32, 32)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((*size, 3), 128, np.uint8)).save(path)
+
+
+def gtsrb_csv(folder, rows):
+    lines = ["Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"]
+    lines += [f"{name};32;32;2;2;29;29;{label}" for name, label in rows]
+    (folder / "GT-final_test.csv").write_text("\n".join(lines) + "\n")
+
+
+def assert_clear_error(run, *phrases):
+    assert run.returncode == 4, run.output
+    assert "Traceback" not in run.output
+    assert "How to fix:" in run.output
+    for phrase in phrases:
+        assert phrase in run.output, run.output
+
+
+@pytest.mark.parametrize(
+    "model, phrases",
+    [
+        ("42 outputs", ("42",)),
+        ("nan", ("NaN",)),
+        ("not normalised", ("logits",)),
+        ("corrupt", ("HDF5",)),
+        ("unknown format", ("model.pt",)),
+    ],
+)
+def test_bad_models(run_safety_suite, models, model, phrases):
+    assert_clear_error(run_safety_suite(f"--model={models[model]}", name="bad-model"), *phrases)
+
+
+def test_missing_model(run_safety_suite, tmp_path):
+    assert_clear_error(run_safety_suite(f"--model={tmp_path / 'nowhere.h5'}", name="missing"), "nowhere.h5")
+
+
+def test_missing_ingest(run_safety_suite, tmp_path):
+    assert_clear_error(run_safety_suite(f"--ingest={tmp_path / 'nowhere'}", name="missing"), "nowhere")
+
+
+def test_empty_ingest(run_safety_suite, tmp_path):
+    assert_clear_error(run_safety_suite(f"--ingest={tmp_path}", name="empty"), str(tmp_path))
+
+
+def test_unknown_layout(run_safety_suite, tmp_path):
+    (tmp_path / "notes.txt").write_text("no images here")
+    (tmp_path / "sub").mkdir()
+    assert_clear_error(run_safety_suite(f"--ingest={tmp_path}", name="layout"), str(tmp_path))
+
+
+def test_label_file_naming_missing_images(run_safety_suite, tmp_path):
+    image(tmp_path / "Images" / "00000.png")
+    gtsrb_csv(tmp_path, [("00000.png", 14), ("00001.png", 14)])
+    assert_clear_error(run_safety_suite(f"--ingest={tmp_path}", name="missing-images"), "00001.png")
+
+
+def test_label_file_leading_outside_the_ingest(run_safety_suite, tmp_path):
+    ingest = tmp_path / "ingest"
+    image(ingest / "Images" / "00000.png")
+    image(tmp_path / "secret.png")
+    gtsrb_csv(ingest, [("00000.png", 14), ("../../secret.png", 14)])
+    assert_clear_error(run_safety_suite(f"--ingest={ingest}", name="outside"), "secret.png")
+
+
+def test_labels_the_model_does_not_have(run_safety_suite, tmp_path):
+    image(tmp_path / "14" / "a.png")
+    image(tmp_path / "57" / "b.png")
+    assert_clear_error(run_safety_suite(f"--ingest={tmp_path}", name="labels"), "57")
+
+
+def test_missing_requirements_file(run_safety_suite, tmp_path):
+    assert_clear_error(run_safety_suite(f"--requirements={tmp_path / 'req.yaml'}", name="req"), "req.yaml")
+
+
+@pytest.fixture
+def ingest_with_corrupt_image(tmp_path):
+    for i in range(3):
+        image(tmp_path / "14" / f"{i}.png")
+    good = (tmp_path / "14" / "0.png").read_bytes()
+    (tmp_path / "14" / "truncated.png").write_bytes(good[: len(good) // 2])
+    return tmp_path
+
+
+def test_corrupt_images_are_listed_and_refused(run_safety_suite, ingest_with_corrupt_image):
+    assert_clear_error(run_safety_suite(f"--ingest={ingest_with_corrupt_image}", name="corrupt"),
+                       "truncated.png", "--allow-corrupt-images")
+
+
+def test_corrupt_images_excluded_on_request_are_reported(run_safety_suite, ingest_with_corrupt_image):
+    run = run_safety_suite(f"--ingest={ingest_with_corrupt_image}", "--allow-corrupt-images", "-k", "SR-STOP-RECALL",
+                           name="corrupt-allowed")
+    assert run.returncode in (0, 1), run.output
+    excluded = run.evidence["ingest"]["excluded"]
+    assert [e["path"].rsplit("/", 1)[-1] for e in excluded] == ["truncated.png"]
+    assert run.evidence["ingest"]["evaluated"] == 3
+    assert "EXCLUDED" in run.html and "truncated.png" in run.html

@@ -1,0 +1,101 @@
+"""The safety suite run as a user runs it: on the bundled default, on an unlabelled ingest, on a failing model."""
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from metrics.bounds import one_sided_bound
+
+
+@pytest.fixture(scope="module")
+def default_run(run_safety_suite):
+    return run_safety_suite(name="default")
+
+
+def test_default_run_passes_the_gate(default_run):
+    assert default_run.returncode == 0, default_run.output
+    assert default_run.evidence["gate"] == "pass"
+    assert "safety gate: PASS" in default_run.output
+
+
+def test_default_evidence_holds_every_bundled_requirement(default_run):
+    results = {r["id"]: r for r in default_run.evidence["requirements"]}
+    for requirement_id in ("SR-STOP-RECALL", "SR-STOP-PRECISION", "SR-STOP-CRITICAL-CONFUSION", "SR-ACCURACY"):
+        assert results[requirement_id]["verdict"] == "pass"
+    assert sum(1 for key in results if key.startswith("SR-CLASS-RECALL-class")) == 43
+    stop = results["SR-STOP-RECALL"]
+    assert stop["class"] == 14 and stop["condition"] == "clean" and stop["n"] >= 299
+
+
+def test_every_number_follows_from_the_counts(default_run):
+    for r in default_run.evidence["requirements"]:
+        assert r["value"] == pytest.approx(r["successes"] / r["n"], abs=1e-6)
+        bound = one_sided_bound(r["successes"], r["n"], r["direction"], r["confidence"])
+        assert r["bound"] == pytest.approx(bound, abs=1e-6)
+
+
+def test_evidence_identifies_model_ingest_and_environment(default_run):
+    evidence = default_run.evidence
+    assert re.fullmatch(r"[0-9a-f]{64}", evidence["model"]["sha256"])
+    assert evidence["model"]["format"] == "keras" and evidence["model"]["loader"] == "keras"
+    assert evidence["model"]["card_assumed"] is False
+    assert evidence["ingest"]["layout"] == "gtsrb-test"
+    assert re.fullmatch(r"[0-9a-f]{64}", evidence["ingest"]["sha256"])
+    assert sum(evidence["ingest"]["class_counts"].values()) == evidence["ingest"]["n"]
+    assert {"numpy", "scipy", "keras"} <= set(evidence["environment"]["libraries"])
+
+
+def test_report_is_self_contained_and_readable(default_run):
+    html = default_run.html
+    assert "RELEASE GATE: PASS" in html
+    for section in ("Requirements", "Model under test", "Data ingest", "Environment"):
+        assert f"<h2>{section}</h2>" in html
+    assert "SR-STOP-RECALL" in html
+    assert not re.search(r'<(link|script)[^>]+(href|src)="https?:', html)
+
+
+def test_same_inputs_give_the_same_evidence(default_run, run_safety_suite):
+    again = run_safety_suite(name="default-again")
+    assert again.evidence["requirements"] == default_run.evidence["requirements"]
+    assert again.evidence["model"] == default_run.evidence["model"]
+    assert again.evidence["ingest"] == default_run.evidence["ingest"]
+
+
+def test_unlabelled_ingest_is_not_applicable_and_never_a_pass(run_safety_suite, tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / f"frame{i}.png")
+    run = run_safety_suite(f"--ingest={tmp_path}", name="unlabelled")
+    assert run.returncode == 1, run.output
+    assert run.evidence["gate"] == "no_verdict"
+    assert {r["verdict"] for r in run.evidence["requirements"]} == {"not_applicable"}
+    assert all("no labels" in r["reason"] for r in run.evidence["requirements"])
+    assert run.evidence["ingest"]["layout"] == "flat"
+
+
+@pytest.fixture(scope="module")
+def untrained_model(tmp_path_factory):
+    """A real Keras model that has learned nothing: it must fail the stop-sign floor."""
+    from harness import tf_runtime
+
+    keras = tf_runtime.keras()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(43, activation="softmax")])
+    folder = tmp_path_factory.mktemp("untrained")
+    model.save(folder / "untrained.keras")
+    (folder / "untrained.yaml").write_text("input:\n  size: [32, 32]\n  channels: RGB\n  range: [0, 1]\n"
+                                           "  resize: area\noutput: probabilities\nclasses: gtsrb43\n")
+    return folder / "untrained.keras"
+
+
+def test_a_model_that_misses_stop_signs_fails_the_gate_with_its_evidence(run_safety_suite, untrained_model):
+    run = run_safety_suite(f"--model={untrained_model}", "-k", "SR-STOP-RECALL", name="untrained")
+    assert run.returncode == 1, run.output
+    assert run.evidence["gate"] == "fail"
+    (stop,) = run.evidence["requirements"]
+    assert stop["id"] == "SR-STOP-RECALL" and stop["verdict"] == "fail"
+    assert "RELEASE GATE: FAIL" in run.html
+    assert "Missed signs" in run.html and "data:image/png;base64," in run.html
