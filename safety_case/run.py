@@ -65,11 +65,12 @@ class SafetyRun:
 
     def __init__(self, options: RunOptions):
         self.options = options
+        # cheapest checks first: a wrong path or layout is reported before TensorFlow is imported
         self.requirements = load_requirements(options.requirements_path)
+        self.ingest = open_ingest(options.ingest_path)
         self.model = load_model(options.model_path, options.card_path, allow_unsafe=options.allow_unsafe_model)
         self.class_names = tuple(self.model.card.class_names)
         self.cases = expand_cases(self.requirements, len(self.class_names))
-        self.ingest = open_ingest(options.ingest_path)
         self._check_ingest_labels()
         self.excluded: list[tuple[str, str]] = []
         self.evidence = EvidenceLog()
