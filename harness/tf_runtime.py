@@ -14,7 +14,8 @@ import sys
 
 
 @contextlib.contextmanager
-def _stderr_silenced():
+def stderr_silenced():
+    """Send file descriptor 2 to /dev/null: TensorFlow's C++ and absl lines bypass Python's logging."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -29,7 +30,7 @@ def _stderr_silenced():
 @functools.cache
 def _quiet_import(name: str):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _stderr_silenced():
+    with stderr_silenced():
         return importlib.import_module(name)
 
 

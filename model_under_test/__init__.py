@@ -1,0 +1,8 @@
+"""The model under test: its card, loading any saved model, batched inference."""
+
+from model_under_test.card import ModelCard, default_card_path, parse_card, resolve_card
+from model_under_test.inference import LoadedModel, ModelOutputs, preprocess
+from model_under_test.loading import load_model
+
+__all__ = ["LoadedModel", "ModelCard", "ModelOutputs", "default_card_path", "load_model", "parse_card",
+           "preprocess", "resolve_card"]

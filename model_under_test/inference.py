@@ -1,0 +1,150 @@
+"""Batched inference: the card's preprocessing, one compiled forward pass, and output validation."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness import tf_runtime
+from harness.errors import HarnessInputError
+from model_under_test.card import ModelCard
+
+PROBABILITY_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What one forward pass gives for a batch.
+
+    ``logits`` are present only when the card says the model outputs logits (then
+    ``probabilities`` is their softmax); ``features`` is the penultimate representation
+    (the input of the last Dense layer), None when the model's layers are not accessible.
+    """
+
+    probabilities: np.ndarray
+    logits: np.ndarray | None
+    features: np.ndarray | None
+
+
+class Forward:
+    """One compiled ``tf.function`` over a batch dimension of any size: outputs and, where
+    accessible, penultimate features in the same pass."""
+
+    def __init__(self, network, loader: str):
+        tf = tf_runtime.tensorflow()
+        self.features_unavailable_reason = None
+        if loader == "tf.saved_model":
+            signature = network.signatures["serving_default"]
+            (input_name, input_spec), = signature.structured_input_signature[1].items()
+            (output_name, output_spec), = signature.structured_outputs.items()
+            self.input_shape = tuple(input_spec.shape.as_list())
+            self.output_shape = tuple(output_spec.shape.as_list())
+            self.num_parameters = int(sum(np.prod(v.shape) for v in network.variables))
+            self.features_unavailable_reason = "a SavedModel exposes only its serving signature, not its layers"
+
+            def call(x):
+                return signature(**{input_name: x})[output_name], None
+        else:
+            self.input_shape = tuple(network.inputs[0].shape)
+            self.output_shape = tuple(network.outputs[0].shape)
+            self.num_parameters = int(network.count_params())
+            two_outputs = self._with_features(network, loader)
+
+            def call(x):
+                if two_outputs is None:
+                    return network(x, training=False), None
+                features, outputs = two_outputs(x, training=False)
+                return outputs, features
+
+        self._network = network  # keeps the variables of the traced function alive
+        spec = tf.TensorSpec([None, *self.input_shape[1:]], tf.float32)
+        self._compiled = tf.function(call, input_signature=[spec], reduce_retracing=True)
+
+    def _with_features(self, network, loader):
+        keras = tf_runtime.keras() if loader == "keras" else tf_runtime.tf_keras()
+        dense_layers = [layer for layer in network.layers if isinstance(layer, keras.layers.Dense)]
+        if not dense_layers:
+            self.features_unavailable_reason = "the model has no Dense layer whose input could serve as features"
+            return None
+        try:
+            return keras.Model(network.inputs, [dense_layers[-1].input, network.outputs[0]])
+        except Exception as error:  # noqa: BLE001 — a model we cannot split still predicts
+            self.features_unavailable_reason = f"the penultimate layer is not reachable ({type(error).__name__})"
+            return None
+
+    def __call__(self, batch: np.ndarray):
+        outputs, features = self._compiled(batch)
+        return outputs.numpy(), None if features is None else features.numpy().reshape(len(batch), -1)
+
+
+def preprocess(images: np.ndarray, card: ModelCard) -> np.ndarray:
+    """uint8 RGB (n, H, W, 3) -> float32 as the card says: channel order, then ``lo + v * (hi - lo) / 255``."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be uint8 of shape (n, H, W, 3), got {images.dtype} {images.shape}")
+    x = images.astype(np.float32)
+    if card.channels == "BGR":
+        x = x[..., ::-1]
+    elif card.channels == "GRAY":
+        x = x.mean(axis=-1, keepdims=True)
+    lo, hi = card.pixel_range
+    return np.ascontiguousarray(lo + x * np.float32((hi - lo) / 255.0), dtype=np.float32)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to evaluate, with the identity the report shows."""
+
+    path: Path
+    format: str
+    loader: str
+    sha256: str
+    card: ModelCard
+    card_path: Path | None
+    card_assumed: bool
+    load_warnings: tuple[str, ...]
+    forward: Forward
+
+    @property
+    def input_shape(self):
+        return self.forward.input_shape
+
+    @property
+    def output_shape(self):
+        return self.forward.output_shape
+
+    @property
+    def num_parameters(self) -> int:
+        return self.forward.num_parameters
+
+    @property
+    def features_unavailable_reason(self) -> str | None:
+        return self.forward.features_unavailable_reason
+
+    def predict(self, images: np.ndarray) -> ModelOutputs:
+        """One batched forward pass on uint8 RGB images already at the card's size."""
+        raw, features = self.forward(preprocess(images, self.card))
+        raw = raw.astype(np.float32, copy=False)
+        bad_rows = ~np.isfinite(raw).all(axis=1)
+        if bad_rows.any():
+            raise HarnessInputError(
+                f"Model {self.path} gives NaN or infinite outputs for {int(bad_rows.sum())} of {len(raw)} images "
+                "in a batch",
+                "Check the model's weights and the card's input range: a model fed values far outside its "
+                "training range can overflow.",
+            )
+        if self.card.output == "logits":
+            return ModelOutputs(_softmax(raw), raw, features)
+        sums = raw.sum(axis=1)
+        if (raw < -PROBABILITY_TOLERANCE).any() or np.abs(sums - 1).max() > PROBABILITY_TOLERANCE:
+            raise HarnessInputError(
+                f"Model {self.path} outputs rows that are not probabilities (row sums from {sums.min():.3g} "
+                f"to {sums.max():.3g}, minimum value {raw.min():.3g}) but its card says output: probabilities",
+                "If the model's last layer has no softmax, set 'output: logits' in its card.",
+            )
+        return ModelOutputs(raw, None, features)
