@@ -2,6 +2,8 @@
 
 Each test is parametrized by the requirements file (safety_tests/requirements.yaml): one
 pytest item per requirement, class and condition, named by the requirement's id.
+
+PYTEST_DONT_REWRITE: a failed verdict prints its own one-line explanation, not pytest's introspection.
 """
 
 import pytest
