@@ -42,9 +42,14 @@ def run_safety_suite(tmp_path_factory):
     return run
 
 
-def shared_path(*parts) -> Path:
-    """A path in ../shared, or skip the test with the reason."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"shared material {path} is absent (integration tests need ../shared beside the project)")
-    return path
+@pytest.fixture(scope="session")
+def shared_path():
+    """``shared_path(*parts)``: a path in ../shared, or skip the test with the reason."""
+
+    def resolve(*parts) -> Path:
+        path = SHARED.joinpath(*parts)
+        if not path.exists():
+            pytest.skip(f"shared material {path} is absent (integration tests need ../shared beside the project)")
+        return path
+
+    return resolve
