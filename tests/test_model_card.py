@@ -1,0 +1,87 @@
+"""Model cards: defaults, lookup beside the model, validation that names the key, the range map."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.errors import HarnessInputError
+from harness.gtsrb import CLASS_NAMES
+from model_under_test import ModelCard, default_card_path, parse_card, preprocess, resolve_card
+
+
+def test_default_card_path(tmp_path):
+    assert default_card_path(tmp_path / "traffic_classifier.h5") == tmp_path / "traffic_classifier.yaml"
+    (tmp_path / "saved_model").mkdir()
+    assert default_card_path(tmp_path / "saved_model") == tmp_path / "saved_model.yaml"
+
+
+def test_card_beside_the_model_is_used_and_missing_card_is_assumed(tmp_path):
+    model = tmp_path / "m.keras"
+    card, path, assumed = resolve_card(model)
+    assert assumed and path is None and card == ModelCard()
+    (tmp_path / "m.yaml").write_text("input:\n  channels: BGR\n")
+    card, path, assumed = resolve_card(model)
+    assert not assumed and path == tmp_path / "m.yaml" and card.channels == "BGR"
+
+
+def test_full_card(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input:\n  size: [30, 28]\n  channels: GRAY\n  range: [-1, 1]\n  resize: area\n"
+                    "output: logits\nclasses: [a, b, c]\n")
+    card = parse_card(path)
+    assert (card.size, card.channels, card.pixel_range, card.resize, card.output) == (
+        (30, 28), "GRAY", (-1.0, 1.0), "area", "logits")
+    assert card.class_names == ("a", "b", "c") and card.num_channels == 1
+    assert parse_card(tmp_path / "c.yaml").to_dict()["classes"] == "list of 3 names"
+    assert ModelCard().class_names == CLASS_NAMES
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("input:\n  channels: RGBA\n", "input.channels is 'RGBA'; allowed: RGB, BGR, GRAY"),
+        ("input:\n  size: [32]\n", "input.size"),
+        ("input:\n  size: [0, 32]\n", "input.size"),
+        ("input:\n  range: [1, 0]\n", "lo < hi"),
+        ("input:\n  resize: lanczos\n", "input.resize"),
+        ("input:\n  colour: RGB\n", "input.colour"),
+        ("outputs: logits\n", "unknown key(s) outputs"),
+        ("output: softmax\n", "output is 'softmax'"),
+        ("classes: imagenet\n", "classes must be"),
+        ("- a list\n", "not a mapping"),
+        ("input: [\n", "cannot be read"),
+    ],
+)
+def test_invalid_cards_name_file_and_key(tmp_path, text, message):
+    path = tmp_path / "card.yaml"
+    path.write_text(text)
+    with pytest.raises(HarnessInputError) as error:
+        parse_card(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_explicit_card_must_exist(tmp_path):
+    with pytest.raises(HarnessInputError, match="does not exist"):
+        resolve_card(tmp_path / "m.h5", tmp_path / "nope.yaml")
+
+
+@given(st.floats(-10, 10), st.floats(0.01, 20), st.sampled_from(["RGB", "BGR", "GRAY"]))
+def test_range_map_hits_both_ends_and_is_monotone(lo, width, channels):
+    card = ModelCard(pixel_range=(lo, lo + width), channels=channels)
+    images = np.arange(256, dtype=np.uint8).repeat(3).reshape(1, 16, 16, 3)
+    x = preprocess(images, card)
+    assert x.dtype == np.float32 and x.shape[-1] == card.num_channels
+    assert x.min() == pytest.approx(lo, abs=1e-4) and x.max() == pytest.approx(lo + width, rel=1e-5, abs=1e-4)
+    assert (np.diff(x.reshape(-1, card.num_channels)[:, 0]) >= 0).all()
+
+
+def test_channel_orders():
+    image = np.zeros((1, 1, 1, 3), np.uint8)
+    image[..., :] = (255, 0, 0)
+    card = ModelCard(pixel_range=(0, 255))
+    assert preprocess(image, card)[0, 0, 0].tolist() == [255, 0, 0]
+    assert preprocess(image, ModelCard(pixel_range=(0, 255), channels="BGR"))[0, 0, 0].tolist() == [0, 0, 255]
+    assert preprocess(image, ModelCard(pixel_range=(0, 255), channels="GRAY"))[0, 0, 0].tolist() == [85]
+    # ikreza_gray's (x - 128) / 128 is the linear map onto [-1, 0.9921875]
+    assert preprocess(np.full((1, 1, 1, 3), 128, np.uint8), ModelCard(pixel_range=(-1, 0.9921875)))[0, 0, 0, 0] == 0
