@@ -106,3 +106,25 @@ def flip_rate(labels, clean_predictions, perturbed_predictions, class_id: int | 
     if class_id is not None:
         population &= labels == class_id
     return _proportion(perturbed_predictions != clean_predictions, population)
+
+
+@dataclass(frozen=True)
+class AccuracyDrop:
+    """``value`` = clean accuracy - perturbed accuracy = (lost - gained) / n.
+
+    ``lost`` counts the samples right on clean input and wrong under the perturbation. Since
+    ``value <= lost / n``, an upper confidence bound of ``lost / n`` bounds the drop from above
+    (conservatively): a ceiling on the drop is judged on it.
+    """
+
+    value: float
+    lost: Proportion
+
+
+def accuracy_drop(labels, clean_predictions, perturbed_predictions) -> AccuracyDrop:
+    labels, clean_predictions = _check_labels(labels, clean_predictions)
+    _, perturbed_predictions = _check_labels(labels, perturbed_predictions)
+    clean_right, perturbed_right = clean_predictions == labels, perturbed_predictions == labels
+    everyone = np.ones(labels.shape, dtype=bool)
+    value = (clean_right.mean() - perturbed_right.mean()) if labels.size else float("nan")
+    return AccuracyDrop(float(value), _proportion(clean_right & ~perturbed_right, everyone))

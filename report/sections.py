@@ -103,7 +103,7 @@ def requirements_section(evidence: dict) -> str:
         class_text = None if r["class"] is None else f"{r['class']} {r['class_name'] or ''}".strip()
         rows.append((
             r["id"], r["title"], r["hazard"], r["metric"], class_text, r["condition"], r["n"], r["successes"],
-            r["value"], r["bound"], f"{r['direction']} {r['threshold']:g}", r["margin"], r["verdict"],
+            r["value"], r["bound"], _requirement_text(r), r["margin"], r["verdict"],
         ))
     table = _table(
         ("ID", "Title", "Hazard", "Metric", "Class", "Condition", "n", "Successes", "Value",
@@ -128,9 +128,17 @@ def requirements_section(evidence: dict) -> str:
     )
 
 
+def _requirement_text(r: dict) -> str:
+    if r["threshold"] is None:
+        return f"no counterexample within {r['parameters'].get('budget', 0):.0%} of the sign"
+    return f"{r['direction']} {r['threshold']:g}"
+
+
 def _explain(r: dict) -> str:
     if r["verdict"] == "not_applicable":
         return f"not applicable: {r['reason']}"
+    if r["threshold"] is None:
+        return f"{r['verdict']}: {r['reason']}"
     text = f"{r['verdict']}: value {r['value']} with bound {r['bound']} against {r['direction']} {r['threshold']}"
     if r["verdict"] == "insufficient_evidence":
         if r["samples_needed"] is not None:

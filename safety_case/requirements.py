@@ -6,6 +6,7 @@ into :class:`RequirementCase` objects, one per pytest item: ``class: each`` give
 case per model class, a list of conditions one case per condition.
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,22 +20,34 @@ CLEAN = "clean"
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """What a metric needs from a requirement entry."""
+    """What a metric needs from a requirement entry.
 
-    needs_class: bool
+    ``class_key``: ``required`` (a ClassId or ``each``), ``optional`` or ``forbidden``;
+    ``conditions``: ``any``, ``perturbed`` (a comparison with clean) or ``clean`` (the metric perturbs itself).
+    """
+
+    class_key: str
     needs_labels: bool = True
+    conditions: str = "any"
     extra_keys: tuple[str, ...] = ()
+    thresholded: bool = True
 
 
 #: The metrics a requirement may name; each has a safety test that evaluates it.
 METRICS = {
-    "recall": MetricSpec(needs_class=True),
-    "precision": MetricSpec(needs_class=True),
-    "accuracy": MetricSpec(needs_class=False),
-    "confusion_rate": MetricSpec(needs_class=True, extra_keys=("confused_with",)),
+    "recall": MetricSpec("required"),
+    "precision": MetricSpec("required"),
+    "accuracy": MetricSpec("forbidden"),
+    "confusion_rate": MetricSpec("required", extra_keys=("confused_with",)),
+    "flip_rate": MetricSpec("optional", conditions="perturbed"),
+    "accuracy_drop": MetricSpec("forbidden", conditions="perturbed"),
+    # a search, not a rate: a counterexample found within the budget fails, none found passes
+    "counterexample": MetricSpec("required", conditions="clean", extra_keys=("budget", "max_examples"),
+                                 thresholded=False),
 }
 
-_REQUIRED_KEYS = ("id", "title", "hazard", "metric", "threshold", "direction")
+_REQUIRED_KEYS = ("id", "title", "hazard", "metric")
+_THRESHOLD_KEYS = ("threshold", "direction")
 _OPTIONAL_KEYS = ("class", "condition", "confidence", "rationale")
 
 
@@ -46,8 +59,8 @@ class Requirement:
     title: str
     hazard: str
     metric: str
-    threshold: float
-    direction: str
+    threshold: float | None
+    direction: str | None
     confidence: float
     class_id: int | str | None = None  # a ClassId, "each", or None for whole-ingest metrics
     conditions: tuple[str, ...] = (CLEAN,)
@@ -73,6 +86,15 @@ class RequirementCase:
         return case_id
 
 
+def _expand_severities(condition: str) -> list[str]:
+    """``"rain:1-3"`` -> ``["rain:1", "rain:2", "rain:3"]``; anything else as it is."""
+    match = re.fullmatch(r"([^:]+):(\d+)-(\d+)", condition)
+    if not match:
+        return [condition]
+    name, first, last = match.group(1), int(match.group(2)), int(match.group(3))
+    return [f"{name}:{severity}" for severity in range(first, last + 1)]
+
+
 def _fail(path, problem, fix="Edit the requirements file; see README.md, section 'Requirements reference'."):
     raise HarnessInputError(f"Requirements file {path}: {problem}", fix)
 
@@ -82,38 +104,47 @@ def _parse_entry(path, index, entry, defaults) -> Requirement:
     if not isinstance(entry, dict):
         _fail(path, f"{where} is not a mapping")
     where = f"requirement {entry.get('id', where)!s}"
-    missing = [key for key in _REQUIRED_KEYS if key not in entry]
+    metric = entry.get("metric")
+    if metric is not None and metric not in METRICS:
+        _fail(path, f"{where} names unknown metric {metric!r}; known metrics: {', '.join(sorted(METRICS))}")
+    spec = METRICS.get(metric, METRICS["recall"])
+    required = _REQUIRED_KEYS + (_THRESHOLD_KEYS if spec.thresholded else ())
+    missing = [key for key in required if key not in entry]
     if missing:
         _fail(path, f"{where} lacks {', '.join(missing)}")
-    metric = entry["metric"]
-    if metric not in METRICS:
-        _fail(path, f"{where} names unknown metric {metric!r}; known metrics: {', '.join(sorted(METRICS))}")
-    spec = METRICS[metric]
-    unknown = set(entry) - set(_REQUIRED_KEYS) - set(_OPTIONAL_KEYS) - set(spec.extra_keys)
+    unknown = set(entry) - set(required) - set(_OPTIONAL_KEYS) - set(spec.extra_keys)
     if unknown:
         _fail(path, f"{where} has unknown key(s) {', '.join(sorted(unknown))}")
     missing_extra = [key for key in spec.extra_keys if key not in entry]
     if missing_extra:
         _fail(path, f"{where}: metric {metric!r} needs {', '.join(missing_extra)}")
-    direction = str(entry["direction"])
-    if direction not in DIRECTIONS:
-        _fail(path, f"{where} has direction {direction!r}; use '>=' or '<='")
-    threshold = entry["threshold"]
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-        _fail(path, f"{where} has threshold {threshold!r}; it must be a number in [0, 1]")
+    direction, threshold = entry.get("direction"), entry.get("threshold")
+    if spec.thresholded:
+        if direction not in DIRECTIONS:
+            _fail(path, f"{where} has direction {direction!r}; use '>=' or '<='")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+            _fail(path, f"{where} has threshold {threshold!r}; it must be a number in [0, 1]")
+        threshold = float(threshold)
     confidence = entry.get("confidence", defaults.get("confidence", 0.95))
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.5 <= confidence < 1:
         _fail(path, f"{where} has confidence {confidence!r}; it must be in [0.5, 1)")
     class_id = entry.get("class")
-    if spec.needs_class:
-        if class_id != "each" and (isinstance(class_id, bool) or not isinstance(class_id, int) or class_id < 0):
-            _fail(path, f"{where}: metric {metric!r} needs 'class', a ClassId or 'each' (got {class_id!r})")
-    elif class_id is not None:
+    if class_id is None:
+        if spec.class_key == "required":
+            _fail(path, f"{where}: metric {metric!r} needs 'class', a ClassId or 'each'")
+    elif spec.class_key == "forbidden":
         _fail(path, f"{where}: metric {metric!r} applies to the whole ingest; remove 'class'")
+    elif class_id != "each" and (isinstance(class_id, bool) or not isinstance(class_id, int) or class_id < 0):
+        _fail(path, f"{where}: 'class' must be a ClassId or 'each' (got {class_id!r})")
     conditions = entry.get("condition", defaults.get("condition", CLEAN))
-    conditions = tuple(conditions) if isinstance(conditions, list) else (conditions,)
+    conditions = conditions if isinstance(conditions, list) else [conditions]
     if not conditions or not all(isinstance(c, str) and c for c in conditions):
         _fail(path, f"{where} has condition {entry.get('condition')!r}; use 'clean', 'name:severity' or a list of them")
+    conditions = tuple(c for condition in conditions for c in _expand_severities(condition))
+    if spec.conditions == "perturbed" and CLEAN in conditions:
+        _fail(path, f"{where}: metric {metric!r} compares a perturbed condition with clean; list only perturbed ones")
+    if spec.conditions == "clean" and conditions != (CLEAN,):
+        _fail(path, f"{where}: metric {metric!r} searches perturbations itself; its condition must be clean")
     parameters = {key: entry[key] for key in spec.extra_keys}
     if "confused_with" in parameters:
         confused = parameters["confused_with"]
@@ -122,12 +153,18 @@ def _parse_entry(path, index, entry, defaults) -> Requirement:
         if class_id in confused:
             _fail(path, f"{where}: confused_with must not contain its own class {class_id}")
         parameters["confused_with"] = tuple(confused)
+    if "budget" in parameters and not (isinstance(parameters["budget"], (int, float)) and 0 < parameters["budget"] <= 1):
+        _fail(path, f"{where}: budget must be the largest covered share of the sign, in (0, 1]")
+    if "max_examples" in parameters and not (isinstance(parameters["max_examples"], int)
+                                             and not isinstance(parameters["max_examples"], bool)
+                                             and parameters["max_examples"] > 0):
+        _fail(path, f"{where}: max_examples must be a positive integer")
     return Requirement(
         id=str(entry["id"]),
         title=str(entry["title"]),
         hazard=str(entry["hazard"]),
         metric=metric,
-        threshold=float(threshold),
+        threshold=threshold,
         direction=direction,
         confidence=float(confidence),
         class_id=class_id,

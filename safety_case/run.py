@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import HarnessInputError
-from ingest import iter_image_batches, load_image, open_ingest
+from ingest import iter_image_batches, open_ingest
 from model_under_test import load_model
+from perturbations import parse_condition, perturb_batch
 from safety_case.evidence import EvidenceLog
 from safety_case.requirements import CLEAN, expand_cases, load_requirements
 
@@ -59,6 +60,10 @@ class Predictions:
     def labelled(self) -> bool:
         return bool(self.labels.size) and bool((self.labels >= 0).all())
 
+    def predicted_at(self, indices: np.ndarray) -> np.ndarray:
+        """Predicted classes of the given ingest ``indices`` (all of which must be here)."""
+        return self.predicted[np.searchsorted(self.indices, indices)]
+
 
 class SafetyRun:
     """Loads and validates every input of a run; computes predictions on demand, once."""
@@ -72,6 +77,8 @@ class SafetyRun:
         self.class_names = tuple(self.model.card.class_names)
         self.cases = expand_cases(self.requirements, len(self.class_names))
         self._check_ingest_labels()
+        self._condition_classes = self._classes_per_condition()
+        self._perturbed: dict[str, Predictions] = {}
         self.excluded: list[tuple[str, str]] = []
         self.evidence = EvidenceLog()
 
@@ -85,10 +92,26 @@ class SafetyRun:
                 "Use a model card whose 'classes' cover the ingest's labels, or remove those images from the ingest.",
             )
 
+    def _classes_per_condition(self) -> dict[str, set | None]:
+        """For each perturbed condition, the classes its requirements read (None: every image).
+
+        A condition read only by stop-sign requirements perturbs only the stop signs."""
+        classes: dict[str, set | None] = {}
+        for case in self.cases:
+            if case.condition == CLEAN:
+                continue
+            parse_condition(case.condition)  # an unknown condition stops the run before any test
+            if case.class_id is None or classes.get(case.condition, set()) is None:
+                classes[case.condition] = None
+            else:
+                classes.setdefault(case.condition, set()).add(case.class_id)
+        return classes
+
     @functools.cached_property
     def clean(self) -> Predictions:
         """Predictions on the ingest as it is, every image through one batched forward pass."""
-        predictions, failures = _predict_ingest(self.model, self.ingest, self.options.batch_size)
+        predictions, failures = _predict_batches(self.model, self.ingest, CLEAN, self._batches(),
+                                                 self._model_inputs(CLEAN))
         if failures:
             listed = "\n".join(f"    {self.ingest.records[i].path}: {reason}" for i, reason in failures[:20])
             more = f"\n    ... and {len(failures) - 20} more" if len(failures) > 20 else ""
@@ -135,40 +158,65 @@ class SafetyRun:
             "excluded": [{"path": path, "reason": reason} for path, reason in self.excluded],
         }
 
-    def images(self, predictions: Predictions, positions) -> list[np.ndarray]:
-        """The images behind ``positions`` of ``predictions``, as the model saw them (for the report)."""
+    def _batches(self, indices=None):
         card = self.model.card
-        return [load_image(self.ingest.records[int(predictions.indices[p])], card.size, card.resize) for p in positions]
+        return iter_image_batches(self.ingest, card.size, card.resize, self.options.batch_size, indices)
+
+    def _model_inputs(self, condition: str):
+        """``batch -> images the model sees`` under ``condition``: as decoded, or perturbed."""
+        if condition == CLEAN:
+            return lambda batch: batch.images
+        perturbation, severity = parse_condition(condition)
+        return lambda batch: perturb_batch(perturbation, batch.images, severity, self.options.seed, batch.rois)
+
+    def images(self, predictions: Predictions, positions) -> tuple[np.ndarray, np.ndarray]:
+        """The images behind ``positions`` of ``predictions`` as the model saw them, and their sign boxes."""
+        inputs = self._model_inputs(predictions.condition)
+        batches = list(self._batches(predictions.indices[np.asarray(positions, dtype=np.int64)]))
+        if not batches:
+            return np.zeros((0, *self.model.card.size, 3), np.uint8), np.zeros((0, 4), np.int32)
+        return np.concatenate([inputs(b) for b in batches]), np.concatenate([b.rois for b in batches])
 
     def predictions(self, condition: str) -> Predictions:
+        """Predictions under ``condition`` (``clean`` or ``name:severity``), computed once per run."""
         if condition == CLEAN:
             return self.clean
-        raise HarnessInputError(
-            f"Condition {condition!r} is not available in this run",
-            "Use 'clean' or a registered perturbation 'name:severity'.",
-        )
+        if condition not in self._perturbed:
+            self._perturbed[condition] = self._predict_perturbed(condition)
+        return self._perturbed[condition]
+
+    def _predict_perturbed(self, condition: str) -> Predictions:
+        clean = self.clean
+        classes = self._condition_classes.get(condition)
+        keep = np.ones(clean.indices.size, bool) if classes is None else np.isin(clean.labels, sorted(classes))
+        batches = self._batches(clean.indices[keep])
+        predictions, _ = _predict_batches(self.model, self.ingest, condition, batches, self._model_inputs(condition))
+        return predictions
 
 
-def _predict_ingest(model, ingest, batch_size) -> tuple[Predictions, list[tuple[int, str]]]:
+def _stack(parts):
+    return None if not parts or parts[0] is None else np.concatenate(parts)
+
+
+def _predict_batches(model, ingest, condition, batches, model_inputs) -> tuple[Predictions, list[tuple[int, str]]]:
+    """One forward pass per batch of ``model_inputs(batch)``; decoding failures are collected, not raised."""
     indices, probabilities, logits, features, failures = [], [], [], [], []
-    for batch in iter_image_batches(ingest, model.card.size, model.card.resize, batch_size=batch_size):
+    for batch in batches:
         failures.extend(batch.failures)
         if not len(batch.indices):
             continue
-        outputs = model.predict(batch.images)
+        outputs = model.predict(model_inputs(batch))
         indices.append(batch.indices)
         probabilities.append(outputs.probabilities)
         logits.append(outputs.logits)
         features.append(outputs.features)
     indices = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
-    labels = np.array([ingest.records[i].label if ingest.records[i].label is not None else -1 for i in indices],
-                      dtype=np.int64)
     predictions = Predictions(
-        condition=CLEAN,
+        condition=condition,
         indices=indices,
-        labels=labels,
-        probabilities=np.concatenate(probabilities) if probabilities else np.zeros((0, 0), np.float32),
-        logits=None if not logits or logits[0] is None else np.concatenate(logits),
-        features=None if not features or features[0] is None else np.concatenate(features),
+        labels=ingest.labels[indices],
+        probabilities=_stack(probabilities) if probabilities else np.zeros((0, 0), np.float32),
+        logits=_stack(logits),
+        features=_stack(features),
     )
     return predictions, failures

@@ -47,15 +47,38 @@ def test_per_class_requirements_expand_to_one_case_per_class():
 
 
 def test_conditions_expand_to_one_case_each(tmp_path):
-    path = write(tmp_path, "requirements:" + ENTRY + "    condition: [clean, 'rain:1']\n")
-    assert [c.case_id for c in expand_cases(load_requirements(path), 43)] == ["SR-X@clean", "SR-X@rain:1"]
+    path = write(tmp_path, "requirements:" + ENTRY + "    condition: [clean, 'rain:1-2', 'fog:3']\n")
+    assert [c.case_id for c in expand_cases(load_requirements(path), 43)] == [
+        "SR-X@clean", "SR-X@rain:1", "SR-X@rain:2", "SR-X@fog:3"]
+
+
+def test_a_search_requirement_has_no_threshold(tmp_path):
+    path = write(tmp_path, """
+requirements:
+  - id: SR-S
+    title: t
+    hazard: h
+    metric: counterexample
+    class: 14
+    budget: 0.05
+    max_examples: 10
+""")
+    (requirement,) = load_requirements(path)
+    assert requirement.threshold is None and requirement.parameters == {"budget": 0.05, "max_examples": 10}
 
 
 def test_every_metric_has_a_safety_test():
-    import safety_tests.test_classification as module
+    import importlib
+    import pkgutil
 
-    implemented = {mark.args[0] for name in dir(module) if name.startswith("test_")
-                   for mark in getattr(getattr(module, name), "pytestmark", []) if mark.name == "requirement_metric"}
+    import safety_tests
+
+    implemented = set()
+    for module_info in pkgutil.iter_modules(safety_tests.__path__):
+        module = importlib.import_module(f"safety_tests.{module_info.name}")
+        implemented |= {mark.args[0] for name in dir(module) if name.startswith("test_")
+                        for mark in getattr(getattr(module, name), "pytestmark", [])
+                        if mark.name == "requirement_metric"}
     assert implemented == set(METRICS)
 
 
@@ -73,6 +96,8 @@ def test_every_metric_has_a_safety_test():
         ("requirements:" + ENTRY + ENTRY, "appears twice"),
         ("requirements:" + ENTRY.replace("metric: recall", "metric: confusion_rate"), "needs confused_with"),
         ("requirements:" + ENTRY + "    confidence: 1.5\n", "confidence 1.5"),
+        ("requirements:" + ENTRY.replace("metric: recall", "metric: flip_rate"), "list only perturbed"),
+        ("requirements:" + ENTRY.replace("    threshold: 0.9\n", ""), "lacks threshold"),
     ],
 )
 def test_mistakes_get_one_clear_error_naming_the_file(tmp_path, body, message):
