@@ -41,7 +41,7 @@ class SearchResult:
         colours = {v: k for k, v in COLOURS.items()}
         stickers = "; ".join(f"{colours.get(s.colour, s.colour)} {s.w:.2f}x{s.h:.2f} at ({s.x:.2f}, {s.y:.2f})"
                              for s in self.stickers)
-        return (f"{len(self.stickers)} sticker(s) covering {covered_fraction(self.stickers):.1%} of the sign "
+        return (f"{len(self.stickers)} sticker(s) covering {covered_fraction(self.stickers):.2%} of the sign "
                 f"[{stickers}] turn class {self.original_class} into {self.predicted_class} "
                 f"(p={self.confidence:.2f}); found after {self.candidates_tried} candidates")
 

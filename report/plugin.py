@@ -8,10 +8,18 @@ import pytest
 from fixtures.evidence import VERDICT_PROPERTY
 from fixtures.plugin import RUN_KEY
 from harness.environment import describe_environment
+import numpy as np
+
+from harness.gtsrb import STOP_SIGN
+from perturbations import SEVERITIES, get_perturbation
+from perturbations.contact_sheet import contact_sheet
 from report import sections
+from report.thumbnails import png_data_uri
 from safety_case.evidence import write_json
 
 _EVIDENCE_KEY = pytest.StashKey[dict]()
+_SHEETS_KEY = pytest.StashKey[dict]()
+SHEET_SIGNS = 6
 _ERRORS_KEY = pytest.StashKey[list]()
 
 
@@ -55,16 +63,43 @@ def pytest_sessionfinish(session):
         ingest=run.ingest_identity(),
         requirements_file=str(run.options.requirements_path),
         class_names=list(run.class_names),
+        perturbations=_perturbation_definitions(run),
         environment=describe_environment(run.options.seed),
         errors=config.stash[_ERRORS_KEY],
     )
     if evidence["errors"]:
         evidence["gate"] = "fail"
     config.stash[_EVIDENCE_KEY] = evidence
+    config.stash[_SHEETS_KEY] = _contact_sheets(run, evidence["perturbations"])
     write_json(evidence_path(config), evidence)
     if evidence["gate"] != "pass" and session.exitstatus == pytest.ExitCode.OK:
         # all requirements skipped as not applicable: a CI gate must not read that as a pass
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _perturbations_used(run) -> list:
+    names = {case.condition.split(":")[0] for case in run.cases if ":" in case.condition}
+    names |= {"sticker"} if any(case.requirement.metric == "counterexample" for case in run.cases) else set()
+    return [get_perturbation(name) for name in sorted(names)]
+
+
+def _perturbation_definitions(run) -> dict:
+    return {p.name: {"description": p.description,
+                     "severities": {s: p.severity_parameters(s) for s in SEVERITIES}}
+            for p in _perturbations_used(run)}
+
+
+def _contact_sheets(run, definitions) -> dict:
+    """A few signs of the ingest (stop signs first) under each perturbation used, at every severity."""
+    if not definitions:
+        return {}
+    clean = run.clean
+    stop_first = np.argsort(clean.labels != STOP_SIGN, kind="stable")
+    positions = np.concatenate([stop_first[:SHEET_SIGNS // 2], np.arange(clean.indices.size)[::max(
+        1, clean.indices.size // SHEET_SIGNS)][:SHEET_SIGNS - SHEET_SIGNS // 2]])
+    images, rois = run.images(clean, positions)
+    return {name: png_data_uri(contact_sheet(get_perturbation(name), images, rois, run.options.seed), scale=1)
+            for name in definitions}
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -84,7 +119,7 @@ def pytest_html_report_title(report):
 def pytest_html_results_summary(prefix, summary, postfix, session):
     evidence = session.config.stash.get(_EVIDENCE_KEY, None)
     if evidence is not None:
-        prefix.extend(sections.render(evidence))
+        prefix.extend(sections.render(evidence, session.config.stash[_SHEETS_KEY]))
 
 
 def pytest_html_results_table_header(cells):

@@ -184,14 +184,15 @@ def environment_section(evidence: dict) -> str:
     return "<h2>Environment</h2>" + _key_values(pairs)
 
 
-def render(evidence: dict) -> list[str]:
-    """The report's top sections, in reading order."""
+def render(evidence: dict, sheets: dict) -> list[str]:
+    """The report's top sections, in reading order; ``sheets`` maps perturbation names to contact-sheet images."""
     return [
         STYLE,
         '<div class="safety">',
         gate_section(evidence),
         warnings_section(evidence),
         requirements_section(evidence),
+        perturbation_section(evidence, sheets),
         model_section(evidence),
         ingest_section(evidence),
         environment_section(evidence),
@@ -199,3 +200,61 @@ def render(evidence: dict) -> list[str]:
         "its verdict (for a requirement not met: the samples that count against it).</p>",
         "</div>",
     ]
+
+
+def _clean_reference(evidence: dict, result: dict):
+    """The same metric on clean images: a comparison metric is 0 there by definition."""
+    if result["metric"] in ("flip_rate", "accuracy_drop"):
+        return 0.0
+    for r in evidence["requirements"]:
+        if (r["condition"] == "clean" and r["metric"] == result["metric"] and r["class"] == result["class"]
+                and r["value"] is not None):
+            return r["value"]
+    return None
+
+
+def robustness_charts(evidence: dict) -> str:
+    """One chart per robustness requirement: the metric against severity, one line per perturbation."""
+    from report.charts import line_chart_svg
+
+    grouped: dict[str, dict[str, dict[int, dict]]] = {}
+    for r in evidence["requirements"]:
+        if r["condition"] != "clean" and r["threshold"] is not None and ":" in r["condition"]:
+            name, severity = r["condition"].split(":")
+            grouped.setdefault(r["requirement"], {}).setdefault(name, {})[int(severity)] = r
+    charts = []
+    for requirement_id, by_perturbation in grouped.items():
+        any_result = next(iter(next(iter(by_perturbation.values())).values()))
+        reference = _clean_reference(evidence, any_result)
+        series = []
+        for name, by_severity in by_perturbation.items():
+            values = [reference] + [by_severity.get(s, {}).get("value") for s in range(1, 6)]
+            bounds = [None] + [by_severity.get(s, {}).get("bound") for s in range(1, 6)]
+            series.append((name, values, bounds))
+        chart = line_chart_svg(["clean", 1, 2, 3, 4, 5], series, threshold=any_result["threshold"],
+                               y_label=any_result["metric"])
+        charts.append(f"<figure><figcaption><strong>{escape(requirement_id)}</strong>: "
+                      f"{escape(any_result['title'])} (required {escape(_requirement_text(any_result))})"
+                      f"</figcaption>{chart}</figure>")
+    return "".join(charts)
+
+
+def perturbation_section(evidence: dict, sheets: dict) -> str:
+    """What each perturbation at each severity is: its parameters, a contact sheet, and the charts."""
+    perturbations = evidence.get("perturbations") or {}
+    if not perturbations:
+        return ""
+    parts = ["<h2>Perturbations</h2>",
+             "<p>Each perturbation at each severity is defined by the parameters below; the contact sheets show "
+             "a few signs of this ingest under it (top row clean, then severities 1 to 5). Perturbed images are a "
+             f"pure function of image, perturbation, severity and seed ({escape(str(evidence['environment']['seed']))}).</p>",
+             robustness_charts(evidence)]
+    for name, definition in perturbations.items():
+        rows = [(severity, ", ".join(f"{k}={v}" for k, v in params.items()))
+                for severity, params in definition["severities"].items()]
+        sheet = (f'<img src="{sheets[name]}" alt="contact sheet of {escape(name)}" '
+                 'style="image-rendering: pixelated; width: 300px">' if name in sheets else "")
+        parts.append(f"<h3>{escape(name)}: {escape(definition['description'])}</h3>"
+                     f'<div style="display:flex;gap:16px;align-items:flex-start">'
+                     f"{_table(('Severity', 'Parameters'), rows)}{sheet}</div>")
+    return "".join(parts)

@@ -1,0 +1,57 @@
+"""Small, dependency-free inline SVG charts for the report (deterministic text, escaped labels)."""
+
+from html import escape
+
+WIDTH, HEIGHT = 420, 220
+LEFT, RIGHT, TOP, BOTTOM = 48, 110, 16, 36
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def _y_scale(low, high):
+    span = high - low or 1.0
+    return lambda v: TOP + (HEIGHT - TOP - BOTTOM) * (1 - (v - low) / span)
+
+
+def line_chart_svg(x_labels, series, threshold=None, y_label="", y_range=None) -> str:
+    """Lines of a metric against severity with their one-sided bounds dashed.
+
+    ``series``: list of ``(name, values, bounds)``; ``None`` values are gaps. ``threshold``
+    is drawn as a horizontal red line.
+    """
+    numbers = [v for _, values, bounds in series for v in (*values, *bounds) if v is not None]
+    if threshold is not None:
+        numbers.append(threshold)
+    low, high = y_range or (min(numbers, default=0.0), max(numbers, default=1.0))
+    if high - low < 0.05:
+        low, high = low - 0.025, high + 0.025
+    y = _y_scale(low, high)
+    step = (WIDTH - LEFT - RIGHT) / max(1, len(x_labels) - 1)
+    x = [LEFT + i * step for i in range(len(x_labels))]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+             f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="10">',
+             f'<rect x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" height="{HEIGHT - TOP - BOTTOM}" '
+             'fill="none" stroke="#999"/>']
+    for fraction in (0, 0.5, 1):
+        value = low + (high - low) * fraction
+        parts.append(f'<text x="{LEFT - 4}" y="{y(value) + 3:.1f}" text-anchor="end">{value:.3f}</text>')
+    for xi, label in zip(x, x_labels):
+        parts.append(f'<text x="{xi:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{escape(str(label))}</text>')
+    parts.append(f'<text x="12" y="{(HEIGHT - BOTTOM + TOP) / 2:.1f}" transform="rotate(-90 12 '
+                 f'{(HEIGHT - BOTTOM + TOP) / 2:.1f})" text-anchor="middle">{escape(y_label)}</text>')
+    if threshold is not None:
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(threshold):.1f}" y2="{y(threshold):.1f}" '
+                     'stroke="#c00" stroke-width="1.5"/>'
+                     f'<text x="{WIDTH - RIGHT + 4}" y="{y(threshold) + 3:.1f}" fill="#c00">threshold</text>')
+    for index, (name, values, bounds) in enumerate(series):
+        colour = COLOURS[index % len(COLOURS)]
+        for points, dash in ((values, ""), (bounds, ' stroke-dasharray="4 3"')):
+            segment = " ".join(f"{xi:.1f},{y(v):.1f}" for xi, v in zip(x, points) if v is not None)
+            if segment:
+                parts.append(f'<polyline points="{segment}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>')
+        for xi, v in zip(x, values):
+            if v is not None:
+                parts.append(f'<circle cx="{xi:.1f}" cy="{y(v):.1f}" r="2.5" fill="{colour}"/>')
+        parts.append(f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 12 + 12 * index}" fill="{colour}">{escape(name)}</text>')
+    parts.append(f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#555">solid: measured; dashed: one-sided '
+                 'confidence bound</text></svg>')
+    return "".join(parts)
