@@ -1,0 +1,155 @@
+"""Calibration: does the model's confidence mean what it says?
+
+All functions take ``probabilities`` (n_samples, n_classes), rows summing to 1, and integer
+``labels`` (n_samples,). The top-label confidence of a sample is ``max_k p_k``; it is
+"correct" when its arg-max equals the label.
+
+References: Naeini, Cooper, Hauskrecht, "Obtaining Well Calibrated Probabilities Using Bayesian
+Binning", AAAI 2015 (ECE, MCE); Guo, Pleiss, Sun, Weinberger, "On Calibration of Modern Neural
+Networks", ICML 2017 (equal-width ECE, temperature scaling); Nixon et al., "Measuring
+Calibration in Deep Learning", CVPR Workshops 2019 (equal-mass bins, class-wise ECE);
+Brier, Monthly Weather Review 78 (1950).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+
+BINNINGS = ("equal_width", "equal_mass")
+
+
+def _check(probabilities, labels):
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels)
+    if probabilities.ndim != 2 or probabilities.shape[0] == 0:
+        raise ValueError(f"probabilities must be a non-empty 2-D array, got shape {probabilities.shape}")
+    if labels.shape != (probabilities.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integer class ids of shape ({probabilities.shape[0]},), "
+                         f"got {labels.dtype} {labels.shape}")
+    if labels.min() < 0 or labels.max() >= probabilities.shape[1]:
+        raise ValueError(f"labels must be in [0, {probabilities.shape[1]}), got {labels.min()}..{labels.max()}")
+    return probabilities, labels
+
+
+def _bin_ids(confidence, n_bins, binning):
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    if binning == "equal_width":
+        # bins (0, 1/B], (1/B, 2/B], ...: a confidence of exactly 1 falls in the last bin
+        return np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    if binning == "equal_mass":
+        order = np.argsort(confidence, kind="stable")
+        ids = np.empty(confidence.size, dtype=int)
+        ids[order] = np.arange(confidence.size) * n_bins // confidence.size
+        return ids
+    raise ValueError(f"binning must be one of {BINNINGS}, got {binning!r}")
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """Per bin: edges of the confidences in it, sample count, mean confidence, accuracy."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    count: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+
+    @property
+    def gaps(self) -> np.ndarray:
+        return np.abs(self.accuracy - self.confidence)
+
+
+def _reliability(confidence, correct, n_bins, binning) -> ReliabilityBins:
+    ids = _bin_ids(confidence, n_bins, binning)
+    count = np.bincount(ids, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(ids, confidence, n_bins) / count
+        accuracy = np.bincount(ids, correct, n_bins) / count
+    if binning == "equal_width":
+        lower, upper = np.arange(n_bins) / n_bins, np.arange(1, n_bins + 1) / n_bins
+    else:
+        lower = np.array([confidence[ids == b].min() if count[b] else np.nan for b in range(n_bins)])
+        upper = np.array([confidence[ids == b].max() if count[b] else np.nan for b in range(n_bins)])
+    return ReliabilityBins(lower, upper, count, mean_confidence, accuracy)
+
+
+def reliability_bins(probabilities, labels, n_bins: int = 15, binning: str = "equal_width") -> ReliabilityBins:
+    """The reliability diagram's data for the top-label confidence."""
+    probabilities, labels = _check(probabilities, labels)
+    return _reliability(probabilities.max(axis=1), (probabilities.argmax(axis=1) == labels).astype(float),
+                        n_bins, binning)
+
+
+def _ece(confidence, correct, n_bins, binning):
+    bins = _reliability(confidence, correct, n_bins, binning)
+    used = bins.count > 0
+    return float(np.sum(bins.count[used] * bins.gaps[used]) / confidence.size)
+
+
+def expected_calibration_error(probabilities, labels, n_bins: int = 15, binning: str = "equal_width") -> float:
+    """``ECE = sum_b |B_b| / n * |acc(B_b) - conf(B_b)|`` over bins of the top-label confidence."""
+    probabilities, labels = _check(probabilities, labels)
+    return _ece(probabilities.max(axis=1), (probabilities.argmax(axis=1) == labels).astype(float), n_bins, binning)
+
+
+def maximum_calibration_error(probabilities, labels, n_bins: int = 15, binning: str = "equal_width") -> float:
+    """``MCE = max_b |acc(B_b) - conf(B_b)|`` over the non-empty bins."""
+    bins = reliability_bins(probabilities, labels, n_bins, binning)
+    return float(bins.gaps[bins.count > 0].max())
+
+
+def classwise_ece(probabilities, labels, class_id: int, n_bins: int = 15) -> float:
+    """One-vs-rest ECE of one class: bins of ``p_class``, against the frequency of that class."""
+    probabilities, labels = _check(probabilities, labels)
+    return _ece(probabilities[:, class_id], (labels == class_id).astype(float), n_bins, "equal_width")
+
+
+def brier_score(probabilities, labels) -> float:
+    """``mean_i sum_k (p_ik - [y_i = k])^2``."""
+    probabilities, labels = _check(probabilities, labels)
+    onehot = np.zeros_like(probabilities)
+    onehot[np.arange(labels.size), labels] = 1
+    return float(np.mean(np.sum((probabilities - onehot) ** 2, axis=1)))
+
+
+def negative_log_likelihood(probabilities, labels, eps: float = 1e-12) -> float:
+    """``-mean_i log p_i,y_i``, with probabilities clipped at ``eps`` so a confident miss stays finite."""
+    probabilities, labels = _check(probabilities, labels)
+    return float(-np.mean(np.log(np.clip(probabilities[np.arange(labels.size), labels], eps, 1))))
+
+
+def bootstrap_upper_bound(statistic, probabilities, labels, confidence: float = 0.95, n_resamples: int = 1000,
+                          seed: int = 0) -> float:
+    """One-sided percentile-bootstrap upper bound of ``statistic(probabilities, labels)``.
+
+    Samples are resampled with replacement ``n_resamples`` times from a seeded generator; the
+    bound is the ``confidence`` quantile of the resampled statistics (Efron & Tibshirani 1993).
+    """
+    probabilities, labels = _check(probabilities, labels)
+    if n_resamples < 100:
+        raise ValueError(f"n_resamples must be >= 100, got {n_resamples}")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, labels.size, (n_resamples, labels.size))
+    values = [statistic(probabilities[d], labels[d]) for d in draws]
+    return float(np.quantile(values, confidence))
+
+
+def fit_temperature(log_probabilities, labels) -> float:
+    """Temperature ``T`` minimising the NLL of ``softmax(z / T)`` (Guo et al. 2017).
+
+    ``log_probabilities`` may be logits or log-probabilities: both give the same softmax.
+    """
+    z = np.asarray(log_probabilities, dtype=np.float64)
+    _, labels = _check(np.exp(log_softmax(z, axis=1)), labels)
+
+    def nll(log_t):
+        return -np.mean(log_softmax(z / np.exp(log_t), axis=1)[np.arange(labels.size), labels])
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
+
+
+def apply_temperature(log_probabilities, temperature: float) -> np.ndarray:
+    return np.exp(log_softmax(np.asarray(log_probabilities, dtype=np.float64) / temperature, axis=1))

@@ -1,0 +1,111 @@
+"""OOD detectors: each maps a model's outputs on an image to a score, higher = more out-of-distribution.
+
+The alarm fires when the score exceeds a threshold fitted on in-distribution reference data
+to a target false-alarm rate (:func:`fit_threshold`).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+
+
+@dataclass(frozen=True)
+class DetectorInputs:
+    """What detectors read: the model's probabilities, logits (or None), penultimate features (or None)."""
+
+    probabilities: np.ndarray
+    logits: np.ndarray | None = None
+    features: np.ndarray | None = None
+
+
+class Detector:
+    name = ""
+    description = ""
+    reference = ""
+
+    def fit(self, reference: DetectorInputs, labels: np.ndarray) -> "Detector":
+        return self
+
+    def unavailable_reason(self, inputs: DetectorInputs) -> str | None:
+        return None
+
+    def score(self, inputs: DetectorInputs) -> np.ndarray:
+        raise NotImplementedError
+
+
+class MaxSoftmax(Detector):
+    """``1 - max_k p_k``: an unsure model raises the alarm."""
+
+    name = "msp"
+    description = "maximum softmax probability (score = 1 - max p)"
+    reference = "Hendrycks & Gimpel, ICLR 2017"
+
+    def score(self, inputs):
+        return 1.0 - inputs.probabilities.max(axis=1)
+
+
+class Energy(Detector):
+    """``-logsumexp(logits)`` (temperature 1). Without logits, ``log p`` is used: logsumexp of
+    log-probabilities is 0, so the score falls back to ``-max log p`` (the log of MSP's confidence),
+    and the report says so."""
+
+    name = "energy"
+    description = "energy score -logsumexp(logits)"
+    reference = "Liu, Wang, Owens, Li, NeurIPS 2020"
+
+    def source(self, inputs) -> str:
+        return "logits" if inputs.logits is not None else "log-probabilities (no logits: -max log p)"
+
+    def score(self, inputs):
+        if inputs.logits is not None:
+            return -logsumexp(inputs.logits.astype(np.float64), axis=1)
+        return -np.log(np.clip(inputs.probabilities.max(axis=1).astype(np.float64), 1e-12, 1))
+
+
+class Mahalanobis(Detector):
+    """Smallest Mahalanobis distance of the penultimate features to a class mean, with one covariance
+    shared by all classes (regularised by 1e-3 of its mean variance)."""
+
+    name = "mahalanobis"
+    description = "class-conditional Mahalanobis distance on penultimate features"
+    reference = "Lee, Lee, Lee, Shin, NeurIPS 2018"
+
+    def unavailable_reason(self, inputs):
+        return None if inputs.features is not None else "the model's penultimate features are not accessible"
+
+    def fit(self, reference, labels):
+        features = reference.features.astype(np.float64)
+        classes = np.unique(labels)
+        self.means = np.stack([features[labels == c].mean(axis=0) for c in classes])
+        centred = features - self.means[np.searchsorted(classes, labels)]
+        covariance = centred.T @ centred / len(features)
+        covariance += np.eye(len(covariance)) * 1e-3 * np.trace(covariance) / len(covariance)
+        self.precision = np.linalg.inv(covariance)
+        return self
+
+    def score(self, inputs):
+        features = inputs.features.astype(np.float64)
+        distances = []
+        for mean in self.means:
+            diff = features - mean
+            distances.append(np.einsum("ij,jk,ik->i", diff, self.precision, diff))
+        return np.sqrt(np.min(distances, axis=0))
+
+
+DETECTORS = {detector.name: detector for detector in (MaxSoftmax, Energy, Mahalanobis)}
+
+
+def fit_threshold(scores_in, target_false_alarm_rate: float) -> float:
+    """Threshold whose alarm (``score > threshold``) fires on at most the target share of ``scores_in``.
+
+    The threshold is the ``ceil((1 - target) n)``-th smallest in-distribution score, so the
+    empirical false-alarm rate on the fitting data is <= the target.
+    """
+    scores = np.sort(np.asarray(scores_in, dtype=np.float64).ravel())
+    if scores.size == 0:
+        raise ValueError("scores_in must not be empty")
+    if not 0 < target_false_alarm_rate < 1:
+        raise ValueError(f"target_false_alarm_rate must be in (0, 1), got {target_false_alarm_rate}")
+    rank = int(np.ceil((1 - target_false_alarm_rate) * scores.size))
+    return float(scores[max(rank, 1) - 1])
