@@ -32,6 +32,11 @@ def pytest_addoption(parser):
              "or a flat folder of images (default: the bundled synthetic ingest)",
     )
     group.addoption(
+        "--reference", metavar="DIR", type=Path, default=None,
+        help="in-distribution reference data the OOD alarm is fitted on, e.g. the model's validation set "
+             "(default: the bundled reference with the bundled ingest, else a seeded half of the ingest)",
+    )
+    group.addoption(
         "--requirements", metavar="PATH", type=Path, default=DEFAULT_REQUIREMENTS,
         help="safety requirements YAML (default: safety_tests/requirements.yaml)",
     )

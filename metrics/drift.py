@@ -25,3 +25,18 @@ def ks_drift(reference_scores, ingest_scores) -> DriftTest:
             raise ValueError(f"{name} must not be empty")
     result = ks_2samp(reference_scores, ingest_scores, method="auto")
     return DriftTest(float(result.statistic), float(result.pvalue), reference_scores.size, ingest_scores.size)
+
+
+def ks_distance_upper_bound(drift: DriftTest, confidence: float = 0.95) -> float:
+    """Upper confidence bound of the true distance sup |F - G| between the two distributions.
+
+    By the Dvoretzky–Kiefer–Wolfowitz inequality with Massart's constant, each empirical CDF is
+    within ``sqrt(ln(4 / alpha) / (2 n))`` of its distribution with probability >= 1 - alpha / 2,
+    so the true distance is at most ``D + eps_reference + eps_ingest`` with probability
+    >= ``confidence`` = 1 - alpha (Massart, Annals of Probability 18, 1990).
+    """
+    if not 0.5 <= confidence < 1:
+        raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
+    alpha = 1 - confidence
+    margin = sum(np.sqrt(np.log(4 / alpha) / (2 * n)) for n in (drift.n_reference, drift.n_ingest))
+    return float(min(1.0, drift.statistic + margin))

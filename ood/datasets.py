@@ -112,3 +112,6 @@ def bundled_ood_sets(size: tuple[int, int], per_set: int = 300, seed: int = 0) -
             images = np.stack([cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA) for image in images])
         sets.append(OodSet(name, kind, description, images))
     return sets
+
+
+OOD_SET_NAMES = tuple(name for name, *_ in _GENERATORS)

@@ -55,3 +55,30 @@ def line_chart_svg(x_labels, series, threshold=None, y_label="", y_range=None) -
     parts.append(f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#555">solid: measured; dashed: one-sided '
                  'confidence bound</text></svg>')
     return "".join(parts)
+
+
+def reliability_diagram_svg(bins) -> str:
+    """Accuracy per confidence bin against the diagonal of perfect calibration; bins with no
+    sample are not drawn; each bar is labelled with its count."""
+    size, pad = 240, 36
+    inner = size - 2 * pad
+
+    def px(v):
+        return pad + v * inner
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size + 20}" height="{size}" font-family="sans-serif" '
+             f'font-size="9"><rect x="{pad}" y="{pad}" width="{inner}" height="{inner}" fill="none" stroke="#999"/>',
+             f'<line x1="{px(0)}" y1="{px(1)}" x2="{px(1)}" y2="{px(0)}" stroke="#888" stroke-dasharray="3 3"/>']
+    for lower, upper, count, accuracy in zip(bins.lower, bins.upper, bins.count, bins.accuracy):
+        if count == 0:
+            continue
+        x, width = px(lower), max(1.0, (upper - lower) * inner - 1)
+        height = accuracy * inner
+        parts.append(f'<rect x="{x:.1f}" y="{pad + inner - height:.1f}" width="{width:.1f}" height="{height:.1f}" '
+                     'fill="#1f77b4" fill-opacity="0.7"/>'
+                     f'<text x="{x + width / 2:.1f}" y="{pad + inner - height - 2:.1f}" text-anchor="middle">'
+                     f'{int(count)}</text>')
+    parts.append(f'<text x="{size / 2}" y="{size - 8}" text-anchor="middle">confidence</text>'
+                 f'<text x="10" y="{size / 2}" transform="rotate(-90 10 {size / 2})" text-anchor="middle">accuracy'
+                 f'</text><text x="{pad}" y="{pad - 8}">reliability diagram (bar labels: samples per bin)</text></svg>')
+    return "".join(parts)

@@ -31,6 +31,8 @@ class MetricSpec:
     conditions: str = "any"
     extra_keys: tuple[str, ...] = ()
     thresholded: bool = True
+    #: a list-valued key that expands into one case per element (e.g. one per OOD set)
+    variants_key: str | None = None
 
 
 #: The metrics a requirement may name; each has a safety test that evaluates it.
@@ -44,9 +46,21 @@ METRICS = {
     # a search, not a rate: a counterexample found within the budget fails, none found passes
     "counterexample": MetricSpec("required", conditions="clean", extra_keys=("budget", "max_examples"),
                                  thresholded=False),
+    "ece": MetricSpec("optional", extra_keys=("bins", "binning")),
+    "mce": MetricSpec("forbidden", extra_keys=("bins", "binning")),
+    "alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean",
+                             extra_keys=("detector", "target_false_alarm_rate", "ood_sets"), variants_key="ood_sets"),
+    "false_alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean",
+                                   extra_keys=("detector", "target_false_alarm_rate")),
+    "auroc": MetricSpec("forbidden", needs_labels=False, conditions="clean", extra_keys=("detector", "ood_sets"),
+                        variants_key="ood_sets"),
+    "drift": MetricSpec("forbidden", needs_labels=False, conditions="clean", extra_keys=("detector",)),
 }
 
 _REQUIRED_KEYS = ("id", "title", "hazard", "metric")
+_OPTIONAL_PARAMETERS = {"bins": 15, "binning": "equal_width", "target_false_alarm_rate": 0.05}
+DETECTOR_NAMES = ("msp", "energy", "mahalanobis")
+BINNINGS = ("equal_width", "equal_mass")
 _THRESHOLD_KEYS = ("threshold", "direction")
 _OPTIONAL_KEYS = ("class", "condition", "confidence", "rationale")
 
@@ -75,12 +89,15 @@ class RequirementCase:
     requirement: Requirement
     class_id: int | None
     condition: str
+    variant: str | None = None
 
     @property
     def case_id(self) -> str:
         case_id = self.requirement.id
         if self.requirement.class_id == "each":
             case_id += f"-class{self.class_id:02d}"
+        if self.variant is not None:
+            case_id += f"-{self.variant}"
         if len(self.requirement.conditions) > 1 or self.condition != CLEAN:
             case_id += f"@{self.condition}"
         return case_id
@@ -115,7 +132,7 @@ def _parse_entry(path, index, entry, defaults) -> Requirement:
     unknown = set(entry) - set(required) - set(_OPTIONAL_KEYS) - set(spec.extra_keys)
     if unknown:
         _fail(path, f"{where} has unknown key(s) {', '.join(sorted(unknown))}")
-    missing_extra = [key for key in spec.extra_keys if key not in entry]
+    missing_extra = [key for key in spec.extra_keys if key not in entry and key not in _OPTIONAL_PARAMETERS]
     if missing_extra:
         _fail(path, f"{where}: metric {metric!r} needs {', '.join(missing_extra)}")
     direction, threshold = entry.get("direction"), entry.get("threshold")
@@ -145,7 +162,8 @@ def _parse_entry(path, index, entry, defaults) -> Requirement:
         _fail(path, f"{where}: metric {metric!r} compares a perturbed condition with clean; list only perturbed ones")
     if spec.conditions == "clean" and conditions != (CLEAN,):
         _fail(path, f"{where}: metric {metric!r} searches perturbations itself; its condition must be clean")
-    parameters = {key: entry[key] for key in spec.extra_keys}
+    parameters = {key: entry.get(key, _OPTIONAL_PARAMETERS.get(key)) for key in spec.extra_keys}
+    _check_uncertainty_parameters(path, where, parameters)
     if "confused_with" in parameters:
         confused = parameters["confused_with"]
         if not isinstance(confused, list) or not confused or not all(isinstance(c, int) and not isinstance(c, bool) for c in confused):
@@ -172,6 +190,23 @@ def _parse_entry(path, index, entry, defaults) -> Requirement:
         rationale=str(entry.get("rationale", "")),
         parameters=parameters,
     )
+
+
+def _check_uncertainty_parameters(path, where, parameters):
+    if "bins" in parameters and not (isinstance(parameters["bins"], int) and 1 <= parameters["bins"] <= 100):
+        _fail(path, f"{where}: bins must be an integer in 1..100")
+    if "binning" in parameters and parameters["binning"] not in BINNINGS:
+        _fail(path, f"{where}: binning must be one of {', '.join(BINNINGS)}")
+    if "detector" in parameters and parameters["detector"] not in DETECTOR_NAMES:
+        _fail(path, f"{where}: detector must be one of {', '.join(DETECTOR_NAMES)}")
+    target = parameters.get("target_false_alarm_rate", 0.05)
+    if not (isinstance(target, float) and 0 < target < 1):
+        _fail(path, f"{where}: target_false_alarm_rate must be a number in (0, 1)")
+    if "ood_sets" in parameters:
+        sets = parameters["ood_sets"]
+        if not isinstance(sets, list) or not sets or not all(isinstance(s, str) for s in sets):
+            _fail(path, f"{where}: ood_sets must be a non-empty list of OOD set names")
+        parameters["ood_sets"] = tuple(sets)
 
 
 def load_requirements(path) -> tuple[Requirement, ...]:
@@ -216,9 +251,11 @@ def expand_cases(requirements, num_classes: int) -> list[RequirementCase]:
                     "Fix the requirement's 'class', or the model card's 'classes'.",
                 )
             classes = [requirement.class_id]
+        key = METRICS[requirement.metric].variants_key
+        variants = requirement.parameters[key] if key else (None,)
         for class_id in classes:
             for condition in requirement.conditions:
-                cases.append(RequirementCase(requirement, class_id, condition))
+                cases.extend(RequirementCase(requirement, class_id, condition, variant) for variant in variants)
     return cases
 
 

@@ -16,7 +16,9 @@ from ingest import iter_image_batches, open_ingest
 from model_under_test import load_model
 from perturbations import parse_condition, perturb_batch
 from safety_case.evidence import EvidenceLog
+from safety_case.predictions import Predictions, predict_batches
 from safety_case.requirements import CLEAN, expand_cases, load_requirements
+from safety_case.uncertainty import UncertaintyContext, check_ood_sets
 
 
 @dataclass(frozen=True)
@@ -30,39 +32,8 @@ class RunOptions:
     seed: int = 0
     allow_corrupt_images: bool = False
     allow_unsafe_model: bool = False
+    reference_path: Path | None = None
     batch_size: int = 256
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """The model's outputs on the evaluated images of one condition.
-
-    ``indices`` are positions in ``ingest.records`` (images that failed to decode are
-    not among them); ``labels`` holds -1 where the ingest has no label.
-    """
-
-    condition: str
-    indices: np.ndarray
-    labels: np.ndarray
-    probabilities: np.ndarray
-    logits: np.ndarray | None
-    features: np.ndarray | None
-
-    @functools.cached_property
-    def predicted(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
-
-    @functools.cached_property
-    def confidence(self) -> np.ndarray:
-        return self.probabilities.max(axis=1)
-
-    @property
-    def labelled(self) -> bool:
-        return bool(self.labels.size) and bool((self.labels >= 0).all())
-
-    def predicted_at(self, indices: np.ndarray) -> np.ndarray:
-        """Predicted classes of the given ingest ``indices`` (all of which must be here)."""
-        return self.predicted[np.searchsorted(self.indices, indices)]
 
 
 class SafetyRun:
@@ -73,11 +44,14 @@ class SafetyRun:
         # cheapest checks first: a wrong path or layout is reported before TensorFlow is imported
         self.requirements = load_requirements(options.requirements_path)
         self.ingest = open_ingest(options.ingest_path)
+        self.reference_ingest = None if options.reference_path is None else open_ingest(options.reference_path)
         self.model = load_model(options.model_path, options.card_path, allow_unsafe=options.allow_unsafe_model)
         self.class_names = tuple(self.model.card.class_names)
         self.cases = expand_cases(self.requirements, len(self.class_names))
         self._check_ingest_labels()
         self._condition_classes = self._classes_per_condition()
+        check_ood_sets(self.cases)
+        self.uncertainty = UncertaintyContext(self)
         self._perturbed: dict[str, Predictions] = {}
         self.excluded: list[tuple[str, str]] = []
         self.evidence = EvidenceLog()
@@ -110,7 +84,7 @@ class SafetyRun:
     @functools.cached_property
     def clean(self) -> Predictions:
         """Predictions on the ingest as it is, every image through one batched forward pass."""
-        predictions, failures = _predict_batches(self.model, self.ingest, CLEAN, self._batches(),
+        predictions, failures = predict_batches(self.model, self.ingest, CLEAN, self._batches(),
                                                  self._model_inputs(CLEAN))
         if failures:
             listed = "\n".join(f"    {self.ingest.records[i].path}: {reason}" for i, reason in failures[:20])
@@ -190,33 +164,5 @@ class SafetyRun:
         classes = self._condition_classes.get(condition)
         keep = np.ones(clean.indices.size, bool) if classes is None else np.isin(clean.labels, sorted(classes))
         batches = self._batches(clean.indices[keep])
-        predictions, _ = _predict_batches(self.model, self.ingest, condition, batches, self._model_inputs(condition))
+        predictions, _ = predict_batches(self.model, self.ingest, condition, batches, self._model_inputs(condition))
         return predictions
-
-
-def _stack(parts):
-    return None if not parts or parts[0] is None else np.concatenate(parts)
-
-
-def _predict_batches(model, ingest, condition, batches, model_inputs) -> tuple[Predictions, list[tuple[int, str]]]:
-    """One forward pass per batch of ``model_inputs(batch)``; decoding failures are collected, not raised."""
-    indices, probabilities, logits, features, failures = [], [], [], [], []
-    for batch in batches:
-        failures.extend(batch.failures)
-        if not len(batch.indices):
-            continue
-        outputs = model.predict(model_inputs(batch))
-        indices.append(batch.indices)
-        probabilities.append(outputs.probabilities)
-        logits.append(outputs.logits)
-        features.append(outputs.features)
-    indices = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
-    predictions = Predictions(
-        condition=condition,
-        indices=indices,
-        labels=ingest.labels[indices],
-        probabilities=_stack(probabilities) if probabilities else np.zeros((0, 0), np.float32),
-        logits=_stack(logits),
-        features=_stack(features),
-    )
-    return predictions, failures

@@ -19,6 +19,9 @@ from synthetic.renderer import render_sign
 
 GENERATOR_VERSION = 1
 INGEST_SEED = 20261122
+#: the in-distribution reference the OOD alarm is fitted on (a "validation set" of the reference model)
+REFERENCE_SEED = 21_000_000  # far from INGEST_SEED: no render seed is shared
+REFERENCE_PER_CLASS = 40
 #: the reference model is trained on seeds below this bound; the ingest's seeds start above it
 TRAINING_SEEDS = range(0, 10_000_000)
 PER_CLASS = 100
@@ -47,15 +50,14 @@ def write_ingest(folder: Path, per_class: int, stop_signs: int, seed: int, sizes
     (folder / "GT-final_test.csv").write_text("\n".join(rows) + "\n")
 
 
-def ensure_default_ingest(cache_dir: Path) -> Path:
-    """The default ingest's folder under ``cache_dir``, rendered there if it is not yet."""
-    target = Path(cache_dir) / f"default-ingest-v{GENERATOR_VERSION}-seed{INGEST_SEED}"
+def _ensure(cache_dir: Path, name: str, per_class: int, stop_signs: int, seed: int) -> Path:
+    target = Path(cache_dir) / f"{name}-v{GENERATOR_VERSION}-seed{seed}"
     if (target / "GT-final_test.csv").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
-        write_ingest(staging / "ingest", PER_CLASS, STOP_SIGNS, INGEST_SEED)
+        write_ingest(staging / "ingest", per_class, stop_signs, seed)
         try:
             os.replace(staging / "ingest", target)
         except OSError:
@@ -64,3 +66,13 @@ def ensure_default_ingest(cache_dir: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def ensure_default_ingest(cache_dir: Path) -> Path:
+    """The default ingest's folder under ``cache_dir``, rendered there if it is not yet."""
+    return _ensure(cache_dir, "default-ingest", PER_CLASS, STOP_SIGNS, INGEST_SEED)
+
+
+def ensure_default_reference(cache_dir: Path) -> Path:
+    """The in-distribution reference set for the OOD alarm, rendered from its own held-out seed."""
+    return _ensure(cache_dir, "default-reference", REFERENCE_PER_CLASS, REFERENCE_PER_CLASS, REFERENCE_SEED)

@@ -1,0 +1,66 @@
+"""Predictions of the model under test on one condition of the ingest, and how they are computed."""
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The model's outputs on the evaluated images of one condition.
+
+    ``indices`` are positions in ``ingest.records`` (images that failed to decode are
+    not among them); ``labels`` holds -1 where the ingest has no label.
+    """
+
+    condition: str
+    indices: np.ndarray
+    labels: np.ndarray
+    probabilities: np.ndarray
+    logits: np.ndarray | None
+    features: np.ndarray | None
+
+    @functools.cached_property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @functools.cached_property
+    def confidence(self) -> np.ndarray:
+        return self.probabilities.max(axis=1)
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.labels.size) and bool((self.labels >= 0).all())
+
+    def predicted_at(self, indices: np.ndarray) -> np.ndarray:
+        """Predicted classes of the given ingest ``indices`` (all of which must be here)."""
+        return self.predicted[np.searchsorted(self.indices, indices)]
+
+
+def _stack(parts):
+    return None if not parts or parts[0] is None else np.concatenate(parts)
+
+
+def predict_batches(model, ingest, condition, batches, model_inputs) -> tuple[Predictions, list[tuple[int, str]]]:
+    """One forward pass per batch of ``model_inputs(batch)``; decoding failures are collected, not raised."""
+    indices, probabilities, logits, features, failures = [], [], [], [], []
+    for batch in batches:
+        failures.extend(batch.failures)
+        if not len(batch.indices):
+            continue
+        outputs = model.predict(model_inputs(batch))
+        indices.append(batch.indices)
+        probabilities.append(outputs.probabilities)
+        logits.append(outputs.logits)
+        features.append(outputs.features)
+    indices = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
+    predictions = Predictions(
+        condition=condition,
+        indices=indices,
+        labels=ingest.labels[indices],
+        probabilities=_stack(probabilities) if probabilities else np.zeros((0, 0), np.float32),
+        logits=_stack(logits),
+        features=_stack(features),
+    )
+    return predictions, failures

@@ -1,0 +1,119 @@
+"""The data behind the uncertainty requirements: reference, held-out in-distribution, OOD sets, fitted alarms.
+
+The alarm threshold is fitted on in-distribution *reference* data: ``--reference DIR`` (for
+example the model's validation set), the bundled reference for the bundled default, or else a
+seeded half of a labelled ingest — the other half is then the held-out in-distribution data,
+and the report says so. False alarms are counted on held-out in-distribution data, never on
+the data the threshold was fitted on.
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from harness.errors import HarnessInputError
+from ingest import iter_image_batches
+from ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, bundled_ood_sets, fit_threshold
+from safety_case.predictions import predict_batches
+from safety_case.requirements import CLEAN
+
+OOD_SET_SIZE = 300
+
+
+def inputs_of(predictions) -> DetectorInputs:
+    return DetectorInputs(predictions.probabilities, predictions.logits, predictions.features)
+
+
+class UncertaintyContext:
+    """Reference and held-out predictions, OOD-set predictions, detectors fitted once each."""
+
+    def __init__(self, run):
+        self._run = run
+        self._fitted: dict[str, object] = {}
+
+    @functools.cached_property
+    def _split(self):
+        run = self._run
+        if run.reference_ingest is not None:
+            return self._predict_reference(run.reference_ingest), run.clean, \
+                f"reference data {run.reference_ingest.root}", True
+        clean = run.clean
+        order = np.random.default_rng(run.options.seed).permutation(clean.indices.size)
+        half = order.size // 2
+        fit, held = np.sort(order[:half]), np.sort(order[half:])
+        return _subset(clean, fit), _subset(clean, held), \
+            "a seeded half of the ingest (no --reference given); the other half is the held-out data", False
+
+    @property
+    def reference(self):
+        return self._split[0]
+
+    @property
+    def held_out(self):
+        return self._split[1]
+
+    @property
+    def reference_source(self) -> str:
+        return self._split[2]
+
+    @property
+    def independent_reference(self) -> bool:
+        return self._split[3]
+
+    def _predict_reference(self, reference):
+        run = self._run
+        card = run.model.card
+        batches = iter_image_batches(reference, card.size, card.resize, run.options.batch_size)
+        predictions, failures = predict_batches(run.model, reference, CLEAN, batches, lambda batch: batch.images)
+        if failures:
+            raise HarnessInputError(f"Reference {reference.root}: {len(failures)} image(s) cannot be decoded, e.g. "
+                                    f"{reference.records[failures[0][0]].path}", "Repair or remove them.")
+        return predictions
+
+    @functools.cached_property
+    def ood_sets(self) -> dict:
+        """Generated OOD sets at the model's input size: name -> (set, predictions as DetectorInputs)."""
+        run = self._run
+        sets = bundled_ood_sets(run.model.card.size, OOD_SET_SIZE, run.options.seed)
+        result = {}
+        for ood_set in sets:
+            outputs = [run.model.predict(ood_set.images[i:i + run.options.batch_size])
+                       for i in range(0, len(ood_set.images), run.options.batch_size)]
+            result[ood_set.name] = (ood_set, DetectorInputs(
+                np.concatenate([o.probabilities for o in outputs]),
+                None if outputs[0].logits is None else np.concatenate([o.logits for o in outputs]),
+                None if outputs[0].features is None else np.concatenate([o.features for o in outputs])))
+        return result
+
+    def detector(self, name: str):
+        """The fitted detector, or a string saying why it is unavailable for this model."""
+        if name not in self._fitted:
+            detector = DETECTORS[name]()
+            reference = inputs_of(self.reference)
+            reason = detector.unavailable_reason(reference)
+            if reason is None:
+                labels = self.reference.labels if self.reference.labelled else self.reference.predicted
+                detector.fit(reference, labels)
+            self._fitted[name] = reason or detector
+        return self._fitted[name]
+
+    def threshold(self, detector, target_false_alarm_rate: float) -> float:
+        return fit_threshold(detector.score(inputs_of(self.reference)), target_false_alarm_rate)
+
+
+def _subset(predictions, positions):
+    def pick(array):
+        return None if array is None else array[positions]
+
+    return dataclasses.replace(predictions, indices=predictions.indices[positions], labels=predictions.labels[positions],
+                   probabilities=predictions.probabilities[positions], logits=pick(predictions.logits),
+                   features=pick(predictions.features))
+
+
+def check_ood_sets(cases):
+    """An unknown OOD set in a requirement stops the run before any test."""
+    for case in cases:
+        if case.requirement.parameters.get("ood_sets") and case.variant not in OOD_SET_NAMES:
+            raise HarnessInputError(f"Requirement {case.requirement.id} names OOD set {case.variant!r}",
+                                    f"Use one of: {', '.join(OOD_SET_NAMES)}.")

@@ -1,0 +1,90 @@
+"""Uncertainty requirements: confidence that means what it says, and an alarm on what the model does not know.
+
+PYTEST_DONT_REWRITE: a failed verdict prints its own one-line explanation, not pytest's introspection.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+
+from metrics import calibration, ranking
+from metrics.classification import Proportion
+from metrics.drift import ks_drift
+from metrics.verdicts import Verdict
+from safety_case.uncertainty import inputs_of
+
+
+def calibration_statistic(requirement_case):
+    parameters = requirement_case.requirement.parameters
+    if requirement_case.requirement.metric == "mce":
+        return functools.partial(calibration.maximum_calibration_error, n_bins=parameters["bins"],
+                                 binning=parameters["binning"])
+    if requirement_case.class_id is not None:
+        return functools.partial(calibration.classwise_ece, class_id=requirement_case.class_id,
+                                 n_bins=parameters["bins"])
+    return functools.partial(calibration.expected_calibration_error, n_bins=parameters["bins"],
+                             binning=parameters["binning"])
+
+
+@pytest.mark.requirement_metric("ece")
+def test_expected_calibration_error_ceiling(requirement_case, predictions, safety_run, evidence):
+    statistic = calibration_statistic(requirement_case)
+    result = evidence.judge_statistic(statistic, predictions)
+    assert result.verdict is Verdict.PASS, result.message
+
+
+@pytest.mark.requirement_metric("mce")
+def test_maximum_calibration_error_ceiling(requirement_case, predictions, safety_run, evidence):
+    result = evidence.judge_statistic(calibration_statistic(requirement_case), predictions)
+    assert result.verdict is Verdict.PASS, result.message
+
+
+def fitted_detector(safety_run, requirement_case, evidence):
+    detector = safety_run.uncertainty.detector(requirement_case.requirement.parameters["detector"])
+    if isinstance(detector, str):
+        evidence.not_applicable(f"detector unavailable: {detector}")
+    return detector
+
+
+@pytest.mark.requirement_metric("alarm_rate")
+def test_ood_alarm_rate_floor(requirement_case, safety_run, evidence):
+    uncertainty = safety_run.uncertainty
+    detector = fitted_detector(safety_run, requirement_case, evidence)
+    threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
+    ood_set, ood_inputs = uncertainty.ood_sets[requirement_case.variant]
+    alarms = detector.score(ood_inputs) > threshold
+    result = evidence.judge_alarms(Proportion(int(alarms.sum()), alarms.size), detector, threshold, ood_set)
+    assert result.verdict is Verdict.PASS, result.message
+
+
+@pytest.mark.requirement_metric("false_alarm_rate")
+def test_false_alarm_rate_ceiling(requirement_case, safety_run, evidence):
+    uncertainty = safety_run.uncertainty
+    detector = fitted_detector(safety_run, requirement_case, evidence)
+    threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
+    alarms = detector.score(inputs_of(uncertainty.held_out)) > threshold
+    result = evidence.judge_alarms(Proportion(int(alarms.sum()), alarms.size), detector, threshold,
+                                   predictions=uncertainty.held_out)
+    assert result.verdict is Verdict.PASS, result.message
+
+
+@pytest.mark.requirement_metric("auroc")
+def test_ood_separation_floor(requirement_case, safety_run, evidence):
+    uncertainty = safety_run.uncertainty
+    detector = fitted_detector(safety_run, requirement_case, evidence)
+    scores_in = detector.score(inputs_of(uncertainty.held_out))
+    scores_out = detector.score(uncertainty.ood_sets[requirement_case.variant][1])
+    result = evidence.judge_separation(scores_in, scores_out, ranking.auroc)
+    assert result.verdict is Verdict.PASS, result.message
+
+
+@pytest.mark.requirement_metric("drift")
+def test_ingest_drift_ceiling(requirement_case, safety_run, evidence):
+    uncertainty = safety_run.uncertainty
+    if not uncertainty.independent_reference:
+        evidence.not_applicable("no independent reference (--reference): the ingest cannot drift from itself")
+    detector = fitted_detector(safety_run, requirement_case, evidence)
+    drift = ks_drift(detector.score(inputs_of(uncertainty.reference)), detector.score(inputs_of(safety_run.clean)))
+    result = evidence.judge_drift(drift)
+    assert result.verdict is Verdict.PASS, result.message
