@@ -7,8 +7,9 @@ The fixtures live in ``fixtures/plugin.py``, the HTML and JSON evidence in ``rep
 
 from pathlib import Path
 
+from model_under_test.reference import BUNDLED_MODEL
+
 PROJECT_ROOT = Path(__file__).resolve().parent
-DEFAULT_MODEL = PROJECT_ROOT / "model_under_test" / "reference" / "gtsrb_reference.keras"
 DEFAULT_REQUIREMENTS = PROJECT_ROOT / "safety_tests" / "requirements.yaml"
 DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
 
@@ -18,7 +19,7 @@ pytest_plugins = ["fixtures.plugin", "report.plugin"]
 def pytest_addoption(parser):
     group = parser.getgroup("safety", "safety validation of an image classifier")
     group.addoption(
-        "--model", metavar="PATH", type=Path, default=DEFAULT_MODEL,
+        "--model", metavar="PATH", type=Path, default=BUNDLED_MODEL,
         help="saved model: .h5 (Keras 3 or legacy Keras 2), .keras, or a SavedModel directory "
              "(default: the bundled reference model)",
     )
@@ -34,7 +35,7 @@ def pytest_addoption(parser):
     group.addoption(
         "--reference", metavar="DIR", type=Path, default=None,
         help="in-distribution reference data the OOD alarm is fitted on, e.g. the model's validation set "
-             "(default: the bundled reference with the bundled ingest, else a seeded half of the ingest)",
+             "(default: the bundled reference with the bundled model or ingest, else a seeded half of the ingest)",
     )
     group.addoption(
         "--requirements", metavar="PATH", type=Path, default=DEFAULT_REQUIREMENTS,

@@ -1,0 +1,116 @@
+"""OOD alarm library: AUROC, thresholds, detectors, drift, generated OOD sets."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import log_softmax, softmax
+from scipy.stats import mannwhitneyu
+
+from metrics.bounds import clopper_pearson_upper
+from metrics.drift import ks_distance_upper_bound, ks_drift
+from metrics.ranking import auroc, fpr_at_tpr
+from ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, bundled_ood_sets, fit_threshold
+
+score_lists = st.lists(st.integers(-5, 5).map(float), min_size=1, max_size=60)
+
+
+@settings(max_examples=80, deadline=None)
+@given(score_lists, score_lists)
+def test_auroc_is_the_mann_whitney_statistic_scaled(scores_in, scores_out):
+    u = mannwhitneyu(scores_out, scores_in, method="asymptotic").statistic
+    assert auroc(scores_in, scores_out) == pytest.approx(u / (len(scores_in) * len(scores_out)))
+
+
+def test_auroc_extremes_and_ties():
+    assert auroc([0, 1], [2, 3]) == 1.0
+    assert auroc([2, 3], [0, 1]) == 0.0
+    assert auroc([1, 1], [1, 1]) == 0.5
+
+
+def test_fpr_at_tpr_by_hand():
+    # alarm on >= 0.6 catches 19 of 20 OOD; 2 of 10 in-distribution scores reach it
+    scores_out = [0.5] + [0.6 + 0.01 * i for i in range(19)]
+    scores_in = [0.0] * 8 + [0.7, 0.9]
+    assert fpr_at_tpr(scores_in, scores_out, 0.95) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("bad", [[], [np.nan], [np.inf]])
+def test_scores_must_be_finite_and_non_empty(bad):
+    with pytest.raises(ValueError, match="scores_in"):
+        auroc(bad, [1.0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([0.01, 0.02, 0.05, 0.1]), st.integers(0, 2**32 - 1))
+def test_fitted_threshold_meets_its_false_alarm_target_on_held_out_draws(target, seed):
+    rng = np.random.default_rng(seed)
+    threshold = fit_threshold(rng.normal(size=2000), target)
+    held_out = rng.normal(size=20000) > threshold
+    # the fitting sample's quantile is itself random: allow its own Clopper-Pearson slack
+    assert held_out.mean() <= clopper_pearson_upper(int(target * 2000), 2000, 0.999)
+    assert np.mean(rng.normal(size=2000) > threshold) < 3 * target + 0.01
+
+
+def test_fitted_threshold_never_exceeds_the_target_on_its_own_data():
+    scores = np.arange(100, dtype=float)
+    threshold = fit_threshold(scores, 0.05)
+    assert np.mean(scores > threshold) == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="target_false_alarm_rate"):
+        fit_threshold(scores, 0)
+
+
+def clusters(rng, centres, n):
+    labels = rng.integers(0, len(centres), n)
+    return centres[labels] + rng.normal(0, 0.3, (n, centres.shape[1])), labels
+
+
+def test_detectors_score_unknown_inputs_higher():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 5, (4, 8))
+    features, labels = clusters(rng, centres, 800)
+    logits = features @ rng.normal(size=(8, 4))
+    reference = DetectorInputs(softmax(logits, axis=1), logits, features)
+    far = rng.normal(0, 1, (200, 8)) * 0.1  # the origin: between every class
+    far_inputs = DetectorInputs(np.full((200, 4), 0.25), np.zeros((200, 4)), far)
+    for name, detector_class in DETECTORS.items():
+        detector = detector_class().fit(reference, labels)
+        assert np.median(detector.score(far_inputs)) > np.median(detector.score(reference)), name
+
+
+def test_mahalanobis_without_features_says_why():
+    detector = DETECTORS["mahalanobis"]()
+    assert "features" in detector.unavailable_reason(DetectorInputs(np.full((2, 2), 0.5)))
+
+
+def test_energy_uses_logits_when_given_and_says_so_otherwise():
+    logits = np.array([[2.0, 0.0, -1.0]])
+    energy = DETECTORS["energy"]()
+    with_logits = DetectorInputs(softmax(logits, axis=1), logits)
+    without = DetectorInputs(softmax(logits, axis=1))
+    assert energy.score(with_logits) == pytest.approx(-np.log(np.exp(logits).sum()))
+    assert energy.score(without) == pytest.approx(-log_softmax(logits, axis=1).max())
+    assert energy.source(with_logits) == "logits" and "no logits" in energy.source(without)
+
+
+def test_drift_bound_covers_the_statistic_and_flags_a_shift():
+    rng = np.random.default_rng(0)
+    same = ks_drift(rng.normal(size=1000), rng.normal(size=1000))
+    shifted = ks_drift(rng.normal(size=1000), rng.normal(0.5, 1, size=1000))
+    assert same.statistic <= ks_distance_upper_bound(same) < 0.15
+    assert shifted.p_value < 1e-6 < same.p_value
+    assert ks_distance_upper_bound(shifted) > 0.15
+    with pytest.raises(ValueError, match="ingest_scores"):
+        ks_drift([1.0], [])
+
+
+def test_ood_sets_are_deterministic_and_sized_for_the_model():
+    first = bundled_ood_sets((30, 40), per_set=5, seed=3)
+    again = bundled_ood_sets((30, 40), per_set=5, seed=3)
+    other = bundled_ood_sets((30, 40), per_set=5, seed=4)
+    assert tuple(s.name for s in first) == OOD_SET_NAMES
+    assert {s.kind for s in first} == {"far", "near"}
+    for a, b, c in zip(first, again, other):
+        assert a.images.shape == (5, 30, 40, 3) and a.images.dtype == np.uint8
+        assert np.array_equal(a.images, b.images)
+    assert any(not np.array_equal(a.images, c.images) for a, c in zip(first, other))
