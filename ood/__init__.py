@@ -1,6 +1,10 @@
 """Out-of-distribution alarm: detectors behind one interface, thresholds, generated OOD sets."""
 
 from ood.datasets import OOD_SET_NAMES, OodSet, bundled_ood_sets
-from ood.detectors import DETECTORS, Detector, DetectorInputs, fit_threshold
+from ood.detectors import Detector, DetectorInputs, Energy, Mahalanobis, MaxSoftmax, fit_threshold
+from ood.reconstruction import Reconstruction, appearance
 
-__all__ = ["DETECTORS", "OOD_SET_NAMES", "Detector", "DetectorInputs", "OodSet", "bundled_ood_sets", "fit_threshold"]
+DETECTORS = {detector.name: detector for detector in (MaxSoftmax, Energy, Mahalanobis, Reconstruction)}
+
+__all__ = ["DETECTORS", "OOD_SET_NAMES", "Detector", "DetectorInputs", "OodSet", "appearance", "bundled_ood_sets",
+           "fit_threshold"]

@@ -12,11 +12,13 @@ from scipy.special import logsumexp
 
 @dataclass(frozen=True)
 class DetectorInputs:
-    """What detectors read: the model's probabilities, logits (or None), penultimate features (or None)."""
+    """What detectors read: the model's probabilities, logits (or None), penultimate features (or None),
+    and small copies of the input images (or None; see :func:`ood.reconstruction.appearance`)."""
 
     probabilities: np.ndarray
     logits: np.ndarray | None = None
     features: np.ndarray | None = None
+    images: np.ndarray | None = None
 
 
 class Detector:
@@ -93,7 +95,6 @@ class Mahalanobis(Detector):
         return np.sqrt(np.min(distances, axis=0))
 
 
-DETECTORS = {detector.name: detector for detector in (MaxSoftmax, Energy, Mahalanobis)}
 
 
 def fit_threshold(scores_in, target_false_alarm_rate: float) -> float:

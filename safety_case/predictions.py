@@ -5,13 +5,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ood import appearance
+
 
 @dataclass(frozen=True)
 class Predictions:
     """The model's outputs on the evaluated images of one condition.
 
     ``indices`` are positions in ``ingest.records`` (images that failed to decode are
-    not among them); ``labels`` holds -1 where the ingest has no label.
+    not among them); ``labels`` holds -1 where the ingest has no label; ``appearance`` holds
+    16x16 copies of the images as the model saw them, for the reconstruction OOD detector.
     """
 
     condition: str
@@ -20,6 +23,7 @@ class Predictions:
     probabilities: np.ndarray
     logits: np.ndarray | None
     features: np.ndarray | None
+    appearance: np.ndarray
 
     @functools.cached_property
     def predicted(self) -> np.ndarray:
@@ -44,12 +48,14 @@ def _stack(parts):
 
 def predict_batches(model, ingest, condition, batches, model_inputs) -> tuple[Predictions, list[tuple[int, str]]]:
     """One forward pass per batch of ``model_inputs(batch)``; decoding failures are collected, not raised."""
-    indices, probabilities, logits, features, failures = [], [], [], [], []
+    indices, probabilities, logits, features, looks, failures = [], [], [], [], [], []
     for batch in batches:
         failures.extend(batch.failures)
         if not len(batch.indices):
             continue
-        outputs = model.predict(model_inputs(batch))
+        images = model_inputs(batch)
+        outputs = model.predict(images)
+        looks.append(appearance(images))
         indices.append(batch.indices)
         probabilities.append(outputs.probabilities)
         logits.append(outputs.logits)
@@ -62,5 +68,6 @@ def predict_batches(model, ingest, condition, batches, model_inputs) -> tuple[Pr
         probabilities=_stack(probabilities) if probabilities else np.zeros((0, 0), np.float32),
         logits=_stack(logits),
         features=_stack(features),
+        appearance=np.concatenate(looks) if looks else appearance(np.zeros((0, 1, 1, 3), np.uint8)),
     )
     return predictions, failures

@@ -13,7 +13,9 @@ from pathlib import Path
 import yaml
 
 from harness.errors import HarnessInputError
+from metrics.calibration import BINNINGS
 from metrics.verdicts import DIRECTIONS
+from ood import DETECTORS
 
 CLEAN = "clean"
 
@@ -59,8 +61,6 @@ METRICS = {
 
 _REQUIRED_KEYS = ("id", "title", "hazard", "metric")
 _OPTIONAL_PARAMETERS = {"bins": 15, "binning": "equal_width", "target_false_alarm_rate": 0.05}
-DETECTOR_NAMES = ("msp", "energy", "mahalanobis")
-BINNINGS = ("equal_width", "equal_mass")
 _THRESHOLD_KEYS = ("threshold", "direction")
 _OPTIONAL_KEYS = ("class", "condition", "confidence", "rationale")
 
@@ -197,8 +197,8 @@ def _check_uncertainty_parameters(path, where, parameters):
         _fail(path, f"{where}: bins must be an integer in 1..100")
     if "binning" in parameters and parameters["binning"] not in BINNINGS:
         _fail(path, f"{where}: binning must be one of {', '.join(BINNINGS)}")
-    if "detector" in parameters and parameters["detector"] not in DETECTOR_NAMES:
-        _fail(path, f"{where}: detector must be one of {', '.join(DETECTOR_NAMES)}")
+    if "detector" in parameters and parameters["detector"] not in DETECTORS:
+        _fail(path, f"{where}: detector must be one of {', '.join(DETECTORS)}")
     target = parameters.get("target_false_alarm_rate", 0.05)
     if not (isinstance(target, float) and 0 < target < 1):
         _fail(path, f"{where}: target_false_alarm_rate must be a number in (0, 1)")

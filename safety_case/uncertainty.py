@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.errors import HarnessInputError
 from ingest import iter_image_batches
-from ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, bundled_ood_sets, fit_threshold
+from ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, appearance, bundled_ood_sets, fit_threshold
 from safety_case.predictions import predict_batches
 from safety_case.requirements import CLEAN
 
@@ -22,7 +22,7 @@ OOD_SET_SIZE = 300
 
 
 def inputs_of(predictions) -> DetectorInputs:
-    return DetectorInputs(predictions.probabilities, predictions.logits, predictions.features)
+    return DetectorInputs(predictions.probabilities, predictions.logits, predictions.features, predictions.appearance)
 
 
 class UncertaintyContext:
@@ -83,7 +83,8 @@ class UncertaintyContext:
             result[ood_set.name] = (ood_set, DetectorInputs(
                 np.concatenate([o.probabilities for o in outputs]),
                 None if outputs[0].logits is None else np.concatenate([o.logits for o in outputs]),
-                None if outputs[0].features is None else np.concatenate([o.features for o in outputs])))
+                None if outputs[0].features is None else np.concatenate([o.features for o in outputs]),
+                appearance(ood_set.images)))
         return result
 
     def detector(self, name: str):
@@ -108,7 +109,7 @@ def _subset(predictions, positions):
 
     return dataclasses.replace(predictions, indices=predictions.indices[positions], labels=predictions.labels[positions],
                    probabilities=predictions.probabilities[positions], logits=pick(predictions.logits),
-                   features=pick(predictions.features))
+                   features=pick(predictions.features), appearance=predictions.appearance[positions])
 
 
 def check_ood_sets(cases):

@@ -5,12 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import log_softmax, softmax
-from scipy.stats import mannwhitneyu
+from scipy.stats import beta, mannwhitneyu, norm
 
-from metrics.bounds import clopper_pearson_upper
+from metrics.bounds import clopper_pearson_lower, clopper_pearson_upper
 from metrics.drift import ks_distance_upper_bound, ks_drift
 from metrics.ranking import auroc, fpr_at_tpr
-from ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, bundled_ood_sets, fit_threshold
+from ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, appearance, bundled_ood_sets, fit_threshold
+from synthetic.renderer import render_sign
 
 score_lists = st.lists(st.integers(-5, 5).map(float), min_size=1, max_size=60)
 
@@ -44,12 +45,16 @@ def test_scores_must_be_finite_and_non_empty(bad):
 @settings(max_examples=30, deadline=None)
 @given(st.sampled_from([0.01, 0.02, 0.05, 0.1]), st.integers(0, 2**32 - 1))
 def test_fitted_threshold_meets_its_false_alarm_target_on_held_out_draws(target, seed):
+    n = 2000
     rng = np.random.default_rng(seed)
-    threshold = fit_threshold(rng.normal(size=2000), target)
-    held_out = rng.normal(size=20000) > threshold
-    # the fitting sample's quantile is itself random: allow its own Clopper-Pearson slack
-    assert held_out.mean() <= clopper_pearson_upper(int(target * 2000), 2000, 0.999)
-    assert np.mean(rng.normal(size=2000) > threshold) < 3 * target + 0.01
+    threshold = fit_threshold(rng.normal(size=n), target)
+    # the true false-alarm rate of the k-th smallest of n scores is Beta(n - k + 1, k) distributed
+    k = int(np.ceil((1 - target) * n))
+    true_rate = norm.sf(threshold)
+    assert beta.ppf(1e-6, n - k + 1, k) <= true_rate <= beta.ppf(1 - 1e-6, n - k + 1, k)
+    assert beta.mean(n - k + 1, k) == pytest.approx(target, rel=0.05)
+    alarms = int(np.sum(rng.normal(size=20000) > threshold))
+    assert clopper_pearson_lower(alarms, 20000, 0.9999) <= true_rate <= clopper_pearson_upper(alarms, 20000, 0.9999)
 
 
 def test_fitted_threshold_never_exceeds_the_target_on_its_own_data():
@@ -65,7 +70,7 @@ def clusters(rng, centres, n):
     return centres[labels] + rng.normal(0, 0.3, (n, centres.shape[1])), labels
 
 
-def test_detectors_score_unknown_inputs_higher():
+def test_output_detectors_score_unknown_inputs_higher():
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 5, (4, 8))
     features, labels = clusters(rng, centres, 800)
@@ -73,14 +78,26 @@ def test_detectors_score_unknown_inputs_higher():
     reference = DetectorInputs(softmax(logits, axis=1), logits, features)
     far = rng.normal(0, 1, (200, 8)) * 0.1  # the origin: between every class
     far_inputs = DetectorInputs(np.full((200, 4), 0.25), np.zeros((200, 4)), far)
-    for name, detector_class in DETECTORS.items():
-        detector = detector_class().fit(reference, labels)
+    for name in ("msp", "energy", "mahalanobis"):
+        detector = DETECTORS[name]().fit(reference, labels)
         assert np.median(detector.score(far_inputs)) > np.median(detector.score(reference)), name
 
 
-def test_mahalanobis_without_features_says_why():
-    detector = DETECTORS["mahalanobis"]()
-    assert "features" in detector.unavailable_reason(DetectorInputs(np.full((2, 2), 0.5)))
+def test_reconstruction_detector_is_deterministic_and_alarms_on_what_it_never_saw():
+    signs = appearance(np.stack([render_sign(i % 43, i, 32).image for i in range(600)]))
+    noise = np.random.default_rng(0).integers(0, 256, (100, 16, 16, 3), dtype=np.uint8)
+    reference, held_out = DetectorInputs(np.ones((500, 1)), images=signs[:500]), signs[500:]
+    detector = DETECTORS["reconstruction"]().fit(reference, labels=np.zeros(500, int))
+    scores_in = detector.score(DetectorInputs(np.ones((100, 1)), images=held_out))
+    scores_out = detector.score(DetectorInputs(np.ones((100, 1)), images=noise))
+    assert auroc(scores_in, scores_out) > 0.95
+    again = DETECTORS["reconstruction"]().fit(reference, labels=np.zeros(500, int))
+    assert np.array_equal(again.score(DetectorInputs(np.ones((100, 1)), images=noise)), scores_out)
+
+
+@pytest.mark.parametrize("name, missing", [("mahalanobis", "features"), ("reconstruction", "images")])
+def test_detectors_without_their_inputs_say_why(name, missing):
+    assert missing in DETECTORS[name]().unavailable_reason(DetectorInputs(np.full((2, 2), 0.5)))
 
 
 def test_energy_uses_logits_when_given_and_says_so_otherwise():
