@@ -7,6 +7,8 @@ out-of-distribution is the positive class.
 import numpy as np
 from scipy.stats import rankdata
 
+from metrics.classification import Proportion
+
 
 def _scores(name, scores):
     scores = np.asarray(scores, dtype=np.float64).ravel()
@@ -35,3 +37,10 @@ def fpr_at_tpr(scores_in, scores_out, tpr: float = 0.95) -> float:
         raise ValueError(f"tpr must be in (0, 1], got {tpr}")
     threshold = np.sort(scores_out)[::-1][int(np.ceil(tpr * scores_out.size)) - 1]
     return float(np.mean(scores_in >= threshold))
+
+
+def alarm_rate(scores, threshold: float) -> Proportion:
+    """Share of inputs whose score exceeds ``threshold`` (the alarm fires on ``score > threshold``)."""
+    scores = _scores("scores", scores)
+    alarms = scores > threshold
+    return Proportion(int(alarms.sum()), alarms.size, np.ones(alarms.size, bool), alarms)

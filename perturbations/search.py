@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
-from perturbations.stickers import COLOURS, Sticker, apply_stickers, covered_fraction
+from perturbations.stickers import COLOURS, Sticker, apply_stickers, covered_fraction, covered_pixels
 
 _SIZE_STEPS = 20  # sticker side in steps of 1/20 of the budget's side: shrinking makes stickers smaller
 
@@ -28,6 +28,7 @@ class SearchResult:
     budget: float
     stickers: tuple = ()
     image_index: int | None = None
+    roi: tuple | None = None
     original: np.ndarray | None = field(default=None, repr=False)
     perturbed: np.ndarray | None = field(default=None, repr=False)
     original_class: int | None = None
@@ -41,7 +42,10 @@ class SearchResult:
         colours = {v: k for k, v in COLOURS.items()}
         stickers = "; ".join(f"{colours.get(s.colour, s.colour)} {s.w:.2f}x{s.h:.2f} at ({s.x:.2f}, {s.y:.2f})"
                              for s in self.stickers)
-        return (f"{len(self.stickers)} sticker(s) covering {covered_fraction(self.stickers):.2%} of the sign "
+        x1, y1, x2, y2 = self.roi
+        pixels = covered_pixels(self.stickers, self.roi)
+        return (f"{len(self.stickers)} sticker(s) painting {pixels} pixel(s), {pixels / ((x2 - x1) * (y2 - y1)):.2%} "
+                f"of the sign's {x2 - x1}x{y2 - y1} box (nominal {covered_fraction(self.stickers):.2%}) "
                 f"[{stickers}] turn class {self.original_class} into {self.predicted_class} "
                 f"(p={self.confidence:.2f}); found after {self.candidates_tried} candidates")
 
@@ -95,6 +99,7 @@ def search_counterexample(images, rois, labels, predict_fn, budget: float, max_c
     flipped = int(np.flatnonzero(probabilities.argmax(axis=1) != labels)[0])
     return SearchResult(
         found=True, candidates_tried=tried, budget=budget, stickers=stickers, image_index=flipped,
+        roi=tuple(int(v) for v in rois[flipped]),
         original=images[flipped], perturbed=batch[flipped], original_class=int(labels[flipped]),
         predicted_class=int(probabilities[flipped].argmax()), confidence=float(probabilities[flipped].max()),
     )

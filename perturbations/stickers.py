@@ -32,9 +32,8 @@ class Sticker:
     colour: tuple[int, int, int]
 
 
-def apply_stickers(image: np.ndarray, stickers, roi) -> np.ndarray:
-    """Paint ``stickers`` inside ``roi`` (x1, y1, x2, y2, exclusive ends); they never leave the box."""
-    out = image.copy()
+def _pixel_rectangles(stickers, roi):
+    """``(sticker, left, top, w, h)`` in pixels: at least one pixel each, never outside the box."""
     x1, y1, x2, y2 = roi
     box_w, box_h = max(1, x2 - x1), max(1, y2 - y1)
     for sticker in stickers:
@@ -42,9 +41,24 @@ def apply_stickers(image: np.ndarray, stickers, roi) -> np.ndarray:
         h = min(box_h, max(1, int(round(sticker.h * box_h))))
         left = x1 + int(round(sticker.x * box_w - w / 2))
         top = y1 + int(round(sticker.y * box_h - h / 2))
-        left, top = min(max(left, x1), x2 - w), min(max(top, y1), y2 - h)
+        yield sticker, min(max(left, x1), x2 - w), min(max(top, y1), y2 - h), w, h
+
+
+def apply_stickers(image: np.ndarray, stickers, roi) -> np.ndarray:
+    """Paint ``stickers`` inside ``roi`` (x1, y1, x2, y2, exclusive ends); they never leave the box."""
+    out = image.copy()
+    for sticker, left, top, w, h in _pixel_rectangles(stickers, roi):
         out[top:top + h, left:left + w] = sticker.colour
     return out
+
+
+def covered_pixels(stickers, roi) -> int:
+    """How many pixels of the box the stickers actually paint (overlaps counted once)."""
+    x1, y1, x2, y2 = roi
+    mask = np.zeros((max(y2, 1), max(x2, 1)), bool)
+    for _, left, top, w, h in _pixel_rectangles(stickers, roi):
+        mask[top:top + h, left:left + w] = True
+    return int(mask.sum())
 
 
 def covered_fraction(stickers) -> float:

@@ -2,6 +2,8 @@
 
 from html import escape
 
+import numpy as np
+
 WIDTH, HEIGHT = 420, 220
 LEFT, RIGHT, TOP, BOTTOM = 48, 110, 16, 36
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -81,4 +83,42 @@ def reliability_diagram_svg(bins) -> str:
     parts.append(f'<text x="{size / 2}" y="{size - 8}" text-anchor="middle">confidence</text>'
                  f'<text x="10" y="{size / 2}" transform="rotate(-90 10 {size / 2})" text-anchor="middle">accuracy'
                  f'</text><text x="{pad}" y="{pad - 8}">reliability diagram (bar labels: samples per bin)</text></svg>')
+    return "".join(parts)
+
+
+def score_histogram_svg(scores_in, scores_out, threshold: float, name_out: str,
+                        name_in: str = "in-distribution (held out)", bins: int = 30) -> str:
+    """Histograms (share of each set per bin) of an OOD detector's scores on in-distribution data
+    and on one OOD set, on shared bins, with the alarm threshold marked."""
+    scores_in, scores_out = np.asarray(scores_in, float), np.asarray(scores_out, float)
+    low = min(scores_in.min(), scores_out.min(), threshold)
+    high = max(scores_in.max(), scores_out.max(), threshold)
+    edges = np.linspace(low, high + (high == low), bins + 1)
+    shares = [np.histogram(s, edges)[0] / s.size for s in (scores_in, scores_out)]
+    top = max(share.max() for share in shares) or 1.0
+    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def x(v):
+        return LEFT + inner_w * (v - edges[0]) / (edges[-1] - edges[0])
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+             f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="10">',
+             f'<rect x="{LEFT}" y="{TOP}" width="{inner_w}" height="{inner_h}" fill="none" stroke="#999"/>']
+    for index, (share, label) in enumerate(zip(shares, (name_in, name_out))):
+        colour = COLOURS[index]
+        for left, right, value in zip(edges[:-1], edges[1:], share):
+            if value:
+                height = inner_h * value / top
+                parts.append(f'<rect x="{x(left):.1f}" y="{TOP + inner_h - height:.1f}" '
+                             f'width="{max(0.5, x(right) - x(left) - 0.5):.1f}" height="{height:.1f}" '
+                             f'fill="{colour}" fill-opacity="0.5"/>')
+        parts.append(f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 12 + 12 * index}" fill="{colour}">'
+                     f'{escape(label)}</text>')
+    parts.append(f'<line x1="{x(threshold):.1f}" x2="{x(threshold):.1f}" y1="{TOP}" y2="{TOP + inner_h}" '
+                 f'stroke="#c00" stroke-width="1.5"/><text x="{WIDTH - RIGHT + 4}" y="{TOP + 40}" fill="#c00">'
+                 f'alarm threshold</text>')
+    for value in (edges[0], threshold, edges[-1]):
+        parts.append(f'<text x="{x(value):.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{value:.3g}</text>')
+    parts.append(f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#555">detector score (higher = more unusual); '
+                 f'bars: share of each set per bin</text></svg>')
     return "".join(parts)

@@ -1,10 +1,11 @@
 """Predictions of the model under test on one condition of the ingest, and how they are computed."""
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ingest import Ingest
 from ood import appearance
 
 
@@ -12,11 +13,13 @@ from ood import appearance
 class Predictions:
     """The model's outputs on the evaluated images of one condition.
 
-    ``indices`` are positions in ``ingest.records`` (images that failed to decode are
+    ``indices`` are positions in ``ingest.records`` (the ingest or reference data the images come
+    from; images that failed to decode are
     not among them); ``labels`` holds -1 where the ingest has no label; ``appearance`` holds
     16x16 copies of the images as the model saw them, for the reconstruction OOD detector.
     """
 
+    ingest: Ingest = field(repr=False, compare=False)
     condition: str
     indices: np.ndarray
     labels: np.ndarray
@@ -62,6 +65,7 @@ def predict_batches(model, ingest, condition, batches, model_inputs) -> tuple[Pr
         features.append(outputs.features)
     indices = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
     predictions = Predictions(
+        ingest=ingest,
         condition=condition,
         indices=indices,
         labels=ingest.labels[indices],

@@ -56,7 +56,8 @@ METRICS = {
                                    extra_keys=("detector", "target_false_alarm_rate")),
     "auroc": MetricSpec("forbidden", needs_labels=False, conditions="clean", extra_keys=("detector", "ood_sets"),
                         variants_key="ood_sets"),
-    "drift": MetricSpec("forbidden", needs_labels=False, conditions="clean", extra_keys=("detector",)),
+    "drift": MetricSpec("forbidden", needs_labels=False, conditions="clean",
+                        extra_keys=("detector", "target_false_alarm_rate")),
 }
 
 _REQUIRED_KEYS = ("id", "title", "hazard", "metric")

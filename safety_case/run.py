@@ -132,9 +132,9 @@ class SafetyRun:
             "excluded": [{"path": path, "reason": reason} for path, reason in self.excluded],
         }
 
-    def _batches(self, indices=None):
+    def _batches(self, indices=None, ingest=None):
         card = self.model.card
-        return iter_image_batches(self.ingest, card.size, card.resize, self.options.batch_size, indices)
+        return iter_image_batches(ingest or self.ingest, card.size, card.resize, self.options.batch_size, indices)
 
     def _model_inputs(self, condition: str):
         """``batch -> images the model sees`` under ``condition``: as decoded, or perturbed."""
@@ -146,7 +146,7 @@ class SafetyRun:
     def images(self, predictions: Predictions, positions) -> tuple[np.ndarray, np.ndarray]:
         """The images behind ``positions`` of ``predictions`` as the model saw them, and their sign boxes."""
         inputs = self._model_inputs(predictions.condition)
-        batches = list(self._batches(predictions.indices[np.asarray(positions, dtype=np.int64)]))
+        batches = list(self._batches(predictions.indices[np.asarray(positions, dtype=np.int64)], predictions.ingest))
         if not batches:
             return np.zeros((0, *self.model.card.size, 3), np.uint8), np.zeros((0, 4), np.int32)
         return np.concatenate([inputs(b) for b in batches]), np.concatenate([b.rois for b in batches])

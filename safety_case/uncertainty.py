@@ -1,10 +1,10 @@
 """The data behind the uncertainty requirements: reference, held-out in-distribution, OOD sets, fitted alarms.
 
-The alarm threshold is fitted on in-distribution *reference* data: ``--reference DIR`` (for
-example the model's validation set), the bundled reference for the bundled default, or else a
-seeded half of a labelled ingest — the other half is then the held-out in-distribution data,
-and the report says so. False alarms are counted on held-out in-distribution data, never on
-the data the threshold was fitted on.
+The in-distribution data is ``--reference DIR`` (for example the model's validation set), the
+bundled reference for the bundled default, or else the ingest itself, and the report says which.
+A seeded half of it fits the alarm threshold (and the detectors); false alarms are counted on
+the other, held-out half, never on the data the threshold was fitted on. Drift compares the
+ingest with an independent reference only.
 """
 
 import dataclasses
@@ -36,30 +36,38 @@ class UncertaintyContext:
     def _split(self):
         run = self._run
         if run.reference_ingest is not None:
-            return self._predict_reference(run.reference_ingest), run.clean, \
-                f"reference data {run.reference_ingest.root}", True
-        clean = run.clean
-        order = np.random.default_rng(run.options.seed).permutation(clean.indices.size)
-        half = order.size // 2
-        fit, held = np.sort(order[:half]), np.sort(order[half:])
-        return _subset(clean, fit), _subset(clean, held), \
-            "a seeded half of the ingest (no --reference given); the other half is the held-out data", False
+            data, source = self._predict_reference(run.reference_ingest), f"reference data {run.reference_ingest.root}"
+        else:
+            data, source = run.clean, "the ingest (no --reference given)"
+        # three disjoint seeded thirds: a threshold fitted on the detector's own fitting data would be
+        # too tight (those scores are optimistically low), and false alarms need data seen by neither
+        parts = np.array_split(np.random.default_rng(run.options.seed).permutation(data.indices.size), 3)
+        source += (": seeded thirds fit the detectors, fit the alarm threshold, and serve as the held-out "
+                   "in-distribution data")
+        return (*(_subset(data, np.sort(part)) for part in parts), source, run.reference_ingest is not None)
 
     @property
-    def reference(self):
+    def fitting(self):
+        """In-distribution data the detectors are fitted on."""
         return self._split[0]
 
     @property
-    def held_out(self):
+    def calibration(self):
+        """In-distribution data the alarm threshold is fitted on, and the drift reference."""
         return self._split[1]
 
     @property
-    def reference_source(self) -> str:
+    def held_out(self):
+        """In-distribution data used for nothing but counting false alarms."""
         return self._split[2]
 
     @property
-    def independent_reference(self) -> bool:
+    def reference_source(self) -> str:
         return self._split[3]
+
+    @property
+    def independent_reference(self) -> bool:
+        return self._split[4]
 
     def _predict_reference(self, reference):
         run = self._run
@@ -91,16 +99,15 @@ class UncertaintyContext:
         """The fitted detector, or a string saying why it is unavailable for this model."""
         if name not in self._fitted:
             detector = DETECTORS[name]()
-            reference = inputs_of(self.reference)
-            reason = detector.unavailable_reason(reference)
+            fitting = self.fitting
+            reason = detector.unavailable_reason(inputs_of(fitting))
             if reason is None:
-                labels = self.reference.labels if self.reference.labelled else self.reference.predicted
-                detector.fit(reference, labels)
+                detector.fit(inputs_of(fitting), fitting.labels if fitting.labelled else fitting.predicted)
             self._fitted[name] = reason or detector
         return self._fitted[name]
 
     def threshold(self, detector, target_false_alarm_rate: float) -> float:
-        return fit_threshold(detector.score(inputs_of(self.reference)), target_false_alarm_rate)
+        return fit_threshold(detector.score(inputs_of(self.calibration)), target_false_alarm_rate)
 
 
 def _subset(predictions, positions):

@@ -5,11 +5,9 @@ PYTEST_DONT_REWRITE: a failed verdict prints its own one-line explanation, not p
 
 import functools
 
-import numpy as np
 import pytest
 
 from metrics import calibration, ranking
-from metrics.classification import Proportion
 from metrics.drift import ks_drift
 from metrics.verdicts import Verdict
 from safety_case.uncertainty import inputs_of
@@ -53,8 +51,9 @@ def test_ood_alarm_rate_floor(requirement_case, safety_run, evidence):
     detector = fitted_detector(safety_run, requirement_case, evidence)
     threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
     ood_set, ood_inputs = uncertainty.ood_sets[requirement_case.variant]
-    alarms = detector.score(ood_inputs) > threshold
-    result = evidence.judge_alarms(Proportion(int(alarms.sum()), alarms.size), detector, threshold, ood_set)
+    scores_in, scores_out = detector.score(inputs_of(uncertainty.held_out)), detector.score(ood_inputs)
+    result = evidence.judge_alarms(ranking.alarm_rate(scores_out, threshold), detector, threshold,
+                                   scores_in, scores_out, ood_set=ood_set)
     assert result.verdict is Verdict.PASS, result.message
 
 
@@ -63,9 +62,10 @@ def test_false_alarm_rate_ceiling(requirement_case, safety_run, evidence):
     uncertainty = safety_run.uncertainty
     detector = fitted_detector(safety_run, requirement_case, evidence)
     threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
-    alarms = detector.score(inputs_of(uncertainty.held_out)) > threshold
-    result = evidence.judge_alarms(Proportion(int(alarms.sum()), alarms.size), detector, threshold,
-                                   predictions=uncertainty.held_out)
+    scores_calibration, scores_held_out = (detector.score(inputs_of(uncertainty.calibration)),
+                                           detector.score(inputs_of(uncertainty.held_out)))
+    result = evidence.judge_alarms(ranking.alarm_rate(scores_held_out, threshold), detector, threshold,
+                                   scores_calibration, scores_held_out, held_out=uncertainty.held_out)
     assert result.verdict is Verdict.PASS, result.message
 
 
@@ -85,6 +85,9 @@ def test_ingest_drift_ceiling(requirement_case, safety_run, evidence):
     if not uncertainty.independent_reference:
         evidence.not_applicable("no independent reference (--reference): the ingest cannot drift from itself")
     detector = fitted_detector(safety_run, requirement_case, evidence)
-    drift = ks_drift(detector.score(inputs_of(uncertainty.reference)), detector.score(inputs_of(safety_run.clean)))
-    result = evidence.judge_drift(drift)
+    threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
+    scores_reference, scores_ingest = (detector.score(inputs_of(uncertainty.calibration)),
+                                       detector.score(inputs_of(safety_run.clean)))
+    result = evidence.judge_drift(ks_drift(scores_reference, scores_ingest), ranking.alarm_rate(scores_ingest, threshold),
+                                  threshold, scores_reference, scores_ingest)
     assert result.verdict is Verdict.PASS, result.message

@@ -17,11 +17,11 @@ from PIL import Image
 from harness.gtsrb import NUM_CLASSES, STOP_SIGN
 from synthetic.renderer import render_sign
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 INGEST_SEED = 20261122
 #: the in-distribution reference the OOD alarm is fitted on (a "validation set" of the reference model)
 REFERENCE_SEED = 21_000_000  # far from INGEST_SEED: no render seed is shared
-REFERENCE_PER_CLASS = 40
+REFERENCE_PER_CLASS = 100
 #: the reference model is trained on seeds below this bound; the ingest's seeds start above it
 TRAINING_SEEDS = range(0, 10_000_000)
 PER_CLASS = 100

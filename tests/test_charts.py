@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from metrics.calibration import reliability_bins
-from report.charts import line_chart_svg, reliability_diagram_svg
+from report.charts import line_chart_svg, reliability_diagram_svg, score_histogram_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -26,3 +26,13 @@ def test_reliability_diagram_draws_one_bar_per_non_empty_bin_labelled_with_its_c
     bars = [r for r in root.iter(f"{SVG}rect") if r.get("fill") == "#1f77b4"]
     assert len(bars) == 2
     assert {"3", "1"} <= {t.text for t in root.iter(f"{SVG}text")}
+
+
+def test_score_histogram_marks_the_threshold_and_draws_both_sets():
+    rng = np.random.default_rng(0)
+    svg = score_histogram_svg(rng.normal(0, 1, 200), rng.normal(4, 1, 100), threshold=2.0, name_out="noise & co")
+    root = ET.fromstring(svg)
+    fills = {r.get("fill") for r in root.iter(f"{SVG}rect")}
+    assert {"#1f77b4", "#d62728"} <= fills
+    texts = {t.text for t in root.iter(f"{SVG}text")}
+    assert {"noise & co", "alarm threshold", "2"} <= texts

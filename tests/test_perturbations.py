@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import HarnessInputError
+from perturbations.stickers import covered_pixels
 from perturbations import (SEVERITIES, Perturbation, Sticker, apply_stickers, available, get_perturbation,
                            parse_condition, perturb_batch, register)
 from synthetic.renderer import render_sign
@@ -103,3 +104,13 @@ def test_a_team_adds_its_own_perturbation_in_one_small_class():
 
     perturbation, severity = parse_condition("test_invert:5")
     assert np.array_equal(perturbation.apply(SIGNS[0].image, severity, 0), 255 - SIGNS[0].image)
+
+
+def test_covered_pixels_counts_what_is_painted_once():
+    roi = (2, 2, 22, 22)
+    tiny = Sticker(0.5, 0.5, 0.001, 0.001, (0, 0, 0))
+    assert covered_pixels([tiny], roi) == 1  # a sticker is at least one pixel
+    half = Sticker(0.5, 0.5, 0.5, 0.5, (0, 0, 0))
+    assert covered_pixels([half, half], roi) == 100
+    painted = apply_stickers(np.full((24, 24, 3), 128, np.uint8), [half, tiny], roi)
+    assert covered_pixels([half, tiny], roi) == int(np.any(painted != 128, axis=2).sum())
