@@ -17,7 +17,8 @@ from harness import tf_runtime
 from ood.detectors import Detector
 
 APPEARANCE_SIZE = 16
-EPOCHS = 30
+EPOCHS = 40
+CODE_SIZE = 32
 BATCH_SIZE = 128
 
 
@@ -40,7 +41,7 @@ def _autoencoder(keras):
         layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),   # 8x8
         layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),   # 4x4
         layers.Flatten(),
-        layers.Dense(32, activation="relu", name="code"),
+        layers.Dense(CODE_SIZE, activation="relu", name="code"),
         layers.Dense(4 * 4 * 64, activation="relu"),
         layers.Reshape((4, 4, 64)),
         layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu"),  # 8x8

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
+from harness.progress import progress
 from perturbations.stickers import COLOURS, Sticker, apply_stickers, covered_fraction, covered_pixels
 
 _SIZE_STEPS = 20  # sticker side in steps of 1/20 of the budget's side: shrinking makes stickers smaller
@@ -80,20 +81,22 @@ def search_counterexample(images, rois, labels, predict_fn, budget: float, max_c
     def flips(stickers):
         nonlocal tried
         tried += 1
+        advance()
         batch = np.stack([apply_stickers(image, stickers, roi) for image, roi in zip(images, rois)])
         return bool((predict_fn(batch).argmax(axis=1) != labels).any())
 
     policy = settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
                       phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
-    try:
-        stickers = find(sticker_strategy(budget, max_count, colours), flips, settings=policy)
-    except NoSuchExample:
-        return SearchResult(found=False, candidates_tried=tried, budget=budget)
-    # hypothesis shrinks sizes well but may keep stickers that no longer matter: drop them one by one
-    for sticker in sorted(stickers, key=lambda s: s.w * s.h):
-        fewer = tuple(s for s in stickers if s is not sticker)
-        if fewer and flips(fewer):
-            stickers = fewer
+    with progress("sticker counterexample search (candidates; shrinking adds more)", max_examples) as advance:
+        try:
+            stickers = find(sticker_strategy(budget, max_count, colours), flips, settings=policy)
+        except NoSuchExample:
+            return SearchResult(found=False, candidates_tried=tried, budget=budget)
+        # hypothesis shrinks sizes well but may keep stickers that no longer matter: drop them one by one
+        for sticker in sorted(stickers, key=lambda s: s.w * s.h):
+            fewer = tuple(s for s in stickers if s is not sticker)
+            if fewer and flips(fewer):
+                stickers = fewer
     batch = np.stack([apply_stickers(image, stickers, roi) for image, roi in zip(images, rois)])
     probabilities = predict_fn(batch)
     flipped = int(np.flatnonzero(probabilities.argmax(axis=1) != labels)[0])

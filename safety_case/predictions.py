@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.progress import progress
 from ingest import Ingest
 from ood import appearance
 
@@ -49,20 +50,24 @@ def _stack(parts):
     return None if not parts or parts[0] is None else np.concatenate(parts)
 
 
-def predict_batches(model, ingest, condition, batches, model_inputs) -> tuple[Predictions, list[tuple[int, str]]]:
-    """One forward pass per batch of ``model_inputs(batch)``; decoding failures are collected, not raised."""
+def predict_batches(model, ingest, condition, batches, model_inputs, total: int, stage: str = "ingest"
+                    ) -> tuple[Predictions, list[tuple[int, str]]]:
+    """One forward pass per batch of ``model_inputs(batch)`` over ``total`` images; decoding
+    failures are collected, not raised. ``stage`` names the data in progress lines."""
     indices, probabilities, logits, features, looks, failures = [], [], [], [], [], []
-    for batch in batches:
-        failures.extend(batch.failures)
-        if not len(batch.indices):
-            continue
-        images = model_inputs(batch)
-        outputs = model.predict(images)
-        looks.append(appearance(images))
-        indices.append(batch.indices)
-        probabilities.append(outputs.probabilities)
-        logits.append(outputs.logits)
-        features.append(outputs.features)
+    with progress(f"predicting {stage} ({condition})", total) as advance:
+        for batch in batches:
+            failures.extend(batch.failures)
+            advance(len(batch.indices) + len(batch.failures))
+            if not len(batch.indices):
+                continue
+            images = model_inputs(batch)
+            outputs = model.predict(images)
+            looks.append(appearance(images))
+            indices.append(batch.indices)
+            probabilities.append(outputs.probabilities)
+            logits.append(outputs.logits)
+            features.append(outputs.features)
     indices = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
     predictions = Predictions(
         ingest=ingest,

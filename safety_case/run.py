@@ -85,7 +85,7 @@ class SafetyRun:
     def clean(self) -> Predictions:
         """Predictions on the ingest as it is, every image through one batched forward pass."""
         predictions, failures = predict_batches(self.model, self.ingest, CLEAN, self._batches(),
-                                                 self._model_inputs(CLEAN))
+                                                 self._model_inputs(CLEAN), len(self.ingest.records))
         if failures:
             listed = "\n".join(f"    {self.ingest.records[i].path}: {reason}" for i, reason in failures[:20])
             more = f"\n    ... and {len(failures) - 20} more" if len(failures) > 20 else ""
@@ -164,5 +164,6 @@ class SafetyRun:
         classes = self._condition_classes.get(condition)
         keep = np.ones(clean.indices.size, bool) if classes is None else np.isin(clean.labels, sorted(classes))
         batches = self._batches(clean.indices[keep])
-        predictions, _ = predict_batches(self.model, self.ingest, condition, batches, self._model_inputs(condition))
+        predictions, _ = predict_batches(self.model, self.ingest, condition, batches, self._model_inputs(condition),
+                                         int(keep.sum()))
         return predictions

@@ -73,7 +73,8 @@ class UncertaintyContext:
         run = self._run
         card = run.model.card
         batches = iter_image_batches(reference, card.size, card.resize, run.options.batch_size)
-        predictions, failures = predict_batches(run.model, reference, CLEAN, batches, lambda batch: batch.images)
+        predictions, failures = predict_batches(run.model, reference, CLEAN, batches, lambda batch: batch.images,
+                                                len(reference.records), stage="reference data")
         if failures:
             raise HarnessInputError(f"Reference {reference.root}: {len(failures)} image(s) cannot be decoded, e.g. "
                                     f"{reference.records[failures[0][0]].path}", "Repair or remove them.")

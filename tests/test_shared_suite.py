@@ -24,6 +24,17 @@ MODELS = [
 ]
 
 
+def independent_15_bin_ece(probabilities, labels):
+    """Guo et al.'s ECE written out here: 15 equal-width bins (lo, hi] of the top-label confidence."""
+    confidence, correct = probabilities.max(axis=1), probabilities.argmax(axis=1) == labels
+    ece = 0.0
+    for lo in np.arange(15) / 15:
+        members = (confidence > lo) & (confidence <= lo + 1 / 15)
+        if members.any():
+            ece += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return ece
+
+
 def independent_predictions(model_path, loader, size, channels, value_range, resize, test_set):
     rows = [line.split(";") for line in (test_set / "GT-final_test.csv").read_text().splitlines()[1:]]
     labels = np.array([int(row[7]) for row in rows])
@@ -36,9 +47,9 @@ def independent_predictions(model_path, loader, size, channels, value_range, res
     lo, hi = value_range
     images = lo + images * (hi - lo) / 255
     model = getattr(tf_runtime, loader)().models.load_model(model_path, compile=False)
-    predicted = np.concatenate([model(images[i:i + 512], training=False).numpy().argmax(1)
-                                for i in range(0, len(images), 512)])
-    return labels, predicted
+    probabilities = np.concatenate([model(images[i:i + 512], training=False).numpy()
+                                    for i in range(0, len(images), 512)])
+    return labels, probabilities
 
 
 @pytest.mark.parametrize("folder, name, loader, size, channels, value_range, resize", MODELS,
@@ -47,10 +58,12 @@ def test_evidence_agrees_with_an_independent_computation(run_safety_suite, share
                                                          channels, value_range, resize):
     model_path, test_set = shared_path("models", folder, name), shared_path("gtsrb", "Final_Test")
     run = run_safety_suite(f"--model={model_path}", f"--model-card={CARDS / f'{folder}.yaml'}",
-                           f"--ingest={test_set}", "-k", "SR-ACCURACY or SR-STOP-RECALL", name=folder)
+                           f"--ingest={test_set}", "-k", "SR-ACCURACY or SR-STOP-RECALL or SR-CALIBRATION-ECE",
+                           name=folder)
     assert run.returncode in (0, 1), run.output
     results = {r["id"]: r for r in run.evidence["requirements"]}
-    labels, predicted = independent_predictions(model_path, loader, size, channels, value_range, resize, test_set)
+    labels, probabilities = independent_predictions(model_path, loader, size, channels, value_range, resize, test_set)
+    predicted = probabilities.argmax(axis=1)
     stop = labels == 14
     assert results["SR-STOP-RECALL"]["n"] == stop.sum() == 270
     assert results["SR-STOP-RECALL"]["successes"] == (predicted[stop] == 14).sum()
@@ -61,6 +74,9 @@ def test_evidence_agrees_with_an_independent_computation(run_safety_suite, share
     expected = "fail" if results["SR-STOP-RECALL"]["value"] < 0.99 else "insufficient_evidence"
     assert results["SR-STOP-RECALL"]["verdict"] == expected
     assert run.evidence["gate"] == "fail" and run.returncode == 1
+    ece = results["SR-CALIBRATION-ECE"]
+    assert ece["value"] == pytest.approx(independent_15_bin_ece(probabilities, labels), abs=0.005)
+    assert ece["value"] <= ece["bound"] and ece["verdict"] in ("pass", "fail", "insufficient_evidence")
 
 
 def test_the_42_output_savedmodel_gets_its_clear_error(run_safety_suite, shared_path):
@@ -69,3 +85,42 @@ def test_the_42_output_savedmodel_gets_its_clear_error(run_safety_suite, shared_
                            name="jovanzac")
     assert run.returncode == 4 and "Traceback" not in run.output
     assert "has 42 outputs but card" in run.output and "How to fix:" in run.output
+
+
+@pytest.fixture(scope="module")
+def final_test_subset(shared_path, tmp_path_factory):
+    """A seeded subset of the real GTSRB test set in its own layout: every stop sign and 330 others."""
+    test_set = shared_path("gtsrb", "Final_Test")
+    header, *rows = (test_set / "GT-final_test.csv").read_text().splitlines()
+    stop = [row for row in rows if row.split(";")[7] == "14"]
+    others = [row for row in rows if row.split(";")[7] != "14"]
+    chosen = stop + [others[i] for i in np.random.default_rng(7).choice(len(others), 330, replace=False)]
+    folder = tmp_path_factory.mktemp("final_test_subset")
+    (folder / "Images").mkdir()
+    for row in chosen:
+        (folder / "Images" / row.split(";")[0]).write_bytes((test_set / "Images" / row.split(";")[0]).read_bytes())
+    (folder / "GT-final_test.csv").write_text("\n".join([header, *chosen]) + "\n")
+    return folder
+
+
+def test_robustness_on_real_signs_is_measured_and_reproducible(run_safety_suite, shared_path, final_test_subset):
+    folder, name = MODELS[0][:2]
+    options = (f"--model={shared_path('models', folder, name)}", f"--model-card={CARDS / f'{folder}.yaml'}",
+               f"--ingest={final_test_subset}", "-k",
+               "SR-STOP-RECALL or SR-WEATHER-STOP-RECALL or SR-CORRUPTION-ACCURACY-DROP")
+    first, second = run_safety_suite(*options, name="robust-1"), run_safety_suite(*options, name="robust-2")
+    assert first.returncode in (0, 1), first.output
+    assert first.evidence["requirements"] == second.evidence["requirements"]
+    results = {r["id"]: r for r in first.evidence["requirements"]}
+    clean = results["SR-STOP-RECALL"]
+    assert clean["n"] == 270
+    for perturbation in ("rain", "fog", "snow", "sun_flare", "shadow"):
+        for severity in (1, 2, 3):
+            result = results[f"SR-WEATHER-STOP-RECALL@{perturbation}:{severity}"]
+            assert result["n"] == 270 and result["condition"] == f"{perturbation}:{severity}"
+            assert result["bound"] <= result["value"]
+    # the perturbations bite on real signs: the worst weather costs recall, stronger blur costs more
+    worst = min(results[f"SR-WEATHER-STOP-RECALL@{p}:3"]["value"] for p in ("rain", "fog", "snow", "sun_flare"))
+    assert worst < clean["value"]
+    drops = [results[f"SR-CORRUPTION-ACCURACY-DROP@pixelate:{s}"]["value"] for s in (1, 2)]
+    assert drops[0] <= drops[1] and drops[1] > 0
