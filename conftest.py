@@ -48,7 +48,12 @@ def pytest_addoption(parser):
     group.addoption("--seed", type=int, default=0, help="seed for every random choice of the run (default: 0)")
     group.addoption(
         "--cache-dir", metavar="DIR", type=Path, default=DEFAULT_CACHE_DIR,
-        help="where generated data (the bundled synthetic ingest) is cached (default: .cache/)",
+        help="where generated data (the bundled synthetic ingest) and predictions persist between runs "
+             "(default: .cache/)",
+    )
+    group.addoption(
+        "--no-cache", action="store_true",
+        help="compute every prediction afresh and store none (the bundled ingest is still cached)",
     )
     group.addoption(
         "--allow-corrupt-images", action="store_true",

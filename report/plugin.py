@@ -65,6 +65,7 @@ def pytest_sessionfinish(session):
         class_names=list(run.class_names),
         perturbations=_perturbation_definitions(run),
         environment=describe_environment(run.options.seed),
+        predictions_from=dict(run.cache.outcomes),
         errors=config.stash[_ERRORS_KEY],
     )
     if evidence["errors"]:

@@ -41,6 +41,16 @@ class Predictions:
     def labelled(self) -> bool:
         return bool(self.labels.size) and bool((self.labels >= 0).all())
 
+    @classmethod
+    def from_arrays(cls, ingest, condition: str, arrays: dict) -> "Predictions":
+        """Rebuild from :meth:`arrays` (labels are read from the ingest)."""
+        return cls(ingest=ingest, condition=condition, labels=ingest.labels[arrays["indices"]], **arrays)
+
+    def arrays(self) -> dict:
+        """The model's outputs as named arrays (None where the model gives none), for storage."""
+        return {"indices": self.indices, "probabilities": self.probabilities, "logits": self.logits,
+                "features": self.features, "appearance": self.appearance}
+
     def predicted_at(self, indices: np.ndarray) -> np.ndarray:
         """Predicted classes of the given ingest ``indices`` (all of which must be here)."""
         return self.predicted[np.searchsorted(self.indices, indices)]
@@ -68,15 +78,11 @@ def predict_batches(model, ingest, condition, batches, model_inputs, total: int,
             probabilities.append(outputs.probabilities)
             logits.append(outputs.logits)
             features.append(outputs.features)
-    indices = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
-    predictions = Predictions(
-        ingest=ingest,
-        condition=condition,
-        indices=indices,
-        labels=ingest.labels[indices],
-        probabilities=_stack(probabilities) if probabilities else np.zeros((0, 0), np.float32),
-        logits=_stack(logits),
-        features=_stack(features),
-        appearance=np.concatenate(looks) if looks else appearance(np.zeros((0, 1, 1, 3), np.uint8)),
-    )
+    predictions = Predictions.from_arrays(ingest, condition, {
+        "indices": np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
+        "probabilities": _stack(probabilities) if probabilities else np.zeros((0, 0), np.float32),
+        "logits": _stack(logits),
+        "features": _stack(features),
+        "appearance": np.concatenate(looks) if looks else appearance(np.zeros((0, 1, 1, 3), np.uint8)),
+    })
     return predictions, failures

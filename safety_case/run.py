@@ -16,6 +16,7 @@ from ingest import iter_image_batches, open_ingest
 from model_under_test import load_model
 from perturbations import parse_condition, perturb_batch
 from safety_case.evidence import EvidenceLog
+from safety_case.prediction_cache import PredictionCache, cache_key
 from safety_case.predictions import Predictions, predict_batches
 from safety_case.requirements import CLEAN, expand_cases, load_requirements
 from safety_case.uncertainty import UncertaintyContext, check_ood_sets
@@ -34,6 +35,8 @@ class RunOptions:
     allow_unsafe_model: bool = False
     reference_path: Path | None = None
     batch_size: int = 256
+    #: where predictions persist between runs; None: computed afresh every run
+    cache_dir: Path | None = None
 
 
 class SafetyRun:
@@ -55,6 +58,31 @@ class SafetyRun:
         self._perturbed: dict[str, Predictions] = {}
         self.excluded: list[tuple[str, str]] = []
         self.evidence = EvidenceLog()
+        self.cache = PredictionCache(options.cache_dir)
+
+    def predict(self, ingest, condition: str, indices=None, stage: str = "ingest") -> tuple[Predictions, list]:
+        """Predictions on ``indices`` of ``ingest`` (all: None) under ``condition``, served from the
+        persistent cache when every input that determines them is unchanged."""
+        key = cache_key(model=self.model.sha256, card=self.model.card.to_dict(), ingest=ingest.content_sha256(),
+                        condition=condition, perturbation=self._perturbation_definition(condition),
+                        seed=self.options.seed, indices=indices, batch_size=self.options.batch_size)
+        stored = self.cache.load(key, f"{stage} {condition}")
+        if stored is not None:
+            arrays, failures = stored
+            return Predictions.from_arrays(ingest, condition, arrays), failures
+        total = len(ingest.records) if indices is None else len(indices)
+        predictions, failures = predict_batches(self.model, ingest, condition, self._batches(indices, ingest),
+                                                self._model_inputs(condition), total, stage)
+        self.cache.store(key, predictions.arrays(), failures)
+        return predictions, failures
+
+    @staticmethod
+    def _perturbation_definition(condition: str):
+        if condition == CLEAN:
+            return None
+        perturbation, severity = parse_condition(condition)
+        return {"class": f"{type(perturbation).__module__}.{type(perturbation).__qualname__}",
+                "parameters": perturbation.severity_parameters(severity)}
 
     def _check_ingest_labels(self):
         counts = self.ingest.class_counts()
@@ -84,8 +112,7 @@ class SafetyRun:
     @functools.cached_property
     def clean(self) -> Predictions:
         """Predictions on the ingest as it is, every image through one batched forward pass."""
-        predictions, failures = predict_batches(self.model, self.ingest, CLEAN, self._batches(),
-                                                 self._model_inputs(CLEAN), len(self.ingest.records))
+        predictions, failures = self.predict(self.ingest, CLEAN)
         if failures:
             listed = "\n".join(f"    {self.ingest.records[i].path}: {reason}" for i, reason in failures[:20])
             more = f"\n    ... and {len(failures) - 20} more" if len(failures) > 20 else ""
@@ -163,7 +190,4 @@ class SafetyRun:
         clean = self.clean
         classes = self._condition_classes.get(condition)
         keep = np.ones(clean.indices.size, bool) if classes is None else np.isin(clean.labels, sorted(classes))
-        batches = self._batches(clean.indices[keep])
-        predictions, _ = predict_batches(self.model, self.ingest, condition, batches, self._model_inputs(condition),
-                                         int(keep.sum()))
-        return predictions
+        return self.predict(self.ingest, condition, clean.indices[keep])[0]

@@ -13,9 +13,7 @@ import functools
 import numpy as np
 
 from harness.errors import HarnessInputError
-from ingest import iter_image_batches
 from ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, appearance, bundled_ood_sets, fit_threshold
-from safety_case.predictions import predict_batches
 from safety_case.requirements import CLEAN
 
 OOD_SET_SIZE = 300
@@ -70,11 +68,7 @@ class UncertaintyContext:
         return self._split[4]
 
     def _predict_reference(self, reference):
-        run = self._run
-        card = run.model.card
-        batches = iter_image_batches(reference, card.size, card.resize, run.options.batch_size)
-        predictions, failures = predict_batches(run.model, reference, CLEAN, batches, lambda batch: batch.images,
-                                                len(reference.records), stage="reference data")
+        predictions, failures = self._run.predict(reference, CLEAN, stage="reference data")
         if failures:
             raise HarnessInputError(f"Reference {reference.root}: {len(failures)} image(s) cannot be decoded, e.g. "
                                     f"{reference.records[failures[0][0]].path}", "Repair or remove them.")
