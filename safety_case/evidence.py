@@ -37,7 +37,10 @@ class RequirementResult:
         if self.judgement is None:
             return f"{self.case.case_id}: {self.verdict.value} — {self.reason}"
         j = self.judgement
-        counts = f" ({self.successes}/{self.n})" if self.n is not None else ""
+        if self.successes is not None:
+            counts = f" ({self.successes}/{self.n})"
+        else:
+            counts = "" if self.n is None else f" (n = {self.n})"
         text = (
             f"{self.case.case_id}: {requirement.metric} = {_fmt(j.value)}{counts}, "
             f"{int(round(j.confidence * 100))} % one-sided bound {_fmt(j.bound)}, "

@@ -1,0 +1,192 @@
+"""Benchmark: the safety suite against the physical floor of its work, on two workloads.
+
+    python bench/run.py [--workload default|gtsrb|all] [--skip-4x]
+
+For each workload, in one run on one machine:
+  * the whole suite cold (empty prediction cache) and warm (second run): wall time and peak RSS;
+  * the floor: batched tf.function inference over every image variant the suite evaluates
+    (clean, each perturbed condition on the images it reads, reference data, OOD sets), and
+    the generation of every perturbed variant, each timed alone;
+  * ratios cold / floor and warm / cold; images per second per perturbation (one core);
+  * for GTSRB, the cold suite's peak RSS with the test set repeated 4 times.
+Prints a table and writes bench/results/latest.json. Targets: see issue 5 and README.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+from harness import tf_runtime  # noqa: E402
+from ingest import iter_image_batches, open_ingest  # noqa: E402
+from model_under_test import load_model  # noqa: E402
+from model_under_test.reference import BUNDLED_MODEL  # noqa: E402
+from ood import OOD_SET_NAMES  # noqa: E402
+from perturbations import parse_condition, perturb_batch  # noqa: E402
+from safety_case.requirements import CLEAN, expand_cases, load_requirements  # noqa: E402
+from synthetic.default_ingest import ensure_default_ingest, ensure_default_reference  # noqa: E402
+
+REQUIREMENTS = ROOT / "safety_tests" / "requirements.yaml"
+SHARED = ROOT.parent / "shared"
+OOD_SET_SIZE = 300
+
+
+def run_suite(options, cache_dir) -> dict:
+    """One `pytest` run in its own process: wall seconds, peak RSS (MiB), exit code."""
+    with tempfile.TemporaryDirectory() as scratch:
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--cache-dir={cache_dir}",
+                   f"--html={scratch}/report.html", *options]
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+        return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024),
+                "exit_code": os.waitstatus_to_exitcode(status)}
+
+
+def variants(ingest, class_count):
+    """(condition, ingest indices) of every image variant the bundled requirements read."""
+    cases = expand_cases(load_requirements(REQUIREMENTS), class_count)
+    labels = ingest.labels
+    readers: dict[str, set | None] = {}
+    for case in cases:
+        if case.condition == CLEAN:
+            continue
+        if case.class_id is None or readers.get(case.condition, set()) is None:
+            readers[case.condition] = None
+        else:
+            readers.setdefault(case.condition, set()).add(case.class_id)
+    everything = np.arange(len(ingest.records))
+    return [(CLEAN, everything)] + [
+        (condition, everything if classes is None else np.flatnonzero(np.isin(labels, sorted(classes))))
+        for condition, classes in readers.items()]
+
+
+def floor(model_path, card_path, ingest_path, reference_path) -> dict:
+    """Raw inference over every variant and perturbation generation, each timed alone."""
+    model = load_model(Path(model_path), None if card_path is None else Path(card_path))
+    module = tf_runtime.keras() if model.loader == "keras" else tf_runtime.tf_keras()
+    network = module.models.load_model(model_path, compile=False)
+    tf = tf_runtime.tensorflow()
+    forward = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
+    card, ingest = model.card, open_ingest(ingest_path)
+    decoded = [b for b in iter_image_batches(ingest, card.size, card.resize, 256)]
+    images = np.concatenate([b.images for b in decoded])
+    rois = np.concatenate([b.rois for b in decoded])
+    reference_count = 0 if reference_path is None else len(open_ingest(reference_path).records)
+
+    generation, per_perturbation, total_variants = 0.0, {}, reference_count + len(OOD_SET_NAMES) * OOD_SET_SIZE
+    for condition, indices in variants(ingest, len(card.class_names)):
+        total_variants += len(indices)
+        if condition == CLEAN:
+            continue
+        perturbation, severity = parse_condition(condition)
+        started = time.perf_counter()
+        for i in range(0, len(indices), 256):
+            chosen = indices[i:i + 256]
+            perturb_batch(perturbation, images[chosen], severity, 0, rois[chosen])
+        seconds = time.perf_counter() - started
+        generation += seconds
+        rate = per_perturbation.setdefault(perturbation.name, [0, 0.0])
+        rate[0] += len(indices)
+        rate[1] += seconds
+
+    batch = preprocess_like(model, images[:256])
+    forward(batch)  # trace once, as the suite does
+    started = time.perf_counter()
+    done = 0
+    while done < total_variants:
+        forward(batch[:min(256, total_variants - done)]).numpy()
+        done += 256
+    inference = time.perf_counter() - started
+    return {"variants": int(total_variants), "raw_inference_seconds": round(inference, 1),
+            "perturbation_seconds": round(generation, 1),
+            "perturbation_images_per_second": {name: round(n / s) for name, (n, s) in sorted(per_perturbation.items())}}
+
+
+def preprocess_like(model, images):
+    from model_under_test.inference import preprocess
+
+    return preprocess(images, model.card)
+
+
+def repeated_ingest(source: Path, times: int, folder: Path) -> Path:
+    """The GTSRB test layout with every image listed ``times`` times (symlinks, new names)."""
+    header, *rows = (source / "GT-final_test.csv").read_text().splitlines()
+    (folder / "Images").mkdir(parents=True)
+    out = [header]
+    for copy in range(times):
+        for row in rows:
+            name, rest = row.split(";", 1)
+            new = f"{copy}_{name}"
+            (folder / "Images" / new).symlink_to(source / "Images" / name)
+            out.append(f"{new};{rest}")
+    (folder / "GT-final_test.csv").write_text("\n".join(out) + "\n")
+    return folder
+
+
+def workload(name, options, model, card, ingest, reference, skip_4x) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        cold = run_suite(options, cache)
+        warm = run_suite(options, cache)
+    figures = {"cold": cold, "warm": warm, **floor(model, card, ingest, reference)}
+    base = figures["raw_inference_seconds"] + figures["perturbation_seconds"]
+    figures["cold_over_floor"] = round(cold["seconds"] / base, 2)
+    figures["warm_over_cold"] = round(warm["seconds"] / cold["seconds"], 3)
+    if name == "gtsrb" and not skip_4x:
+        with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as cache:
+            big = repeated_ingest(Path(ingest), 4, Path(scratch) / "x4")
+            figures["cold_4x"] = run_suite([o for o in options if not o.startswith("--ingest")] + [f"--ingest={big}"],
+                                           cache)
+    return figures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workload", choices=("default", "gtsrb", "all"), default="all")
+    parser.add_argument("--skip-4x", action="store_true", help="skip the 4x GTSRB memory run")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    args = parser.parse_args()
+    results = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+               "date": time.strftime("%Y-%m-%d"), "workloads": {}}
+    if args.workload in ("default", "all"):
+        ingest, reference = ensure_default_ingest(ROOT / ".cache"), ensure_default_reference(ROOT / ".cache")
+        results["workloads"]["default"] = workload(
+            "default", [f"--ingest={ingest}", f"--reference={reference}"], str(BUNDLED_MODEL), None, ingest, reference,
+            args.skip_4x)
+    if args.workload in ("gtsrb", "all"):
+        model, card = SHARED / "models" / "abis47" / "traffic_classifier.h5", ROOT / "tests" / "shared_model_cards" / "abis47.yaml"
+        ingest = SHARED / "gtsrb" / "Final_Test"
+        if not model.exists() or not ingest.exists():
+            print(f"skipping the GTSRB workload: {model} or {ingest} is absent")
+        else:
+            results["workloads"]["gtsrb"] = workload(
+                "gtsrb", [f"--model={model}", f"--model-card={card}", f"--ingest={ingest}"], str(model), card, ingest,
+                None, args.skip_4x)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"{'workload':10} {'cold s':>8} {'warm s':>8} {'floor s':>8} {'cold/floor':>10} {'warm/cold':>9} "
+          f"{'peak MiB':>9} {'4x MiB':>7}")
+    for name, f in results["workloads"].items():
+        base = f["raw_inference_seconds"] + f["perturbation_seconds"]
+        print(f"{name:10} {f['cold']['seconds']:8.1f} {f['warm']['seconds']:8.1f} {base:8.1f} "
+              f"{f['cold_over_floor']:10.2f} {f['warm_over_cold']:9.3f} {f['cold']['peak_rss_mib']:9} "
+              f"{f.get('cold_4x', {}).get('peak_rss_mib', '-'):>7}")
+        slowest = min(f["perturbation_images_per_second"].items(), key=lambda item: item[1])
+        print(f"  {f['variants']} image variants; slowest perturbation {slowest[0]} at {slowest[1]} img/s; "
+              f"all: {f['perturbation_images_per_second']}")
+    print(f"written: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
