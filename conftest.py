@@ -38,6 +38,11 @@ def pytest_addoption(parser):
              "(default: the bundled reference with the bundled model or ingest, else a seeded half of the ingest)",
     )
     group.addoption(
+        "--ood-set", metavar="DIR", type=Path, action="append", default=[],
+        help="a folder of out-of-distribution images (any layout, labels ignored), e.g. signs of another "
+             "country; named by the folder's name; repeatable. Requirements read them as 'ood_sets: [given]'",
+    )
+    group.addoption(
         "--requirements", metavar="PATH", type=Path, default=DEFAULT_REQUIREMENTS,
         help="safety requirements YAML (default: safety_tests/requirements.yaml)",
     )

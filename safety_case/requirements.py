@@ -234,11 +234,17 @@ def load_requirements(path) -> tuple[Requirement, ...]:
     return requirements
 
 
-def expand_cases(requirements, num_classes: int) -> list[RequirementCase]:
-    """One case per (requirement, class, condition), in file order.
+#: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
+GIVEN_OOD_SETS = "given"
+
+
+def expand_cases(requirements, num_classes: int, given_ood_sets=()) -> list[RequirementCase]:
+    """One case per (requirement, class, condition, variant), in file order.
 
     ``class: each`` expands over the model's ``num_classes`` classes; a requirement that
-    names a class the model does not have is an error.
+    names a class the model does not have is an error. ``ood_sets: [given]`` expands over
+    the names of ``given_ood_sets`` (a single ``given`` case when there are none, judged
+    not applicable).
     """
     cases = []
     for requirement in requirements:
@@ -254,6 +260,9 @@ def expand_cases(requirements, num_classes: int) -> list[RequirementCase]:
             classes = [requirement.class_id]
         key = METRICS[requirement.metric].variants_key
         variants = requirement.parameters[key] if key else (None,)
+        if given_ood_sets and key == "ood_sets":
+            variants = [name for variant in variants
+                        for name in (given_ood_sets if variant == GIVEN_OOD_SETS else [variant])]
         for class_id in classes:
             for condition in requirement.conditions:
                 cases.extend(RequirementCase(requirement, class_id, condition, variant) for variant in variants)

@@ -19,7 +19,7 @@ from safety_case.evidence import EvidenceLog
 from safety_case.prediction_cache import PredictionCache, cache_key
 from safety_case.predictions import Predictions, predict_batches
 from safety_case.requirements import CLEAN, expand_cases, load_requirements
-from safety_case.uncertainty import UncertaintyContext, check_ood_sets
+from safety_case.uncertainty import UncertaintyContext, check_ood_sets, given_ood_sets
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class RunOptions:
     batch_size: int = 256
     #: where predictions persist between runs; None: computed afresh every run
     cache_dir: Path | None = None
+    #: user-given out-of-distribution image folders (near OOD), named by their folder
+    ood_set_paths: tuple[Path, ...] = ()
 
 
 class SafetyRun:
@@ -48,12 +50,13 @@ class SafetyRun:
         self.requirements = load_requirements(options.requirements_path)
         self.ingest = open_ingest(options.ingest_path)
         self.reference_ingest = None if options.reference_path is None else open_ingest(options.reference_path)
+        self.given_ood_sets = given_ood_sets(options.ood_set_paths)
         self.model = load_model(options.model_path, options.card_path, allow_unsafe=options.allow_unsafe_model)
         self.class_names = tuple(self.model.card.class_names)
-        self.cases = expand_cases(self.requirements, len(self.class_names))
+        self.cases = expand_cases(self.requirements, len(self.class_names), tuple(self.given_ood_sets))
         self._check_ingest_labels()
         self._condition_classes = self._classes_per_condition()
-        check_ood_sets(self.cases)
+        check_ood_sets(self.cases, self.given_ood_sets)
         self.uncertainty = UncertaintyContext(self)
         self._perturbed: dict[str, Predictions] = {}
         self.excluded: list[tuple[str, str]] = []

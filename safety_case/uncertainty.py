@@ -9,12 +9,14 @@ ingest with an independent reference only.
 
 import dataclasses
 import functools
+from pathlib import Path
 
 import numpy as np
 
 from harness.errors import HarnessInputError
-from ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, appearance, bundled_ood_sets, fit_threshold
-from safety_case.requirements import CLEAN
+from ingest import iter_image_batches, open_ingest
+from ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, OodSet, appearance, bundled_ood_sets, fit_threshold
+from safety_case.requirements import CLEAN, GIVEN_OOD_SETS
 
 OOD_SET_SIZE = 300
 
@@ -76,9 +78,18 @@ class UncertaintyContext:
 
     @functools.cached_property
     def ood_sets(self) -> dict:
-        """Generated OOD sets at the model's input size: name -> (set, predictions as DetectorInputs)."""
+        """Generated and user-given OOD sets at the model's input size: name -> (set, DetectorInputs)."""
         run = self._run
-        sets = bundled_ood_sets(run.model.card.size, OOD_SET_SIZE, run.options.seed)
+        card = run.model.card
+        sets = bundled_ood_sets(card.size, OOD_SET_SIZE, run.options.seed)
+        for name, ingest in run.given_ood_sets.items():
+            batches = list(iter_image_batches(ingest, card.size, card.resize, run.options.batch_size))
+            if any(batch.failures for batch in batches):
+                path, reason = next((ingest.records[i].path, r) for b in batches for i, r in b.failures)
+                raise HarnessInputError(f"OOD set {ingest.root}: {path} cannot be decoded ({reason})",
+                                        "Repair or remove it.")
+            sets.append(OodSet(name, "near", f"given with --ood-set: {ingest.root}",
+                               np.concatenate([batch.images for batch in batches])))
         result = {}
         for ood_set in sets:
             outputs = [run.model.predict(ood_set.images[i:i + run.options.batch_size])
@@ -114,9 +125,25 @@ def _subset(predictions, positions):
                    features=pick(predictions.features), appearance=predictions.appearance[positions])
 
 
-def check_ood_sets(cases):
+def given_ood_sets(paths) -> dict:
+    """The user's OOD folders by name (the folder's name), opened and checked before any test."""
+    sets = {}
+    for path in paths:
+        name = Path(path).name
+        if name in OOD_SET_NAMES or name == GIVEN_OOD_SETS or name in sets:
+            raise HarnessInputError(f"--ood-set {path}: the name {name!r} is already taken",
+                                    "Give each OOD folder a distinct name that is not a generated set's.")
+        ingest = open_ingest(path)
+        if not ingest.records:
+            raise HarnessInputError(f"--ood-set {path} holds no image", "Point --ood-set at a folder of images.")
+        sets[name] = ingest
+    return sets
+
+
+def check_ood_sets(cases, given: dict):
     """An unknown OOD set in a requirement stops the run before any test."""
+    known = (*OOD_SET_NAMES, *given, GIVEN_OOD_SETS)
     for case in cases:
-        if case.requirement.parameters.get("ood_sets") and case.variant not in OOD_SET_NAMES:
+        if case.requirement.parameters.get("ood_sets") and case.variant not in known:
             raise HarnessInputError(f"Requirement {case.requirement.id} names OOD set {case.variant!r}",
-                                    f"Use one of: {', '.join(OOD_SET_NAMES)}.")
+                                    f"Use one of: {', '.join(known)} ('given': the folders of --ood-set).")

@@ -10,6 +10,7 @@ import pytest
 from metrics import calibration, ranking
 from metrics.drift import ks_drift
 from metrics.verdicts import Verdict
+from safety_case.requirements import GIVEN_OOD_SETS
 from safety_case.uncertainty import inputs_of
 
 
@@ -38,6 +39,13 @@ def test_maximum_calibration_error_ceiling(requirement_case, predictions, safety
     assert result.verdict is Verdict.PASS, result.message
 
 
+def ood_set(safety_run, requirement_case, evidence):
+    """The OOD set a case reads, as (set, detector inputs)."""
+    if requirement_case.variant == GIVEN_OOD_SETS:
+        evidence.not_applicable("no OOD folder given (--ood-set DIR), e.g. signs of another country")
+    return safety_run.uncertainty.ood_sets[requirement_case.variant]
+
+
 def fitted_detector(safety_run, requirement_case, evidence):
     detector = safety_run.uncertainty.detector(requirement_case.requirement.parameters["detector"])
     if isinstance(detector, str):
@@ -48,12 +56,12 @@ def fitted_detector(safety_run, requirement_case, evidence):
 @pytest.mark.requirement_metric("alarm_rate")
 def test_ood_alarm_rate_floor(requirement_case, safety_run, evidence):
     uncertainty = safety_run.uncertainty
+    chosen_set, ood_inputs = ood_set(safety_run, requirement_case, evidence)
     detector = fitted_detector(safety_run, requirement_case, evidence)
     threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
-    ood_set, ood_inputs = uncertainty.ood_sets[requirement_case.variant]
     scores_in, scores_out = detector.score(inputs_of(uncertainty.held_out)), detector.score(ood_inputs)
     result = evidence.judge_alarms(ranking.alarm_rate(scores_out, threshold), detector, threshold,
-                                   scores_in, scores_out, ood_set=ood_set)
+                                   scores_in, scores_out, ood_set=chosen_set)
     assert result.verdict is Verdict.PASS, result.message
 
 
@@ -72,10 +80,10 @@ def test_false_alarm_rate_ceiling(requirement_case, safety_run, evidence):
 @pytest.mark.requirement_metric("auroc")
 def test_ood_separation_floor(requirement_case, safety_run, evidence):
     uncertainty = safety_run.uncertainty
+    chosen_set, ood_inputs = ood_set(safety_run, requirement_case, evidence)
     detector = fitted_detector(safety_run, requirement_case, evidence)
-    scores_in = detector.score(inputs_of(uncertainty.held_out))
-    scores_out = detector.score(uncertainty.ood_sets[requirement_case.variant][1])
-    result = evidence.judge_separation(scores_in, scores_out, ranking.auroc)
+    scores_in, scores_out = detector.score(inputs_of(uncertainty.held_out)), detector.score(ood_inputs)
+    result = evidence.judge_separation(scores_in, scores_out, ranking.auroc, detector, chosen_set)
     assert result.verdict is Verdict.PASS, result.message
 
 

@@ -116,3 +116,31 @@ def test_class_outside_the_model(tmp_path):
     path = write(tmp_path, "requirements:" + ENTRY)
     with pytest.raises(HarnessInputError, match="names class 14, but the model has 10 classes"):
         expand_cases(load_requirements(path), num_classes=10)
+
+
+OOD_ENTRY = """
+requirements:
+  - id: SR-O
+    title: t
+    hazard: h
+    metric: auroc
+    detector: msp
+    ood_sets: [noise, given]
+    threshold: 0.9
+    direction: ">="
+"""
+
+
+def test_given_ood_sets_expand_to_the_users_folders(tmp_path):
+    requirements = load_requirements(write(tmp_path, OOD_ENTRY))
+    assert [c.case_id for c in expand_cases(requirements, 43)] == ["SR-O-noise", "SR-O-given"]
+    assert [c.case_id for c in expand_cases(requirements, 43, ("Polish_Test", "billboards"))] == [
+        "SR-O-noise", "SR-O-Polish_Test", "SR-O-billboards"]
+
+
+def test_given_ood_folders_need_distinct_free_names(tmp_path):
+    from safety_case.uncertainty import given_ood_sets
+
+    (tmp_path / "noise").mkdir()
+    with pytest.raises(HarnessInputError, match="already taken"):
+        given_ood_sets([tmp_path / "noise"])

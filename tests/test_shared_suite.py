@@ -124,3 +124,22 @@ def test_robustness_on_real_signs_is_measured_and_reproducible(run_safety_suite,
     assert worst < clean["value"]
     drops = [results[f"SR-CORRUPTION-ACCURACY-DROP@pixelate:{s}"]["value"] for s in (1, 2)]
     assert drops[0] <= drops[1] and drops[1] > 0
+
+
+def test_uncertainty_on_real_signs_with_foreign_signs_as_near_ood(run_safety_suite, shared_path, final_test_subset):
+    folder, name = MODELS[0][:2]
+    polish = shared_path("gtsrb", "Polish_Test")
+    run = run_safety_suite(f"--model={shared_path('models', folder, name)}", f"--model-card={CARDS / f'{folder}.yaml'}",
+                           f"--ingest={final_test_subset}", f"--ood-set={polish}", "-k",
+                           "SR-CALIBRATION or SR-OOD or SR-INGEST-DRIFT", name="uncertainty-abis47")
+    assert run.returncode in (0, 1), run.output
+    results = {r["id"]: r for r in run.evidence["requirements"]}
+    given = results["SR-OOD-GIVEN-SEPARATION-Polish_Test"]
+    assert given["details"]["n_out_of_distribution"] == 9 and given["details"]["ood_kind"] == "near"
+    assert results["SR-OOD-SEPARATION-noise"]["details"]["ood_kind"] == "far"
+    for key in ("SR-CALIBRATION-ECE", "SR-CALIBRATION-MCE", "SR-OOD-FALSE-ALARM", "SR-OOD-FAR-ALARM-noise"):
+        assert results[key]["verdict"] in ("pass", "fail", "insufficient_evidence")
+        assert results[key]["bound"] is not None
+    # no --reference: the ingest's own thirds are the in-distribution data, and drift cannot be judged
+    assert results["SR-INGEST-DRIFT"]["verdict"] == "not_applicable"
+    assert "no --reference" in results["SR-OOD-FALSE-ALARM"]["details"]["reference"]
