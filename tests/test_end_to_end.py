@@ -36,7 +36,9 @@ def test_every_number_follows_from_the_counts(default_run):
     results = default_run.evidence["requirements"]
     assert {r["metric"] for r in results} >= {*RATES, "accuracy_drop", "ece", "mce", "auroc", "drift", "counterexample"}
     for r in results:
-        if r["metric"] in RATES:
+        if r["verdict"] == "not_applicable":
+            assert r["value"] is None and r["reason"]
+        elif r["metric"] in RATES:
             assert r["value"] == pytest.approx(r["successes"] / r["n"], abs=1e-6)
             bound = one_sided_bound(r["successes"], r["n"], r["direction"], r["confidence"])
             assert r["bound"] == pytest.approx(bound, abs=1e-6)
