@@ -83,18 +83,16 @@ class Mahalanobis(Detector):
         centred = features - self.means[np.searchsorted(classes, labels)]
         covariance = centred.T @ centred / len(features)
         covariance += np.eye(len(covariance)) * 1e-3 * np.trace(covariance) / len(covariance)
-        self.precision = np.linalg.inv(covariance)
+        # whitened once: with precision = W W^T, (x - m)^T precision (x - m) = |xW - mW|^2
+        self.whitening = np.linalg.cholesky(np.linalg.inv(covariance))
+        self.whitened_means = self.means @ self.whitening
         return self
 
     def score(self, inputs):
-        features = inputs.features.astype(np.float64)
-        distances = []
-        for mean in self.means:
-            diff = features - mean
-            distances.append(np.einsum("ij,jk,ik->i", diff, self.precision, diff))
-        return np.sqrt(np.min(distances, axis=0))
-
-
+        whitened = inputs.features.astype(np.float64) @ self.whitening
+        squared = ((whitened ** 2).sum(axis=1)[:, None] - 2 * whitened @ self.whitened_means.T
+                   + (self.whitened_means ** 2).sum(axis=1)[None, :])
+        return np.sqrt(np.clip(squared.min(axis=1), 0, None))
 
 
 def fit_threshold(scores_in, target_false_alarm_rate: float) -> float:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.spatial.distance import mahalanobis
 from scipy.special import log_softmax, softmax
 from scipy.stats import beta, mannwhitneyu, norm
 
@@ -82,6 +83,18 @@ def test_output_detectors_score_unknown_inputs_higher():
         detector = DETECTORS[name]().fit(reference, labels)
         assert np.median(detector.score(far_inputs)) > np.median(detector.score(reference)), name
 
+
+def test_mahalanobis_score_is_the_distance_to_the_nearest_class_mean():
+    rng = np.random.default_rng(1)
+    features, labels = clusters(rng, rng.normal(0, 5, (3, 6)), 300)
+    detector = DETECTORS["mahalanobis"]().fit(DetectorInputs(np.ones((300, 1)), features=features), labels)
+    means = np.stack([features[labels == c].mean(axis=0) for c in range(3)])
+    centred = features - means[labels]
+    covariance = centred.T @ centred / len(features)
+    precision = np.linalg.inv(covariance + np.eye(6) * 1e-3 * np.trace(covariance) / 6)
+    probes = rng.normal(0, 6, (20, 6))
+    expected = [min(mahalanobis(x, m, precision) for m in means) for x in probes]
+    assert detector.score(DetectorInputs(np.ones((20, 1)), features=probes)) == pytest.approx(expected, rel=1e-9)
 
 def test_reconstruction_detector_is_deterministic_and_alarms_on_what_it_never_saw():
     signs = appearance(np.stack([render_sign(i % 43, i, 32).image for i in range(600)]))
