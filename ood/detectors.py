@@ -26,8 +26,19 @@ class Detector:
     description = ""
     reference = ""
 
+    #: fitting trains a network: worth keeping the fitted state in the persistent cache
+    costly_fit = False
+
     def fit(self, reference: DetectorInputs, labels: np.ndarray) -> "Detector":
         return self
+
+    def state(self) -> list[np.ndarray]:
+        """The fitted state as arrays (detectors with ``costly_fit``)."""
+        raise NotImplementedError
+
+    def restore(self, state: list[np.ndarray]) -> "Detector":
+        """The detector as fitted, from :meth:`state`."""
+        raise NotImplementedError
 
     def unavailable_reason(self, inputs: DetectorInputs) -> str | None:
         return None

@@ -57,6 +57,7 @@ class Reconstruction(Detector):
     """
 
     name = "reconstruction"
+    costly_fit = True
     description = "reconstruction error of a convolutional autoencoder fitted on reference images (16x16)"
     reference = "An & Cho, SNU Data Mining Center 2015 (autoencoder reconstruction for anomaly detection)"
     seed = 0
@@ -68,11 +69,24 @@ class Reconstruction(Detector):
         tf, keras = tf_runtime.tensorflow(), tf_runtime.keras()
         keras.utils.set_random_seed(self.seed)
         tf.config.experimental.enable_op_determinism()
-        self._model = _autoencoder(keras)
-        self._model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
+        model = _autoencoder(keras)
+        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
         x = reference.images.astype(np.float32) / 255
-        self._model.fit(x, x, epochs=EPOCHS, batch_size=BATCH_SIZE, shuffle=True, verbose=0)
-        self._reconstruct = tf.function(lambda batch: self._model(batch, training=False), reduce_retracing=True)
+        model.fit(x, x, epochs=EPOCHS, batch_size=BATCH_SIZE, shuffle=True, verbose=0)
+        return self._use(model)
+
+    def state(self) -> list[np.ndarray]:
+        return self._model.get_weights()
+
+    def restore(self, state) -> "Reconstruction":
+        model = _autoencoder(tf_runtime.keras())
+        model.set_weights(state)
+        return self._use(model)
+
+    def _use(self, model):
+        self._model = model
+        self._reconstruct = tf_runtime.tensorflow().function(lambda batch: model(batch, training=False),
+                                                             reduce_retracing=True)
         return self
 
     def score(self, inputs):

@@ -23,7 +23,6 @@ from harness import __version__
 _CODE = ("ingest", "model_under_test", "perturbations", "ood/reconstruction.py", "safety_case/predictions.py")
 _LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "tf-keras", "numpy", "opencv-python-headless",
               "albumentations", "pillow")
-_ARRAYS = ("indices", "probabilities", "logits", "features", "appearance")
 
 
 @functools.cache
@@ -55,7 +54,8 @@ def cache_key(**parts) -> str:
 
 
 class PredictionCache:
-    """``load``/``store`` model outputs and decoding failures by key; ``folder=None`` disables it.
+    """``load``/``store`` named arrays (model outputs, fitted detector state) and decoding failures
+    by key; ``folder=None`` disables it.
 
     ``outcomes`` records, per stage of the run, whether it was served from the cache.
     """
@@ -68,14 +68,15 @@ class PredictionCache:
         return self.folder / key[:2] / f"{key}.npz"
 
     def load(self, key: str, stage: str):
-        """The stored ``(arrays, failures)`` or None; ``arrays`` maps names to arrays (absent: None)."""
+        """The stored ``(arrays, failures)`` or None; ``arrays`` maps names to the arrays stored
+        (those given as None to :meth:`store` are absent)."""
         if self.folder is None:
             self.outcomes[stage] = "computed (cache disabled)"
             return None
         path = self._path(key)
         try:
             with np.load(path, allow_pickle=False) as stored:
-                arrays = {name: stored[name] if name in stored.files else None for name in _ARRAYS}
+                arrays = {name: stored[name] for name in stored.files if name != "failures"}
                 failures = [(int(index), reason) for index, reason in json.loads(str(stored["failures"]))]
         except (OSError, ValueError, KeyError):  # absent, or unreadable: recompute and rewrite
             self.outcomes[stage] = "computed"

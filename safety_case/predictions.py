@@ -44,7 +44,10 @@ class Predictions:
     @classmethod
     def from_arrays(cls, ingest, condition: str, arrays: dict) -> "Predictions":
         """Rebuild from :meth:`arrays` (labels are read from the ingest)."""
-        return cls(ingest=ingest, condition=condition, labels=ingest.labels[arrays["indices"]], **arrays)
+        indices = arrays["indices"]
+        return cls(ingest=ingest, condition=condition, indices=indices, labels=ingest.labels[indices],
+                   probabilities=arrays["probabilities"], logits=arrays.get("logits"),
+                   features=arrays.get("features"), appearance=arrays["appearance"])
 
     def arrays(self) -> dict:
         """The model's outputs as named arrays (None where the model gives none), for storage."""

@@ -2,8 +2,8 @@
 
 The in-distribution data is ``--reference DIR`` (for example the model's validation set), the
 bundled reference for the bundled default, or else the ingest itself, and the report says which.
-A seeded half of it fits the alarm threshold (and the detectors); false alarms are counted on
-the other, held-out half, never on the data the threshold was fitted on. Drift compares the
+Seeded thirds of it fit the detectors, fit the alarm threshold, and count false alarms: never on
+data the threshold or the detector was fitted on. Drift compares the
 ingest with an independent reference only.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 from harness.errors import HarnessInputError
 from ingest import iter_image_batches, open_ingest
 from ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, OodSet, appearance, bundled_ood_sets, fit_threshold
+from safety_case.prediction_cache import cache_key
 from safety_case.requirements import CLEAN, GIVEN_OOD_SETS
 
 OOD_SET_SIZE = 300
@@ -108,9 +109,25 @@ class UncertaintyContext:
             fitting = self.fitting
             reason = detector.unavailable_reason(inputs_of(fitting))
             if reason is None:
-                detector.fit(inputs_of(fitting), fitting.labels if fitting.labelled else fitting.predicted)
+                self._fit(detector, inputs_of(fitting), fitting.labels if fitting.labelled else fitting.predicted)
             self._fitted[name] = reason or detector
         return self._fitted[name]
+
+    def _fit(self, detector, inputs, labels):
+        """Fit ``detector``; one that trains a network is kept in the persistent cache, keyed by its
+        fitting data (and, through the cache's code fingerprint, its source with its fixed seed)."""
+        if not detector.costly_fit:
+            detector.fit(inputs, labels)
+            return
+        cache = self._run.cache
+        key = cache_key(detector=detector.name, images=inputs.images, labels=labels)
+        stored = cache.load(key, f"{detector.name} detector")
+        if stored is not None:
+            arrays, _ = stored
+            detector.restore([arrays[name] for name in sorted(arrays)])
+            return
+        detector.fit(inputs, labels)
+        cache.store(key, {f"w{i:03d}": weights for i, weights in enumerate(detector.state())}, [])
 
     def threshold(self, detector, target_false_alarm_rate: float) -> float:
         return fit_threshold(detector.score(inputs_of(self.calibration)), target_false_alarm_rate)

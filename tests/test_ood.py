@@ -106,6 +106,8 @@ def test_reconstruction_detector_is_deterministic_and_alarms_on_what_it_never_sa
     assert auroc(scores_in, scores_out) > 0.95
     again = DETECTORS["reconstruction"]().fit(reference, labels=np.zeros(500, int))
     assert np.array_equal(again.score(DetectorInputs(np.ones((100, 1)), images=noise)), scores_out)
+    restored = DETECTORS["reconstruction"]().restore(detector.state())
+    assert np.array_equal(restored.score(DetectorInputs(np.ones((100, 1)), images=noise)), scores_out)
 
 
 @pytest.mark.parametrize("name, missing", [("mahalanobis", "features"), ("reconstruction", "images")])
