@@ -79,7 +79,7 @@ class ImageBatch:
     failures: list
 
 
-def _scaled_roi(record: ImageRecord, size) -> np.ndarray:
+def scaled_roi(record: ImageRecord, size) -> np.ndarray:
     """The sign box in the output image; -1s when unknown.
 
     The annotation was drawn on an image of ``declared_size``; a file of another size was
@@ -132,6 +132,6 @@ def iter_image_batches(ingest: Ingest, size, interpolation: str, batch_size: int
             decoded = list(pool.map(lambda r: _decode_one(r, size, interpolation), records))
             ok = [k for k, (image, _) in enumerate(decoded) if image is not None]
             images = np.stack([decoded[k][0] for k in ok]) if ok else np.zeros((0, *size, 3), np.uint8)
-            rois = np.stack([_scaled_roi(records[k], size) for k in ok]) if ok else np.zeros((0, 4), np.int32)
+            rois = np.stack([scaled_roi(records[k], size) for k in ok]) if ok else np.zeros((0, 4), np.int32)
             failures = [(int(chunk[k]), reason) for k, (image, reason) in enumerate(decoded) if image is None]
             yield ImageBatch(chunk[ok], images, rois, failures)

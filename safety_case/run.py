@@ -13,6 +13,7 @@ import numpy as np
 
 from harness.errors import HarnessInputError
 from ingest import iter_image_batches, open_ingest
+from ingest.decoded import DecodedIngest
 from model_under_test import load_model
 from perturbations import parse_condition, perturb_batch
 from safety_case.evidence import EvidenceLog
@@ -163,8 +164,19 @@ class SafetyRun:
         }
 
     def _batches(self, indices=None, ingest=None):
+        """Decoded batches of ``indices`` of ``ingest`` (default: the run's ingest, all images). The run's
+        ingest is decoded once: what was decoded before is read back from :attr:`_decoded`."""
         card = self.model.card
-        return iter_image_batches(ingest or self.ingest, card.size, card.resize, self.options.batch_size, indices)
+        if ingest is not None and ingest is not self.ingest:
+            return iter_image_batches(ingest, card.size, card.resize, self.options.batch_size, indices)
+        if indices is not None and self._decoded.holds(indices):
+            return self._decoded.batches(indices, self.options.batch_size)
+        return self._decoded.keep(iter_image_batches(self.ingest, card.size, card.resize, self.options.batch_size,
+                                                     indices))
+
+    @functools.cached_property
+    def _decoded(self) -> DecodedIngest:
+        return DecodedIngest(self.ingest, self.model.card.size)
 
     def _model_inputs(self, condition: str):
         """``batch -> images the model sees`` under ``condition``: as decoded, or perturbed."""
