@@ -8,6 +8,7 @@ import numpy as np
 from harness.progress import progress
 from ingest import Ingest
 from ood import appearance
+from safety_case.requirements import CLEAN
 
 
 @dataclass(frozen=True)
@@ -16,8 +17,10 @@ class Predictions:
 
     ``indices`` are positions in ``ingest.records`` (the ingest or reference data the images come
     from; images that failed to decode are
-    not among them); ``labels`` holds -1 where the ingest has no label; ``appearance`` holds
-    16x16 copies of the images as the model saw them, for the reconstruction OOD detector.
+    not among them); ``labels`` holds -1 where the ingest has no label. The OOD detectors' inputs,
+    ``features`` and ``appearance`` (16x16 copies of the images as the model saw them), are kept
+    for clean images only: detectors read nothing else, and a perturbed condition's copies would
+    grow memory with the ingest for no use.
     """
 
     ingest: Ingest = field(repr=False, compare=False)
@@ -27,7 +30,7 @@ class Predictions:
     probabilities: np.ndarray
     logits: np.ndarray | None
     features: np.ndarray | None
-    appearance: np.ndarray
+    appearance: np.ndarray | None
 
     @functools.cached_property
     def predicted(self) -> np.ndarray:
@@ -47,7 +50,7 @@ class Predictions:
         indices = arrays["indices"]
         return cls(ingest=ingest, condition=condition, indices=indices, labels=ingest.labels[indices],
                    probabilities=arrays["probabilities"], logits=arrays.get("logits"),
-                   features=arrays.get("features"), appearance=arrays["appearance"])
+                   features=arrays.get("features"), appearance=arrays.get("appearance"))
 
     def arrays(self) -> dict:
         """The model's outputs as named arrays (None where the model gives none), for storage."""
@@ -67,6 +70,7 @@ def predict_batches(model, ingest, condition, batches, model_inputs, total: int,
                     ) -> tuple[Predictions, list[tuple[int, str]]]:
     """One forward pass per batch of ``model_inputs(batch)`` over ``total`` images; decoding
     failures are collected, not raised. ``stage`` names the data in progress lines."""
+    detector_inputs = condition == CLEAN
     indices, probabilities, logits, features, looks, failures = [], [], [], [], [], []
     with progress(f"predicting {stage} ({condition})", total) as advance:
         for batch in batches:
@@ -76,16 +80,18 @@ def predict_batches(model, ingest, condition, batches, model_inputs, total: int,
                 continue
             images = model_inputs(batch)
             outputs = model.predict(images)
-            looks.append(appearance(images))
             indices.append(batch.indices)
             probabilities.append(outputs.probabilities)
             logits.append(outputs.logits)
-            features.append(outputs.features)
+            if detector_inputs:
+                features.append(outputs.features)
+                looks.append(appearance(images))
     predictions = Predictions.from_arrays(ingest, condition, {
         "indices": np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
         "probabilities": _stack(probabilities) if probabilities else np.zeros((0, 0), np.float32),
         "logits": _stack(logits),
         "features": _stack(features),
-        "appearance": np.concatenate(looks) if looks else appearance(np.zeros((0, 1, 1, 3), np.uint8)),
+        "appearance": (np.concatenate(looks) if looks else appearance(np.zeros((0, 1, 1, 3), np.uint8)))
+        if detector_inputs else None,
     })
     return predictions, failures

@@ -139,7 +139,7 @@ def _subset(predictions, positions):
 
     return dataclasses.replace(predictions, indices=predictions.indices[positions], labels=predictions.labels[positions],
                    probabilities=predictions.probabilities[positions], logits=pick(predictions.logits),
-                   features=pick(predictions.features), appearance=predictions.appearance[positions])
+                   features=pick(predictions.features), appearance=pick(predictions.appearance))
 
 
 def given_ood_sets(paths) -> dict:
