@@ -132,8 +132,10 @@ def bootstrap_upper_bound(statistic, probabilities, labels, confidence: float = 
     if n_resamples < 100:
         raise ValueError(f"n_resamples must be >= 100, got {n_resamples}")
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, labels.size, (n_resamples, labels.size))
-    values = [statistic(probabilities[d], labels[d]) for d in draws]
+    values = []
+    for _ in range(n_resamples):  # one resample at a time: memory stays O(n), not O(n * n_resamples)
+        draw = rng.integers(0, labels.size, labels.size)
+        values.append(statistic(probabilities[draw], labels[draw]))
     return float(np.quantile(values, confidence))
 
 
