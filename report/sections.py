@@ -181,7 +181,7 @@ def environment_section(evidence: dict) -> str:
         ("Harness version", e["harness_version"]), ("Harness commit", e["harness_commit"]),
         ("Python", e["python"]), ("Platform", e["platform"]), ("Seed", e["seed"]),
     ] + [(name, version) for name, version in e["libraries"].items()]
-    sources = [(f"Predictions: {stage}", source) for stage, source in evidence.get("predictions_from", {}).items()]
+    sources = [(f"Computed or from the cache: {stage}", source) for stage, source in evidence.get("predictions_from", {}).items()]
     return "<h2>Environment</h2>" + _key_values(pairs + sources)
 
 
