@@ -48,8 +48,7 @@ class DecodedIngest:
                 self._file.seek(int(chunk[start]) * self._row_bytes)
                 data = self._file.read((stop - start) * self._row_bytes)
                 images[start:stop] = np.frombuffer(data, dtype=np.uint8).reshape(stop - start, *self.size, 3)
-            rois = np.stack([scaled_roi(self.ingest.records[i], self.size) for i in chunk]) if len(chunk) \
-                else np.zeros((0, 4), np.int32)
+            rois = np.stack([scaled_roi(self.ingest.records[i], self.size) for i in chunk])
             yield ImageBatch(chunk, images, rois, [])
 
 
