@@ -29,14 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from harness import tf_runtime  # noqa: E402
-from ingest import iter_image_batches, open_ingest  # noqa: E402
 from model_under_test import load_model  # noqa: E402
 from model_under_test.reference import BUNDLED_MODEL  # noqa: E402
-from ood import OOD_SET_NAMES  # noqa: E402
 from perturbations import parse_condition, perturb_batch  # noqa: E402
-from safety_case.requirements import CLEAN, expand_cases, load_requirements  # noqa: E402
-from synthetic.default_ingest import ensure_default_ingest, ensure_default_reference  # noqa: E402
+from safety_harness.core import tf_runtime  # noqa: E402
+from safety_harness.ingest import iter_image_batches, open_ingest  # noqa: E402
+from safety_harness.ood import OOD_SET_NAMES  # noqa: E402
+from safety_harness.plan.requirements import CLEAN, expand_cases, load_requirements  # noqa: E402
+from safety_harness.synthetic.default_ingest import ensure_default_ingest, ensure_default_reference  # noqa: E402
 
 REQUIREMENTS = ROOT / "safety_tests" / "requirements.yaml"
 SHARED = ROOT.parent / "shared"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from harness.errors import HarnessInputError
-from harness.gtsrb import CLASS_NAMES
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.core.gtsrb import CLASS_NAMES
 
 CHANNELS = ("RGB", "BGR", "GRAY")
 RESIZES = ("nearest", "bilinear", "bicubic", "area")

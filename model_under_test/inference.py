@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import tf_runtime
-from harness.errors import HarnessInputError
 from model_under_test.card import ModelCard
+from safety_harness.core import tf_runtime
+from safety_harness.core.errors import HarnessInputError
 
 PROBABILITY_TOLERANCE = 1e-3
 

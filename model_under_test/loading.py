@@ -11,10 +11,10 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from harness import tf_runtime
-from harness.errors import HarnessInputError
 from model_under_test.card import ModelCard, resolve_card
 from model_under_test.inference import Forward, LoadedModel
+from safety_harness.core import tf_runtime
+from safety_harness.core.errors import HarnessInputError
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 FORMATS = ".h5 / .hdf5 (Keras 3 or legacy Keras 2), .keras, or a TensorFlow SavedModel directory (with saved_model.pb)"

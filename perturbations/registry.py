@@ -12,8 +12,8 @@ A team adds its own perturbation with one small class::
             ...
 """
 
-from harness.errors import HarnessInputError
 from perturbations.base import SEVERITIES, Perturbation
+from safety_harness.core.errors import HarnessInputError
 
 _REGISTRY: dict[str, Perturbation] = {}
 

@@ -8,8 +8,8 @@ PYTEST_DONT_REWRITE: a failed verdict prints its own one-line explanation, not p
 
 import pytest
 
-from metrics import classification
-from metrics.verdicts import Verdict
+from safety_harness.metrics import classification
+from safety_harness.metrics.verdicts import Verdict
 
 
 @pytest.mark.requirement_metric("recall")

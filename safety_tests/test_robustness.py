@@ -9,9 +9,9 @@ PYTEST_DONT_REWRITE: a failed verdict prints its own one-line explanation, not p
 import numpy as np
 import pytest
 
-from metrics import classification
-from metrics.verdicts import Verdict
 from perturbations.search import search_counterexample
+from safety_harness.metrics import classification
+from safety_harness.metrics.verdicts import Verdict
 
 SEARCH_IMAGES = 128  # correctly recognised signs each candidate sticker placement is tried on, in one batch
 

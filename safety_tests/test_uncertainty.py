@@ -7,11 +7,11 @@ import functools
 
 import pytest
 
-from metrics import calibration, ranking
-from metrics.drift import ks_drift
-from metrics.verdicts import Verdict
-from safety_case.requirements import GIVEN_OOD_SETS
-from safety_case.uncertainty import inputs_of
+from safety_harness.metrics import calibration, ranking
+from safety_harness.metrics.drift import ks_drift
+from safety_harness.metrics.verdicts import Verdict
+from safety_harness.plan.requirements import GIVEN_OOD_SETS
+from safety_harness.run.uncertainty import inputs_of
 
 
 def calibration_statistic(requirement_case):

@@ -1,6 +1,5 @@
 """Bad input ends the run with one clear message and exit code 4: never a traceback, never a silent pass."""
 
-import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ CARD = "input:\n  size: [32, 32]\n  channels: RGB\n  range: [0, 1]\n  resize: ar
 
 
 def save_model(folder, name, build):
-    from harness import tf_runtime
+    from safety_harness.core import tf_runtime
 
     keras = tf_runtime.keras()
     keras.utils.set_random_seed(0)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from metrics.bounds import clopper_pearson_lower, clopper_pearson_upper, one_sided_bound, samples_needed
+from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper, one_sided_bound, samples_needed
 
 counts = st.integers(min_value=1, max_value=3000).flatmap(
     lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n))

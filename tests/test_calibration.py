@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import softmax
 
-from metrics import calibration
+from safety_harness.metrics import calibration
 
 
 def loop_ece(probabilities, labels, n_bins=15):

@@ -4,8 +4,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from metrics.calibration import reliability_bins
-from report.charts import line_chart_svg, reliability_diagram_svg, score_histogram_svg
+from safety_harness.metrics.calibration import reliability_bins
+from safety_harness.report.charts import line_chart_svg, reliability_diagram_svg, score_histogram_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from metrics import classification
+from safety_harness.metrics import classification
 
 LABELS = np.array([14, 14, 14, 14, 1, 1, 2, 2, 2, 0])
 PREDICTED = np.array([14, 14, 1, 12, 1, 14, 2, 2, 0, 0])

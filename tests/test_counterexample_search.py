@@ -5,7 +5,7 @@ import pytest
 
 from perturbations.search import search_counterexample
 from perturbations.stickers import covered_fraction
-from synthetic.renderer import render_sign
+from safety_harness.synthetic.renderer import render_sign
 
 SIGNS = [render_sign(14, seed, 32) for seed in range(12)]
 IMAGES = np.stack([s.image for s in SIGNS])

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import iter_image_batches, open_ingest
-from ingest.decoded import DecodedIngest
-from synthetic.default_ingest import write_ingest
+from safety_harness.ingest import iter_image_batches, open_ingest
+from safety_harness.ingest.decoded import DecodedIngest
+from safety_harness.synthetic.default_ingest import write_ingest
 
 
 @pytest.fixture(scope="module")

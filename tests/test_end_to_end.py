@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from metrics.bounds import one_sided_bound
+from safety_harness.metrics.bounds import one_sided_bound
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_unlabelled_ingest_gets_alarm_and_drift_verdicts_and_nothing_label_based
 @pytest.fixture(scope="module")
 def untrained_model(tmp_path_factory):
     """A real Keras model that has learned nothing: it must fail the stop-sign floor."""
-    from harness import tf_runtime
+    from safety_harness.core import tf_runtime
 
     keras = tf_runtime.keras()
     keras.utils.set_random_seed(0)

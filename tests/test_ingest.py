@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.errors import HarnessInputError
-from ingest import iter_image_batches, load_image, open_ingest
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.ingest import iter_image_batches, load_image, open_ingest
 
 GTSRB_HEADER = "Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"
 

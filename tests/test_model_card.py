@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.errors import HarnessInputError
-from harness.gtsrb import CLASS_NAMES
 from model_under_test import ModelCard, default_card_path, parse_card, preprocess, resolve_card
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.core.gtsrb import CLASS_NAMES
 
 
 def test_default_card_path(tmp_path):

@@ -8,11 +8,11 @@ from scipy.spatial.distance import mahalanobis
 from scipy.special import log_softmax, softmax
 from scipy.stats import beta, mannwhitneyu, norm
 
-from metrics.bounds import clopper_pearson_lower, clopper_pearson_upper
-from metrics.drift import ks_distance_upper_bound, ks_drift
-from metrics.ranking import auroc, fpr_at_tpr
-from ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, appearance, bundled_ood_sets, fit_threshold
-from synthetic.renderer import render_sign
+from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper
+from safety_harness.metrics.drift import ks_distance_upper_bound, ks_drift
+from safety_harness.metrics.ranking import auroc, fpr_at_tpr
+from safety_harness.ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, appearance, bundled_ood_sets, fit_threshold
+from safety_harness.synthetic.renderer import render_sign
 
 score_lists = st.lists(st.integers(-5, 5).map(float), min_size=1, max_size=60)
 
@@ -142,7 +142,7 @@ def test_ood_sets_are_deterministic_and_sized_for_the_model():
     other = bundled_ood_sets((30, 40), per_set=5, seed=4)
     assert tuple(s.name for s in first) == OOD_SET_NAMES
     assert {s.kind for s in first} == {"far", "near"}
-    for a, b, c in zip(first, again, other):
+    for a, b, _ in zip(first, again, other):
         assert a.images.shape == (5, 30, 40, 3) and a.images.dtype == np.uint8
         assert np.array_equal(a.images, b.images)
     assert any(not np.array_equal(a.images, c.images) for a, c in zip(first, other))

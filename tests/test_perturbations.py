@@ -5,11 +5,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.errors import HarnessInputError
+from perturbations import (
+    SEVERITIES,
+    Perturbation,
+    Sticker,
+    apply_stickers,
+    available,
+    get_perturbation,
+    parse_condition,
+    perturb_batch,
+    register,
+)
 from perturbations.stickers import covered_pixels
-from perturbations import (SEVERITIES, Perturbation, Sticker, apply_stickers, available, get_perturbation,
-                           parse_condition, perturb_batch, register)
-from synthetic.renderer import render_sign
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.synthetic.renderer import render_sign
 
 SIGNS = [render_sign(class_id, seed, size) for class_id, seed, size in
          [(14, 1, 32), (1, 2, 30), (13, 3, 48), (35, 4, 24), (25, 5, 64), (17, 6, 32)]]

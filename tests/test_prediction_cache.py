@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from safety_case.prediction_cache import PredictionCache, cache_key
+from safety_harness.run.prediction_cache import PredictionCache, cache_key
 from tests.conftest import PROJECT_ROOT
 
 ARRAYS = {"indices": np.arange(3), "probabilities": np.eye(3, dtype=np.float32), "logits": None,
@@ -53,7 +53,7 @@ def test_disabled_cache_stores_nothing(tmp_path):
 
 
 def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed(run_safety_suite, tmp_path):
-    from synthetic.default_ingest import ensure_default_ingest
+    from safety_harness.synthetic.default_ingest import ensure_default_ingest
 
     ingest = tmp_path / "ingest"
     shutil.copytree(ensure_default_ingest(PROJECT_ROOT / ".cache"), ingest)

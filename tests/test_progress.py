@@ -1,7 +1,7 @@
 """Progress lines: shown only through an installed sink, with counts and a final line."""
 
-from harness import progress as progress_module
-from harness.progress import progress, show_progress_on
+from safety_harness.core import progress as progress_module
+from safety_harness.core.progress import progress, show_progress_on
 
 
 def test_nothing_is_shown_without_a_sink():

@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from harness.errors import HarnessInputError
-from safety_case.requirements import METRICS, expand_cases, load_requirements
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.plan.requirements import METRICS, expand_cases, load_requirements
 
 BUNDLED = "safety_tests/requirements.yaml"
 
@@ -139,7 +139,7 @@ def test_given_ood_sets_expand_to_the_users_folders(tmp_path):
 
 
 def test_given_ood_folders_need_distinct_free_names(tmp_path):
-    from safety_case.uncertainty import given_ood_sets
+    from safety_harness.run.uncertainty import given_ood_sets
 
     (tmp_path / "noise").mkdir()
     with pytest.raises(HarnessInputError, match="already taken"):

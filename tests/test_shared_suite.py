@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import tf_runtime
+from safety_harness.core import tf_runtime
 
 CARDS = Path(__file__).parent / "shared_model_cards"
 INTERPOLATION = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from metrics.bounds import one_sided_bound
-from metrics.verdicts import Verdict, judge_bound, judge_proportion
+from safety_harness.metrics.bounds import one_sided_bound
+from safety_harness.metrics.verdicts import Verdict, judge_bound, judge_proportion
 
 
 def test_stop_sign_examples_from_the_gtsrb_test_set():

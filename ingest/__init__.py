@@ -1,7 +1,0 @@
-"""Reading data ingests: layout detection, labels, content hash, batched decoding."""
-
-from ingest.layouts import IMAGE_SUFFIXES, LAYOUTS, ImageRecord
-from ingest.reader import INTERPOLATIONS, ImageBatch, Ingest, decode_image, iter_image_batches, load_image, open_ingest
-
-__all__ = ["IMAGE_SUFFIXES", "INTERPOLATIONS", "LAYOUTS", "ImageBatch", "ImageRecord", "Ingest", "decode_image",
-           "iter_image_batches", "load_image", "open_ingest"]

@@ -1,0 +1,95 @@
+"""The harness's command-line options, as an installed pytest plugin (``make install``).
+
+    pytest --model path/to/model.h5 --ingest new_data/
+
+pytest decides its rootdir and configuration file from the existing paths on the command line
+before it knows a project's options (pytest-dev/pytest#6904): from a ``conftest.py`` alone,
+``--model /elsewhere/m.h5`` is taken for a test path and refused. Installed as a ``pytest11``
+entry point, this module registers the options before the command line is parsed, so both the
+space and the ``=`` form are recognised anywhere. When pytest then settles on another rootdir
+(the paths' common ancestor) and finds no configuration, and the run is started from the
+harness's folder with one of these options, the plugin adopts that folder's ``pytest.ini``
+(options, test paths, import path, markers, warning filters), so the suite runs exactly as with
+``--model=PATH``. Anywhere else it only adds its options.
+
+Path defaults are ``None`` here and mean "the bundled one"; the harness resolves them.
+"""
+
+import shlex
+import sys
+from pathlib import Path
+
+import iniconfig
+import pytest
+
+OPTIONS = (
+    # (flags, keyword arguments of parser.addoption)
+    (("--model",), dict(metavar="PATH", type=Path, default=None,
+                        help="saved model: .h5 (Keras 3 or legacy Keras 2), .keras, or a SavedModel directory "
+                             "(default: the bundled reference model)")),
+    (("--model-card",), dict(metavar="PATH", type=Path, default=None,
+                             help="YAML saying how to feed the model (default: the .yaml beside the model with the "
+                                  "same name)")),
+    (("--ingest",), dict(metavar="DIR", type=Path, default=None,
+                         help="data to validate on: GTSRB test or training layout, Kaggle layout, numeric class "
+                              "folders, or a flat folder of images (default: the bundled synthetic ingest)")),
+    (("--reference",), dict(metavar="DIR", type=Path, default=None,
+                            help="in-distribution reference data the OOD alarm is fitted on, e.g. the model's "
+                                 "validation set (default: the bundled reference with the bundled model or ingest, "
+                                 "else a seeded half of the ingest)")),
+    (("--ood-set",), dict(metavar="DIR", type=Path, action="append", default=[],
+                          help="a folder of out-of-distribution images (any layout, labels ignored), e.g. signs of "
+                               "another country; named by the folder's name; repeatable. Requirements read them as "
+                               "'ood_sets: [given]'")),
+    (("--requirements",), dict(metavar="PATH", type=Path, default=None,
+                               help="safety requirements YAML (default: safety_tests/requirements.yaml)")),
+    (("--evidence",), dict(metavar="PATH", type=Path, default=None,
+                           help="where the machine-readable evidence JSON goes (default: beside the HTML report)")),
+    (("--seed",), dict(type=int, default=0, help="seed for every random choice of the run (default: 0)")),
+    (("--cache-dir",), dict(metavar="DIR", type=Path, default=None,
+                            help="where generated data (the bundled synthetic ingest) and predictions persist "
+                                 "between runs (default: .cache/ in the harness's folder)")),
+    (("--no-cache",), dict(action="store_true",
+                           help="compute every prediction afresh and store none (the bundled ingest is still "
+                                "cached)")),
+    (("--allow-corrupt-images",), dict(action="store_true",
+                                       help="evaluate the readable images when some cannot be decoded; the report "
+                                            "lists the excluded ones")),
+    (("--allow-unsafe-model",), dict(action="store_true",
+                                     help="load a model with Lambda layers (arbitrary Python code): only for models "
+                                          "you trust")),
+)
+OPTION_NAMES = frozenset(flag for flags, _ in OPTIONS for flag in flags)
+#: what marks a folder as the harness's: its configuration and its requirements file
+HARNESS_FILES = ("pytest.ini", "safety_tests/requirements.yaml")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("safety", "safety validation of an image classifier")
+    for flags, keywords in OPTIONS:
+        group.addoption(*flags, **keywords)
+
+
+def _names_an_option(args) -> bool:
+    return any(str(arg).split("=", 1)[0] in OPTION_NAMES for arg in args)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    """Adopt the harness's ``pytest.ini`` when pytest settled elsewhere (see the module's docstring)."""
+    project = early_config.invocation_params.dir
+    ini = project / "pytest.ini"
+    if (early_config.inipath == ini or not _names_an_option(args)
+            or not all((project / name).is_file() for name in HARNESS_FILES)):
+        return
+    settings = iniconfig.IniConfig(ini)["pytest"]
+    args[:0] = shlex.split(settings.get("addopts", ""))
+    if not early_config.known_args_namespace.file_or_dir:
+        testpaths = [str(project / path) for path in settings.get("testpaths", "").split()]
+        args.extend(testpaths)
+        early_config.known_args_namespace.file_or_dir = testpaths  # the initial conftests are found from these
+    for path in reversed(settings.get("pythonpath", "").split()):
+        sys.path.insert(0, str(project / path))
+    for name in ("markers", "filterwarnings"):
+        for line in settings.get(name, "").strip().splitlines():
+            early_config.addinivalue_line(name, line.strip())

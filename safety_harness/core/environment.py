@@ -1,0 +1,41 @@
+"""What produced a run: harness version and commit, Python and library versions."""
+
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+from safety_harness.core import __version__
+
+_LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "tf-keras", "numpy", "scipy", "albumentations",
+              "opencv-python-headless", "pillow", "pytest", "pytest-html", "hypothesis")
+
+
+def _git_commit() -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return commit + (" (with uncommitted changes)" if dirty else "")
+
+
+def describe_environment(seed: int) -> dict:
+    """Versions of everything that can change a number in the report."""
+    versions = {}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return {
+        "harness_version": __version__,
+        "harness_commit": _git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "libraries": versions,
+        "seed": seed,
+    }

@@ -1,0 +1,1 @@
+"""Evidence: the typed results of a run and the gate."""

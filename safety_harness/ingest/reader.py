@@ -1,0 +1,137 @@
+"""An opened ingest: its records, its content hash, and its images decoded in bounded batches."""
+
+import functools
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from safety_harness.ingest.layouts import ImageRecord, detect_layout
+
+INTERPOLATIONS = {
+    "nearest": cv2.INTER_NEAREST,
+    "bilinear": cv2.INTER_LINEAR,
+    "bicubic": cv2.INTER_CUBIC,
+    "area": cv2.INTER_AREA,
+}
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """The data to validate on, as found on disk."""
+
+    root: Path
+    layout: str
+    label_files: tuple[Path, ...]
+    records: tuple[ImageRecord, ...]
+
+    @property
+    def label_file(self) -> Path | None:
+        return self.label_files[0] if len(self.label_files) == 1 else None
+
+    @property
+    def labelled(self) -> bool:
+        return all(record.label is not None for record in self.records)
+
+    @functools.cached_property
+    def labels(self) -> np.ndarray:
+        """ClassId per record, -1 where unlabelled."""
+        return np.array([-1 if r.label is None else r.label for r in self.records], dtype=np.int64)
+
+    def class_counts(self) -> dict[int, int]:
+        labels, counts = np.unique(self.labels[self.labels >= 0], return_counts=True)
+        return {int(label): int(count) for label, count in zip(labels, counts)}
+
+    @functools.cached_property
+    def _sha256(self) -> str:
+        digest = hashlib.sha256()
+        for path in sorted({*self.label_files, *(r.path for r in self.records)}):
+            digest.update(path.relative_to(self.root.resolve()).as_posix().encode() + b"\0")
+            with path.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+        return digest.hexdigest()
+
+    def content_sha256(self) -> str:
+        """SHA-256 over every label file and image: relative path and bytes, in sorted order."""
+        return self._sha256
+
+
+def open_ingest(path) -> Ingest:
+    """Detect the layout of ``path`` and read its labels (no image is decoded here)."""
+    root = Path(path).resolve()
+    source = detect_layout(root)
+    return Ingest(root, source.layout, source.label_files, source.records)
+
+
+@dataclass(frozen=True)
+class ImageBatch:
+    """Decoded images of one batch. ``indices`` are positions in ``ingest.records`` of the images
+    that decoded; ``failures`` lists ``(index, reason)`` for those that did not."""
+
+    indices: np.ndarray
+    images: np.ndarray
+    rois: np.ndarray
+    failures: list
+
+
+def scaled_roi(record: ImageRecord, size) -> np.ndarray:
+    """The sign box in the output image; -1s when unknown.
+
+    The annotation was drawn on an image of ``declared_size``; a file of another size was
+    resized whole (e.g. the 32x32 copies of GTSRB), so the box scales with it."""
+    if record.roi is None:
+        return np.full(4, -1, dtype=np.int32)
+    declared_w, declared_h = record.declared_size
+    out_h, out_w = size
+    sx, sy = out_w / declared_w, out_h / declared_h
+    x1, y1, x2, y2 = record.roi
+    box = np.array([np.floor(x1 * sx), np.floor(y1 * sy), np.ceil(x2 * sx), np.ceil(y2 * sy)])
+    return np.clip(box, 0, [out_w, out_h, out_w, out_h]).astype(np.int32)
+
+
+def decode_image(path: Path, size: tuple[int, int], interpolation: str) -> np.ndarray:
+    """uint8 RGB (H, W, 3) at ``size`` (height, width); raises ``ValueError`` when unreadable."""
+    try:
+        with Image.open(path) as image:
+            image.load()  # a truncated file fails here, not later
+            rgb = np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError, SyntaxError) as error:
+        raise ValueError(f"cannot decode image ({error})") from None
+    height, width = size
+    if rgb.shape[:2] != (height, width):
+        rgb = cv2.resize(rgb, (width, height), interpolation=INTERPOLATIONS[interpolation])
+    return rgb
+
+
+def load_image(record: ImageRecord, size: tuple[int, int], interpolation: str) -> np.ndarray:
+    return decode_image(record.path, size, interpolation)
+
+
+def _decode_one(record, size, interpolation):
+    try:
+        return decode_image(record.path, size, interpolation), None
+    except ValueError as error:
+        return None, str(error)
+
+
+def iter_image_batches(ingest: Ingest, size, interpolation: str, batch_size: int = 256, indices=None):
+    """Yield :class:`ImageBatch` es in record order; memory is bounded by ``batch_size``."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
+    size = tuple(int(s) for s in size)
+    order = np.arange(len(ingest.records)) if indices is None else np.asarray(indices, dtype=np.int64)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            records = [ingest.records[i] for i in chunk]
+            decoded = list(pool.map(lambda r: _decode_one(r, size, interpolation), records))
+            ok = [k for k, (image, _) in enumerate(decoded) if image is not None]
+            images = np.stack([decoded[k][0] for k in ok]) if ok else np.zeros((0, *size, 3), np.uint8)
+            rois = np.stack([scaled_roi(records[k], size) for k in ok]) if ok else np.zeros((0, 4), np.int32)
+            failures = [(int(chunk[k]), reason) for k, (image, reason) in enumerate(decoded) if image is None]
+            yield ImageBatch(chunk[ok], images, rois, failures)

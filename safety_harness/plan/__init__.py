@@ -1,0 +1,1 @@
+"""The run plan: requirements validated and expanded into cases."""

@@ -1,0 +1,1 @@
+"""The run: predictions computed once and cached, uncertainty data."""

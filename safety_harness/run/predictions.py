@@ -1,0 +1,97 @@
+"""Predictions of the model under test on one condition of the ingest, and how they are computed."""
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from safety_harness.core.progress import progress
+from safety_harness.ingest import Ingest
+from safety_harness.ood import appearance
+from safety_harness.plan.requirements import CLEAN
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The model's outputs on the evaluated images of one condition.
+
+    ``indices`` are positions in ``ingest.records`` (the ingest or reference data the images come
+    from; images that failed to decode are
+    not among them); ``labels`` holds -1 where the ingest has no label. The OOD detectors' inputs,
+    ``features`` and ``appearance`` (16x16 copies of the images as the model saw them), are kept
+    for clean images only: detectors read nothing else, and a perturbed condition's copies would
+    grow memory with the ingest for no use.
+    """
+
+    ingest: Ingest = field(repr=False, compare=False)
+    condition: str
+    indices: np.ndarray
+    labels: np.ndarray
+    probabilities: np.ndarray
+    logits: np.ndarray | None
+    features: np.ndarray | None
+    appearance: np.ndarray | None
+
+    @functools.cached_property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @functools.cached_property
+    def confidence(self) -> np.ndarray:
+        return self.probabilities.max(axis=1)
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.labels.size) and bool((self.labels >= 0).all())
+
+    @classmethod
+    def from_arrays(cls, ingest, condition: str, arrays: dict) -> "Predictions":
+        """Rebuild from :meth:`arrays` (labels are read from the ingest)."""
+        indices = arrays["indices"]
+        return cls(ingest=ingest, condition=condition, indices=indices, labels=ingest.labels[indices],
+                   probabilities=arrays["probabilities"], logits=arrays.get("logits"),
+                   features=arrays.get("features"), appearance=arrays.get("appearance"))
+
+    def arrays(self) -> dict:
+        """The model's outputs as named arrays (None where the model gives none), for storage."""
+        return {"indices": self.indices, "probabilities": self.probabilities, "logits": self.logits,
+                "features": self.features, "appearance": self.appearance}
+
+    def predicted_at(self, indices: np.ndarray) -> np.ndarray:
+        """Predicted classes of the given ingest ``indices`` (all of which must be here)."""
+        return self.predicted[np.searchsorted(self.indices, indices)]
+
+
+def _stack(parts):
+    return None if not parts or parts[0] is None else np.concatenate(parts)
+
+
+def predict_batches(model, ingest, condition, batches, model_inputs, total: int, stage: str = "ingest"
+                    ) -> tuple[Predictions, list[tuple[int, str]]]:
+    """One forward pass per batch of ``model_inputs(batch)`` over ``total`` images; decoding
+    failures are collected, not raised. ``stage`` names the data in progress lines."""
+    detector_inputs = condition == CLEAN
+    indices, probabilities, logits, features, looks, failures = [], [], [], [], [], []
+    with progress(f"predicting {stage} ({condition})", total) as advance:
+        for batch in batches:
+            failures.extend(batch.failures)
+            advance(len(batch.indices) + len(batch.failures))
+            if not len(batch.indices):
+                continue
+            images = model_inputs(batch)
+            outputs = model.predict(images)
+            indices.append(batch.indices)
+            probabilities.append(outputs.probabilities)
+            logits.append(outputs.logits)
+            if detector_inputs:
+                features.append(outputs.features)
+                looks.append(appearance(images))
+    predictions = Predictions.from_arrays(ingest, condition, {
+        "indices": np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
+        "probabilities": _stack(probabilities) if probabilities else np.zeros((0, 0), np.float32),
+        "logits": _stack(logits),
+        "features": _stack(features),
+        "appearance": (np.concatenate(looks) if looks else appearance(np.zeros((0, 1, 1, 3), np.uint8)))
+        if detector_inputs else None,
+    })
+    return predictions, failures

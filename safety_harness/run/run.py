@@ -1,0 +1,208 @@
+"""One evaluation run: the model, the ingest, the requirements and the predictions they share.
+
+Every image is predicted once per condition and the result shared by all the
+requirements that read it. Inputs are validated here, before any test runs, so bad
+input ends the run with one :class:`HarnessInputError`.
+"""
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model_under_test import load_model
+from perturbations import parse_condition, perturb_batch
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.evidence.results import EvidenceLog
+from safety_harness.ingest import iter_image_batches, open_ingest
+from safety_harness.ingest.decoded import DecodedIngest
+from safety_harness.plan.requirements import CLEAN, expand_cases, load_requirements
+from safety_harness.run.prediction_cache import PredictionCache, cache_key
+from safety_harness.run.predictions import Predictions, predict_batches
+from safety_harness.run.uncertainty import UncertaintyContext, check_ood_sets, given_ood_sets
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything the user chose for this run (the command-line options)."""
+
+    model_path: Path
+    card_path: Path | None
+    ingest_path: Path
+    requirements_path: Path
+    seed: int = 0
+    allow_corrupt_images: bool = False
+    allow_unsafe_model: bool = False
+    reference_path: Path | None = None
+    batch_size: int = 256
+    #: where predictions persist between runs; None: computed afresh every run
+    cache_dir: Path | None = None
+    #: user-given out-of-distribution image folders (near OOD), named by their folder
+    ood_set_paths: tuple[Path, ...] = ()
+
+
+class SafetyRun:
+    """Loads and validates every input of a run; computes predictions on demand, once."""
+
+    def __init__(self, options: RunOptions):
+        self.options = options
+        # cheapest checks first: a wrong path or layout is reported before TensorFlow is imported
+        self.requirements = load_requirements(options.requirements_path)
+        self.ingest = open_ingest(options.ingest_path)
+        self.reference_ingest = None if options.reference_path is None else open_ingest(options.reference_path)
+        self.given_ood_sets = given_ood_sets(options.ood_set_paths)
+        self.model = load_model(options.model_path, options.card_path, allow_unsafe=options.allow_unsafe_model)
+        self.class_names = tuple(self.model.card.class_names)
+        self.cases = expand_cases(self.requirements, len(self.class_names), tuple(self.given_ood_sets))
+        self._check_ingest_labels()
+        self._condition_classes = self._classes_per_condition()
+        check_ood_sets(self.cases, self.given_ood_sets)
+        self.uncertainty = UncertaintyContext(self)
+        self._perturbed: dict[str, Predictions] = {}
+        self.excluded: list[tuple[str, str]] = []
+        self.evidence = EvidenceLog()
+        self.cache = PredictionCache(options.cache_dir)
+
+    def predict(self, ingest, condition: str, indices=None, stage: str = "ingest") -> tuple[Predictions, list]:
+        """Predictions on ``indices`` of ``ingest`` (all: None) under ``condition``, served from the
+        persistent cache when every input that determines them is unchanged."""
+        key = cache_key(model=self.model.sha256, card=self.model.card.to_dict(), ingest=ingest.content_sha256(),
+                        condition=condition, perturbation=self._perturbation_definition(condition),
+                        seed=self.options.seed, indices=indices, batch_size=self.options.batch_size)
+        stored = self.cache.load(key, f"{stage} {condition}")
+        if stored is not None:
+            arrays, failures = stored
+            return Predictions.from_arrays(ingest, condition, arrays), failures
+        total = len(ingest.records) if indices is None else len(indices)
+        predictions, failures = predict_batches(self.model, ingest, condition, self._batches(indices, ingest),
+                                                self._model_inputs(condition), total, stage)
+        self.cache.store(key, predictions.arrays(), failures)
+        return predictions, failures
+
+    @staticmethod
+    def _perturbation_definition(condition: str):
+        if condition == CLEAN:
+            return None
+        perturbation, severity = parse_condition(condition)
+        return {"class": f"{type(perturbation).__module__}.{type(perturbation).__qualname__}",
+                "parameters": perturbation.severity_parameters(severity)}
+
+    def _check_ingest_labels(self):
+        counts = self.ingest.class_counts()
+        unknown = sorted(label for label in counts if label >= len(self.class_names))
+        if unknown:
+            raise HarnessInputError(
+                f"Ingest {self.ingest.root} is labelled with class(es) {unknown} that the model does not have "
+                f"(its card lists {len(self.class_names)} classes, 0..{len(self.class_names) - 1})",
+                "Use a model card whose 'classes' cover the ingest's labels, or remove those images from the ingest.",
+            )
+
+    def _classes_per_condition(self) -> dict[str, set | None]:
+        """For each perturbed condition, the classes its requirements read (None: every image).
+
+        A condition read only by stop-sign requirements perturbs only the stop signs."""
+        classes: dict[str, set | None] = {}
+        for case in self.cases:
+            if case.condition == CLEAN:
+                continue
+            parse_condition(case.condition)  # an unknown condition stops the run before any test
+            if case.class_id is None or classes.get(case.condition, set()) is None:
+                classes[case.condition] = None
+            else:
+                classes.setdefault(case.condition, set()).add(case.class_id)
+        return classes
+
+    @functools.cached_property
+    def clean(self) -> Predictions:
+        """Predictions on the ingest as it is, every image through one batched forward pass."""
+        predictions, failures = self.predict(self.ingest, CLEAN)
+        if failures:
+            listed = "\n".join(f"    {self.ingest.records[i].path}: {reason}" for i, reason in failures[:20])
+            more = f"\n    ... and {len(failures) - 20} more" if len(failures) > 20 else ""
+            if not self.options.allow_corrupt_images:
+                raise HarnessInputError(
+                    f"Ingest {self.ingest.root}: {len(failures)} image(s) cannot be decoded:\n{listed}{more}",
+                    "Replace or remove them, or pass --allow-corrupt-images to evaluate the rest "
+                    "(the report then lists every excluded image).",
+                )
+            self.excluded = [(str(self.ingest.records[i].path), reason) for i, reason in failures]
+        if not predictions.indices.size:
+            raise HarnessInputError(
+                f"Ingest {self.ingest.root}: no image could be evaluated", "Check that the ingest holds readable images."
+            )
+        return predictions
+
+    def model_identity(self) -> dict:
+        model = self.model
+        return {
+            "path": str(model.path),
+            "format": model.format,
+            "loader": model.loader,
+            "sha256": model.sha256,
+            "input_shape": list(model.input_shape),
+            "output_shape": list(model.output_shape),
+            "parameters": model.num_parameters,
+            "card_path": None if model.card_path is None else str(model.card_path),
+            "card_assumed": model.card_assumed,
+            "card": model.card.to_dict(),
+            "load_warnings": list(model.load_warnings),
+        }
+
+    def ingest_identity(self) -> dict:
+        ingest = self.ingest
+        return {
+            "path": str(ingest.root),
+            "layout": ingest.layout,
+            "label_file": None if ingest.label_file is None else str(ingest.label_file),
+            "labelled": ingest.labelled,
+            "n": len(ingest.records),
+            "evaluated": int(self.clean.indices.size),
+            "sha256": ingest.content_sha256(),
+            "class_counts": {str(k): v for k, v in sorted(ingest.class_counts().items())},
+            "excluded": [{"path": path, "reason": reason} for path, reason in self.excluded],
+        }
+
+    def _batches(self, indices=None, ingest=None):
+        """Decoded batches of ``indices`` of ``ingest`` (default: the run's ingest, all images). The run's
+        ingest is decoded once: what was decoded before is read back from :attr:`_decoded`."""
+        card = self.model.card
+        if ingest is not None and ingest is not self.ingest:
+            return iter_image_batches(ingest, card.size, card.resize, self.options.batch_size, indices)
+        if indices is not None and self._decoded.holds(indices):
+            return self._decoded.batches(indices, self.options.batch_size)
+        return self._decoded.keep(iter_image_batches(self.ingest, card.size, card.resize, self.options.batch_size,
+                                                     indices))
+
+    @functools.cached_property
+    def _decoded(self) -> DecodedIngest:
+        return DecodedIngest(self.ingest, self.model.card.size)
+
+    def _model_inputs(self, condition: str):
+        """``batch -> images the model sees`` under ``condition``: as decoded, or perturbed."""
+        if condition == CLEAN:
+            return lambda batch: batch.images
+        perturbation, severity = parse_condition(condition)
+        return lambda batch: perturb_batch(perturbation, batch.images, severity, self.options.seed, batch.rois)
+
+    def images(self, predictions: Predictions, positions) -> tuple[np.ndarray, np.ndarray]:
+        """The images behind ``positions`` of ``predictions`` as the model saw them, and their sign boxes."""
+        inputs = self._model_inputs(predictions.condition)
+        batches = list(self._batches(predictions.indices[np.asarray(positions, dtype=np.int64)], predictions.ingest))
+        if not batches:
+            return np.zeros((0, *self.model.card.size, 3), np.uint8), np.zeros((0, 4), np.int32)
+        return np.concatenate([inputs(b) for b in batches]), np.concatenate([b.rois for b in batches])
+
+    def predictions(self, condition: str) -> Predictions:
+        """Predictions under ``condition`` (``clean`` or ``name:severity``), computed once per run."""
+        if condition == CLEAN:
+            return self.clean
+        if condition not in self._perturbed:
+            self._perturbed[condition] = self._predict_perturbed(condition)
+        return self._perturbed[condition]
+
+    def _predict_perturbed(self, condition: str) -> Predictions:
+        clean = self.clean
+        classes = self._condition_classes.get(condition)
+        keep = np.ones(clean.indices.size, bool) if classes is None else np.isin(clean.labels, sorted(classes))
+        return self.predict(self.ingest, condition, clean.indices[keep])[0]

@@ -1,0 +1,174 @@
+"""The data behind the uncertainty requirements: reference, held-out in-distribution, OOD sets, fitted alarms.
+
+The in-distribution data is ``--reference DIR`` (for example the model's validation set), the
+bundled reference for the bundled default, or else the ingest itself, and the report says which.
+Seeded thirds of it fit the detectors, fit the alarm threshold, and count false alarms: never on
+data the threshold or the detector was fitted on. Drift compares the
+ingest with an independent reference only.
+"""
+
+import dataclasses
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.ingest import iter_image_batches, open_ingest
+from safety_harness.ood import (
+    DETECTORS,
+    OOD_SET_NAMES,
+    DetectorInputs,
+    OodSet,
+    appearance,
+    bundled_ood_sets,
+    fit_threshold,
+)
+from safety_harness.plan.requirements import CLEAN, GIVEN_OOD_SETS
+from safety_harness.run.prediction_cache import cache_key
+
+OOD_SET_SIZE = 300
+
+
+def inputs_of(predictions) -> DetectorInputs:
+    return DetectorInputs(predictions.probabilities, predictions.logits, predictions.features, predictions.appearance)
+
+
+class UncertaintyContext:
+    """Reference and held-out predictions, OOD-set predictions, detectors fitted once each."""
+
+    def __init__(self, run):
+        self._run = run
+        self._fitted: dict[str, object] = {}
+
+    @functools.cached_property
+    def _split(self):
+        run = self._run
+        if run.reference_ingest is not None:
+            data, source = self._predict_reference(run.reference_ingest), f"reference data {run.reference_ingest.root}"
+        else:
+            data, source = run.clean, "the ingest (no --reference given)"
+        # three disjoint seeded thirds: a threshold fitted on the detector's own fitting data would be
+        # too tight (those scores are optimistically low), and false alarms need data seen by neither
+        parts = np.array_split(np.random.default_rng(run.options.seed).permutation(data.indices.size), 3)
+        source += (": seeded thirds fit the detectors, fit the alarm threshold, and serve as the held-out "
+                   "in-distribution data")
+        return (*(_subset(data, np.sort(part)) for part in parts), source, run.reference_ingest is not None)
+
+    @property
+    def fitting(self):
+        """In-distribution data the detectors are fitted on."""
+        return self._split[0]
+
+    @property
+    def calibration(self):
+        """In-distribution data the alarm threshold is fitted on, and the drift reference."""
+        return self._split[1]
+
+    @property
+    def held_out(self):
+        """In-distribution data used for nothing but counting false alarms."""
+        return self._split[2]
+
+    @property
+    def reference_source(self) -> str:
+        return self._split[3]
+
+    @property
+    def independent_reference(self) -> bool:
+        return self._split[4]
+
+    def _predict_reference(self, reference):
+        predictions, failures = self._run.predict(reference, CLEAN, stage="reference data")
+        if failures:
+            raise HarnessInputError(f"Reference {reference.root}: {len(failures)} image(s) cannot be decoded, e.g. "
+                                    f"{reference.records[failures[0][0]].path}", "Repair or remove them.")
+        return predictions
+
+    @functools.cached_property
+    def ood_sets(self) -> dict:
+        """Generated and user-given OOD sets at the model's input size: name -> (set, DetectorInputs)."""
+        run = self._run
+        card = run.model.card
+        sets = bundled_ood_sets(card.size, OOD_SET_SIZE, run.options.seed)
+        for name, ingest in run.given_ood_sets.items():
+            batches = list(iter_image_batches(ingest, card.size, card.resize, run.options.batch_size))
+            if any(batch.failures for batch in batches):
+                path, reason = next((ingest.records[i].path, r) for b in batches for i, r in b.failures)
+                raise HarnessInputError(f"OOD set {ingest.root}: {path} cannot be decoded ({reason})",
+                                        "Repair or remove it.")
+            sets.append(OodSet(name, "near", f"given with --ood-set: {ingest.root}",
+                               np.concatenate([batch.images for batch in batches])))
+        result = {}
+        for ood_set in sets:
+            outputs = [run.model.predict(ood_set.images[i:i + run.options.batch_size])
+                       for i in range(0, len(ood_set.images), run.options.batch_size)]
+            result[ood_set.name] = (ood_set, DetectorInputs(
+                np.concatenate([o.probabilities for o in outputs]),
+                None if outputs[0].logits is None else np.concatenate([o.logits for o in outputs]),
+                None if outputs[0].features is None else np.concatenate([o.features for o in outputs]),
+                appearance(ood_set.images)))
+        return result
+
+    def detector(self, name: str):
+        """The fitted detector, or a string saying why it is unavailable for this model."""
+        if name not in self._fitted:
+            detector = DETECTORS[name]()
+            fitting = self.fitting
+            reason = detector.unavailable_reason(inputs_of(fitting))
+            if reason is None:
+                self._fit(detector, inputs_of(fitting), fitting.labels if fitting.labelled else fitting.predicted)
+            self._fitted[name] = reason or detector
+        return self._fitted[name]
+
+    def _fit(self, detector, inputs, labels):
+        """Fit ``detector``; one that trains a network is kept in the persistent cache, keyed by its
+        fitting data (and, through the cache's code fingerprint, its source with its fixed seed)."""
+        if not detector.costly_fit:
+            detector.fit(inputs, labels)
+            return
+        cache = self._run.cache
+        key = cache_key(detector=detector.name, images=inputs.images, labels=labels)
+        stored = cache.load(key, f"{detector.name} detector")
+        if stored is not None:
+            arrays, _ = stored
+            detector.restore([arrays[name] for name in sorted(arrays)])
+            return
+        detector.fit(inputs, labels)
+        cache.store(key, {f"w{i:03d}": weights for i, weights in enumerate(detector.state())}, [])
+
+    def threshold(self, detector, target_false_alarm_rate: float) -> float:
+        return fit_threshold(detector.score(inputs_of(self.calibration)), target_false_alarm_rate)
+
+
+def _subset(predictions, positions):
+    def pick(array):
+        return None if array is None else array[positions]
+
+    return dataclasses.replace(predictions, indices=predictions.indices[positions], labels=predictions.labels[positions],
+                   probabilities=predictions.probabilities[positions], logits=pick(predictions.logits),
+                   features=pick(predictions.features), appearance=pick(predictions.appearance))
+
+
+def given_ood_sets(paths) -> dict:
+    """The user's OOD folders by name (the folder's name), opened and checked before any test."""
+    sets = {}
+    for path in paths:
+        name = Path(path).name
+        if name in OOD_SET_NAMES or name == GIVEN_OOD_SETS or name in sets:
+            raise HarnessInputError(f"--ood-set {path}: the name {name!r} is already taken",
+                                    "Give each OOD folder a distinct name that is not a generated set's.")
+        ingest = open_ingest(path)
+        if not ingest.records:
+            raise HarnessInputError(f"--ood-set {path} holds no image", "Point --ood-set at a folder of images.")
+        sets[name] = ingest
+    return sets
+
+
+def check_ood_sets(cases, given: dict):
+    """An unknown OOD set in a requirement stops the run before any test."""
+    known = (*OOD_SET_NAMES, *given, GIVEN_OOD_SETS)
+    for case in cases:
+        if case.requirement.parameters.get("ood_sets") and case.variant not in known:
+            raise HarnessInputError(f"Requirement {case.requirement.id} names OOD set {case.variant!r}",
+                                    f"Use one of: {', '.join(known)} ('given': the folders of --ood-set).")
