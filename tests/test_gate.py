@@ -1,0 +1,108 @@
+"""The glue between requirements, pytest and the release gate, run in-process with ``pytester``.
+
+Each run judges a small requirements file on the bundled model and ingest and checks what a CI
+gate reads: the exit status, the gate in the evidence JSON and the terminal line.
+"""
+
+import json
+import textwrap
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+pytest_plugins = ["pytester"]
+
+# pytester restores sys.modules after each in-process run; imported here first, TensorFlow and
+# Keras stay loaded (importing TensorFlow twice in one process fails).
+pytest.importorskip("tensorflow")
+pytest.importorskip("keras")
+
+STOP_RECALL = """\
+  - id: {id}
+    title: Stop signs are recognised
+    hazard: The vehicle does not stop.
+    metric: recall
+    class: 14
+    threshold: {threshold}
+    direction: ">="
+"""
+ACCURACY = """\
+  - id: GATE-ACCURACY
+    title: Signs are recognised
+    hazard: A sign is ignored.
+    metric: accuracy
+    threshold: {threshold}
+    direction: ">="
+"""
+GIVEN_OOD_ALARM = """\
+  - id: GATE-GIVEN-OOD
+    title: Foreign signs raise the alarm
+    hazard: A sign of another country is acted upon.
+    metric: alarm_rate
+    detector: mahalanobis
+    target_false_alarm_rate: 0.02
+    ood_sets: [given]
+    threshold: 0.8
+    direction: ">="
+"""
+
+
+def run_gate(pytester, *entries, extra_paths=(), options=()):
+    """Run the safety suite in-process on a requirements file of ``entries``; returns (outcome, evidence)."""
+    requirements = pytester.path / "requirements.yaml"
+    requirements.write_text("version: 1\ndefaults:\n  confidence: 0.95\nrequirements:\n" + "".join(entries))
+    evidence = pytester.path / "evidence.json"
+    outcome = pytester.runpytest_inprocess(
+        str(PROJECT_ROOT / "safety_tests"), *map(str, extra_paths), f"--rootdir={PROJECT_ROOT}",
+        "-c", str(PROJECT_ROOT / "pytest.ini"), "-p", "no:cacheprovider", f"--requirements={requirements}",
+        f"--html={pytester.path / 'report.html'}", f"--evidence={evidence}",
+        f"--cache-dir={PROJECT_ROOT / '.cache'}", *options)
+    return outcome, json.loads(evidence.read_text()) if evidence.exists() else None
+
+
+def test_a_requirement_met_passes_the_gate(pytester):
+    outcome, evidence = run_gate(pytester, STOP_RECALL.format(id="GATE-STOP", threshold=0.99))
+    assert outcome.ret == pytest.ExitCode.OK
+    assert evidence["gate"] == "pass" and evidence["verdict_counts"]["pass"] == 1
+    outcome.stdout.fnmatch_lines(["*safety gate: PASS*"])
+
+
+def test_a_failed_requirement_blocks_the_gate(pytester):
+    outcome, evidence = run_gate(pytester, STOP_RECALL.format(id="GATE-STOP", threshold=0.99),
+                                 ACCURACY.format(threshold=0.9999))
+    assert outcome.ret == pytest.ExitCode.TESTS_FAILED
+    assert evidence["gate"] == "fail"
+    assert {r["id"]: r["verdict"] for r in evidence["requirements"]} == {"GATE-STOP": "pass", "GATE-ACCURACY": "fail"}
+    outcome.stdout.fnmatch_lines(["*GATE-ACCURACY: accuracy = *-> fail*", "*safety gate: FAIL*"])
+
+
+def test_too_few_samples_block_the_gate_as_insufficient_evidence(pytester):
+    # every bundled stop sign is recognised, but 700 of 700 cannot show recall >= 0.996 at 95 %
+    outcome, evidence = run_gate(pytester, STOP_RECALL.format(id="GATE-STOP", threshold=0.996))
+    (result,) = evidence["requirements"]
+    assert result["value"] == 1.0 and result["bound"] < 0.996
+    assert result["verdict"] == "insufficient_evidence" and result["samples_needed"] > result["n"]
+    assert evidence["gate"] == "fail" and outcome.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_nothing_judged_is_no_verdict_and_never_a_pass(pytester):
+    outcome, evidence = run_gate(pytester, GIVEN_OOD_ALARM)
+    assert evidence["verdict_counts"]["not_applicable"] == 1
+    assert evidence["gate"] == "no_verdict" and outcome.ret == pytest.ExitCode.TESTS_FAILED
+    outcome.stdout.fnmatch_lines(["*safety gate: NO_VERDICT*"])
+
+
+def test_a_safety_test_that_errors_blocks_the_gate(pytester):
+    broken = pytester.makepyfile(test_broken=textwrap.dedent("""\
+        import pytest
+
+        @pytest.mark.requirement_metric("recall")
+        def test_broken_recall(requirement_case, predictions, evidence):
+            raise RuntimeError("the harness broke")
+    """))
+    outcome, evidence = run_gate(pytester, STOP_RECALL.format(id="GATE-STOP", threshold=0.99),
+                                 extra_paths=[broken])
+    assert evidence["gate"] == "fail" and outcome.ret == pytest.ExitCode.TESTS_FAILED
+    (error,) = evidence["errors"]
+    assert error["test"].endswith("test_broken_recall[GATE-STOP]") and "RuntimeError: the harness broke" in error["message"]
