@@ -15,6 +15,7 @@ from perturbations import (
     parse_condition,
     perturb_batch,
     register,
+    registry,
 )
 from perturbations.stickers import covered_pixels
 from safety_harness.core.errors import HarnessInputError
@@ -101,7 +102,10 @@ def test_conditions_parse_and_refuse_clearly():
         parse_condition("rain:7")
 
 
-def test_a_team_adds_its_own_perturbation_in_one_small_class():
+def test_a_team_adds_its_own_perturbation_in_one_small_class(monkeypatch):
+    # registered in a copy of the registry, restored after the test: no other test sees it
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
     @register
     class Invert(Perturbation):
         name = "test_invert"

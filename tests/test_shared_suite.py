@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.stats import beta
 
 from safety_harness.core import tf_runtime
 
@@ -33,6 +34,24 @@ def independent_15_bin_ece(probabilities, labels):
         if members.any():
             ece += members.mean() * abs(correct[members].mean() - confidence[members].mean())
     return ece
+
+
+def verdict_by_the_rules(result):
+    """The verdict README's rules give for a result's value and bound: the estimate missing the threshold
+    fails, the bound missing it is insufficient evidence, else pass."""
+    threshold, direction = result["threshold"], result["direction"]
+    meets = (lambda x: x >= threshold) if direction == ">=" else (lambda x: x <= threshold)
+    if not meets(result["value"]):
+        return "fail"
+    return "pass" if meets(result["bound"]) else "insufficient_evidence"
+
+
+def independent_clopper_pearson(result):
+    """The exact one-sided bound of a rate, from the beta distribution (Clopper & Pearson 1934)."""
+    k, n, confidence = result["successes"], result["n"], result["confidence"]
+    if result["direction"] == ">=":
+        return 0.0 if k == 0 else beta.ppf(1 - confidence, k, n - k + 1)
+    return 1.0 if k == n else beta.ppf(confidence, k + 1, n - k)
 
 
 def independent_predictions(model_path, loader, size, channels, value_range, resize, test_set):
@@ -70,13 +89,12 @@ def test_evidence_agrees_with_an_independent_computation(run_safety_suite, share
     assert results["SR-ACCURACY"]["value"] == pytest.approx((predicted == labels).mean(), abs=0.01)
     # the verdict follows the rules: a floor missed by the estimate fails, one missed only by the bound is
     # insufficient evidence (270 stop signs cannot show recall >= 0.99 even with none missed)
-    assert results["SR-STOP-RECALL"]["verdict"] in ("fail", "insufficient_evidence")
     expected = "fail" if results["SR-STOP-RECALL"]["value"] < 0.99 else "insufficient_evidence"
     assert results["SR-STOP-RECALL"]["verdict"] == expected
     assert run.evidence["gate"] == "fail" and run.returncode == 1
     ece = results["SR-CALIBRATION-ECE"]
     assert ece["value"] == pytest.approx(independent_15_bin_ece(probabilities, labels), abs=0.005)
-    assert ece["value"] <= ece["bound"] and ece["verdict"] in ("pass", "fail", "insufficient_evidence")
+    assert ece["value"] <= ece["bound"] and ece["verdict"] == verdict_by_the_rules(ece)
 
 
 def test_the_42_output_savedmodel_gets_its_clear_error(run_safety_suite, shared_path):
@@ -138,8 +156,9 @@ def test_uncertainty_on_real_signs_with_foreign_signs_as_near_ood(run_safety_sui
     assert given["details"]["n_out_of_distribution"] == 9 and given["details"]["ood_kind"] == "near"
     assert results["SR-OOD-SEPARATION-noise"]["details"]["ood_kind"] == "far"
     for key in ("SR-CALIBRATION-ECE", "SR-CALIBRATION-MCE", "SR-OOD-FALSE-ALARM", "SR-OOD-FAR-ALARM-noise"):
-        assert results[key]["verdict"] in ("pass", "fail", "insufficient_evidence")
-        assert results[key]["bound"] is not None
+        assert results[key]["verdict"] == verdict_by_the_rules(results[key]), key
+    for key in ("SR-OOD-FALSE-ALARM", "SR-OOD-FAR-ALARM-noise"):
+        assert results[key]["bound"] == pytest.approx(independent_clopper_pearson(results[key]), abs=1e-6), key
     # no --reference: the ingest's own thirds are the in-distribution data, and drift cannot be judged
     assert results["SR-INGEST-DRIFT"]["verdict"] == "not_applicable"
     assert "no --reference" in results["SR-OOD-FALSE-ALARM"]["details"]["reference"]
