@@ -124,7 +124,7 @@ def hostile_run(run_safety_suite, tmp_path_factory):
 
     run = run_safety_suite(f"--model={REFERENCE_CARD.with_suffix('.keras')}", f"--model-card={folder / 'card.yaml'}",
                            f"--ingest={ingest}", *(f"--ood-set={ood}" for ood in ood_sets),
-                           "-k", "SR-STOP or SR-OOD-GIVEN", name="hostile")
+                           "--metadata", "Branch", img_payload("metadata"), "-k", "SR-STOP or SR-OOD-GIVEN", name="hostile")
     assert run.returncode in (0, 1) and run.html is not None, run.output
     return run, names, [ood.name for ood in ood_sets]
 
@@ -144,5 +144,5 @@ def test_hostile_names_stay_text_in_the_browser(hostile_run, tmp_path):
         assert any(test_id.startswith("safety_tests/") and ood_name in test_id for test_id in facts.test_ids), \
             (ood_name, facts.test_ids)
     # and the other names are shown, escaped, where the report shows them
-    for shown in (class_names[14], img_payload("file14-0"), svg_payload("file14-1")):
+    for shown in (class_names[14], img_payload("file14-0"), svg_payload("file14-1"), img_payload("metadata")):
         assert shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in dom, shown
