@@ -1,8 +1,9 @@
 """Untrusted names reach the HTML report only as text: the report opened in a real browser (headless Chromium).
 
 Class names (model card), ingest file names and ``--ood-set`` folder names are chosen by whoever hands
-over the model and the data; the auditor opens the report in a browser. Each payload below would mark
-``<body>`` with an attribute ``data-pwned-<where it entered>``, if the report ever let it run.
+over the model and the data, CI metadata such as the branch name by any contributor; the auditor opens
+the report in a browser. Each payload below would mark ``<body>`` with an attribute
+``data-pwned-<where it entered>``, if the report ever let it run.
 """
 
 import json
@@ -89,7 +90,7 @@ def test_the_browser_runs_an_injected_handler(tmp_path):
     # the way pytest-html 4.2 inserts its table cells
     page.write_text("<!DOCTYPE html><html><body><table><tr id=row></tr></table><script>"
                     "const cell = document.createElement('template');"
-                    f"cell.innerHTML = {'<td>' + img_payload('control') + '</td>'!r};"
+                    f"cell.innerHTML = {json.dumps('<td>' + img_payload('control') + '</td>')};"
                     "document.getElementById('row').appendChild(cell.content);</script></body></html>")
     assert pwned_marks(parse(rendered_dom(page, tmp_path / "profile"))) == ["control"]
 
@@ -97,7 +98,7 @@ def test_the_browser_runs_an_injected_handler(tmp_path):
 @pytest.fixture(scope="module")
 def hostile_run(run_safety_suite, tmp_path_factory):
     """The stop-sign and given-OOD requirements run on the bundled model, with hostile class names,
-    ingest file names and an ``--ood-set`` folder name."""
+    ingest file names, ``--ood-set`` folder names and a ``--metadata`` value (as a CI branch name)."""
     folder = tmp_path_factory.mktemp("hostile")
     card = REFERENCE_CARD.read_text()
     assert "classes: gtsrb43" in card
