@@ -4,7 +4,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install report test lint bench
+.PHONY: install browser report test lint bench
 
 # tf-keras pins the full `tensorflow` wheel; installed without deps it runs on tensorflow-cpu.
 # The editable install registers the harness's pytest options (pytest_safety_harness.py) from
@@ -21,7 +21,12 @@ install: .deps-installed
 report: install
 	$(PYTHON) -m pytest
 
-test: install lint
+# tests/test_report_in_browser.py opens the HTML report in headless Chromium; CI starts from a
+# fresh Debian machine as root.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+
+test: install lint browser
 	$(PYTHON) -m pytest tests --html=reports/harness_tests.html
 
 lint: .deps-installed

@@ -1,0 +1,149 @@
+"""Untrusted names reach the HTML report only as text: the report opened in a real browser (headless Chromium).
+
+Class names (model card), ingest file names and ``--ood-set`` folder names are chosen by whoever hands
+over the model and the data, CI metadata such as the branch name by any contributor; the auditor opens
+the report in a browser. Each payload below would mark ``<body>`` with an attribute
+``data-pwned-<where it entered>``, if the report ever let it run.
+"""
+
+import json
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+REFERENCE_CARD = Path(__file__).resolve().parents[1] / "model_under_test" / "reference" / "gtsrb_reference.yaml"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (Debian package `chromium`; "
+                                                               "`make test` installs it)")
+
+
+def img_payload(where: str) -> str:
+    return f"<img src=x onerror=\"document.body.setAttribute('data-pwned-{where}','')\">"
+
+
+def svg_payload(where: str) -> str:
+    return f"\"><svg onload=\"document.body.setAttribute('data-pwned-{where}','')\">"
+
+
+def quote_payload(where: str) -> str:
+    return f"'><img src=x onerror=document.body.setAttribute('data-pwned-{where}','')>"
+
+
+def script_payload(where: str) -> str:
+    return f"<script>document.body.setAttribute('data-pwned-{where}','')</script>"
+
+
+class _DomFacts(HTMLParser):
+    """What the rendered page holds: the attributes of every element, the test-id cells' text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.attributes = []  # (tag, name, value)
+        self.scripts = []
+        self.test_ids = []
+        self._open = None
+
+    def handle_starttag(self, tag, attrs):
+        self.attributes += [(tag, name, value) for name, value in attrs]
+        classes = (dict(attrs).get("class") or "").split()
+        self._open = "test_id" if tag == "td" and "col-testId" in classes else "script" if tag == "script" else None
+        if self._open:
+            (self.test_ids if self._open == "test_id" else self.scripts).append("")
+
+    def handle_endtag(self, tag):
+        self._open = None
+
+    def handle_data(self, data):
+        if self._open:
+            target = self.test_ids if self._open == "test_id" else self.scripts
+            target[-1] += data
+
+
+def rendered_dom(page: Path, profile: Path) -> str:
+    """The DOM of ``page`` after its scripts ran (3 s of virtual time), as Chromium serialises it."""
+    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+               "--virtual-time-budget=3000", "--dump-dom", page.as_uri()]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0 and "<body" in completed.stdout, completed.stderr[-2000:]
+    return completed.stdout
+
+
+def parse(dom: str) -> _DomFacts:
+    facts = _DomFacts()
+    facts.feed(dom)
+    return facts
+
+
+def pwned_marks(facts: _DomFacts) -> list:
+    return [name.removeprefix("data-pwned-") for _, name, _ in facts.attributes if name.startswith("data-pwned")]
+
+
+def test_the_browser_runs_an_injected_handler(tmp_path):
+    """The check below is only worth something if this browser runs such payloads when they are not escaped."""
+    page = tmp_path / "unescaped.html"
+    # the way pytest-html 4.2 inserts its table cells
+    page.write_text("<!DOCTYPE html><html><body><table><tr id=row></tr></table><script>"
+                    "const cell = document.createElement('template');"
+                    f"cell.innerHTML = {json.dumps('<td>' + img_payload('control') + '</td>')};"
+                    "document.getElementById('row').appendChild(cell.content);</script></body></html>")
+    assert pwned_marks(parse(rendered_dom(page, tmp_path / "profile"))) == ["control"]
+
+
+@pytest.fixture(scope="module")
+def hostile_run(run_safety_suite, tmp_path_factory):
+    """The stop-sign and given-OOD requirements run on the bundled model, with hostile class names,
+    ingest file names, ``--ood-set`` folder names and a ``--metadata`` value (as a CI branch name)."""
+    folder = tmp_path_factory.mktemp("hostile")
+    card = REFERENCE_CARD.read_text()
+    assert "classes: gtsrb43" in card
+    names = [script_payload(f"class{i}") if i % 2 else img_payload(f"class{i}") for i in range(43)]
+    names[14] = svg_payload("class14")
+    class_list = "".join(f"\n  - {json.dumps(name)}" for name in names)
+    (folder / "card.yaml").write_text(card.replace("classes: gtsrb43", f"classes:{class_list}"))
+
+    rng = np.random.default_rng(0)
+    file_payloads = (img_payload, svg_payload, quote_payload)
+
+    def noise_images(target: Path, stems):
+        target.mkdir(parents=True)
+        for stem in stems:
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(target / f"{stem}.png")
+
+    ingest = folder / "ingest"
+    for class_id in (14, 1, 13):
+        noise_images(ingest / str(class_id), [make(f"file{class_id}-{i}") for i, make in enumerate(file_payloads)]
+                     + [f"plain{i}" for i in range(3)])
+    ood_sets = [folder / "ood-svg" / svg_payload("ood-svg"), folder / "ood-img" / img_payload("ood-img")]
+    for ood in ood_sets:
+        noise_images(ood, [f"foreign{i}" for i in range(20)])
+
+    run = run_safety_suite(f"--model={REFERENCE_CARD.with_suffix('.keras')}", f"--model-card={folder / 'card.yaml'}",
+                           f"--ingest={ingest}", *(f"--ood-set={ood}" for ood in ood_sets),
+                           "--metadata", "Branch", img_payload("metadata"), "-k", "SR-STOP or SR-OOD-GIVEN", name="hostile")
+    assert run.returncode in (0, 1) and run.html is not None, run.output
+    return run, names, [ood.name for ood in ood_sets]
+
+
+def test_hostile_names_stay_text_in_the_browser(hostile_run, tmp_path):
+    run, class_names, ood_names = hostile_run
+    page = tmp_path / "report.html"
+    page.write_text(run.html)
+    dom = rendered_dom(page, tmp_path / "profile")
+    facts = parse(dom)
+
+    assert pwned_marks(facts) == [], f"an injected handler ran, entering through: {pwned_marks(facts)}"
+    assert not [a for a in facts.attributes if a[1] in ("onerror", "onload")], "an injected handler became markup"
+    assert not [s for s in facts.scripts if "data-pwned" in s], "an injected <script> became markup"
+    # the results table was rendered by the report's own script, with the hostile ids as plain text
+    for ood_name in ood_names:
+        assert any(test_id.startswith("safety_tests/") and ood_name in test_id for test_id in facts.test_ids), \
+            (ood_name, facts.test_ids)
+    # and the other names are shown, escaped, where the report shows them
+    for shown in (class_names[14], img_payload("file14-0"), svg_payload("file14-1"), img_payload("metadata")):
+        assert shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in dom, shown
