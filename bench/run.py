@@ -31,7 +31,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from model_under_test import load_model  # noqa: E402
 from model_under_test.reference import BUNDLED_MODEL  # noqa: E402
-from perturbations import parse_condition, perturb_batch  # noqa: E402
+from perturbations import get_perturbation, perturb_batch  # noqa: E402
 from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.ingest import iter_image_batches, open_ingest  # noqa: E402
 from safety_harness.ood import OOD_SET_NAMES  # noqa: E402
@@ -64,9 +64,9 @@ def variants(ingest, class_count):
     """(condition, ingest indices) of every image variant the bundled requirements read."""
     cases = expand_cases(load_requirements(REQUIREMENTS), class_count)
     labels = ingest.labels
-    readers: dict[str, set | None] = {}
+    readers: dict = {}
     for case in cases:
-        if case.condition == CLEAN:
+        if case.condition.is_clean:
             continue
         if case.class_id is None or readers.get(case.condition, set()) is None:
             readers[case.condition] = None
@@ -94,9 +94,9 @@ def floor(model_path, card_path, ingest_path, reference_path) -> dict:
     generation, per_perturbation, total_variants = 0.0, {}, reference_count + len(OOD_SET_NAMES) * OOD_SET_SIZE
     for condition, indices in variants(ingest, len(card.class_names)):
         total_variants += len(indices)
-        if condition == CLEAN:
+        if condition.is_clean:
             continue
-        perturbation, severity = parse_condition(condition)
+        perturbation, severity = get_perturbation(condition.name), condition.severity
         started = time.perf_counter()
         for i in range(0, len(indices), 256):
             chosen = indices[i:i + 256]

@@ -13,11 +13,13 @@ classes: gtsrb43        # the 43 GTSRB classes in ClassId order, or a list of cl
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-import yaml
+from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, field_validator
 
-from safety_harness.core.errors import HarnessInputError
+from safety_harness.core.errors import HarnessInputError, shown
 from safety_harness.core.gtsrb import CLASS_NAMES
+from safety_harness.core.safe_yaml import load_yaml
 
 CHANNELS = ("RGB", "BGR", "GRAY")
 RESIZES = ("nearest", "bilinear", "bicubic", "area")
@@ -61,65 +63,92 @@ def default_card_path(model_path: Path) -> Path:
     return model_path.with_suffix(".yaml")
 
 
-def _error(path, problem):
-    raise HarnessInputError(f"Model card {path}: {problem}", _CARD_FIX)
+def _one_of(allowed):
+    def check(value):
+        if isinstance(value, str) and value in allowed:
+            return value
+        raise ValueError(f"is {shown(value)}; allowed: {', '.join(allowed)}")
+    return PlainValidator(check)
 
 
-def _number_pair(path, key, value, kind):
-    if (not isinstance(value, list) or len(value) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-        _error(path, f"{key} must be a list of two {kind}s, got {value!r}")
-    return value
+def _number_pair(kind: str, integers: bool):
+    def check(value):
+        if (not isinstance(value, list) or len(value) != 2
+                or not all(isinstance(v, int if integers else (int, float)) and not isinstance(v, bool)
+                           for v in value)):
+            raise ValueError(f"must be a list of two {kind}s, got {shown(value)}")
+        return tuple(value)
+    return PlainValidator(check)
+
+
+def _classes(value):
+    if value == "gtsrb43" or (isinstance(value, list) and value and all(isinstance(c, str) and c for c in value)):
+        return value
+    raise ValueError(f"must be 'gtsrb43' or a non-empty list of class names, got {shown(value)}")
+
+
+_SCHEMA = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Input(BaseModel):
+    model_config = _SCHEMA
+    size: Annotated[tuple[int, int], _number_pair("positive integer", integers=True)] | None = None
+    channels: Annotated[str, _one_of(CHANNELS)] | None = None
+    range: Annotated[tuple[float, float], _number_pair("number", integers=False)] | None = None
+    resize: Annotated[str, _one_of(RESIZES)] | None = None
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, value):
+        if value is not None and not all(v > 0 for v in value):
+            raise ValueError(f"must be two positive integers [height, width], got {list(value)}")
+        return value
+
+    @field_validator("range")
+    @classmethod
+    def _increasing(cls, value):
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"must be [lo, hi] with lo < hi, got {list(value)}")
+        return value
+
+
+class _Card(BaseModel):
+    model_config = _SCHEMA
+    input: _Input | None = None
+    output: Annotated[str, _one_of(OUTPUTS)] | None = None
+    classes: Annotated[str | list, PlainValidator(_classes)] | None = None
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        parent = _Input if error["loc"][0] == "input" and len(error["loc"]) > 1 else _Card
+        prefix = "input." if parent is _Input else ""
+        return f"unknown key {key}; known: {', '.join(prefix + name for name in parent.model_fields)}"
+    if error["type"] == "value_error":
+        return f"{key} {error['ctx']['error']}"
+    return f"{key}: {error['msg'][0].lower()}{error['msg'][1:]} (got {shown(error['input'])})"
 
 
 def parse_card(path: Path) -> ModelCard:
-    """Read and validate a card (YAML, safe loader); unknown keys are errors, so a typo cannot pass silently."""
-    try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise HarnessInputError(f"Model card {path} cannot be read ({error})", _CARD_FIX) from None
+    """Read and validate a card (:func:`~safety_harness.core.safe_yaml.load_yaml`); unknown keys are errors,
+    so a typo cannot pass silently."""
+    document = load_yaml(path, "Model card")
     if not isinstance(document, dict):
-        _error(path, "is not a mapping of keys to values")
-    unknown = set(document) - {"input", "output", "classes"}
-    if unknown:
-        _error(path, f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: input, output, classes")
-    inputs = document.get("input") or {}
-    if not isinstance(inputs, dict):
-        _error(path, "input must be a mapping")
-    unknown = set(inputs) - {"size", "channels", "range", "resize"}
-    if unknown:
-        _error(path, f"unknown key(s) input.{', input.'.join(sorted(map(str, unknown)))}; "
-                     "known: size, channels, range, resize")
-    card = {}
-    if "size" in inputs:
-        size = _number_pair(path, "input.size", inputs["size"], "positive integer")
-        if not all(isinstance(v, int) and v > 0 for v in size):
-            _error(path, f"input.size must be two positive integers [height, width], got {size!r}")
-        card["size"] = tuple(size)
-    for key, allowed, field in (("channels", CHANNELS, "channels"), ("resize", RESIZES, "resize")):
-        if key in inputs:
-            if inputs[key] not in allowed:
-                _error(path, f"input.{key} is {inputs[key]!r}; allowed: {', '.join(allowed)}")
-            card[field] = inputs[key]
-    if "range" in inputs:
-        lo, hi = _number_pair(path, "input.range", inputs["range"], "number")
-        if not lo < hi:
-            _error(path, f"input.range must be [lo, hi] with lo < hi, got {inputs['range']!r}")
-        card["pixel_range"] = (float(lo), float(hi))
-    if "output" in document:
-        if document["output"] not in OUTPUTS:
-            _error(path, f"output is {document['output']!r}; allowed: {', '.join(OUTPUTS)}")
-        card["output"] = document["output"]
-    if "classes" in document:
-        classes = document["classes"]
-        if classes == "gtsrb43":
-            pass
-        elif isinstance(classes, list) and classes and all(isinstance(c, str) and c for c in classes):
-            card["class_names"] = tuple(classes)
-            card["classes_spec"] = f"list of {len(classes)} names"
-        else:
-            _error(path, f"classes must be 'gtsrb43' or a non-empty list of class names, got {classes!r}")
-    return ModelCard(**card)
+        raise HarnessInputError(f"Model card {path} is not a mapping of keys to values (got {shown(document)})",
+                                _CARD_FIX)
+    try:
+        card = _Card.model_validate(document)
+    except ValidationError as error:
+        problems = [_describe(e) for e in error.errors()]
+        listed = problems[0] if len(problems) == 1 else "\n    " + "\n    ".join(problems)
+        raise HarnessInputError(f"Model card {path}: {listed}", _CARD_FIX) from None
+    inputs = card.input or _Input()
+    values = {"size": inputs.size, "channels": inputs.channels, "resize": inputs.resize, "output": card.output,
+              "pixel_range": None if inputs.range is None else tuple(float(v) for v in inputs.range)}
+    if isinstance(card.classes, list):
+        values |= {"class_names": tuple(card.classes), "classes_spec": f"list of {len(card.classes)} names"}
+    return ModelCard(**{key: value for key, value in values.items() if value is not None})
 
 
 def resolve_card(model_path, card_path=None) -> tuple[ModelCard, Path | None, bool]:

@@ -1,13 +1,13 @@
 """Perturbations of sign images: weather, stickers, common corruptions, each at five severities.
 
 Importing the package registers the bundled perturbations; requirements name them as
-``"name:severity"`` (see :func:`parse_condition`).
+``"name:severity"`` (see :class:`safety_harness.plan.conditions.Condition`).
 """
 
 from perturbations import corruptions, stickers, weather  # noqa: F401 — registers the bundled perturbations
 from perturbations.base import SEVERITIES, Perturbation, default_roi, perturb_batch
-from perturbations.registry import available, get_perturbation, parse_condition, register
+from perturbations.registry import available, get_perturbation, register
 from perturbations.stickers import COLOURS, Sticker, apply_stickers, covered_fraction
 
 __all__ = ["COLOURS", "SEVERITIES", "Perturbation", "Sticker", "apply_stickers", "available", "covered_fraction",
-           "default_roi", "get_perturbation", "parse_condition", "perturb_batch", "register"]
+           "default_roi", "get_perturbation", "perturb_batch", "register"]

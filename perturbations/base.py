@@ -10,7 +10,7 @@ import hashlib
 
 import numpy as np
 
-SEVERITIES = (1, 2, 3, 4, 5)
+from safety_harness.plan.conditions import SEVERITIES
 
 
 def default_roi(height: int, width: int) -> tuple[int, int, int, int]:

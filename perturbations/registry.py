@@ -1,4 +1,5 @@
-"""The perturbation registry: requirements name a condition as ``"name:severity"``.
+"""The perturbation registry: requirements name a condition as ``"name:severity"``, and the run
+looks the perturbation up by the condition's name (:class:`safety_harness.plan.conditions.Condition`).
 
 A team adds its own perturbation with one small class::
 
@@ -14,14 +15,18 @@ A team adds its own perturbation with one small class::
 
 from perturbations.base import SEVERITIES, Perturbation
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.plan.conditions import Condition
 
 _REGISTRY: dict[str, Perturbation] = {}
 
 
 def register(cls):
     """Class decorator: make a :class:`Perturbation` subclass available by its ``name``."""
-    if not cls.name or ":" in cls.name:
-        raise ValueError(f"{cls.__name__}.name must be a non-empty string without ':'")
+    try:
+        Condition.parse(f"{cls.name}:1")
+    except (ValueError, TypeError):
+        raise ValueError(f"{cls.__name__}.name must be letters, digits, '_', '.' or '-', "
+                         "so that requirements can name it in a condition") from None
     if len(cls.severity_table) != len(SEVERITIES):
         raise ValueError(f"{cls.__name__}.severity_table must define {len(SEVERITIES)} severities")
     _REGISTRY[cls.name] = cls()
@@ -37,12 +42,3 @@ def get_perturbation(name: str) -> Perturbation:
         raise HarnessInputError(f"Unknown perturbation {name!r}",
                                 f"Use one of: {', '.join(available())}, or register your own (perturbations/registry.py).")
     return _REGISTRY[name]
-
-
-def parse_condition(condition: str) -> tuple[Perturbation, int]:
-    """``"rain:3"`` -> (the rain perturbation, 3)."""
-    name, _, severity = condition.partition(":")
-    if not severity.isdigit() or int(severity) not in SEVERITIES:
-        raise HarnessInputError(f"Condition {condition!r} is not 'name:severity' with a severity in 1..5",
-                                "Write conditions as 'clean' or e.g. 'rain:3'.")
-    return get_perturbation(name), int(severity)

@@ -12,7 +12,6 @@ from perturbations import (
     apply_stickers,
     available,
     get_perturbation,
-    parse_condition,
     perturb_batch,
     register,
     registry,
@@ -93,13 +92,18 @@ def test_higher_severity_changes_the_image_at_least_as_much_on_average(name):
     assert change[-1] > change[0]
 
 
-def test_conditions_parse_and_refuse_clearly():
-    perturbation, severity = parse_condition("fog:3")
-    assert (perturbation.name, severity) == ("fog", 3)
+def test_unknown_perturbations_are_refused_clearly():
+    assert get_perturbation("fog").name == "fog"
     with pytest.raises(HarnessInputError, match="Unknown perturbation 'hail'"):
-        parse_condition("hail:2")
-    with pytest.raises(HarnessInputError, match="severity in 1..5"):
-        parse_condition("rain:7")
+        get_perturbation("hail")
+
+
+def test_a_perturbation_name_must_fit_in_a_condition():
+    with pytest.raises(ValueError, match="letters, digits"):
+        @register
+        class Spaced(Perturbation):
+            name = "dirty lens"
+            severity_table = tuple({} for _ in SEVERITIES)
 
 
 def test_a_team_adds_its_own_perturbation_in_one_small_class(monkeypatch):
@@ -115,8 +119,7 @@ def test_a_team_adds_its_own_perturbation_in_one_small_class(monkeypatch):
         def _apply(self, image, parameters, rng, roi):
             return image * (1 - parameters["share"]) + (255 - image.astype(float)) * parameters["share"]
 
-    perturbation, severity = parse_condition("test_invert:5")
-    assert np.array_equal(perturbation.apply(SIGNS[0].image, severity, 0), 255 - SIGNS[0].image)
+    assert np.array_equal(get_perturbation("test_invert").apply(SIGNS[0].image, 5, 0), 255 - SIGNS[0].image)
 
 
 def test_covered_pixels_counts_what_is_painted_once():

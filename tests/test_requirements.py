@@ -1,18 +1,24 @@
 """The requirements file: the bundled one is valid, and mistakes get one clear error."""
 
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from safety_harness.core.errors import HarnessInputError
-from safety_harness.plan.requirements import METRICS, expand_cases, load_requirements
+from safety_harness.core.errors import HarnessInputError, shown
+from safety_harness.core.safe_yaml import MAX_BYTES
+from safety_harness.plan.requirements import CLEAN, METRICS, Condition, expand_cases, load_requirements
 
 BUNDLED = "safety_tests/requirements.yaml"
 
 
-def write(tmp_path, body):
+def write(tmp_path, body, version="version: 1\n"):
     path = tmp_path / "requirements.yaml"
-    path.write_text(textwrap.dedent(body))
+    path.write_text(version + textwrap.dedent(body))
     return path
 
 
@@ -48,8 +54,9 @@ def test_per_class_requirements_expand_to_one_case_per_class():
 
 def test_conditions_expand_to_one_case_each(tmp_path):
     path = write(tmp_path, "requirements:" + ENTRY + "    condition: [clean, 'rain:1-2', 'fog:3']\n")
-    assert [c.case_id for c in expand_cases(load_requirements(path), 43)] == [
-        "SR-X@clean", "SR-X@rain:1", "SR-X@rain:2", "SR-X@fog:3"]
+    cases = expand_cases(load_requirements(path), 43)
+    assert [c.case_id for c in cases] == ["SR-X@clean", "SR-X@rain:1", "SR-X@rain:2", "SR-X@fog:3"]
+    assert [c.condition for c in cases] == [CLEAN, Condition("rain", 1), Condition("rain", 2), Condition("fog", 3)]
 
 
 def test_a_search_requirement_has_no_threshold(tmp_path):
@@ -85,26 +92,173 @@ def test_every_metric_has_a_safety_test():
 @pytest.mark.parametrize(
     "body, message",
     [
-        ("requirements: 3\n", "no 'requirements' list"),
+        ("requirements: 3\n", "'requirements': input should be a valid list"),
+        ("requirements: []\n", "'requirements': list should have at least 1 item"),
         ("requirements: [\n", "not valid YAML"),
-        ("requirements:" + ENTRY.replace("recall", "recal"), "unknown metric 'recal'"),
-        ("requirements:" + ENTRY.replace("threshold: 0.9", "threshold: 1.9"), "threshold 1.9"),
-        ("requirements:" + ENTRY.replace('">="', '">"'), "direction '>'"),
-        ("requirements:" + ENTRY.replace("class: 14", "klass: 14"), "unknown key"),
-        ("requirements:" + ENTRY.replace("    class: 14\n", ""), "needs 'class'"),
-        ("requirements:" + ENTRY.replace("    hazard: h\n", ""), "lacks hazard"),
-        ("requirements:" + ENTRY + ENTRY, "appears twice"),
-        ("requirements:" + ENTRY.replace("metric: recall", "metric: confusion_rate"), "needs confused_with"),
-        ("requirements:" + ENTRY + "    confidence: 1.5\n", "confidence 1.5"),
-        ("requirements:" + ENTRY.replace("metric: recall", "metric: flip_rate"), "list only perturbed"),
-        ("requirements:" + ENTRY.replace("    threshold: 0.9\n", ""), "lacks threshold"),
+        ("requirements:" + ENTRY.replace("recall", "recal"), "requirement 'SR-X', 'metric': unknown metric 'recal'"),
+        ("requirements:" + ENTRY.replace("threshold: 0.9", "threshold: 1.9"),
+         "requirement 'SR-X', 'threshold': input should be less than or equal to 1 (got 1.9)"),
+        ("requirements:" + ENTRY.replace('">="', '">"'), "requirement 'SR-X', 'direction': input should be"),
+        ("requirements:" + ENTRY.replace("    class: 14\n", ""), "requirement 'SR-X', 'class': metric 'recall' needs"),
+        ("requirements:" + ENTRY.replace("metric: recall", "metric: accuracy"),
+         "requirement 'SR-X', 'class': metric 'accuracy' applies to the whole ingest"),
+        ("requirements:" + ENTRY.replace("    hazard: h\n", ""), "requirement 'SR-X', 'hazard': is required but missing"),
+        ("requirements:" + ENTRY.replace("metric: recall", "metric: confusion_rate"),
+         "requirement 'SR-X', 'confused_with': is required but missing"),
+        ("requirements:" + ENTRY.replace("metric: recall", "metric: confusion_rate") + "    confused_with: [1, 14]\n",
+         "requirement 'SR-X', 'confused_with': must not contain the requirement's own class 14"),
+        ("requirements:" + ENTRY + "    confidence: 1.5\n", "requirement 'SR-X', 'confidence': input should be less than 1"),
+        ("requirements:" + ENTRY.replace("metric: recall", "metric: flip_rate"),
+         "requirement 'SR-X', 'condition': metric 'flip_rate' compares a perturbed condition with clean"),
+        ("requirements:" + ENTRY + "    condition: ['rain:1-2', 'rain:2']\n",
+         "requirement 'SR-X', 'condition': lists rain:2 more than once"),
+        ("requirements:" + ENTRY.replace("    threshold: 0.9\n", ""), "requirement 'SR-X', 'threshold': is required"),
+        ("requirements:" + ENTRY + "    bins: 15\n", "requirement 'SR-X', 'bins': is not a key of metric 'recall'"),
+        ("requirements:\n  - just text\n", "entry 1: input should be a valid dictionary"),
+        ("defaults:\n  confidence: 2\nrequirements:" + ENTRY, "'defaults.confidence': input should be less than 1"),
     ],
 )
 def test_mistakes_get_one_clear_error_naming_the_file(tmp_path, body, message):
     path = write(tmp_path, body)
-    with pytest.raises(HarnessInputError, match=message) as error:
+    with pytest.raises(HarnessInputError) as error:
         load_requirements(path)
-    assert str(path) in str(error.value)
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def refusal(path, num_classes=43) -> str:
+    with pytest.raises(HarnessInputError) as error:
+        expand_cases(load_requirements(path), num_classes)
+    assert str(error.value).count("How to fix") == 1
+    return str(error.value)
+
+
+# --- one test per family of refused input: each message names the file, the requirement and the key ---
+
+
+def test_duplicate_key_is_refused_not_silently_overwritten(tmp_path):
+    path = write(tmp_path, "requirements:" + ENTRY + "    threshold: 0.5\n")
+    message = refusal(path)
+    assert str(path) in message and "line 10" in message and "key 'threshold' appears twice" in message
+
+
+def test_alias_bomb_is_refused(tmp_path):
+    path = write(tmp_path, """
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+requirements: [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+""")
+    message = refusal(path)
+    assert str(path) in message and "line 3" in message and "anchor &a refused" in message
+
+
+def test_oversize_file_is_refused_before_reading(tmp_path):
+    path = write(tmp_path, "requirements:" + ENTRY + "#" * MAX_BYTES)
+    message = refusal(path)
+    assert str(path) in message and "the limit is 1048576 bytes" in message
+
+
+def test_non_utf8_bytes_are_refused_with_their_line(tmp_path):
+    path = write(tmp_path, "requirements:" + ENTRY)
+    path.write_bytes(path.read_bytes().replace(b"title: t", b"title: Stra\xdfe"))
+    message = refusal(path)
+    assert str(path) in message and "line 4: byte 0xdf is not UTF-8" in message
+
+
+def test_unknown_key_is_refused(tmp_path):
+    path = write(tmp_path, "requirements:" + ENTRY.replace("class: 14", "klass: 14"))
+    message = refusal(path)
+    assert str(path) in message and "requirement 'SR-X', 'klass': is not a key of metric 'recall'" in message
+
+
+def test_backwards_severity_range_is_refused_not_dropped(tmp_path):
+    path = write(tmp_path, "requirements:" + ENTRY + "    condition: ['rain:3-1']\n")
+    message = refusal(path)
+    assert str(path) in message and "requirement 'SR-X', 'condition': condition 'rain:3-1' is a backwards range" in message
+
+
+@pytest.mark.parametrize("condition", ["rain:0", "rain:6", "rain:2-7"])
+def test_severity_outside_one_to_five_is_refused(tmp_path, condition):
+    path = write(tmp_path, "requirements:" + ENTRY + f"    condition: '{condition}'\n")
+    message = refusal(path)
+    assert str(path) in message and "requirement 'SR-X', 'condition':" in message and "outside 1..5" in message
+
+
+def test_confused_with_a_class_the_model_lacks_is_refused(tmp_path):
+    path = write(tmp_path, "requirements:" + ENTRY.replace("metric: recall", "metric: confusion_rate")
+                 + "    confused_with: [50, 60]\n")
+    message = refusal(path)
+    assert "Requirement SR-X, 'confused_with': names class 50, but the model has 43 classes" in message
+
+
+def test_class_the_model_lacks_is_refused(tmp_path):
+    message = refusal(write(tmp_path, "requirements:" + ENTRY), num_classes=10)
+    assert "Requirement SR-X, 'class': names class 14, but the model has 10 classes (0..9)" in message
+
+
+def test_duplicate_id_is_refused(tmp_path):
+    path = write(tmp_path, "requirements:" + ENTRY + ENTRY)
+    message = refusal(path)
+    assert str(path) in message and "requirement 'SR-X', 'id': used by entries 1 and 2" in message
+
+
+@pytest.mark.parametrize("bad_id", ["SR X", "<b>SR</b>", "SR/1", "SR-Ä"])
+def test_id_outside_the_safe_alphabet_is_refused(tmp_path, bad_id):
+    path = write(tmp_path, "requirements:" + ENTRY.replace("id: SR-X", f"id: '{bad_id}'"))
+    message = refusal(path)
+    assert str(path) in message and f"requirement {bad_id!r}, 'id':" in message and "letters, digits" in message
+
+
+@pytest.mark.parametrize("version, shown_as", [("version: 2\n", "input should be 1 (got 2)"),
+                                               ("", "is required but missing")])
+def test_version_must_be_1(tmp_path, version, shown_as):
+    path = write(tmp_path, "requirements:" + ENTRY, version=version)
+    message = refusal(path)
+    assert str(path) in message and f"'version': {shown_as}" in message
+
+
+def test_long_values_are_shortened_in_messages(tmp_path):
+    long_metric = "x" * 5000
+    path = write(tmp_path, "requirements:" + ENTRY.replace("metric: recall", f"metric: {long_metric}"))
+    message = refusal(path)
+    assert shown(long_metric) in message and len(message) < 1000
+
+
+def test_conditions_print_as_they_are_written():
+    assert [str(c) for c in Condition.expand("fog:2-4")] == ["fog:2", "fog:3", "fog:4"]
+    assert str(Condition.parse("clean")) == "clean" and Condition.parse("clean") is CLEAN
+    assert Condition.parse("rain:2") == Condition("rain", 2) and hash(Condition.parse("rain:2")) == hash(
+        Condition("rain", 2))
+    with pytest.raises(ValueError, match="not 'rain:1-2'"):
+        Condition.parse("rain:1-2")
+
+
+scalars = st.none() | st.booleans() | st.integers(-3, 60) | st.floats(allow_nan=False) | st.text(max_size=12)
+keys = st.sampled_from(["version", "defaults", "requirements", "id", "title", "hazard", "metric", "class",
+                        "condition", "threshold", "direction", "confidence", "confused_with", "budget",
+                        "max_examples", "bins", "binning", "detector", "ood_sets", "input", "output", "classes",
+                        "size", "channels", "range", "resize"]) | st.text(max_size=8)
+values = scalars | st.sampled_from([1, ">=", "<=", "each", "clean", "rain:1-3", "rain:3-1", 0.9, 14, *METRICS,
+                                    "mahalanobis", "RGB", "logits", "gtsrb43", [0, 1], ["noise"]])
+nested = st.recursive(values, lambda children: st.lists(children, max_size=4)
+                      | st.dictionaries(keys, children, max_size=6), max_leaves=30)
+# mostly mappings at the top, as both files are
+documents = st.dictionaries(keys, nested, max_size=6) | nested
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents)
+def test_any_yaml_document_parses_or_gets_one_clear_error(document):
+    from model_under_test.card import parse_card
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "file.yaml"
+        path.write_text(yaml.safe_dump(document))
+        for parse in (load_requirements, parse_card):
+            try:
+                parse(path)
+            except HarnessInputError as error:
+                assert str(path) in str(error)
 
 
 def test_missing_file(tmp_path):
@@ -112,14 +266,7 @@ def test_missing_file(tmp_path):
         load_requirements(tmp_path / "nope.yaml")
 
 
-def test_class_outside_the_model(tmp_path):
-    path = write(tmp_path, "requirements:" + ENTRY)
-    with pytest.raises(HarnessInputError, match="names class 14, but the model has 10 classes"):
-        expand_cases(load_requirements(path), num_classes=10)
-
-
-OOD_ENTRY = """
-requirements:
+OOD_ENTRY = """requirements:
   - id: SR-O
     title: t
     hazard: h

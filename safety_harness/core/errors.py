@@ -24,3 +24,10 @@ class HarnessInputError(Exception):
 
     def __str__(self) -> str:
         return f"{self.problem}\n  How to fix: {self.fix}"
+
+
+def shown(value, limit: int = 80) -> str:
+    """``repr(value)`` capped at ``limit`` characters, for quoting user input in an error message:
+    a megabyte-long value must not become a megabyte-long message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -66,7 +66,7 @@ class RequirementResult:
             "metric": requirement.metric,
             "class": self.case.class_id,
             "class_name": self.class_name,
-            "condition": self.case.condition,
+            "condition": str(self.case.condition),
             "n": self.n,
             "successes": self.successes,
             "value": _number(j.value) if j else None,

@@ -4,25 +4,34 @@ Each entry names the hazard it guards against, the metric, the class and conditi
 applies to, the threshold with its direction and the confidence level. Entries expand
 into :class:`RequirementCase` objects, one per pytest item: ``class: each`` gives one
 case per model class, a list of conditions one case per condition.
+
+The file's schema is declared below as pydantic models, one per metric family with the keys
+that family takes: a key the family does not take, a value out of range or a condition that
+lists nothing is refused with one :class:`HarnessInputError` naming the file, the requirement
+and the key.
 """
 
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError, field_validator
 
-from safety_harness.core.errors import HarnessInputError
+from safety_harness.core.errors import HarnessInputError, shown
+from safety_harness.core.safe_yaml import load_yaml
 from safety_harness.metrics.calibration import BINNINGS
 from safety_harness.metrics.verdicts import DIRECTIONS
 from safety_harness.ood import DETECTORS
+from safety_harness.plan.conditions import CLEAN, Condition
 
-CLEAN = "clean"
+__all__ = ["CLEAN", "GIVEN_OOD_SETS", "METRICS", "Condition", "Direction", "MetricSpec", "Requirement",
+           "RequirementCase", "expand_cases", "load_requirements", "with_metric"]
 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """What a metric needs from a requirement entry.
+    """What a metric needs from a requirement entry (its own keys are its schema model's fields).
 
     ``class_key``: ``required`` (a ClassId or ``each``), ``optional`` or ``forbidden``;
     ``conditions``: ``any``, ``perturbed`` (a comparison with clean) or ``clean`` (the metric perturbs itself).
@@ -31,8 +40,6 @@ class MetricSpec:
     class_key: str
     needs_labels: bool = True
     conditions: str = "any"
-    extra_keys: tuple[str, ...] = ()
-    thresholded: bool = True
     #: a list-valued key that expands into one case per element (e.g. one per OOD set)
     variants_key: str | None = None
 
@@ -42,28 +49,179 @@ METRICS = {
     "recall": MetricSpec("required"),
     "precision": MetricSpec("required"),
     "accuracy": MetricSpec("forbidden"),
-    "confusion_rate": MetricSpec("required", extra_keys=("confused_with",)),
+    "confusion_rate": MetricSpec("required"),
     "flip_rate": MetricSpec("optional", conditions="perturbed"),
     "accuracy_drop": MetricSpec("forbidden", conditions="perturbed"),
     # a search, not a rate: a counterexample found within the budget fails, none found passes
-    "counterexample": MetricSpec("required", conditions="clean", extra_keys=("budget", "max_examples"),
-                                 thresholded=False),
-    "ece": MetricSpec("optional", extra_keys=("bins", "binning")),
-    "mce": MetricSpec("forbidden", extra_keys=("bins", "binning")),
-    "alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean",
-                             extra_keys=("detector", "target_false_alarm_rate", "ood_sets"), variants_key="ood_sets"),
-    "false_alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean",
-                                   extra_keys=("detector", "target_false_alarm_rate")),
-    "auroc": MetricSpec("forbidden", needs_labels=False, conditions="clean", extra_keys=("detector", "ood_sets"),
-                        variants_key="ood_sets"),
-    "drift": MetricSpec("forbidden", needs_labels=False, conditions="clean",
-                        extra_keys=("detector", "target_false_alarm_rate")),
+    "counterexample": MetricSpec("required", conditions="clean"),
+    "ece": MetricSpec("optional"),
+    "mce": MetricSpec("forbidden"),
+    "alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean", variants_key="ood_sets"),
+    "false_alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
+    "auroc": MetricSpec("forbidden", needs_labels=False, conditions="clean", variants_key="ood_sets"),
+    "drift": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
 }
 
-_REQUIRED_KEYS = ("id", "title", "hazard", "metric")
-_OPTIONAL_PARAMETERS = {"bins": 15, "binning": "equal_width", "target_false_alarm_rate": 0.05}
-_THRESHOLD_KEYS = ("threshold", "direction")
-_OPTIONAL_KEYS = ("class", "condition", "confidence", "rationale")
+#: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
+GIVEN_OOD_SETS = "given"
+
+Direction = Literal[DIRECTIONS]
+# ids become pytest ids and HTML element text: a small alphabet keeps both safe
+_ID_ALPHABET = re.compile(r"[A-Za-z0-9_.:@-]+")
+_FIX = "Edit the requirements file; see README.md, section 'Requirements reference'."
+_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+Threshold = Annotated[float, Field(ge=0, le=1)]
+Confidence = Annotated[float, Field(ge=0.5, lt=1)]
+ClassId = Annotated[int, Field(ge=0)]
+OodSetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+def _class_spec(value):
+    if value is None or value == "each" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise ValueError(f"must be a ClassId (an integer >= 0) or 'each', not {shown(value)}")
+
+
+def _conditions(value) -> tuple[Condition, ...]:
+    texts = value if isinstance(value, list) else [value]
+    if not texts:
+        raise ValueError("lists no condition; use 'clean', 'name:severity' or a list of them")
+    conditions = [condition for text in texts for condition in Condition.expand(text)]
+    repeated = sorted({str(c) for c in conditions if conditions.count(c) > 1})
+    if repeated:
+        raise ValueError(f"lists {', '.join(repeated)} more than once")
+    return tuple(conditions)
+
+
+Conditions = Annotated[tuple[Condition, ...], PlainValidator(_conditions)]
+
+
+class _Defaults(BaseModel):
+    """``defaults:``, values for entries that do not set them."""
+
+    model_config = _STRICT
+    confidence: Confidence = 0.95
+    condition: Conditions = (CLEAN,)
+
+
+class _Entry(BaseModel):
+    """The keys every requirement takes."""
+
+    model_config = _STRICT
+    metric: str  # declared first so the validators below see it; each family narrows it to its metrics
+    id: str
+    title: str
+    hazard: str
+    class_: Annotated[int | str | None, PlainValidator(_class_spec)] = Field(None, alias="class",
+                                                                              validate_default=True)
+    condition: Conditions = Field(CLEAN.name, validate_default=True)
+    confidence: Confidence = 0.95
+    rationale: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _safe_id(cls, value):
+        if not _ID_ALPHABET.fullmatch(value):
+            raise ValueError(f"{shown(value)} may hold only letters, digits and _ . : @ - "
+                             "(ids become pytest ids and HTML)")
+        return value
+
+    @field_validator("class_")
+    @classmethod
+    def _class_for_metric(cls, value, info):
+        metric = info.data.get("metric")
+        if value is None and METRICS[metric].class_key == "required":
+            raise ValueError(f"metric {metric!r} needs 'class', a ClassId or 'each'")
+        if value is not None and METRICS[metric].class_key == "forbidden":
+            raise ValueError(f"metric {metric!r} applies to the whole ingest; remove 'class'")
+        return value
+
+    @field_validator("condition")
+    @classmethod
+    def _conditions_for_metric(cls, value, info):
+        metric = info.data.get("metric")
+        if METRICS[metric].conditions == "perturbed" and CLEAN in value:
+            raise ValueError(f"metric {metric!r} compares a perturbed condition with clean; "
+                             "list only perturbed ones")
+        if METRICS[metric].conditions == "clean" and value != (CLEAN,):
+            raise ValueError(f"metric {metric!r} searches perturbations itself; its condition must be clean")
+        return value
+
+
+class _Thresholded(_Entry):
+    threshold: Threshold
+    direction: Direction
+
+
+class _Classification(_Thresholded):
+    metric: Literal["recall", "precision", "accuracy", "flip_rate", "accuracy_drop"]
+
+
+class _Confusion(_Thresholded):
+    metric: Literal["confusion_rate"]
+    #: the classes a sign of ``class`` must not be taken for
+    confused_with: Annotated[list[ClassId], Field(min_length=1)]
+
+    @field_validator("confused_with")
+    @classmethod
+    def _not_its_own_class(cls, value, info):
+        own = info.data.get("class_")
+        if own in value:
+            raise ValueError(f"must not contain the requirement's own class {own}")
+        return value
+
+
+class _Counterexample(_Entry):
+    metric: Literal["counterexample"]
+    #: the largest share of the sign's box a sticker placement may cover
+    budget: Annotated[float, Field(gt=0, le=1)]
+    max_examples: Annotated[int, Field(gt=0)]
+
+
+class _Calibration(_Thresholded):
+    metric: Literal["ece", "mce"]
+    bins: Annotated[int, Field(ge=1, le=100)] = 15
+    binning: Literal[BINNINGS] = "equal_width"
+
+
+Detector = Literal[tuple(DETECTORS)]
+TargetFalseAlarmRate = Annotated[float, Field(gt=0, lt=1)]
+OodSets = Annotated[list[OodSetName], Field(min_length=1)]
+
+
+class _Alarm(_Thresholded):
+    metric: Literal["alarm_rate"]
+    detector: Detector
+    target_false_alarm_rate: TargetFalseAlarmRate = 0.05
+    ood_sets: OodSets
+
+
+class _Separation(_Thresholded):
+    metric: Literal["auroc"]
+    detector: Detector
+    ood_sets: OodSets
+
+
+class _FittedAlarm(_Thresholded):
+    metric: Literal["false_alarm_rate", "drift"]
+    detector: Detector
+    target_false_alarm_rate: TargetFalseAlarmRate = 0.05
+
+
+_FAMILIES = (_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm)
+_ENTRY = TypeAdapter(Annotated[Union[_FAMILIES], Field(discriminator="metric")])  # noqa: UP007 — a tuple of types
+#: the keys each metric takes, for messages
+_KEYS = {metric: [info.alias or name for name, info in family.model_fields.items()]
+         for family in _FAMILIES for metric in get_args(family.model_fields["metric"].annotation)}
+
+
+class _Document(BaseModel):
+    model_config = _STRICT
+    version: Literal[1]
+    defaults: _Defaults = _Defaults()
+    requirements: Annotated[list[Any], Field(min_length=1)]
+_BASE_KEYS = set(_Thresholded.model_fields)
 
 
 @dataclass(frozen=True)
@@ -78,9 +236,22 @@ class Requirement:
     direction: str | None
     confidence: float
     class_id: int | str | None = None  # a ClassId, "each", or None for whole-ingest metrics
-    conditions: tuple[str, ...] = (CLEAN,)
+    conditions: tuple[Condition, ...] = (CLEAN,)
     rationale: str = ""
+    #: the metric family's own keys (e.g. ``bins``, ``detector``), lists as tuples
     parameters: dict = field(default_factory=dict)
+
+    @classmethod
+    def _from_entry(cls, entry: _Entry) -> "Requirement":
+        parameters = {key: tuple(value) if isinstance(value, list) else value
+                      for key, value in ((key, getattr(entry, key)) for key in type(entry).model_fields)
+                      if key not in _BASE_KEYS}
+        threshold = getattr(entry, "threshold", None)
+        return cls(id=entry.id, title=entry.title, hazard=entry.hazard, metric=entry.metric,
+                   threshold=None if threshold is None else float(threshold),
+                   direction=getattr(entry, "direction", None), confidence=float(entry.confidence),
+                   class_id=entry.class_, conditions=entry.condition, rationale=entry.rationale,
+                   parameters=parameters)
 
 
 @dataclass(frozen=True)
@@ -89,7 +260,7 @@ class RequirementCase:
 
     requirement: Requirement
     class_id: int | None
-    condition: str
+    condition: Condition
     variant: str | None = None
 
     @property
@@ -104,160 +275,106 @@ class RequirementCase:
         return case_id
 
 
-def _expand_severities(condition: str) -> list[str]:
-    """``"rain:1-3"`` -> ``["rain:1", "rain:2", "rain:3"]``; anything else as it is."""
-    match = re.fullmatch(r"([^:]+):(\d+)-(\d+)", condition)
-    if not match:
-        return [condition]
-    name, first, last = match.group(1), int(match.group(2)), int(match.group(3))
-    return [f"{name}:{severity}" for severity in range(first, last + 1)]
+def _problem(error: dict, metric) -> str:
+    """One pydantic error as a sentence about the key it concerns."""
+    kind = error["type"]
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "extra_forbidden":
+        if metric is None:  # a key of the document or of its defaults
+            parent = _Defaults if error["loc"][0] == "defaults" else _Document
+            return f"is not a known key; known: {', '.join(parent.model_fields)}"
+        return f"is not a key of metric {metric!r}; its keys: {', '.join(_KEYS[metric])}"
+    if kind == "union_tag_invalid":
+        return f"unknown metric {shown(error['input'].get('metric'))}; known metrics: {', '.join(METRICS)}"
+    if kind == "union_tag_not_found":
+        return f"is required but missing; known metrics: {', '.join(METRICS)}"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    return f"{error['msg'][0].lower()}{error['msg'][1:]} (got {shown(error['input'])})"
 
 
-def _fail(path, problem, fix="Edit the requirements file; see README.md, section 'Requirements reference'."):
-    raise HarnessInputError(f"Requirements file {path}: {problem}", fix)
+def _describe(error: dict, entries: list | None = None, index: int | None = None) -> str:
+    """``requirement 'SR-X', 'threshold': ...`` for an entry's error, ``'version': ...`` for the document's."""
+    loc = list(error["loc"])
+    metric = None
+    where = ""
+    if entries is not None:
+        entry = entries[index]
+        metric = entry.get("metric") if isinstance(entry, dict) else None
+        entry_id = entry.get("id") if isinstance(entry, dict) else None
+        where = f"requirement {shown(entry_id)}" if isinstance(entry_id, str) else f"entry {index + 1}"
+        if loc and error["type"] not in ("union_tag_invalid", "union_tag_not_found"):
+            loc = loc[1:]  # the metric tag the union chose
+        if error["type"].startswith("union_tag"):
+            loc = ["metric"]
+    key = ".".join("class" if part == "class_" else str(part) for part in loc)
+    parts = [where] if where else []
+    if key:
+        parts.append(f"'{key}'")
+    return f"{', '.join(parts) or 'the document'}: {_problem(error, metric)}"
 
 
-def _parse_entry(path, index, entry, defaults) -> Requirement:
-    where = f"entry {index + 1}"
-    if not isinstance(entry, dict):
-        _fail(path, f"{where} is not a mapping")
-    where = f"requirement {entry.get('id', where)!s}"
-    metric = entry.get("metric")
-    if metric is not None and metric not in METRICS:
-        _fail(path, f"{where} names unknown metric {metric!r}; known metrics: {', '.join(sorted(METRICS))}")
-    spec = METRICS.get(metric, METRICS["recall"])
-    required = _REQUIRED_KEYS + (_THRESHOLD_KEYS if spec.thresholded else ())
-    missing = [key for key in required if key not in entry]
-    if missing:
-        _fail(path, f"{where} lacks {', '.join(missing)}")
-    unknown = set(entry) - set(required) - set(_OPTIONAL_KEYS) - set(spec.extra_keys)
-    if unknown:
-        _fail(path, f"{where} has unknown key(s) {', '.join(sorted(unknown))}")
-    missing_extra = [key for key in spec.extra_keys if key not in entry and key not in _OPTIONAL_PARAMETERS]
-    if missing_extra:
-        _fail(path, f"{where}: metric {metric!r} needs {', '.join(missing_extra)}")
-    direction, threshold = entry.get("direction"), entry.get("threshold")
-    if spec.thresholded:
-        if direction not in DIRECTIONS:
-            _fail(path, f"{where} has direction {direction!r}; use '>=' or '<='")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-            _fail(path, f"{where} has threshold {threshold!r}; it must be a number in [0, 1]")
-        threshold = float(threshold)
-    confidence = entry.get("confidence", defaults.get("confidence", 0.95))
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.5 <= confidence < 1:
-        _fail(path, f"{where} has confidence {confidence!r}; it must be in [0.5, 1)")
-    class_id = entry.get("class")
-    if class_id is None:
-        if spec.class_key == "required":
-            _fail(path, f"{where}: metric {metric!r} needs 'class', a ClassId or 'each'")
-    elif spec.class_key == "forbidden":
-        _fail(path, f"{where}: metric {metric!r} applies to the whole ingest; remove 'class'")
-    elif class_id != "each" and (isinstance(class_id, bool) or not isinstance(class_id, int) or class_id < 0):
-        _fail(path, f"{where}: 'class' must be a ClassId or 'each' (got {class_id!r})")
-    conditions = entry.get("condition", defaults.get("condition", CLEAN))
-    conditions = conditions if isinstance(conditions, list) else [conditions]
-    if not conditions or not all(isinstance(c, str) and c for c in conditions):
-        _fail(path, f"{where} has condition {entry.get('condition')!r}; use 'clean', 'name:severity' or a list of them")
-    conditions = tuple(c for condition in conditions for c in _expand_severities(condition))
-    if spec.conditions == "perturbed" and CLEAN in conditions:
-        _fail(path, f"{where}: metric {metric!r} compares a perturbed condition with clean; list only perturbed ones")
-    if spec.conditions == "clean" and conditions != (CLEAN,):
-        _fail(path, f"{where}: metric {metric!r} searches perturbations itself; its condition must be clean")
-    parameters = {key: entry.get(key, _OPTIONAL_PARAMETERS.get(key)) for key in spec.extra_keys}
-    _check_uncertainty_parameters(path, where, parameters)
-    if "confused_with" in parameters:
-        confused = parameters["confused_with"]
-        if not isinstance(confused, list) or not confused or not all(isinstance(c, int) and not isinstance(c, bool) for c in confused):
-            _fail(path, f"{where}: confused_with must be a non-empty list of ClassIds")
-        if class_id in confused:
-            _fail(path, f"{where}: confused_with must not contain its own class {class_id}")
-        parameters["confused_with"] = tuple(confused)
-    if "budget" in parameters and not (isinstance(parameters["budget"], (int, float)) and 0 < parameters["budget"] <= 1):
-        _fail(path, f"{where}: budget must be the largest covered share of the sign, in (0, 1]")
-    if "max_examples" in parameters and not (isinstance(parameters["max_examples"], int)
-                                             and not isinstance(parameters["max_examples"], bool)
-                                             and parameters["max_examples"] > 0):
-        _fail(path, f"{where}: max_examples must be a positive integer")
-    return Requirement(
-        id=str(entry["id"]),
-        title=str(entry["title"]),
-        hazard=str(entry["hazard"]),
-        metric=metric,
-        threshold=threshold,
-        direction=direction,
-        confidence=float(confidence),
-        class_id=class_id,
-        conditions=conditions,
-        rationale=str(entry.get("rationale", "")),
-        parameters=parameters,
-    )
-
-
-def _check_uncertainty_parameters(path, where, parameters):
-    if "bins" in parameters and not (isinstance(parameters["bins"], int) and 1 <= parameters["bins"] <= 100):
-        _fail(path, f"{where}: bins must be an integer in 1..100")
-    if "binning" in parameters and parameters["binning"] not in BINNINGS:
-        _fail(path, f"{where}: binning must be one of {', '.join(BINNINGS)}")
-    if "detector" in parameters and parameters["detector"] not in DETECTORS:
-        _fail(path, f"{where}: detector must be one of {', '.join(DETECTORS)}")
-    target = parameters.get("target_false_alarm_rate", 0.05)
-    if not (isinstance(target, float) and 0 < target < 1):
-        _fail(path, f"{where}: target_false_alarm_rate must be a number in (0, 1)")
-    if "ood_sets" in parameters:
-        sets = parameters["ood_sets"]
-        if not isinstance(sets, list) or not sets or not all(isinstance(s, str) for s in sets):
-            _fail(path, f"{where}: ood_sets must be a non-empty list of OOD set names")
-        parameters["ood_sets"] = tuple(sets)
+def _refuse(path, problems: list[str]):
+    listed = problems[0] if len(problems) == 1 else "\n    " + "\n    ".join(problems)
+    raise HarnessInputError(f"Requirements file {path}: {listed}", _FIX)
 
 
 def load_requirements(path) -> tuple[Requirement, ...]:
-    """Read and validate a requirements file (YAML, safe loader)."""
+    """Read and validate a requirements file (see :mod:`safety_harness.core.safe_yaml` for the reading)."""
     path = Path(path)
     if not path.is_file():
         raise HarnessInputError(
             f"Requirements file {path} does not exist",
             "Pass --requirements PATH to an existing YAML file, or omit it to use the bundled safety_tests/requirements.yaml.",
         )
+    raw = load_yaml(path, "Requirements file")
+    if not isinstance(raw, dict):
+        _refuse(path, [f"the document is not a mapping with 'version: 1' and a 'requirements' list "
+                       f"(got {shown(raw)})"])
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        _fail(path, f"is not valid YAML ({error})")
-    if not isinstance(document, dict) or not isinstance(document.get("requirements"), list):
-        _fail(path, "has no 'requirements' list at the top level")
-    defaults = document.get("defaults") or {}
-    requirements = tuple(_parse_entry(path, i, entry, defaults) for i, entry in enumerate(document["requirements"]))
-    seen = set()
-    for requirement in requirements:
-        if requirement.id in seen:
-            _fail(path, f"requirement id {requirement.id!r} appears twice; ids must be unique")
-        seen.add(requirement.id)
-    return requirements
-
-
-#: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
-GIVEN_OOD_SETS = "given"
+        document = _Document.model_validate(raw)
+    except ValidationError as error:
+        _refuse(path, [_describe(e) for e in error.errors()])
+    defaults = {key: raw["defaults"][key] for key in document.defaults.model_fields_set}
+    problems, requirements = [], []
+    for index, entry in enumerate(document.requirements):
+        try:
+            requirements.append(Requirement._from_entry(_ENTRY.validate_python(
+                {**defaults, **entry} if isinstance(entry, dict) else entry)))
+        except ValidationError as error:
+            problems += [_describe(e, document.requirements, index) for e in error.errors()]
+    if problems:
+        _refuse(path, problems)
+    first = {}
+    for index, requirement in enumerate(requirements):
+        if requirement.id in first:
+            _refuse(path, [f"requirement {shown(requirement.id)}, 'id': used by entries {first[requirement.id] + 1} "
+                           f"and {index + 1}; ids must be unique"])
+        first[requirement.id] = index
+    return tuple(requirements)
 
 
 def expand_cases(requirements, num_classes: int, given_ood_sets=()) -> list[RequirementCase]:
     """One case per (requirement, class, condition, variant), in file order.
 
     ``class: each`` expands over the model's ``num_classes`` classes; a requirement that
-    names a class the model does not have is an error. ``ood_sets: [given]`` expands over
-    the names of ``given_ood_sets`` (a single ``given`` case when there are none, judged
-    not applicable).
+    names a class (in ``class`` or ``confused_with``) the model does not have is an error.
+    ``ood_sets: [given]`` expands over the names of ``given_ood_sets`` (a single ``given``
+    case when there are none, judged not applicable).
     """
     cases = []
     for requirement in requirements:
-        if requirement.class_id == "each":
-            classes = range(num_classes)
-        else:
-            if isinstance(requirement.class_id, int) and requirement.class_id >= num_classes:
+        named = [("class", requirement.class_id)] if isinstance(requirement.class_id, int) else []
+        named += [("confused_with", c) for c in requirement.parameters.get("confused_with", ())]
+        for key, class_id in named:
+            if class_id >= num_classes:
                 raise HarnessInputError(
-                    f"Requirement {requirement.id} names class {requirement.class_id}, "
+                    f"Requirement {requirement.id}, '{key}': names class {class_id}, "
                     f"but the model has {num_classes} classes (0..{num_classes - 1})",
-                    "Fix the requirement's 'class', or the model card's 'classes'.",
+                    f"Fix the requirement's '{key}', or the model card's 'classes'.",
                 )
-            classes = [requirement.class_id]
+        classes = range(num_classes) if requirement.class_id == "each" else [requirement.class_id]
         key = METRICS[requirement.metric].variants_key
         variants = requirement.parameters[key] if key else (None,)
         if given_ood_sets and key == "ood_sets":
@@ -271,5 +388,3 @@ def expand_cases(requirements, num_classes: int, given_ood_sets=()) -> list[Requ
 
 def with_metric(cases, metric: str) -> list[RequirementCase]:
     return [case for case in cases if case.requirement.metric == metric]
-
-

@@ -7,6 +7,8 @@ file is HTML-escaped.
 
 from html import escape
 
+from safety_harness.plan.conditions import CLEAN, Condition
+
 STYLE = """
 <style>
 .safety h2 { margin-top: 1.4em; border-bottom: 1px solid #ccc; }
@@ -208,7 +210,7 @@ def _clean_reference(evidence: dict, result: dict):
     if result["metric"] in ("flip_rate", "accuracy_drop"):
         return 0.0
     for r in evidence["requirements"]:
-        if (r["condition"] == "clean" and r["metric"] == result["metric"] and r["class"] == result["class"]
+        if (r["condition"] == str(CLEAN) and r["metric"] == result["metric"] and r["class"] == result["class"]
                 and r["value"] is not None):
             return r["value"]
     return None
@@ -220,9 +222,9 @@ def robustness_charts(evidence: dict) -> str:
 
     grouped: dict[str, dict[str, dict[int, dict]]] = {}
     for r in evidence["requirements"]:
-        if r["condition"] != "clean" and r["threshold"] is not None and ":" in r["condition"]:
-            name, severity = r["condition"].split(":")
-            grouped.setdefault(r["requirement"], {}).setdefault(name, {})[int(severity)] = r
+        condition = Condition.parse(r["condition"])
+        if not condition.is_clean and r["threshold"] is not None:
+            grouped.setdefault(r["requirement"], {}).setdefault(condition.name, {})[condition.severity] = r
     charts = []
     for requirement_id, by_perturbation in grouped.items():
         any_result = next(iter(next(iter(by_perturbation.values())).values()))

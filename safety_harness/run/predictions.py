@@ -8,7 +8,7 @@ import numpy as np
 from safety_harness.core.progress import progress
 from safety_harness.ingest import Ingest
 from safety_harness.ood import appearance
-from safety_harness.plan.requirements import CLEAN
+from safety_harness.plan.conditions import Condition
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Predictions:
     """
 
     ingest: Ingest = field(repr=False, compare=False)
-    condition: str
+    condition: Condition
     indices: np.ndarray
     labels: np.ndarray
     probabilities: np.ndarray
@@ -45,7 +45,7 @@ class Predictions:
         return bool(self.labels.size) and bool((self.labels >= 0).all())
 
     @classmethod
-    def from_arrays(cls, ingest, condition: str, arrays: dict) -> "Predictions":
+    def from_arrays(cls, ingest, condition: Condition, arrays: dict) -> "Predictions":
         """Rebuild from :meth:`arrays` (labels are read from the ingest)."""
         indices = arrays["indices"]
         return cls(ingest=ingest, condition=condition, indices=indices, labels=ingest.labels[indices],
@@ -70,7 +70,7 @@ def predict_batches(model, ingest, condition, batches, model_inputs, total: int,
                     ) -> tuple[Predictions, list[tuple[int, str]]]:
     """One forward pass per batch of ``model_inputs(batch)`` over ``total`` images; decoding
     failures are collected, not raised. ``stage`` names the data in progress lines."""
-    detector_inputs = condition == CLEAN
+    detector_inputs = condition.is_clean
     indices, probabilities, logits, features, looks, failures = [], [], [], [], [], []
     with progress(f"predicting {stage} ({condition})", total) as advance:
         for batch in batches:

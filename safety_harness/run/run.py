@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from model_under_test import load_model
-from perturbations import parse_condition, perturb_batch
+from perturbations import get_perturbation, perturb_batch
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.evidence.results import EvidenceLog
 from safety_harness.ingest import iter_image_batches, open_ingest
 from safety_harness.ingest.decoded import DecodedIngest
-from safety_harness.plan.requirements import CLEAN, expand_cases, load_requirements
+from safety_harness.plan.requirements import CLEAN, Condition, expand_cases, load_requirements
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
 from safety_harness.run.predictions import Predictions, predict_batches
 from safety_harness.run.uncertainty import UncertaintyContext, check_ood_sets, given_ood_sets
@@ -59,16 +59,16 @@ class SafetyRun:
         self._condition_classes = self._classes_per_condition()
         check_ood_sets(self.cases, self.given_ood_sets)
         self.uncertainty = UncertaintyContext(self)
-        self._perturbed: dict[str, Predictions] = {}
+        self._perturbed: dict[Condition, Predictions] = {}
         self.excluded: list[tuple[str, str]] = []
         self.evidence = EvidenceLog()
         self.cache = PredictionCache(options.cache_dir)
 
-    def predict(self, ingest, condition: str, indices=None, stage: str = "ingest") -> tuple[Predictions, list]:
+    def predict(self, ingest, condition: Condition, indices=None, stage: str = "ingest") -> tuple[Predictions, list]:
         """Predictions on ``indices`` of ``ingest`` (all: None) under ``condition``, served from the
         persistent cache when every input that determines them is unchanged."""
         key = cache_key(model=self.model.sha256, card=self.model.card.to_dict(), ingest=ingest.content_sha256(),
-                        condition=condition, perturbation=self._perturbation_definition(condition),
+                        condition=str(condition), perturbation=self._perturbation_definition(condition),
                         seed=self.options.seed, indices=indices, batch_size=self.options.batch_size)
         stored = self.cache.load(key, f"{stage} {condition}")
         if stored is not None:
@@ -81,12 +81,12 @@ class SafetyRun:
         return predictions, failures
 
     @staticmethod
-    def _perturbation_definition(condition: str):
-        if condition == CLEAN:
+    def _perturbation_definition(condition: Condition):
+        if condition.is_clean:
             return None
-        perturbation, severity = parse_condition(condition)
+        perturbation = get_perturbation(condition.name)
         return {"class": f"{type(perturbation).__module__}.{type(perturbation).__qualname__}",
-                "parameters": perturbation.severity_parameters(severity)}
+                "parameters": perturbation.severity_parameters(condition.severity)}
 
     def _check_ingest_labels(self):
         counts = self.ingest.class_counts()
@@ -98,15 +98,15 @@ class SafetyRun:
                 "Use a model card whose 'classes' cover the ingest's labels, or remove those images from the ingest.",
             )
 
-    def _classes_per_condition(self) -> dict[str, set | None]:
+    def _classes_per_condition(self) -> dict[Condition, set | None]:
         """For each perturbed condition, the classes its requirements read (None: every image).
 
         A condition read only by stop-sign requirements perturbs only the stop signs."""
-        classes: dict[str, set | None] = {}
+        classes: dict[Condition, set | None] = {}
         for case in self.cases:
-            if case.condition == CLEAN:
+            if case.condition.is_clean:
                 continue
-            parse_condition(case.condition)  # an unknown condition stops the run before any test
+            get_perturbation(case.condition.name)  # an unknown perturbation stops the run before any test
             if case.class_id is None or classes.get(case.condition, set()) is None:
                 classes[case.condition] = None
             else:
@@ -178,12 +178,13 @@ class SafetyRun:
     def _decoded(self) -> DecodedIngest:
         return DecodedIngest(self.ingest, self.model.card.size)
 
-    def _model_inputs(self, condition: str):
+    def _model_inputs(self, condition: Condition):
         """``batch -> images the model sees`` under ``condition``: as decoded, or perturbed."""
-        if condition == CLEAN:
+        if condition.is_clean:
             return lambda batch: batch.images
-        perturbation, severity = parse_condition(condition)
-        return lambda batch: perturb_batch(perturbation, batch.images, severity, self.options.seed, batch.rois)
+        perturbation = get_perturbation(condition.name)
+        return lambda batch: perturb_batch(perturbation, batch.images, condition.severity, self.options.seed,
+                                           batch.rois)
 
     def images(self, predictions: Predictions, positions) -> tuple[np.ndarray, np.ndarray]:
         """The images behind ``positions`` of ``predictions`` as the model saw them, and their sign boxes."""
@@ -193,15 +194,15 @@ class SafetyRun:
             return np.zeros((0, *self.model.card.size, 3), np.uint8), np.zeros((0, 4), np.int32)
         return np.concatenate([inputs(b) for b in batches]), np.concatenate([b.rois for b in batches])
 
-    def predictions(self, condition: str) -> Predictions:
-        """Predictions under ``condition`` (``clean`` or ``name:severity``), computed once per run."""
-        if condition == CLEAN:
+    def predictions(self, condition: Condition) -> Predictions:
+        """Predictions under ``condition`` (clean or a perturbation at a severity), computed once per run."""
+        if condition.is_clean:
             return self.clean
         if condition not in self._perturbed:
             self._perturbed[condition] = self._predict_perturbed(condition)
         return self._perturbed[condition]
 
-    def _predict_perturbed(self, condition: str) -> Predictions:
+    def _predict_perturbed(self, condition: Condition) -> Predictions:
         clean = self.clean
         classes = self._condition_classes.get(condition)
         keep = np.ones(clean.indices.size, bool) if classes is None else np.isin(clean.labels, sorted(classes))
