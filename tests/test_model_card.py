@@ -45,12 +45,17 @@ def test_full_card(tmp_path):
         ("input:\n  size: [0, 32]\n", "input.size"),
         ("input:\n  range: [1, 0]\n", "lo < hi"),
         ("input:\n  resize: lanczos\n", "input.resize"),
-        ("input:\n  colour: RGB\n", "input.colour"),
-        ("outputs: logits\n", "unknown key(s) outputs"),
+        ("input:\n  colour: RGB\n", "unknown key input.colour; known: input.size, input.channels"),
+        ("input: 3\n", "input: input should be a valid dictionary"),
+        ("outputs: logits\n", "unknown key outputs; known: input, output, classes"),
         ("output: softmax\n", "output is 'softmax'"),
         ("classes: imagenet\n", "classes must be"),
+        ("classes: [a, '']\n", "classes must be"),
+        ("input:\n  size: [true, 32]\n", "input.size must be a list of two positive integers"),
         ("- a list\n", "not a mapping"),
-        ("input: [\n", "cannot be read"),
+        ("input: [\n", "line 2: not valid YAML"),
+        ("input:\n  channels: RGB\n  channels: BGR\n", "line 3: key 'channels' appears twice"),
+        ("input: &i {channels: RGB}\nclasses: *i\n", "line 1: anchor &i refused"),
     ],
 )
 def test_invalid_cards_name_file_and_key(tmp_path, text, message):
@@ -59,6 +64,24 @@ def test_invalid_cards_name_file_and_key(tmp_path, text, message):
     with pytest.raises(HarnessInputError) as error:
         parse_card(path)
     assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_oversize_and_non_utf8_cards_are_refused(tmp_path):
+    path = tmp_path / "card.yaml"
+    path.write_bytes(b"output: logits\n" + b"#" * (1 << 20))
+    with pytest.raises(HarnessInputError, match="the limit is 1048576 bytes"):
+        parse_card(path)
+    path.write_bytes(b"# \xff\noutput: logits\n")
+    with pytest.raises(HarnessInputError, match="line 1: byte 0xff is not UTF-8"):
+        parse_card(path)
+
+
+def test_long_values_are_shortened_in_messages(tmp_path):
+    path = tmp_path / "card.yaml"
+    path.write_text("output: " + "x" * 5000 + "\n")
+    with pytest.raises(HarnessInputError) as error:
+        parse_card(path)
+    assert "output is 'xxx" in str(error.value) and "…" in str(error.value) and len(str(error.value)) < 400
 
 
 def test_explicit_card_must_exist(tmp_path):
