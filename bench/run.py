@@ -35,7 +35,7 @@ from perturbations import get_perturbation, perturb_batch  # noqa: E402
 from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.ingest import iter_image_batches, open_ingest  # noqa: E402
 from safety_harness.ood import OOD_SET_NAMES  # noqa: E402
-from safety_harness.plan.requirements import CLEAN, expand_cases, load_requirements  # noqa: E402
+from safety_harness.plan.requirements import CLEAN, Condition, expand_cases, load_requirements  # noqa: E402
 from safety_harness.synthetic.default_ingest import ensure_default_ingest, ensure_default_reference  # noqa: E402
 
 REQUIREMENTS = ROOT / "safety_tests" / "requirements.yaml"
@@ -64,7 +64,7 @@ def variants(ingest, class_count):
     """(condition, ingest indices) of every image variant the bundled requirements read."""
     cases = expand_cases(load_requirements(REQUIREMENTS), class_count)
     labels = ingest.labels
-    readers: dict = {}
+    readers: dict[Condition, set | None] = {}
     for case in cases:
         if case.condition.is_clean:
             continue
