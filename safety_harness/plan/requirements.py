@@ -304,10 +304,8 @@ def _describe(error: dict, entries: list | None = None, index: int | None = None
         metric = entry.get("metric") if isinstance(entry, dict) else None
         entry_id = entry.get("id") if isinstance(entry, dict) else None
         where = f"requirement {shown(entry_id)}" if isinstance(entry_id, str) else f"entry {index + 1}"
-        if loc and error["type"] not in ("union_tag_invalid", "union_tag_not_found"):
-            loc = loc[1:]  # the metric tag the union chose
-        if error["type"].startswith("union_tag"):
-            loc = ["metric"]
+        # a union error concerns the metric; any other starts with the metric tag the union chose
+        loc = ["metric"] if error["type"].startswith("union_tag") else loc[1:]
     key = ".".join("class" if part == "class_" else str(part) for part in loc)
     parts = [where] if where else []
     if key:
