@@ -109,7 +109,7 @@ def test_class_folders_list_what_they_do_not_read(tmp_path):
     assert [r.path.name for r in ingest.records] == ["a.png"]
     ignored = {path.relative_to(tmp_path).as_posix(): reason for path, reason in ingest.ignored}
     assert set(ignored) == {"0", "14/notes.txt", "14/nested", "14/gone.png", "stray.png"}
-    assert "2 entries" in ignored["14/nested"] and "0 entries" in ignored["0"]
+    assert "2 file(s) inside" in ignored["14/nested"] and "0 file(s) inside" in ignored["0"]
     assert "dangling link" in ignored["14/gone.png"] and "not an image" in ignored["14/notes.txt"]
     assert "class-folders layout reads" in ignored["stray.png"]
 

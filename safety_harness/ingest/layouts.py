@@ -12,11 +12,16 @@ Accepted layouts, tried in this order:
   class column (``ClassId`` or ``Class``), e.g. the Polish test signs.
 - ``class-folders``: numeric folders ``0/ … 42/`` (or zero-padded) holding images.
 - ``flat``: images directly in the folder, no labels.
+
+Whatever the layout, nothing is dropped or counted twice silently: an image listed twice (repeated
+rows, or a link to an image listed elsewhere) is refused; every entry the layout does not read
+(other files, nested folders, dangling links) is listed with the reason; a link leading outside the
+ingest folder, or a link loop, is refused. Class ids are plain ASCII digits; label files are UTF-8
+CSV with one value per column, naming images by paths inside the ingest (``/`` or ``\\``).
 """
 
 import csv
 import errno
-import io
 import os
 import re
 from collections import defaultdict
@@ -138,15 +143,17 @@ def _unread(survey: _Survey, layout: str, read: set[Path]) -> list[tuple[Path, s
     holding_read = {parent for path, target in survey.files.items() if target in read for parent in path.parents}
     holding_read |= {parent for path in read for parent in path.parents}
     unread_folders = [f for f in survey.folders if f not in holding_read and f.parent in holding_read]
-    listed = {folder: 0 for folder in unread_folders}
+    inside = dict.fromkeys(unread_folders, 0)
+    listed = []
     for path, reason in reasons.items():
         folder = next((f for f in unread_folders if path.is_relative_to(f)), None)
         if folder is None:
-            listed[path] = reason
+            listed.append((path, reason))
         else:
-            listed[folder] += 1
-    return sorted((path, f"folder the {layout} layout does not read ({entry} entries in it)"
-                   if isinstance(entry, int) else entry) for path, entry in listed.items())
+            inside[folder] += 1
+    listed += [(folder, f"folder the {layout} layout does not read ({count} file(s) inside)")
+               for folder, count in inside.items()]
+    return sorted(listed)
 
 
 def _is_image(path: Path) -> bool:
@@ -194,27 +201,37 @@ def _resolve_inside(root: Path, base: Path, name: str, label_file: Path, line: i
     return resolved
 
 
-def _label_text(label_file: Path) -> str:
-    """The label file's text; bytes that are not UTF-8 are refused with their line."""
+def _label_lines(label_file: Path):
+    """The label file's lines as text, read one at a time (a UTF-8 BOM dropped); bytes that are not
+    UTF-8 are refused with their line."""
     try:
-        data = label_file.read_bytes()
+        handle = label_file.open("rb")
     except OSError as error:
         raise HarnessInputError(f"Label file {label_file} cannot be read ({error.strerror})",
                                 "Make the label file readable.") from None
+    with handle:
+        for line, data in enumerate(handle, start=1):
+            try:
+                yield data.decode("utf-8-sig" if line == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise HarnessInputError(
+                    f"Label file {label_file}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text",
+                    "Save the label file as UTF-8 (plain ASCII is UTF-8).",
+                ) from None
+
+
+def _header(label_file: Path) -> str:
+    lines = _label_lines(label_file)
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise HarnessInputError(
-            f"Label file {label_file}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text",
-            "Save the label file as UTF-8 (plain ASCII is UTF-8).",
-        ) from None
+        return next(lines, "")
+    finally:
+        lines.close()
 
 
 def _read_rows(label_file: Path, delimiter: str, required: tuple[str, ...]):
     """``(line, row)`` for each row of the label file, refusing rows with fewer fields than the header
     or with extra non-empty fields (a value holding an unquoted separator)."""
-    reader = csv.DictReader(io.StringIO(_label_text(label_file), newline=""), delimiter=delimiter)
+    reader = csv.DictReader(_label_lines(label_file), delimiter=delimiter)
     try:
         columns = reader.fieldnames or []
         missing = [c for c in required if c not in columns]
@@ -323,7 +340,7 @@ def _csv_labels(root: Path) -> LabelSource | None:
     if len(label_files) != 1:
         return None
     label_file = label_files[0]
-    header = _label_text(label_file).partition("\n")[0]
+    header = _header(label_file)
     delimiter = ";" if header.count(";") >= header.count(",") else ","
     columns = [c.strip() for c in header.strip().split(delimiter)]
     name_column = next((c for c in ("Filename", "Path") if c in columns), None)
