@@ -91,7 +91,7 @@ def test_decompression_bombs_are_decoding_failures_of_their_file(tmp_path):
     assert decoded == {"good.png"} and failed == {"over.ppm", "huge.ppm"}
     with pytest.raises(ValueError, match="decompression bomb"), pytest.warns(Image.DecompressionBombWarning):
         decode_image(tmp_path / "14" / "over.ppm", (8, 8), "area")
-    with pytest.raises(ValueError, match="DecompressionBombError"):
+    with pytest.raises(ValueError, match="declares more than the 67108864 pixels"):
         decode_image(tmp_path / "14" / "huge.ppm", (8, 8), "area")
 
 

@@ -105,22 +105,24 @@ def scaled_roi(record: ImageRecord, size) -> np.ndarray:
 def decode_image(path: Path, size: tuple[int, int], interpolation: str) -> np.ndarray:
     """uint8 RGB (H, W, 3) at ``size`` (height, width), turned upright as its EXIF orientation says;
     raises ``ValueError`` when unreadable."""
+    too_large = f"more than the {MAX_IMAGE_PIXELS} pixels (8192 x 8192) an ingest image may have: a decompression bomb?"
     try:
         with Image.open(path) as image:
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
-                raise ValueError(f"it declares {width} x {height} pixels, more than the {MAX_IMAGE_PIXELS} "
-                                 "an ingest image may have (a decompression bomb?)")
+                raise ValueError(f"it declares {width} x {height} pixels, {too_large}")
             image.load()  # a truncated file fails here, not later
             ImageOps.exif_transpose(image, in_place=True)
             rgb = _rgb8(image)
         height, width = size
         if rgb.shape[:2] != (height, width):
             rgb = cv2.resize(rgb, (width, height), interpolation=INTERPOLATIONS[interpolation])
-    # a hostile file makes Pillow raise many types (OSError, ValueError, struct.error, EOFError,
-    # DecompressionBombError, ...): each is this file's decoding failure, never the run's
+    except Image.DecompressionBombError:
+        raise ValueError(f"cannot decode image (it declares {too_large})") from None
+    # a hostile file makes Pillow raise many types (OSError, ValueError, struct.error, EOFError, ...):
+    # each is this file's decoding failure, never the run's
     except Exception as error:
-        raise ValueError(f"cannot decode image ({type(error).__name__}: {error})") from None
+        raise ValueError(f"cannot decode image ({error})") from None
     return rgb
 
 
