@@ -12,10 +12,19 @@ Accepted layouts, tried in this order:
   class column (``ClassId`` or ``Class``), e.g. the Polish test signs.
 - ``class-folders``: numeric folders ``0/ … 42/`` (or zero-padded) holding images.
 - ``flat``: images directly in the folder, no labels.
+
+Whatever the layout, nothing is dropped or counted twice silently: an image listed twice (repeated
+rows, or a link to an image listed elsewhere) is refused; every entry the layout does not read
+(other files, nested folders, dangling links) is listed with the reason; a link leading outside the
+ingest folder, or a link loop, is refused. Class ids are plain ASCII digits; label files are UTF-8
+CSV with one value per column, naming images by paths inside the ingest (``/`` or ``\\``).
 """
 
 import csv
+import errno
+import os
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +33,18 @@ from safety_harness.core.errors import HarnessInputError
 IMAGE_SUFFIXES = (".ppm", ".png", ".jpg", ".jpeg", ".bmp")
 LAYOUTS = ("gtsrb-test", "gtsrb-train", "kaggle-test", "kaggle-train", "csv-labels", "class-folders", "flat")
 _ROI_COLUMNS = ("Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2")
+#: the largest class id accepted; labels are stored as 64-bit integers, class indices of any real model are far below
+_MAX_CLASS_ID = 2**31 - 1
+#: what each layout reads, for the entries it leaves unread
+_READS = {
+    "gtsrb-test": "the images its label file names",
+    "gtsrb-train": "the images the label file of each class folder names",
+    "kaggle-test": "the images Test.csv names",
+    "kaggle-train": "the images Train.csv names",
+    "csv-labels": "the images its label file names",
+    "class-folders": "the images directly inside the numeric class folders",
+    "flat": "the images directly inside the ingest folder",
+}
 
 
 @dataclass(frozen=True)
@@ -42,9 +63,97 @@ class ImageRecord:
 
 @dataclass(frozen=True)
 class LabelSource:
+    """A layout's reading of the ingest. ``origins`` says where each record comes from (a label
+    file and its line, or the image's own path and None), for messages; ``ignored`` lists ``(path, reason)`` for
+    every entry of the ingest the layout does not read."""
+
     layout: str
     label_files: tuple[Path, ...]
     records: tuple[ImageRecord, ...]
+    origins: tuple[tuple[Path, int | None], ...]
+    ignored: tuple[tuple[Path, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Survey:
+    """Every entry under the ingest root: ``files`` (regular files and links to them, with the file each
+    resolves to), ``folders`` (real folders below the root) and ``unreadable`` (path, reason)."""
+
+    files: dict[Path, Path]
+    folders: tuple[Path, ...]
+    unreadable: tuple[tuple[Path, str], ...]
+
+
+def _link_target(link: Path, root: Path) -> Path | None:
+    """The file or folder ``link`` leads to, None when it is dangling; refuses loops and targets outside ``root``."""
+    target = Path(os.path.realpath(link))
+    if not target.is_relative_to(root):
+        raise HarnessInputError(
+            f"Ingest {root}: the link {link} leads outside the ingest folder (to {target})",
+            "Copy the file into the ingest folder instead of linking to it: an ingest is validated as it is on disk.",
+        )
+    try:
+        target.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise HarnessInputError(f"Ingest {root}: the link {link} is a symbolic link loop",
+                                    "Remove the link or point it at a file.") from None
+        return None
+    return target
+
+
+def _survey(root: Path) -> _Survey:
+    """Walk ``root`` without following links to folders (a link inside the ingest leads to entries walked anyway)."""
+    files, folders, unreadable = {}, [], []
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as error:
+            raise HarnessInputError(f"Ingest {root}: the folder {folder} cannot be read ({error.strerror})",
+                                    "Make the ingest folder and everything in it readable.") from None
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_symlink():
+                target = _link_target(path, root)
+                if target is None:
+                    unreadable.append((path, "dangling link (what it points at does not exist)"))
+                elif target.is_file():
+                    files[path] = target
+                elif not target.is_dir():
+                    unreadable.append((path, "link to something that is not a regular file"))
+            elif entry.is_dir(follow_symlinks=False):
+                folders.append(path)
+                pending.append(path)
+            elif entry.is_file(follow_symlinks=False):
+                files[path] = path
+            else:
+                unreadable.append((path, "not a regular file"))
+    return _Survey(files, tuple(sorted(folders)), tuple(unreadable))
+
+
+def _unread(survey: _Survey, layout: str, read: set[Path]) -> list[tuple[Path, str]]:
+    """``(path, reason)`` for every entry the layout leaves unread: a folder holding nothing it reads
+    is listed once, with the number of entries in it."""
+    reasons = {path: (f"not read: the {layout} layout reads {_READS[layout]}" if path.suffix.lower() in IMAGE_SUFFIXES
+                      else f"not an image file ({', '.join(IMAGE_SUFFIXES)})")
+               for path, target in survey.files.items() if target not in read}
+    reasons.update(survey.unreadable)
+    holding_read = {parent for path, target in survey.files.items() if target in read for parent in path.parents}
+    holding_read |= {parent for path in read for parent in path.parents}
+    unread_folders = [f for f in survey.folders if f not in holding_read and f.parent in holding_read]
+    inside = dict.fromkeys(unread_folders, 0)
+    listed = []
+    for path, reason in reasons.items():
+        folder = next((f for f in unread_folders if path.is_relative_to(f)), None)
+        if folder is None:
+            listed.append((path, reason))
+        else:
+            inside[folder] += 1
+    listed += [(folder, f"folder the {layout} layout does not read ({count} file(s) inside)")
+               for folder, count in inside.items()]
+    return sorted(listed)
 
 
 def _is_image(path: Path) -> bool:
@@ -55,54 +164,103 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if _is_image(p))
 
 
+def _class_id(value: str) -> int | None:
+    """``value`` as a class id: plain ASCII digits only (not " 14", "+14", "14.0" or other scripts' digits)."""
+    if not re.fullmatch(r"[0-9]+", value):
+        return None
+    digits = value.lstrip("0") or "0"
+    return int(digits) if len(digits) <= len(str(_MAX_CLASS_ID)) and int(digits) <= _MAX_CLASS_ID else None
+
+
 def _parse_label(value: str, label_file: Path, line: int, column: str) -> int:
-    try:
-        label = int(value.strip())
-    except ValueError:
-        label = -1
-    if label < 0:
+    label = _class_id(value)
+    if label is None:
         raise HarnessInputError(
-            f"Label file {label_file}, line {line}: {column} {value!r} is not a non-negative integer class id",
+            f"Label file {label_file}, line {line}: {column} {value!r} is not a class id (plain digits 0-9)",
             "Fix that line: every label must be a GTSRB ClassId (0..42) or the index of a class in the model card.",
         )
     return label
 
 
 def _resolve_inside(root: Path, base: Path, name: str, label_file: Path, line: int) -> Path:
-    """The image a label file names, refusing any path that leads outside the ingest folder."""
-    candidate = Path(name.strip())
-    resolved = (base / candidate).resolve()
-    if candidate.is_absolute() or not resolved.is_relative_to(root.resolve()):
+    """The image a label file names (``/`` or ``\\`` separators, relative to ``base`` or absolute), refusing
+    any path that leads outside the ingest folder."""
+    candidate = Path(name.strip().replace("\\", "/"))
+    try:
+        resolved = Path(os.path.realpath(base / candidate))
+    except (OSError, ValueError):
+        resolved = None
+    if resolved is None:
+        raise HarnessInputError(f"Label file {label_file}, line {line}: {name!r} is not a file path",
+                                "Fix that line: name the image by its path inside the ingest folder.")
+    if not resolved.is_relative_to(root):
         raise HarnessInputError(
             f"Label file {label_file}, line {line}: image path {name!r} leads outside the ingest folder {root}",
-            "Label files may only name images inside the ingest folder, by relative paths.",
+            "Label files may only name images inside the ingest folder.",
         )
     return resolved
 
 
-def _read_rows(label_file: Path, delimiter: str, required: tuple[str, ...]):
+def _label_lines(label_file: Path):
+    """The label file's lines as text, read one at a time (a UTF-8 BOM dropped); bytes that are not
+    UTF-8 are refused with their line."""
     try:
-        with label_file.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle, delimiter=delimiter)
-            columns = reader.fieldnames or []
-            missing = [c for c in required if c not in columns]
-            if missing:
+        handle = label_file.open("rb")
+    except OSError as error:
+        raise HarnessInputError(f"Label file {label_file} cannot be read ({error.strerror})",
+                                "Make the label file readable.") from None
+    with handle:
+        for line, data in enumerate(handle, start=1):
+            try:
+                yield data.decode("utf-8-sig" if line == 1 else "utf-8")
+            except UnicodeDecodeError as error:
                 raise HarnessInputError(
-                    f"Label file {label_file} lacks column(s) {', '.join(missing)} (it has: {', '.join(columns)})",
-                    f"Use the layout's header: {delimiter.join(required)} (separator {delimiter!r}).",
+                    f"Label file {label_file}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text",
+                    "Save the label file as UTF-8 (plain ASCII is UTF-8).",
+                ) from None
+
+
+def _header(label_file: Path) -> str:
+    lines = _label_lines(label_file)
+    try:
+        return next(lines, "")
+    finally:
+        lines.close()
+
+
+def _read_rows(label_file: Path, delimiter: str, required: tuple[str, ...]):
+    """``(line, row)`` for each row of the label file, refusing rows with fewer fields than the header
+    or with extra non-empty fields (a value holding an unquoted separator)."""
+    reader = csv.DictReader(_label_lines(label_file), delimiter=delimiter)
+    try:
+        columns = reader.fieldnames or []
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise HarnessInputError(
+                f"Label file {label_file} lacks column(s) {', '.join(missing)} (it has: {', '.join(columns)})",
+                f"Use the layout's header: {delimiter.join(required)} (separator {delimiter!r}).",
+            )
+        for row in reader:
+            extra = [value for value in row.pop(None, []) if value.strip()]
+            fields = sum(value is not None for value in row.values())
+            if fields < len(columns) or extra:
+                raise HarnessInputError(
+                    f"Label file {label_file}, line {reader.line_num}: {fields + len(extra)} field(s) where the "
+                    f"header has {len(columns)}",
+                    f"Give every row one value per column, separated by {delimiter!r} (quote values that hold it).",
                 )
-            yield from enumerate(reader, start=2)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise HarnessInputError(f"Label file {label_file} cannot be read ({error})",
+            yield reader.line_num, row
+    except csv.Error as error:
+        raise HarnessInputError(f"Label file {label_file}, line {reader.line_num} cannot be read ({error})",
                                 "Provide a readable text CSV file.") from None
 
 
-def _roi(row, line) -> tuple[tuple[int, int, int, int] | None, tuple[int, int] | None]:
+def _roi(row) -> tuple[tuple[int, int, int, int] | None, tuple[int, int] | None]:
     if not all(row.get(c) not in (None, "") for c in _ROI_COLUMNS):
         return None, None
     try:
         width, height, x1, y1, x2, y2 = (int(float(row[c])) for c in _ROI_COLUMNS)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None, None
     # GTSRB's X2/Y2 are inclusive; degenerate or out-of-image boxes are treated as unknown
     if not (0 <= x1 <= x2 < width and 0 <= y1 <= y2 < height):
@@ -111,10 +269,14 @@ def _roi(row, line) -> tuple[tuple[int, int, int, int] | None, tuple[int, int] |
 
 
 def _records_from_csv(root, label_file, delimiter, name_column, label_column, search_dirs, labelled=True):
+    """``(records, origins)`` of the rows of ``label_file``."""
     required = (name_column, label_column) if labelled else (name_column,)
-    records, missing = [], []
+    records, origins, missing = [], [], []
     for line, row in _read_rows(label_file, delimiter, required):
         name = row[name_column]
+        if not name.strip():
+            raise HarnessInputError(f"Label file {label_file}, line {line}: the {name_column} column is empty",
+                                    "Fix that line: name an image of the ingest, or remove the line.")
         path = None
         for base in search_dirs:
             candidate = _resolve_inside(root, base, name, label_file, line)
@@ -125,15 +287,16 @@ def _records_from_csv(root, label_file, delimiter, name_column, label_column, se
             missing.append(name)
             continue
         label = _parse_label(row[label_column], label_file, line, label_column) if labelled else None
-        roi, declared = _roi(row, line)
+        roi, declared = _roi(row)
         records.append(ImageRecord(path, label, roi, declared))
+        origins.append((label_file, line))
     if missing:
         shown = ", ".join(missing[:10]) + (f" ... ({len(missing)} in all)" if len(missing) > 10 else "")
         raise HarnessInputError(
             f"Label file {label_file} names {len(missing)} image(s) that do not exist: {shown}",
             "Restore the missing images, or remove their lines from the label file.",
         )
-    return records
+    return records, origins
 
 
 def _gtsrb_test(root: Path) -> LabelSource | None:
@@ -141,9 +304,9 @@ def _gtsrb_test(root: Path) -> LabelSource | None:
         for name, labelled in (("GT-final_test.csv", True), ("GT-final_test.test.csv", False)):
             label_file = folder / name
             if label_file.is_file():
-                records = _records_from_csv(root, label_file, ";", "Filename", "ClassId",
-                                            (label_file.parent, root / "Images"), labelled)
-                return LabelSource("gtsrb-test", (label_file,), tuple(records))
+                records, origins = _records_from_csv(root, label_file, ";", "Filename", "ClassId",
+                                                     (label_file.parent, root / "Images"), labelled)
+                return LabelSource("gtsrb-test", (label_file,), tuple(records), tuple(origins))
     return None
 
 
@@ -153,10 +316,13 @@ def _gtsrb_train(root: Path) -> LabelSource | None:
             continue
         label_files = sorted(base.glob("[0-9][0-9][0-9][0-9][0-9]/GT-[0-9][0-9][0-9][0-9][0-9].csv"))
         if label_files:
-            records = []
+            records, origins = [], []
             for label_file in label_files:
-                records += _records_from_csv(root, label_file, ";", "Filename", "ClassId", (label_file.parent,))
-            return LabelSource("gtsrb-train", tuple(label_files), tuple(records))
+                more_records, more_origins = _records_from_csv(root, label_file, ";", "Filename", "ClassId",
+                                                               (label_file.parent,))
+                records += more_records
+                origins += more_origins
+            return LabelSource("gtsrb-train", tuple(label_files), tuple(records), tuple(origins))
     return None
 
 
@@ -164,60 +330,107 @@ def _kaggle(root: Path) -> LabelSource | None:
     for name, layout in (("Test.csv", "kaggle-test"), ("Train.csv", "kaggle-train")):
         label_file = root / name
         if label_file.is_file():
-            records = _records_from_csv(root, label_file, ",", "Path", "ClassId", (root,))
-            return LabelSource(layout, (label_file,), tuple(records))
+            records, origins = _records_from_csv(root, label_file, ",", "Path", "ClassId", (root,))
+            return LabelSource(layout, (label_file,), tuple(records), tuple(origins))
     return None
 
 
 def _csv_labels(root: Path) -> LabelSource | None:
-    label_files = sorted(root.glob("*.csv"))
+    label_files = sorted(p for p in root.glob("*.csv") if p.is_file())
     if len(label_files) != 1:
         return None
     label_file = label_files[0]
-    with label_file.open(newline="", encoding="utf-8-sig") as handle:
-        header = handle.readline()
+    header = _header(label_file)
     delimiter = ";" if header.count(";") >= header.count(",") else ","
     columns = [c.strip() for c in header.strip().split(delimiter)]
     name_column = next((c for c in ("Filename", "Path") if c in columns), None)
     label_column = next((c for c in ("ClassId", "Class") if c in columns), None)
     if name_column is None or label_column is None:
         return None
-    records = _records_from_csv(root, label_file, delimiter, name_column, label_column, (root,))
-    return LabelSource("csv-labels", (label_file,), tuple(records))
+    records, origins = _records_from_csv(root, label_file, delimiter, name_column, label_column, (root,))
+    return LabelSource("csv-labels", (label_file,), tuple(records), tuple(origins))
+
+
+def _looks_numeric(name: str) -> bool:
+    try:
+        float(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _class_folders(root: Path) -> LabelSource | None:
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    if not folders or not all(re.fullmatch(r"\d+", p.name) for p in folders):
+    if not folders or not all(_looks_numeric(p.name) for p in folders):
         return None
-    records = [ImageRecord(image, int(folder.name)) for folder in sorted(folders, key=lambda p: int(p.name))
-               for image in _images_in(folder)]
-    return LabelSource("class-folders", (), tuple(records))
+    not_ids = sorted(p.name for p in folders if _class_id(p.name) is None)
+    if not_ids:
+        raise HarnessInputError(
+            f"Ingest {root}: class folder name(s) {', '.join(map(repr, not_ids))} are not class ids (plain digits 0-9)",
+            "Name each class folder by its class id in plain digits, e.g. 14/ or 00014/.",
+        )
+    images = [(image, _class_id(folder.name)) for folder in sorted(folders, key=lambda p: _class_id(p.name))
+              for image in _images_in(folder)]
+    return LabelSource("class-folders", (), tuple(ImageRecord(image, label) for image, label in images),
+                       tuple((image, None) for image, _ in images))
 
 
 def _flat(root: Path) -> LabelSource | None:
     images = _images_in(root)
     if not images or any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
         return None
-    return LabelSource("flat", (), tuple(ImageRecord(image, None) for image in images))
+    return LabelSource("flat", (), tuple(ImageRecord(image, None) for image in images),
+                       tuple((image, None) for image in images))
 
 
 _DETECTORS = (_gtsrb_test, _gtsrb_train, _kaggle, _csv_labels, _class_folders, _flat)
 
 
+def _where(origins: list[tuple[Path, int | None]]) -> str:
+    """Where an image is listed: its label files with their lines, or its links."""
+    lines = defaultdict(list)
+    for path, line in origins:
+        lines[path].append(line)
+    return "; ".join(str(path) if numbers == [None] else f"{path} lines {', '.join(map(str, numbers))}"
+                     for path, numbers in lines.items())
+
+
+def _refuse_duplicates(root: Path, source: LabelSource) -> None:
+    """One image read twice would count as two samples: refuse it, naming where it is listed."""
+    listed = defaultdict(list)
+    for record, origin in zip(source.records, source.origins):
+        listed[Path(os.path.realpath(record.path))].append(origin)
+    repeated = {image: origins for image, origins in listed.items() if len(origins) > 1}
+    if not repeated:
+        return
+    shown = [f"{image.relative_to(root)} listed {len(origins)} times: {_where(origins)}"
+             for image, origins in list(repeated.items())[:10]]
+    more = f"\n    ... and {len(repeated) - 10} more" if len(repeated) > 10 else ""
+    raise HarnessInputError(
+        f"Ingest {root} ({source.layout} layout): {len(repeated)} image(s) listed more than once, "
+        "which would count each as several samples:\n    " + "\n    ".join(shown) + more,
+        "List each image once: remove the repeated lines (or the links to an image listed elsewhere).",
+    )
+
+
 def detect_layout(root: Path) -> LabelSource:
-    """The first layout that matches ``root``, with its records; a clear error when none does."""
+    """The first layout that matches ``root``, with its records and what it leaves unread; a clear error
+    when none does, or when the ingest holds a link leading outside it, a link loop or an image listed twice."""
     if not root.exists():
         raise HarnessInputError(f"Ingest folder {root} does not exist", "Pass --ingest DIR pointing at your data.")
     if not root.is_dir():
         raise HarnessInputError(f"Ingest {root} is not a folder", "Pass --ingest the folder that holds the images.")
+    survey = _survey(root)
     for detector in _DETECTORS:
         source = detector(root)
         if source is not None:
             if not source.records:
                 raise HarnessInputError(f"Ingest {root} ({source.layout} layout) holds no images",
                                         "Point --ingest at a folder with images.")
-            return source
+            _refuse_duplicates(root, source)
+            read = {Path(os.path.realpath(path)) for path in (*source.label_files, *(r.path for r in source.records))}
+            return LabelSource(source.layout, source.label_files, source.records, source.origins,
+                               tuple(_unread(survey, source.layout, read)))
     entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
     shown = ", ".join(entries[:10]) + (" ..." if len(entries) > 10 else "") if entries else "nothing"
     raise HarnessInputError(

@@ -2,15 +2,21 @@
 
 import functools
 import hashlib
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from safety_harness.ingest.layouts import ImageRecord, detect_layout
+
+#: the most pixels an ingest image may declare (8192 x 8192): a larger one is refused as a decompression bomb
+#: before its pixels are decoded. Pillow's own limit is set to it: beyond it Pillow warns, beyond twice it raises.
+MAX_IMAGE_PIXELS = 8192 * 8192
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 INTERPOLATIONS = {
     "nearest": cv2.INTER_NEAREST,
@@ -28,6 +34,8 @@ class Ingest:
     layout: str
     label_files: tuple[Path, ...]
     records: tuple[ImageRecord, ...]
+    #: ``(path, reason)`` for every entry of the ingest folder its layout does not read (not hashed)
+    ignored: tuple[tuple[Path, str], ...] = ()
 
     @property
     def label_file(self) -> Path | None:
@@ -63,9 +71,9 @@ class Ingest:
 
 def open_ingest(path) -> Ingest:
     """Detect the layout of ``path`` and read its labels (no image is decoded here)."""
-    root = Path(path).resolve()
+    root = Path(os.path.realpath(path))  # a link loop is reported as a missing folder, not raised
     source = detect_layout(root)
-    return Ingest(root, source.layout, source.label_files, source.records)
+    return Ingest(root, source.layout, source.label_files, source.records, source.ignored)
 
 
 @dataclass(frozen=True)
@@ -95,17 +103,36 @@ def scaled_roi(record: ImageRecord, size) -> np.ndarray:
 
 
 def decode_image(path: Path, size: tuple[int, int], interpolation: str) -> np.ndarray:
-    """uint8 RGB (H, W, 3) at ``size`` (height, width); raises ``ValueError`` when unreadable."""
+    """uint8 RGB (H, W, 3) at ``size`` (height, width), turned upright as its EXIF orientation says;
+    raises ``ValueError`` when unreadable."""
+    too_large = f"more than the {MAX_IMAGE_PIXELS} pixels (8192 x 8192) an ingest image may have: a decompression bomb?"
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"it declares {width} x {height} pixels, {too_large}")
             image.load()  # a truncated file fails here, not later
-            rgb = np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError, SyntaxError) as error:
+            ImageOps.exif_transpose(image, in_place=True)
+            rgb = _rgb8(image)
+        height, width = size
+        if rgb.shape[:2] != (height, width):
+            rgb = cv2.resize(rgb, (width, height), interpolation=INTERPOLATIONS[interpolation])
+    except Image.DecompressionBombError:
+        raise ValueError(f"cannot decode image (it declares {too_large})") from None
+    # a hostile file makes Pillow raise many types (OSError, ValueError, struct.error, EOFError, ...):
+    # each is this file's decoding failure, never the run's
+    except Exception as error:
         raise ValueError(f"cannot decode image ({error})") from None
-    height, width = size
-    if rgb.shape[:2] != (height, width):
-        rgb = cv2.resize(rgb, (width, height), interpolation=INTERPOLATIONS[interpolation])
     return rgb
+
+
+def _rgb8(image: Image.Image) -> np.ndarray:
+    """8-bit RGB pixels; 16-bit samples (Pillow's "I;16*" and "I" modes) keep their high byte, as Pillow
+    does for 48-bit RGB (``convert("RGB")`` would clip them to white)."""
+    if image.mode.startswith("I"):
+        gray = (np.clip(np.asarray(image, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(image.convert("RGB"))
 
 
 def load_image(record: ImageRecord, size: tuple[int, int], interpolation: str) -> np.ndarray:
