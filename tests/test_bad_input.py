@@ -146,3 +146,40 @@ def test_corrupt_images_excluded_on_request_are_reported(run_safety_suite, inges
     assert [e["path"].rsplit("/", 1)[-1] for e in excluded] == ["truncated.png"]
     assert run.evidence["ingest"]["evaluated"] == 3
     assert "EXCLUDED" in run.html and "truncated.png" in run.html
+
+
+@pytest.fixture
+def options_with_problems(tmp_path):
+    """Option values naming each kind of unusable location, and the phrases their errors give."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    return {
+        "evidence is a folder": ((f"--evidence={tmp_path}",), ("--evidence", str(tmp_path), "is a folder")),
+        "html under a file": ((f"--html={a_file / 'report.html'}",), ("--html", f"{a_file} is a file")),
+        "cache-dir is a file": ((f"--cache-dir={a_file}",), ("--cache-dir", str(a_file), "is a file")),
+        "cache-dir under a file": ((f"--cache-dir={a_file / 'cache'}",), ("--cache-dir", "cannot be created")),
+        "negative seed": (("--seed=-1",), ("--seed -1 is out of range", "0..4294967295")),
+        "seed too large": ((f"--seed={2**32}",), (f"--seed {2**32} is out of range",)),
+        "two at once": ((f"--evidence={tmp_path}", "--seed=-1"),
+                        ("2 options cannot be used", "--evidence", "--seed -1")),
+    }
+
+
+@pytest.mark.parametrize("case", ["evidence is a folder", "html under a file", "cache-dir is a file",
+                                  "cache-dir under a file", "negative seed", "seed too large", "two at once"])
+def test_unusable_options_are_refused_before_anything_is_loaded(run_safety_suite, options_with_problems, tmp_path,
+                                                                 case):
+    options, phrases = options_with_problems[case]
+    # a missing model and requirements file would be reported next: the options come first
+    run = run_safety_suite(*options, f"--model={tmp_path / 'nowhere.h5'}", f"--requirements={tmp_path / 'no.yaml'}",
+                           name="options")
+    assert_clear_error(run, *phrases)
+    assert "nowhere.h5" not in run.output and "no.yaml" not in run.output
+
+
+def test_an_unexpected_error_during_collection_shows_its_cause(run_safety_suite, tmp_path):
+    broken = tmp_path / "test_broken_setup.py"
+    broken.write_text('raise RuntimeError("the real cause of the broken setup")\n')
+    run = run_safety_suite(str(broken), "--collect-only", name="broken-collection")
+    assert "INTERNALERROR" not in run.output and "user_properties" not in run.output, run.output
+    assert "test_broken_setup.py" in run.output and "RuntimeError: the real cause of the broken setup" in run.output

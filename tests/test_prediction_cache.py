@@ -46,6 +46,77 @@ def test_an_unreadable_entry_is_recomputed_not_trusted(tmp_path):
     assert cache.load(key, "clean") is None
 
 
+def _stored_entry(tmp_path, arrays=ARRAYS, failures=()):
+    cache = PredictionCache(tmp_path)
+    key = cache_key(**PARTS)
+    cache.store(key, arrays, list(failures))
+    return cache, key, next(tmp_path.rglob("*.npz"))
+
+
+def test_a_truncated_entry_is_refused_with_a_note(tmp_path):
+    cache, key, entry = _stored_entry(tmp_path)
+    entry.write_bytes(entry.read_bytes()[:-100])
+    assert cache.load(key, "clean", expected_indices=np.arange(3)) is None
+    assert cache.outcomes["clean"].startswith(f"computed (cache entry {entry} refused: unreadable")
+
+
+def test_a_forged_entry_with_the_old_digest_is_refused(tmp_path):
+    cache, key, entry = _stored_entry(tmp_path)
+    with np.load(entry) as stored:
+        forged = {name: stored[name] for name in stored.files}
+    forged["probabilities"] = np.roll(forged["probabilities"], 1, axis=1)  # every prediction changed
+    np.savez(entry, **forged)
+    assert cache.load(key, "clean", expected_indices=np.arange(3)) is None
+    assert "does not match its SHA-256 digest" in cache.outcomes["clean"]
+
+
+def test_an_entry_copied_under_another_key_is_refused(tmp_path):
+    cache, key, entry = _stored_entry(tmp_path)
+    other = cache_key(**{**PARTS, "seed": 1})
+    (tmp_path / other[:2]).mkdir(exist_ok=True)
+    entry.rename(tmp_path / other[:2] / f"{other}.npz")
+    assert cache.load(other, "clean") is None and "written under another key" in cache.outcomes["clean"]
+
+
+@pytest.mark.parametrize("asked, problem", [
+    (np.arange(4), "accounts for 3 image(s) (2 predicted, 1 failed), not the 4 asked for"),
+    (np.array([0, 1, 5]), "its images are not the ones asked for"),
+])
+def test_an_entry_not_holding_the_images_asked_for_is_refused(tmp_path, asked, problem):
+    arrays = {**ARRAYS, "indices": np.array([0, 2]), "probabilities": np.eye(2, dtype=np.float32),
+              "features": None, "appearance": None}
+    cache, key, _ = _stored_entry(tmp_path, arrays, [(1, "truncated file")])
+    assert cache.load(key, "clean", expected_indices=np.arange(3)) is not None
+    assert cache.load(key, "clean", expected_indices=asked) is None and problem in cache.outcomes["clean"]
+
+
+def test_an_entry_whose_arrays_disagree_in_rows_is_refused(tmp_path):
+    cache, key, _ = _stored_entry(tmp_path, {**ARRAYS, "probabilities": np.eye(4, 3, dtype=np.float32)})
+    assert cache.load(key, "clean", expected_indices=np.arange(3)) is None
+    assert "{'probabilities': 4} row(s) where 3 image(s) were predicted" in cache.outcomes["clean"]
+
+
+@pytest.mark.parametrize("make_folder, reason", [
+    (lambda tmp_path: tmp_path / "a-file", "is a file, not a folder"),
+    (lambda tmp_path: tmp_path / "a-file" / "predictions", "cannot be created: Not a directory"),
+])
+def test_an_unusable_cache_folder_turns_caching_off_with_a_note(tmp_path, make_folder, reason):
+    (tmp_path / "a-file").write_text("not a folder")
+    cache = PredictionCache(make_folder(tmp_path))
+    cache.store("k", ARRAYS, [])
+    assert cache.load("k", "clean") is None
+    assert cache.outcomes["clean"].startswith("computed (cache not used: ") and reason in cache.outcomes["clean"]
+
+
+def test_a_folder_that_becomes_unwritable_is_noted_not_raised(tmp_path):
+    cache = PredictionCache(tmp_path / "predictions")
+    (tmp_path / "predictions").rmdir()
+    (tmp_path / "predictions").write_text("replaced by a file during the run")
+    cache.store(cache_key(**PARTS), ARRAYS, [])
+    assert cache.outcomes["prediction cache"].startswith(f"not written (cannot write to {tmp_path / 'predictions'}")
+    assert cache.load(cache_key(**PARTS), "clean") is None and "cache not used" in cache.outcomes["clean"]
+
+
 def test_disabled_cache_stores_nothing(tmp_path):
     cache = PredictionCache(None)
     cache.store("k", ARRAYS, [])

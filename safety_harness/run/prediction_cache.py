@@ -4,7 +4,10 @@ The key hashes the model file (SHA-256) and its card, the ingest's content hash,
 with its perturbation's parameters, the seed, the images evaluated, the batch size, the
 library versions and the source code of every harness module on the path from file to
 probabilities. Any change of any part is a miss: a hit is never stale. An entry is written to a
-temporary file and renamed into place, so a killed run leaves no half-written entry.
+temporary file and renamed into place, so a killed run leaves no half-written entry; it carries its
+key and a SHA-256 digest of its content, checked with the images asked for when it is read, so a
+damaged or altered entry is recomputed, never used. A cache folder that cannot be used (a file, not
+creatable, not writable) turns caching off with a note in the run's outcomes, not an error.
 """
 
 import functools
@@ -13,6 +16,7 @@ import importlib.metadata
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -58,44 +62,130 @@ class PredictionCache:
     """``load``/``store`` named arrays (model outputs, fitted detector state) and decoding failures
     by key; ``folder=None`` disables it.
 
-    ``outcomes`` records, per stage of the run, whether it was served from the cache.
+    ``outcomes`` records, per stage of the run, whether it was served from the cache, and why an
+    entry was refused or the cache could not be used: the report lists them. An entry is used only
+    when it names the key it was read under and its content matches the SHA-256 digest stored with
+    it, so a truncated, altered or misplaced entry is recomputed, never trusted. The digest detects
+    damage and careless edits, not a forger who recomputes it: a shared cache must be trusted as much
+    as the code it is shared with.
     """
 
     def __init__(self, folder: Path | None):
         self.folder = None if folder is None else Path(folder)
         self.outcomes: dict[str, str] = {}
+        self._unusable = None if self.folder is None else _unusable_reason(self.folder)
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.npz"
 
-    def load(self, key: str, stage: str):
+    def load(self, key: str, stage: str, expected_indices=None):
         """The stored ``(arrays, failures)`` or None; ``arrays`` maps names to the arrays stored
-        (those given as None to :meth:`store` are absent)."""
+        (those given as None to :meth:`store` are absent).
+
+        With ``expected_indices`` (the images asked for), the entry must account for exactly those:
+        its ``indices`` and its failures together, each once, and every array one row per index."""
         if self.folder is None:
             self.outcomes[stage] = "computed (cache disabled)"
             return None
+        if self._unusable is not None:
+            self.outcomes[stage] = f"computed (cache not used: {self._unusable})"
+            return None
         path = self._path(key)
-        try:
-            with np.load(path, allow_pickle=False) as stored:
-                arrays = {name: stored[name] for name in stored.files if name != "failures"}
-                failures = [(int(index), reason) for index, reason in json.loads(str(stored["failures"]))]
-        except (OSError, ValueError, KeyError):  # absent, or unreadable: recompute and rewrite
+        if not path.exists():
             self.outcomes[stage] = "computed"
             return None
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {name: stored[name] for name in stored.files}
+            problem = _entry_problem(arrays, key, expected_indices)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            problem = f"unreadable ({type(error).__name__}: {error})"
+        if problem is not None:
+            self.outcomes[stage] = f"computed (cache entry {path} refused: {problem})"
+            return None
         self.outcomes[stage] = "cache"
+        failures = [(int(index), reason) for index, reason in json.loads(str(arrays.pop(_FAILURES)))]
+        del arrays[_KEY], arrays[_DIGEST]
         return arrays, failures
 
     def store(self, key: str, arrays: dict, failures) -> None:
-        if self.folder is None:
+        """Write an entry; a cache that cannot be written to is noted in ``outcomes``, not raised."""
+        if self.folder is None or self._unusable is not None:
             return
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         present = {name: value for name, value in arrays.items() if value is not None}
-        handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        present[_FAILURES] = np.array(json.dumps([[int(i), r] for i, r in failures]))
+        present[_KEY] = np.array(key)
+        present[_DIGEST] = np.array(_digest(present))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        except OSError as error:
+            self._unusable = f"cannot write to {self.folder}: {error.strerror or error}"
+            self.outcomes["prediction cache"] = f"not written ({self._unusable})"
+            return
         try:
             with os.fdopen(handle, "wb") as file:
-                np.savez(file, failures=np.array(json.dumps([[int(i), r] for i, r in failures])), **present)
+                np.savez(file, **present)
             os.replace(temporary, path)
+        except OSError as error:
+            self.outcomes["prediction cache"] = f"entry not written ({path}: {error.strerror or error})"
         finally:
             if os.path.exists(temporary):
                 os.remove(temporary)
+
+
+#: reserved names in an entry beside the stored arrays
+_FAILURES, _KEY, _DIGEST = "failures", "__key__", "__sha256__"
+
+
+def _digest(arrays: dict) -> str:
+    """SHA-256 over every array of an entry but the digest: name, dtype, shape and bytes."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        if name == _DIGEST:
+            continue
+        value = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}\0{value.dtype.str}\0{value.shape}\0".encode() + value.tobytes())
+    return digest.hexdigest()
+
+
+def _entry_problem(arrays: dict, key: str, expected_indices) -> str | None:
+    """Why a read entry cannot be used, or None."""
+    if any(name not in arrays for name in (_FAILURES, _KEY, _DIGEST)):
+        return "no key or digest (written by another version, or not by this harness)"
+    if str(arrays[_KEY]) != key:
+        return "it was written under another key"
+    if str(arrays[_DIGEST]) != _digest(arrays):
+        return "its content does not match its SHA-256 digest (truncated or altered)"
+    if expected_indices is None:
+        return None
+    indices = arrays.get("indices")
+    failed = [int(index) for index, _ in json.loads(str(arrays[_FAILURES]))]
+    if indices is None or indices.ndim != 1:
+        return "it holds no image indices"
+    accounted = np.concatenate([indices.astype(np.int64), np.asarray(failed, np.int64)])
+    expected = np.asarray(expected_indices, np.int64)
+    if accounted.size != expected.size:
+        return (f"it accounts for {accounted.size} image(s) ({indices.size} predicted, {len(failed)} failed), "
+                f"not the {expected.size} asked for")
+    if not np.array_equal(np.sort(accounted), np.sort(expected)):
+        return "its images are not the ones asked for"
+    rows = {name: value.shape[0] for name, value in arrays.items()
+            if name not in (_FAILURES, _KEY, _DIGEST) and value.ndim and value.shape[0] != indices.size}
+    if rows:
+        return f"{rows} row(s) where {indices.size} image(s) were predicted"
+    return None
+
+
+def _unusable_reason(folder: Path) -> str | None:
+    """Why ``folder`` cannot serve as the cache (created when missing), or None."""
+    if folder.exists() and not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"{folder} cannot be created: {error.strerror or error}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable"
+    return None

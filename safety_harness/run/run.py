@@ -70,13 +70,13 @@ class SafetyRun:
         key = cache_key(model=self.model.sha256, card=self.model.card.to_dict(), ingest=ingest.content_sha256(),
                         condition=str(condition), perturbation=self._perturbation_definition(condition),
                         seed=self.options.seed, indices=indices, batch_size=self.options.batch_size)
-        stored = self.cache.load(key, f"{stage} {condition}")
+        requested = np.arange(len(ingest.records)) if indices is None else indices
+        stored = self.cache.load(key, f"{stage} {condition}", expected_indices=requested)
         if stored is not None:
             arrays, failures = stored
             return Predictions.from_arrays(ingest, condition, arrays), failures
-        total = len(ingest.records) if indices is None else len(indices)
         predictions, failures = predict_batches(self.model, ingest, condition, self._batches(indices, ingest),
-                                                self._model_inputs(condition), total, stage)
+                                                self._model_inputs(condition), len(requested), stage)
         self.cache.store(key, predictions.arrays(), failures)
         return predictions, failures
 

@@ -1,0 +1,83 @@
+"""The command-line options checked up front, before any data is generated or model loaded.
+
+An output path that cannot be written would otherwise be found only when it is written: the
+evidence JSON at the very end of a full run, which then leaves neither evidence nor report.
+Every problem is gathered and reported in one :class:`HarnessInputError`.
+"""
+
+import os
+from pathlib import Path
+
+from safety_harness.core.errors import HarnessInputError
+
+#: ``--seed`` seeds numpy's generators, which take 0..2**32-1
+SEED_RANGE = (0, 2**32 - 1)
+
+
+def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed: int = 0) -> None:
+    """Raise one :class:`HarnessInputError` naming every unusable option, or return.
+
+    Parameters
+    ----------
+    base : Path
+        The folder relative paths are taken against (where pytest was started).
+    evidence, html : path or None
+        Files the run writes (``--evidence``, ``--html``); None: not given.
+    cache_dir : path or None
+        The folder the run writes generated data and predictions into (``--cache-dir``).
+    seed : int
+        ``--seed``.
+    """
+    problems = [problem for problem in (
+        _file_problem("--evidence", evidence, base, "safety_evidence.json"),
+        _file_problem("--html", html, base, "safety_report.html"),
+        _folder_problem("--cache-dir", cache_dir, base),
+        _seed_problem(seed),
+    ) if problem is not None]
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        listed = "\n".join(f"  {i}. {problem.problem}\n     How to fix: {problem.fix}"
+                           for i, problem in enumerate(problems, 1))
+        raise HarnessInputError(f"{len(problems)} options cannot be used:\n{listed}", "Fix each as said above.")
+
+
+def _file_problem(option: str, path, base: Path, file_name: str) -> HarnessInputError | None:
+    if path is None:
+        return None
+    path = base / Path(path)
+    if path.is_dir():
+        return HarnessInputError(f"{option} {path} is a folder; the run writes a file there",
+                                 f"Name a file, e.g. {option}={path / file_name}.")
+    fix = f"Pass {option} a file in a writable folder (created when missing), e.g. {option}=reports/{file_name}."
+    if path.exists() and not os.access(path, os.W_OK):
+        return HarnessInputError(f"{option} {path} is not writable", fix)
+    return _ancestor_problem(option, path.parent, fix)
+
+
+def _folder_problem(option: str, path, base: Path) -> HarnessInputError | None:
+    if path is None:
+        return None
+    path = base / Path(path)
+    fix = f"Pass {option} a folder that exists or can be created, and is writable."
+    if path.exists() and not path.is_dir():
+        return HarnessInputError(f"{option} {path} is a file; the run keeps a folder there", fix)
+    return _ancestor_problem(option, path, fix)
+
+
+def _ancestor_problem(option: str, folder: Path, fix: str) -> HarnessInputError | None:
+    """Why ``folder`` (created when missing) cannot be written into, or None."""
+    existing = next(candidate for candidate in (folder, *folder.parents) if candidate.exists())
+    if not existing.is_dir():
+        return HarnessInputError(f"{option}: {folder} cannot be created, {existing} is a file", fix)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return HarnessInputError(f"{option}: {existing} is not writable", fix)
+    return None
+
+
+def _seed_problem(seed: int) -> HarnessInputError | None:
+    low, high = SEED_RANGE
+    if low <= seed <= high:
+        return None
+    return HarnessInputError(f"--seed {seed} is out of range: a seed is an integer in {low}..{high}",
+                             f"Pass --seed with a value from {low} to {high}, e.g. --seed=0.")
