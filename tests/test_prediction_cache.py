@@ -35,7 +35,12 @@ def test_entries_round_trip_and_leave_no_temporary_file(tmp_path):
 ])
 def test_changing_any_input_changes_the_key(part, changed):
     assert cache_key(**{**PARTS, part: changed}) != cache_key(**PARTS)
-    assert cache_key(**PARTS) == cache_key(**dict(PARTS))
+
+
+def test_equal_inputs_give_the_same_key_whatever_their_order_or_identity():
+    rebuilt = {name: value.copy() if isinstance(value, np.ndarray) else value for name, value in reversed(PARTS.items())}
+    assert cache_key(**rebuilt) == cache_key(**PARTS)
+    assert cache_key(**{**PARTS, "indices": np.arange(3, dtype=np.int32)}) != cache_key(**PARTS)
 
 
 def test_an_unreadable_entry_is_recomputed_not_trusted(tmp_path):
