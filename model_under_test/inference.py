@@ -39,7 +39,9 @@ class Forward:
             (output_name, output_spec), = signature.structured_outputs.items()
             self.input_shape = tuple(input_spec.shape.as_list())
             self.output_shape = tuple(output_spec.shape.as_list())
-            self.num_parameters = int(sum(np.prod(v.shape) for v in network.variables))
+            # a plain tf.Module restores without a ``variables`` attribute: count what the signature captures
+            variables = getattr(network, "variables", None) or signature.variables
+            self.num_parameters = int(sum(np.prod(v.shape) for v in variables))
             self.features_unavailable_reason = "a SavedModel exposes only its serving signature, not its layers"
 
             def call(x):
@@ -109,6 +111,10 @@ class LoadedModel:
     card_assumed: bool
     load_warnings: tuple[str, ...]
     forward: Forward
+    #: what screening checked before the model was deserialised
+    safety_checks: tuple[str, ...] = ()
+    #: what screening found and --allow-unsafe-model let through (empty for a model that only computes)
+    unsafe_allowed: tuple[str, ...] = ()
 
     @property
     def input_shape(self):

@@ -1,18 +1,19 @@
 """Loading any saved classifier: Keras 3 and legacy Keras 2 ``.h5``, ``.keras``, TensorFlow SavedModel.
 
-Untrusted artifacts stay untrusted: Keras ``safe_mode`` stays on, and a model whose
-configuration holds ``Lambda`` layers (arbitrary Python code; tf_keras would unmarshal its
-bytecode) is refused unless the user opts in.
+Untrusted artifacts stay untrusted: the file is screened before it is deserialised
+(:mod:`model_under_test.screening`), Keras ``safe_mode`` stays on, and a model that does more
+than compute (layers carrying Python code, graph ops touching files, network or processes) is
+refused unless the user opts in; what the user let through is recorded for the report.
 """
 
 import hashlib
-import json
 import warnings
 import zipfile
 from pathlib import Path
 
 from model_under_test.card import ModelCard, resolve_card
 from model_under_test.inference import Forward, LoadedModel
+from model_under_test.screening import Screening, screen_keras_file, screen_savedmodel
 from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError
 
@@ -31,35 +32,6 @@ def file_sha256(path: Path) -> str:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-def _contains_lambda(config) -> bool:
-    if isinstance(config, dict):
-        return config.get("class_name") == "Lambda" or any(_contains_lambda(v) for v in config.values())
-    if isinstance(config, list):
-        return any(_contains_lambda(v) for v in config)
-    return False
-
-
-def _stored_config(path: Path, model_format: str):
-    """The model's architecture as stored in the file, read without deserialising any layer."""
-    try:
-        if model_format == "h5":
-            import h5py
-
-            with h5py.File(path, "r") as handle:
-                raw = handle.attrs.get("model_config")
-        else:
-            with zipfile.ZipFile(path) as archive:
-                raw = archive.read("config.json")
-    except (OSError, KeyError, zipfile.BadZipFile):
-        return None
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    except ValueError:
-        return None
 
 
 def _detect_format(path: Path) -> str:
@@ -91,17 +63,17 @@ def _first_line(error: Exception) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
-def _load_keras_file(path: Path, model_format: str):
+def _load_keras_file(path: Path, model_format: str, safe_mode: bool):
     """Keras 3 first; legacy ``.h5`` files it cannot read go to tf_keras. Returns (model, loader)."""
     keras = tf_runtime.keras()
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True), "keras"
+        return keras.saving.load_model(path, compile=False, safe_mode=safe_mode), "keras"
     except Exception as keras_error:  # noqa: BLE001 — any failure of Keras 3 is reported or retried below
         if model_format != "h5":
             raise HarnessInputError(f"Model {path} cannot be read by Keras 3 ({_first_line(keras_error)})",
                                     "Check that the file is a complete Keras 3 model.") from None
         try:
-            return tf_runtime.tf_keras().models.load_model(path, compile=False), "tf_keras"
+            return tf_runtime.tf_keras().models.load_model(path, compile=False, safe_mode=safe_mode), "tf_keras"
         except Exception as legacy_error:  # noqa: BLE001
             raise HarnessInputError(
                 f"Model {path} cannot be read by Keras 3 ({_first_line(keras_error)}) "
@@ -113,35 +85,53 @@ def _load_keras_file(path: Path, model_format: str):
 def _load_savedmodel(path: Path):
     tf = tf_runtime.tensorflow()
     try:
-        loaded = tf.saved_model.load(str(path))
+        return tf.saved_model.load(str(path))
     except Exception as error:  # noqa: BLE001
         raise HarnessInputError(f"SavedModel {path} cannot be loaded ({_first_line(error)})",
                                 "Check that the directory is a complete TensorFlow SavedModel.") from None
-    if "serving_default" not in loaded.signatures:
-        raise HarnessInputError(f"SavedModel {path} has no 'serving_default' signature",
-                                "Export the model with a serving signature (model.export(path)).")
-    return loaded
+
+
+def _refuse_unless_trusted(path: Path, screening: Screening, allow_unsafe: bool):
+    if screening.findings and not allow_unsafe:
+        listed = "\n".join(f"    {finding}" for finding in screening.findings[:20])
+        more = f"\n    ... and {len(screening.findings) - 20} more" if len(screening.findings) > 20 else ""
+        raise HarnessInputError(
+            f"Model {path} does more than compute: loading or calling it would run\n{listed}{more}",
+            "Load it only if you trust its origin, with --allow-unsafe-model (the report then lists what was let "
+            "through); better, rebuild it without Lambda layers, custom code or ops touching files, network or "
+            "processes.",
+        )
+
+
+def _check_one_input_one_output(path: Path, network):
+    """A SavedModel's signature is checked by screening; a Keras model's inputs and outputs here."""
+    inputs, outputs = len(network.inputs), len(network.outputs)
+    if (inputs, outputs) != (1, 1):
+        raise HarnessInputError(
+            f"Model {path} takes {inputs} input(s) and gives {outputs} output(s)",
+            "The harness evaluates image classifiers with one image input and one output of class scores: "
+            "save a model with exactly those.")
 
 
 def load_model(path, card_path=None, allow_unsafe: bool = False) -> LoadedModel:
-    """Load ``path`` with the card in force, validate the pair, and compile the batched forward pass."""
+    """Load ``path`` with the card in force, validate the pair, and compile the batched forward pass.
+
+    The file is screened first; its findings refuse it unless ``allow_unsafe``, which records them."""
     path = Path(path).resolve()
     model_format = _detect_format(path)
     card, card_path, assumed = resolve_card(path, card_path)
-    if model_format in ("h5", "keras") and not allow_unsafe and _contains_lambda(_stored_config(path, model_format)):
-        raise HarnessInputError(
-            f"Model {path} contains Lambda layers, which run arbitrary Python code when loaded",
-            "Load it only if you trust its origin, with --allow-unsafe-model; better, replace the Lambda layers "
-            "with registered custom layers.",
-        )
+    screening = screen_savedmodel(path) if model_format == "savedmodel" else screen_keras_file(path, model_format)
+    _refuse_unless_trusted(path, screening, allow_unsafe)
+    safe_mode = not screening.findings  # off only for a model whose code the user chose to trust
+    checks = screening.checks if model_format == "savedmodel" else (
+        *screening.checks, "loaded with Keras safe_mode " + ("on" if safe_mode else "off (--allow-unsafe-model)"))
     with warnings.catch_warnings(record=True) as caught, tf_runtime.stderr_silenced():
         warnings.simplefilter("always")
         if model_format == "savedmodel":
             network, loader = _load_savedmodel(path), "tf.saved_model"
         else:
-            if allow_unsafe:
-                tf_runtime.keras().config.enable_unsafe_deserialization()
-            network, loader = _load_keras_file(path, model_format)
+            network, loader = _load_keras_file(path, model_format, safe_mode)
+            _check_one_input_one_output(path, network)
     load_warnings = sorted({str(w.message).splitlines()[0] for w in caught if issubclass(w.category, UserWarning)})
     forward = Forward(network, loader)
     _check_card_against_model(path, card, card_path, forward.input_shape, forward.output_shape)
@@ -149,6 +139,7 @@ def load_model(path, card_path=None, allow_unsafe: bool = False) -> LoadedModel:
     return LoadedModel(
         path=path, format=model_format, loader=loader, sha256=file_sha256(path), card=card, card_path=card_path,
         card_assumed=assumed, load_warnings=tuple(load_warnings), forward=forward,
+        safety_checks=checks, unsafe_allowed=screening.findings,
     )
 
 

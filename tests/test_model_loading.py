@@ -60,6 +60,7 @@ def test_every_format_predicts_like_the_model_in_memory(saved, reference, name, 
     assert (model.format, model.loader, model.card_assumed) == (model_format, loader, False)
     assert model.input_shape[1:] == (16, 16, 3) and model.output_shape[1:] == (5,)
     assert len(model.sha256) == 64
+    assert model.unsafe_allowed == () and (model_format == "savedmodel" or "safe_mode on" in model.safety_checks[-1])
     outputs = model.predict(IMAGES)
     np.testing.assert_allclose(outputs.probabilities, reference[1], atol=1e-5)
     if model_format == "savedmodel":

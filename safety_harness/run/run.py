@@ -147,6 +147,8 @@ class SafetyRun:
             "card_assumed": model.card_assumed,
             "card": model.card.to_dict(),
             "load_warnings": list(model.load_warnings),
+            "safety_checks": {"checked": list(model.safety_checks),
+                              "allowed_by_allow_unsafe_model": list(model.unsafe_allowed)},
         }
 
     def ingest_identity(self) -> dict:
