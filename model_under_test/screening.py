@@ -50,6 +50,11 @@ SIDE_EFFECT_OPS = {
 SERVING_SIGNATURE = "serving_default"
 
 
+def side_effect_family(op: str) -> str | None:
+    """The family of side effects TensorFlow op type ``op`` belongs to, None for a pure computation."""
+    return next((family for family, pattern in SIDE_EFFECT_OPS.items() if pattern.search(op)), None)
+
+
 @dataclass(frozen=True)
 class Screening:
     """What was checked, and what the model does beyond computing (empty: nothing found)."""
@@ -175,9 +180,9 @@ def screen_savedmodel(path: Path) -> Screening:
     """The ops that loading and the serving signature run, read from ``saved_model.pb`` without loading it.
 
     Scanned: the serving signature's graph, the init op (``__saved_model_init_op`` or the TF1
-    collections), the create/initialize functions of resources (run by ``tf.saved_model.load``),
-    and, for a TF1 SavedModel, the variable-restore graph (where restore ops are expected). A TF2
-    SavedModel's restore graph is not run: TensorFlow restores its variables itself.
+    collections), every function of a TF2 object graph (resource and checkpoint-value functions run
+    during loading), and, for a TF1 SavedModel, the variable-restore graph (where restore ops are
+    expected). A TF2 SavedModel's restore graph is not run: TensorFlow restores its variables itself.
     """
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -203,29 +208,19 @@ def screen_savedmodel(path: Path) -> Screening:
             scan.from_tensors("the init op", list(meta_graph.collection_def[key].node_list.value))
     objects = meta_graph.object_graph_def
     if objects.nodes:
-        for node in objects.nodes:
-            if node.WhichOneof("kind") == "resource":
-                for child in node.children:
-                    for function in _object_functions(objects.nodes[child.node_id]):
-                        scan.function(f"resource function {child.local_name}", function)
+        # every function the loader restores, whatever may call it: resource and checkpoint-value functions
+        # run during tf.saved_model.load itself; the saver's own save/restore functions are not among them
+        for name in sorted(objects.concrete_functions):
+            scan.function("the functions tf.saved_model.load restores", name)
         restore = "TF2 restore graph not run, so not scanned"
     else:
         scan.from_tensors("the variable-restore graph", [meta_graph.saver_def.restore_op_name],
-                          allowed=SIDE_EFFECT_OPS["checkpoint read or write"])
+                          allowed=("checkpoint read or write",))
         restore = "TF1 variable-restore graph: only checkpoint ops"
     families = ", ".join(SIDE_EFFECT_OPS)
-    checks = (f"ops of serving_default, the init op and resource initializers, nested functions included "
+    checks = (f"ops of serving_default, the init op and every restored function, nested functions included "
               f"({scan.functions_scanned} functions, {scan.ops_scanned} ops) checked for {families}; {restore}",)
     return Screening(checks, tuple(scan.findings))
-
-
-def _object_functions(node):
-    kind = node.WhichOneof("kind")
-    if kind == "function":
-        return list(node.function.concrete_functions)
-    if kind == "bare_concrete_function":
-        return [node.bare_concrete_function.concrete_function_name]
-    return []
 
 
 def _check_serving_signature(path: Path, meta_graph):
@@ -261,8 +256,9 @@ class _GraphScan:
     def functions_scanned(self) -> int:
         return len(self._visited_functions)
 
-    def from_tensors(self, root: str, tensor_names, allowed=None):
-        """Every node of the main graph that ``tensor_names`` depend on, data and control inputs."""
+    def from_tensors(self, root: str, tensor_names, allowed: tuple[str, ...] = ()):
+        """Every node of the main graph that ``tensor_names`` depend on, data and control inputs; ops of the
+        ``allowed`` families are expected there."""
         pending = [name.lstrip("^").split(":")[0] for name in tensor_names]
         while pending:
             name = pending.pop()
@@ -281,12 +277,11 @@ class _GraphScan:
         for node in self._library[name].node_def:
             self._check(node, f"node {node.name!r} of function {name}, reached from {root}", root)
 
-    def _check(self, node, where: str, root: str, allowed=None):
+    def _check(self, node, where: str, root: str, allowed: tuple[str, ...] = ()):
         self.ops_scanned += 1
-        for family, pattern in SIDE_EFFECT_OPS.items():
-            if pattern.search(node.op) and not (allowed is not None and allowed.search(node.op)):
-                self.findings.append(f"{node.op} ({family}) at {where}")
-                break
+        family = side_effect_family(node.op)
+        if family is not None and family not in allowed:
+            self.findings.append(f"{node.op} ({family}) at {where}")
         if node.op in self._library:  # a function called as an op
             self.function(root, node.op)
         for value in node.attr.values():

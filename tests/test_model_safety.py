@@ -15,25 +15,27 @@ from safety_harness.run.run import SafetyRun
 from tests.test_model_loading import IMAGES, small_model, with_card
 
 
-def export_module(folder, side_effect=None, nested=False, outputs=1, signature=True):
-    """A SavedModel from a plain ``tf.Module`` (16x16x3 images -> 5 softmax scores); ``side_effect(tf)``
-    runs in its serving function, directly or in a nested ``tf.function``."""
+def export_module(folder, side_effect=None, where="signature", outputs=1, signature=True):
+    """A SavedModel from a plain ``tf.Module`` (16x16x3 images -> 5 softmax scores) whose ``side_effect(tf)``
+    runs in its serving function (``where``: ``signature``), in a ``nested`` tf.function it calls, or in
+    another function of the module (``elsewhere``) the serving function never calls."""
     tf = tf_runtime.tensorflow()
 
     @tf.function
     def nested_side_effect():  # not attached to the module: traced only inside the signature
         side_effect(tf)
 
-
     class Classifier(tf.Module):
         def __init__(self):
             super().__init__()
             self.kernel = tf.Variable(np.random.default_rng(0).normal(size=(768, 5)).astype(np.float32))
+            if where == "elsewhere":
+                self.elsewhere = tf.function(nested_side_effect.python_function, input_signature=[])
 
         @tf.function(input_signature=[tf.TensorSpec([None, 16, 16, 3], tf.float32)])
         def __call__(self, images):
-            if side_effect is not None:
-                nested_side_effect() if nested else side_effect(tf)
+            if side_effect is not None and where != "elsewhere":
+                nested_side_effect() if where == "nested" else side_effect(tf)
             scores = tf.nn.softmax(tf.reshape(images, [-1, 768]) @ self.kernel)
             return {f"scores{i}": scores for i in range(outputs)}
 
@@ -42,12 +44,15 @@ def export_module(folder, side_effect=None, nested=False, outputs=1, signature=T
     return with_card(folder)
 
 
-@pytest.mark.parametrize("nested", [False, True], ids=["in the signature", "in a nested function"])
-def test_savedmodel_writing_a_file_is_refused_before_it_runs(tmp_path, nested):
+@pytest.mark.parametrize("where, reached_from", [
+    ("signature", "serving_default"), ("nested", "serving_default"),
+    ("elsewhere", "the functions tf.saved_model.load restores"),
+])
+def test_savedmodel_writing_a_file_is_refused_before_it_runs(tmp_path, where, reached_from):
     target = tmp_path / "conftest.py"
-    path = export_module(tmp_path / "writer", lambda tf: tf.io.write_file(str(target), "import os"), nested)
-    with pytest.raises(HarnessInputError, match=r"(?s)writer does more than compute.*WriteFile \(file access\) at "
-                                                r"node .* reached from serving_default.*--allow-unsafe-model"):
+    path = export_module(tmp_path / "writer", lambda tf: tf.io.write_file(str(target), "import os"), where)
+    with pytest.raises(HarnessInputError, match=rf"(?s)writer does more than compute.*WriteFile \(file access\) "
+                                                rf"at node .* reached from {reached_from}.*--allow-unsafe-model"):
         load_model(path)
     assert not target.exists()
 
@@ -179,3 +184,37 @@ def test_h5_configuration_is_bounded_by_the_bytes_outside_the_weights(tmp_path, 
     assert screening.screen_keras_file(tmp_path / "small_config.h5", "h5").findings == ()
     with pytest.raises(HarnessInputError, match=r"model_config attribute may take up to 2 MiB, over the 1 MiB"):
         screening.screen_keras_file(tmp_path / "huge_config.h5", "h5")
+
+
+@pytest.mark.parametrize("op", [
+    "WriteFile", "ReadFile", "MatchingFiles", "PyFunc", "EagerPyFunc", "PyFuncStateless", "Save", "SaveV2",
+    "SaveSlices", "MergeV2Checkpoints", "RestoreV2", "RestoreSlice", "Print", "PrintV2", "WriteScalarSummary",
+    "CreateSummaryFileWriter", "DebugIdentityV2", "ImmutableConst", "ShellExecute", "TFRecordDataset",
+    "WholeFileReaderV2", "InitializeTableFromTextFileV2",
+])
+def test_side_effect_ops_are_denied(op):
+    assert screening.side_effect_family(op) is not None
+
+
+@pytest.mark.parametrize("op", ["Conv2D", "MatMul", "ReadVariableOp", "AssignVariableOp", "VarHandleOp",
+                                "StatefulPartitionedCall", "Softmax", "ResizeBilinear", "StatelessIf"])
+def test_computing_ops_pass(op):
+    assert screening.side_effect_family(op) is None
+
+
+def test_tf1_savedmodel_passes_with_its_restore_graph_scanned(tmp_path):
+    """TF1 SavedModels restore their variables by running their own restore graph: it is scanned, and its
+    checkpoint ops are expected there."""
+    tf = tf_runtime.tensorflow()
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        images = tf.compat.v1.placeholder(tf.float32, [None, 16, 16, 3])
+        kernel = tf.compat.v1.get_variable("kernel", initializer=np.ones((768, 5), np.float32))
+        scores = tf.nn.softmax(tf.reshape(images, [-1, 768]) @ kernel)
+        session.run(tf.compat.v1.global_variables_initializer())
+        builder = tf.compat.v1.saved_model.Builder(str(tmp_path / "tf1"))
+        signature = tf.compat.v1.saved_model.predict_signature_def({"images": images}, {"scores": scores})
+        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={"serving_default": signature})
+        builder.save()
+    model = load_model(with_card(tmp_path / "tf1"))
+    assert model.unsafe_allowed == () and "TF1 variable-restore graph" in model.safety_checks[0]
+    np.testing.assert_allclose(model.predict(IMAGES).probabilities, 0.2, atol=1e-6)
