@@ -22,6 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError
 
 MIB = 1 << 20
@@ -184,6 +185,7 @@ def screen_savedmodel(path: Path) -> Screening:
     during loading), and, for a TF1 SavedModel, the variable-restore graph (where restore ops are
     expected). A TF2 SavedModel's restore graph is not run: TensorFlow restores its variables itself.
     """
+    tf_runtime.tensorflow()  # imported quietly first: the protobuf module would import it with its start-up lines
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()
