@@ -56,8 +56,9 @@ OPTIONS = (
                                        help="evaluate the readable images when some cannot be decoded; the report "
                                             "lists the excluded ones")),
     (("--allow-unsafe-model",), dict(action="store_true",
-                                     help="load a model with Lambda layers (arbitrary Python code): only for models "
-                                          "you trust")),
+                                     help="load a model that carries code (Lambda layers, custom objects) or whose "
+                                          "graph has ops with side effects (file, network, Python callbacks); the "
+                                          "report says what was let through: only for models you trust")),
 )
 OPTION_NAMES = frozenset(flag for flags, _ in OPTIONS for flag in flags)
 #: what marks a folder as the harness's: its configuration and its requirements file
