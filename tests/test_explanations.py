@@ -152,7 +152,9 @@ def test_lrp_box_rule_gives_black_sticker_pixels_relevance(keras):
     assert (np.abs(maps[:, 5:10, 5:10]) > 0).mean() > 0.5
 
 
-def test_lrp_folds_batch_normalisation_and_conserves_the_logit(keras):
+@pytest.mark.parametrize("framework", ["keras", "tf_keras"])
+def test_lrp_folds_batch_normalisation_and_conserves_the_logit(framework):
+    keras = tf_runtime.keras() if framework == "keras" else tf_runtime.tf_keras()
     keras.utils.set_random_seed(4)
     model = keras.Sequential([
         keras.Input((12, 12, 3)),
@@ -160,7 +162,7 @@ def test_lrp_folds_batch_normalisation_and_conserves_the_logit(keras):
         keras.layers.AveragePooling2D(2), keras.layers.Dropout(0.5),
         keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(), keras.layers.ReLU(),
         keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(5), keras.layers.Softmax(),
+        keras.layers.Dense(5), keras.layers.Softmax(name="probabilities"),
     ])
     rng = np.random.default_rng(4)
     for layer in model.layers:  # non-trivial moving statistics, so folding matters
@@ -168,8 +170,8 @@ def test_lrp_folds_batch_normalisation_and_conserves_the_logit(keras):
             gamma, beta, mean, variance = layer.get_weights()
             layer.set_weights([rng.uniform(0.5, 2, gamma.shape), rng.normal(0, 0.1, beta.shape),
                                rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 2, variance.shape)])
-    explained = ExplainedModel(model, "keras")
-    assert explained.logit_head.description == "input of softmax layer 'softmax'"
+    explained = ExplainedModel(model, framework)
+    assert explained.logit_head.description == "input of softmax layer 'probabilities'"
     inputs = rng.uniform(0, 1, (4, 12, 12, 3)).astype(np.float32)
     class_ids = np.array([0, 1, 2, 3])
     logits = explained.logits(tf_runtime.tensorflow().constant(inputs)).numpy()[np.arange(4), class_ids]

@@ -230,8 +230,10 @@ def _propagate(step: _Step, below, relevance, bounds, epsilon):
                              fallback=squared)
     if step.rule == "z+":
         positive, negative = tf.nn.relu(kernel), -tf.nn.relu(-kernel)
-        return _redistribute([(tf.nn.relu(below), lambda a: linear(a, positive)),
-                              (-tf.nn.relu(-below), lambda a: linear(a, negative))], relevance, fallback=squared)
+        terms = [(tf.nn.relu(below), lambda a: linear(a, positive))]
+        if tf.reduce_any(below < 0):  # after a ReLU (the usual case) there is no negative part
+            terms.append((-tf.nn.relu(-below), lambda a: linear(a, negative)))
+        return _redistribute(terms, relevance, fallback=squared)
     return _redistribute([(below, lambda a: linear(a, kernel))], relevance, epsilon=epsilon, fallback=squared)
 
 
@@ -266,11 +268,11 @@ def _redistribute(terms, relevance, epsilon=0.0, fallback=None):
     share = tf.math.divide_no_nan(relevance, denominator)
     result = tf.add_n([a * tape.gradient(z, a, output_gradients=share) for a, _ in terms])
     del tape
-    if fallback is None:
+    leftover = tf.where(denominator == 0, relevance, tf.zeros_like(relevance))
+    if fallback is None or not tf.reduce_any(leftover != 0):
         return result
     ones = tf.ones_like(terms[0][0])
     with tf.GradientTape() as tape:
         tape.watch(ones)
         spread = fallback(ones)
-    leftover = tf.where(denominator == 0, relevance, tf.zeros_like(relevance))
     return result + tape.gradient(spread, ones, output_gradients=tf.math.divide_no_nan(leftover, spread))
