@@ -10,9 +10,10 @@ import pytest
 from model_under_test.card import parse_card
 from model_under_test.inference import preprocess
 from safety_harness.core import tf_runtime
+from safety_harness.explanations import EXPLAINERS, availability
 from safety_harness.explanations.baselines import blurred_baseline
 from safety_harness.explanations.gradcam import gradcam, gradcam_applicability
-from safety_harness.explanations.integrated_gradients import integrated_gradients, integrated_gradients_applicability
+from safety_harness.explanations.integrated_gradients import integrated_gradients
 from safety_harness.explanations.lrp import lrp, lrp_applicability
 from safety_harness.explanations.model_access import ExplainedModel, ExplainerNotApplicable
 from safety_harness.explanations.self_checks import (
@@ -27,8 +28,6 @@ from safety_harness.synthetic.renderer import render_sign
 CARDS = Path(__file__).parent / "shared_model_cards"
 REFERENCE = Path(__file__).resolve().parents[1] / "model_under_test" / "reference"
 SIGN_CLASSES = (14, 1, 13, 33, 25, 2, 38, 17)
-EXPLAINERS = {"gradcam": (gradcam, gradcam_applicability), "lrp": (lrp, lrp_applicability),
-              "integrated_gradients": (integrated_gradients, integrated_gradients_applicability)}
 SHARED_KERAS_MODELS = [  # folder, file, the framework that reads it
     ("abis47", "traffic_classifier.h5", "keras"),
     ("nabagata", "traffic_classifier.h5", "tf_keras"),
@@ -88,13 +87,13 @@ def test_integrated_gradients_run_on_a_saved_model_and_the_layer_methods_say_why
     class_ids = explained.probabilities(tf.constant(inputs)).numpy().argmax(1)
     maps = integrated_gradients(explained, inputs, class_ids)
     assert maps.shape == (4, 30, 30) and maps.dtype == np.float32 and np.isfinite(maps).all() and maps.any()
-    assert integrated_gradients_applicability(explained).applies
-    for explainer, applicability in ((gradcam, gradcam_applicability), (lrp, lrp_applicability)):
-        verdict = applicability(explained)
-        assert not verdict.applies and verdict.reason.startswith("SavedModel: no layers")
-        assert "Integrated Gradients applies" in verdict.reason
+    verdicts = availability(explained)
+    assert verdicts["integrated_gradients"].applies and verdicts["integrated_gradients"].reason is None
+    for name in ("gradcam", "lrp"):
+        assert not verdicts[name].applies and verdicts[name].reason.startswith("SavedModel: no layers")
+        assert "Integrated Gradients applies" in verdicts[name].reason
         with pytest.raises(ExplainerNotApplicable, match="SavedModel: no layers"):
-            explainer(explained, inputs, class_ids, card.pixel_range)
+            EXPLAINERS[name][0](explained, inputs, class_ids, card.pixel_range)
 
 
 # --- Grad-CAM ---------------------------------------------------------------------------------------------------
@@ -302,6 +301,19 @@ def test_randomisation_check_on_a_trained_model_passes_for_gradcam_and_fails_for
     # top layers hardly changes them (median correlation about 0.8 here; Sixt, Granz and Landgraf, "When
     # Explanations Lie", ICML 2020). This pins the finding: a change in it must be looked at.
     assert not checks["lrp"].passed and checks["lrp"].median_correlation > 0.5, checks["lrp"]
+
+
+def test_randomised_clone_of_a_tf_keras_model_redraws_only_the_top_layers():
+    keras = tf_runtime.tf_keras()
+    explained = ExplainedModel(seeded_cnn(keras), "tf_keras")
+    before = explained.network.get_weights()
+    randomised, names = randomised_clone(explained, seed=1)
+    assert names == (explained.layers[2].name, explained.layers[4].name)  # the last Conv2D and the Dense layer
+    for original, clone_layer in zip(explained.layers, randomised.layers):
+        same = [np.array_equal(a, b) for a, b in zip(original.get_weights(), clone_layer.get_weights())]
+        assert all(same) != (original.name in names)
+    for original, after in zip(before, explained.network.get_weights()):
+        np.testing.assert_array_equal(original, after)
 
 
 def test_deletion_figures_are_computed_for_the_trained_model(trained_cnn):
