@@ -31,7 +31,6 @@ from pathlib import Path
 from safety_harness.core.errors import HarnessInputError
 
 IMAGE_SUFFIXES = (".ppm", ".png", ".jpg", ".jpeg", ".bmp")
-LAYOUTS = ("gtsrb-test", "gtsrb-train", "kaggle-test", "kaggle-train", "csv-labels", "class-folders", "flat")
 _ROI_COLUMNS = ("Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2")
 #: the largest class id accepted; labels are stored as 64-bit integers, class indices of any real model are far below
 _MAX_CLASS_ID = 2**31 - 1

@@ -3,7 +3,7 @@
 A class pictogram is placed on a varied background (sky gradient, foliage or asphalt-like
 noise, building blocks) with varied scale, position, in-plane rotation and perspective,
 then lit (brightness, contrast, colour cast, faded paint), blurred and given sensor noise.
-The sign's bounding box and pixel mask come with the image, so robustness tests can place
+The sign's bounding box comes with the image, so robustness tests can place
 stickers on the sign and explanation work can check where a model looks.
 
 Parameter ranges (per render, uniform unless stated):
@@ -34,12 +34,11 @@ _SUPERSAMPLE = 2
 
 @dataclass(frozen=True)
 class RenderedSign:
-    """``image`` uint8 RGB (size, size, 3); ``bbox`` (x1, y1, x2, y2) with x2/y2 exclusive; ``mask`` bool."""
+    """``image`` uint8 RGB (size, size, 3); ``bbox`` (x1, y1, x2, y2) with x2/y2 exclusive."""
 
     image: np.ndarray
     class_id: int
     bbox: tuple[int, int, int, int]
-    mask: np.ndarray
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -100,4 +99,4 @@ def render_sign(class_id: int, seed: int, size: int = 32) -> RenderedSign:
     mask = alpha[..., 0] > 0.5
     ys, xs = np.nonzero(mask)
     bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-    return RenderedSign(np.clip(np.rint(image), 0, 255).astype(np.uint8), class_id, bbox, mask)
+    return RenderedSign(np.clip(np.rint(image), 0, 255).astype(np.uint8), class_id, bbox)
