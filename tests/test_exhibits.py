@@ -17,7 +17,7 @@ from safety_harness.evidence.results import (
 )
 from safety_harness.metrics.calibration import classwise_reliability_bins, reliability_bins
 from safety_harness.metrics.verdicts import Verdict
-from safety_harness.plan.requirements import Requirement, RequirementCase
+from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
 from safety_harness.report.exhibits import MAX_EXAMPLES, exhibits_html
 
 CLASS_NAMES = ("Speed limit (20km/h)", "Stop <sign>", "Yield")
@@ -38,7 +38,7 @@ def predictions(n=40):
 
 def result(verdict, *exhibits):
     requirement = Requirement("SR-X", "title", "hazard", "recall", 0.9, ">=", 0.95)
-    return RequirementResult(RequirementCase(requirement, 1, "clean"), verdict, exhibits=exhibits)
+    return RequirementResult(RequirementCase(requirement, 1, CLEAN), verdict, exhibits=exhibits)
 
 
 def test_samples_against_the_requirement_are_shown_only_when_the_verdict_blocks_the_release():

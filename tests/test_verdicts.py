@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from safety_harness.evidence.results import RequirementResult
 from safety_harness.metrics.bounds import clopper_pearson_upper, one_sided_bound
 from safety_harness.metrics.verdicts import SamplesNeeded, Verdict, judge_bound, judge_proportion
-from safety_harness.plan.requirements import Requirement, RequirementCase
+from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
 
 
 def test_stop_sign_examples_from_the_gtsrb_test_set():
@@ -108,7 +108,7 @@ def test_an_estimate_bounded_by_a_rate_is_judged_on_the_rate_s_bound_and_count()
 def result_of(judgement, metric, successes=None, n=None):
     requirement = Requirement("SR-X", "title", "hazard", metric, judgement.threshold, judgement.direction,
                               judgement.confidence)
-    return RequirementResult(RequirementCase(requirement, None, "clean"), judgement.verdict, judgement,
+    return RequirementResult(RequirementCase(requirement, None, CLEAN), judgement.verdict, judgement,
                              successes=successes, n=n)
 
 
