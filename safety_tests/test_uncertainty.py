@@ -3,8 +3,6 @@
 PYTEST_DONT_REWRITE: a failed verdict prints its own one-line explanation, not pytest's introspection.
 """
 
-import functools
-
 import pytest
 
 from safety_harness.metrics import calibration, ranking
@@ -15,26 +13,20 @@ from safety_harness.run.uncertainty import inputs_of
 
 
 def calibration_statistic(requirement_case):
-    parameters = requirement_case.requirement.parameters
-    if requirement_case.requirement.metric == "mce":
-        return functools.partial(calibration.maximum_calibration_error, n_bins=parameters["bins"],
-                                 binning=parameters["binning"])
-    if requirement_case.class_id is not None:
-        return functools.partial(calibration.classwise_ece, class_id=requirement_case.class_id,
-                                 n_bins=parameters["bins"])
-    return functools.partial(calibration.expected_calibration_error, n_bins=parameters["bins"],
-                             binning=parameters["binning"])
+    """ECE or MCE with the requirement's bins; class-wise (one-vs-rest) ECE for a requirement on one class."""
+    requirement = requirement_case.requirement
+    return calibration.CalibrationStatistic(requirement.metric, requirement.parameters["bins"],
+                                            requirement.parameters["binning"], requirement_case.class_id)
 
 
 @pytest.mark.requirement_metric("ece")
-def test_expected_calibration_error_ceiling(requirement_case, predictions, safety_run, evidence):
-    statistic = calibration_statistic(requirement_case)
-    result = evidence.judge_statistic(statistic, predictions)
+def test_expected_calibration_error_ceiling(requirement_case, predictions, evidence):
+    result = evidence.judge_statistic(calibration_statistic(requirement_case), predictions)
     assert result.verdict is Verdict.PASS, result.message
 
 
 @pytest.mark.requirement_metric("mce")
-def test_maximum_calibration_error_ceiling(requirement_case, predictions, safety_run, evidence):
+def test_maximum_calibration_error_ceiling(requirement_case, predictions, evidence):
     result = evidence.judge_statistic(calibration_statistic(requirement_case), predictions)
     assert result.verdict is Verdict.PASS, result.message
 

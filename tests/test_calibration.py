@@ -70,39 +70,63 @@ def test_equal_mass_bins_hold_equal_counts(n, n_bins, seed):
     assert used.sum() == n and used.max() - used.min() <= 1
 
 
-@settings(max_examples=20, deadline=None)
-@given(st.integers(0, 2**32 - 1))
-def test_calibrated_by_construction_has_an_ece_interval_near_zero(seed):
-    # labels drawn from the predicted distribution itself: calibrated by construction
-    rng = np.random.default_rng(seed)
-    probabilities = softmax(rng.normal(0, 2, (2000, 4)), axis=1)
-    labels = (rng.random((2000, 1)) > probabilities.cumsum(axis=1)).sum(axis=1)
-    ece = calibration.expected_calibration_error(probabilities, labels)
-    bound = calibration.bootstrap_upper_bound(calibration.expected_calibration_error, probabilities, labels, seed=seed)
-    assert ece <= bound < 0.08
-
-
-def test_overconfidence_is_caught_by_the_bound():
-    rng = np.random.default_rng(0)
-    probabilities, labels = two_class(np.full(500, 0.99), rng.random(500) < 0.8)
-    bound = calibration.bootstrap_upper_bound(calibration.expected_calibration_error, probabilities, labels)
-    assert calibration.expected_calibration_error(probabilities, labels) > 0.15 and bound > 0.15
-
-
-def test_bootstrap_bound_is_seeded():
-    rng = np.random.default_rng(1)
-    probabilities, labels = softmax(rng.normal(0, 2, (300, 3)), axis=1), rng.integers(0, 3, 300)
-    bound = calibration.bootstrap_upper_bound
-    statistic = calibration.expected_calibration_error
-    assert bound(statistic, probabilities, labels, seed=3) == bound(statistic, probabilities, labels, seed=3)
-    assert bound(statistic, probabilities, labels, seed=3) != bound(statistic, probabilities, labels, seed=4)
-
-
 def test_classwise_ece_is_one_vs_rest():
     # p(class 0) = 0.5 on four images, two of which are class 0: calibrated for class 0
     probabilities = np.array([[0.5, 0.5]] * 4)
     assert calibration.classwise_ece(probabilities, np.array([0, 0, 1, 1]), class_id=0) == pytest.approx(0.0)
     assert calibration.classwise_ece(probabilities, np.array([0, 0, 0, 0]), class_id=0) == pytest.approx(0.5)
+
+
+def test_classwise_reliability_bins_by_hand():
+    # p(class 2) per image and whether it is of class 2, in 4 equal-width bins (0, .25], (.25, .5], ...
+    p2 = np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.6])
+    labels = np.array([0, 2, 1, 2, 2, 0])
+    probabilities = np.stack([1 - p2, np.zeros(6), p2], axis=1)
+    bins = calibration.classwise_reliability_bins(probabilities, labels, class_id=2, n_bins=4)
+    np.testing.assert_array_equal(bins.count, [2, 1, 1, 2])          # {.1, .2}, {.3}, {.6}, {.9, .8}
+    np.testing.assert_allclose(bins.confidence, [0.15, 0.3, 0.6, 0.85])  # mean p(class 2)
+    np.testing.assert_allclose(bins.accuracy, [0.5, 0.0, 0.0, 1.0])      # share of class 2
+    np.testing.assert_allclose(bins.lower, [0, 0.25, 0.5, 0.75])
+    # the top-label diagram of the same data is another one: here its first bin holds no image
+    assert calibration.reliability_bins(probabilities, labels, n_bins=4).count[0] == 0
+    # class-wise ECE is computed from exactly these bins: (2 * .35 + .3 + .6 + 2 * .15) / 6
+    assert calibration.classwise_ece(probabilities, labels, 2, n_bins=4) == pytest.approx(1.9 / 6)
+
+
+def test_calibration_statistic_is_the_requirement_s_metric_with_its_bins():
+    rng = np.random.default_rng(3)
+    probabilities, labels = softmax(rng.normal(0, 2, (200, 5)), axis=1), rng.integers(0, 5, 200)
+    ece = calibration.CalibrationStatistic("ece", 10, "equal_mass")
+    mce = calibration.CalibrationStatistic("mce", 10, "equal_mass")
+    stop = calibration.CalibrationStatistic("ece", 10, "equal_width", class_id=4)
+    assert ece(probabilities, labels) == calibration.expected_calibration_error(probabilities, labels, 10, "equal_mass")
+    assert mce(probabilities, labels) == calibration.maximum_calibration_error(probabilities, labels, 10, "equal_mass")
+    assert stop(probabilities, labels) == calibration.classwise_ece(probabilities, labels, 4, 10)
+    one_vs_rest = calibration.classwise_reliability_bins(probabilities, labels, 4, 10)
+    np.testing.assert_array_equal(stop.reliability(probabilities, labels).count, one_vs_rest.count)
+    np.testing.assert_array_equal(ece.reliability(probabilities, labels).count,
+                                  calibration.reliability_bins(probabilities, labels, 10, "equal_mass").count)
+
+
+def test_classwise_binning_is_honoured():
+    rng = np.random.default_rng(4)
+    probabilities, labels = softmax(rng.normal(0, 2, (90, 3)), axis=1), rng.integers(0, 3, 90)
+    bins = calibration.classwise_reliability_bins(probabilities, labels, 1, n_bins=9, binning="equal_mass")
+    assert bins.count.tolist() == [10] * 9
+
+
+@pytest.mark.parametrize("arguments, name", [
+    (("auroc",), "metric"),
+    (("mce", 15, "equal_width", 14), "class_id"),
+])
+def test_calibration_statistic_refuses_what_it_cannot_compute(arguments, name):
+    with pytest.raises(ValueError, match=name):
+        calibration.CalibrationStatistic(*arguments)
+
+
+def test_classwise_bins_refuse_an_unknown_class():
+    with pytest.raises(ValueError, match="class_id"):
+        calibration.classwise_reliability_bins(np.full((2, 3), 1 / 3), np.array([0, 1]), class_id=3)
 
 
 def test_brier_and_nll_by_hand():

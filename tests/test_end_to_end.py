@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.metrics.bounds import one_sided_bound
 
 
@@ -45,6 +46,17 @@ def test_every_number_follows_from_the_counts(default_run):
         elif r["metric"] != "counterexample":
             # bootstrap, DKW and drop bounds lie on the conservative side of the estimate
             assert r["bound"] <= r["value"] if r["direction"] == ">=" else r["bound"] >= r["value"]
+
+
+def test_bootstrap_bounds_record_their_resamples_and_class_wise_ece_its_one_vs_rest_bins(default_run):
+    results = {r["id"]: r for r in default_run.evidence["requirements"]}
+    bootstrapped = [r for r in results.values() if r["metric"] in ("ece", "mce", "auroc") and r["value"] is not None]
+    assert bootstrapped and all(r["details"]["bootstrap_resamples"] == DEFAULT_RESAMPLES for r in bootstrapped)
+    stop, overall = results["SR-STOP-CALIBRATION"], results["SR-CALIBRATION-ECE"]
+    assert stop["details"]["reliability"]["class"] == 14 and overall["details"]["reliability"]["class"] is None
+    assert sum(stop["details"]["reliability"]["count"]) == stop["n"]
+    assert "one-vs-rest, class 14" in default_run.html
+    assert all(r["samples_needed_status"] is None for r in results.values() if r["verdict"] == "pass")
 
 
 def test_evidence_identifies_model_ingest_and_environment(default_run):

@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safety_harness.metrics.bounds import one_sided_bound
-from safety_harness.metrics.verdicts import Verdict, judge_bound, judge_proportion
+from safety_harness.evidence.results import RequirementResult
+from safety_harness.metrics.bounds import clopper_pearson_upper, one_sided_bound
+from safety_harness.metrics.verdicts import SamplesNeeded, Verdict, judge_bound, judge_proportion
+from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
 
 
 def test_stop_sign_examples_from_the_gtsrb_test_set():
@@ -63,6 +65,76 @@ def test_judge_bound_for_non_binomial_metrics():
     assert judge_bound(0.06, 0.08, 0.05, "<=", 0.95).verdict is Verdict.FAIL
     with pytest.raises(ValueError, match="direction"):
         judge_bound(0.1, 0.1, 0.1, "==", 0.95)
+
+
+def test_samples_needed_is_computed_for_an_undecided_rate():
+    judgement = judge_proportion(269, 270, 0.99, ">=", 0.95)
+    assert judgement.samples_needed_status is SamplesNeeded.COMPUTED and judgement.samples_needed == 473
+
+
+def test_samples_needed_is_impossible_when_no_sample_size_clears_the_threshold():
+    # no miss in 500, but a floor of 1: the lower bound approaches 1 and never reaches it
+    judgement = judge_proportion(500, 500, 1.0, ">=", 0.95)
+    assert judgement.verdict is Verdict.INSUFFICIENT_EVIDENCE
+    assert judgement.samples_needed_status is SamplesNeeded.IMPOSSIBLE and judgement.samples_needed is None
+
+
+def test_samples_needed_is_not_defined_for_a_bound_that_is_not_a_count_s():
+    judgement = judge_bound(0.02, 0.07, 0.05, "<=", 0.95)  # e.g. an ECE and its bootstrap bound
+    assert judgement.verdict is Verdict.INSUFFICIENT_EVIDENCE
+    assert judgement.samples_needed_status is SamplesNeeded.NOT_DEFINED and judgement.samples_needed is None
+
+
+@pytest.mark.parametrize("judgement", [
+    judge_proportion(299, 299, 0.99, ">=", 0.95), judge_proportion(264, 270, 0.99, ">=", 0.95),
+    judge_bound(0.02, 0.04, 0.05, "<=", 0.95), judge_bound(0.06, 0.08, 0.05, "<=", 0.95),
+])
+def test_a_decided_judgement_has_no_samples_needed(judgement):
+    assert judgement.samples_needed_status is None and judgement.samples_needed is None
+
+
+def test_an_estimate_bounded_by_a_rate_is_judged_on_the_rate_s_bound_and_count():
+    # accuracy drop 0.01, bounded by 3 of 100 samples lost: the drop is judged on the rate's upper bound
+    judgement = judge_proportion(3, 100, 0.05, "<=", 0.95, estimate=0.01)
+    assert judgement.value == 0.01 and judgement.bound == clopper_pearson_upper(3, 100, 0.95)
+    assert judgement.verdict is Verdict.INSUFFICIENT_EVIDENCE
+    assert judgement.samples_needed_status is SamplesNeeded.COMPUTED
+    # at that size the bound of 3 lost clears 0.05 (and the drop, at most the rate, with it); one less does not
+    assert clopper_pearson_upper(3, judgement.samples_needed, 0.95) <= 0.05
+    assert clopper_pearson_upper(3, judgement.samples_needed - 1, 0.95) > 0.05
+    assert judge_proportion(3, 100, 0.05, "<=", 0.95, estimate=0.06).verdict is Verdict.FAIL
+
+
+def result_of(judgement, metric, successes=None, n=None):
+    requirement = Requirement("SR-X", "title", "hazard", metric, judgement.threshold, judgement.direction,
+                              judgement.confidence)
+    return RequirementResult(RequirementCase(requirement, None, CLEAN), judgement.verdict, judgement,
+                             successes=successes, n=n)
+
+
+@pytest.mark.parametrize("judgement, metric, counts, status, sentence", [
+    (judge_proportion(269, 270, 0.99, ">=", 0.95), "recall", (269, 270), "computed",
+     "at the observed error count 473 samples would be needed (have 270)"),
+    (judge_proportion(500, 500, 1.0, ">=", 0.95), "recall", (500, 500), "impossible",
+     "no sample size can decide it at the observed error count"),
+    (judge_proportion(3, 100, 0.05, "<=", 0.95, estimate=0.01), "accuracy_drop", (3, 100), "computed",
+     "samples would be needed (have 100)"),
+    (judge_bound(0.02, 0.07, 0.05, "<=", 0.95), "ece", (None, 900), "not_defined",
+     "the bound's method gives no sample size that would decide it"),
+])
+def test_message_and_json_say_whether_a_sample_size_would_decide_it(judgement, metric, counts, status, sentence):
+    result = result_of(judgement, metric, *counts)
+    record = result.to_dict()
+    assert record["samples_needed_status"] == status
+    assert record["samples_needed"] == judgement.samples_needed
+    assert sentence in result.message
+    others = {"computed": "would be needed", "impossible": "no sample size can", "not_defined": "method gives no"}
+    assert all(text not in result.message for key, text in others.items() if key != status)
+
+
+def test_a_decided_result_says_nothing_of_sample_sizes():
+    record = result_of(judge_proportion(299, 299, 0.99, ">=", 0.95), "recall", 299, 299).to_dict()
+    assert record["samples_needed_status"] is None and record["samples_needed"] is None
 
 
 def test_blocking_verdicts():

@@ -2,6 +2,10 @@
 
 The JSON is the machine-readable record a CI gate and an auditor read; the HTML
 report renders the same records. Nothing in either is computed anywhere else.
+
+A result also carries, as data, what the report shows beside it (its *exhibits*: the samples
+behind the verdict, reliability bins, score histograms, a counterexample); the report turns
+them into HTML (safety_harness/report/exhibits.py). Exhibits are not part of the JSON.
 """
 
 import json
@@ -9,12 +13,82 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safety_harness.metrics.verdicts import Judgement, Verdict
+import numpy as np
+
+from safety_harness.metrics.calibration import ReliabilityBins
+from safety_harness.metrics.verdicts import Judgement, SamplesNeeded, Verdict
 from safety_harness.plan.requirements import RequirementCase
+from safety_harness.run.predictions import Predictions
+
+
+@dataclass(frozen=True)
+class SampleGallery:
+    """Samples of ``predictions`` at ``positions``, titled ``title``.
+
+    ``adverse``: the samples count against the requirement, and are shown when the verdict blocks
+    the release; otherwise they illustrate the evidence (e.g. the most alarming ingest images)
+    and are always shown.
+    """
+
+    title: str
+    predictions: Predictions
+    positions: np.ndarray
+    adverse: bool
+
+
+@dataclass(frozen=True)
+class MissedOodInputs:
+    """The inputs of an OOD set that did not raise the alarm: ``positions`` in the set's ``images``,
+    with every input's detector score in ``scores``; shown when the verdict blocks the release."""
+
+    set_name: str
+    images: np.ndarray
+    positions: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """The reliability bins a calibration statistic was computed from: one-vs-rest of ``class_id``,
+    or of the top-label confidence when ``class_id`` is None."""
+
+    bins: ReliabilityBins
+    class_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ScoreHistograms:
+    """An OOD detector's scores on two sets, with the alarm threshold."""
+
+    scores_in: np.ndarray
+    scores_out: np.ndarray
+    threshold: float
+    name_in: str
+    name_out: str
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """An image the model recognises and its perturbed copy that it does not."""
+
+    original: np.ndarray
+    perturbed: np.ndarray
+    original_class: int
+    predicted_class: int
+    confidence: float
+    description: str
+
 
 GATE_PASS = "pass"
 GATE_FAIL = "fail"
 GATE_NO_VERDICT = "no_verdict"
+
+
+SAMPLES_NEEDED_TEXT = {
+    SamplesNeeded.COMPUTED: "at the observed error count {needed} samples would be needed (have {n})",
+    SamplesNeeded.IMPOSSIBLE: "no sample size can decide it at the observed error count",
+    SamplesNeeded.NOT_DEFINED: "the bound's method gives no sample size that would decide it",
+}
 
 
 @dataclass
@@ -29,6 +103,8 @@ class RequirementResult:
     class_name: str | None = None
     reason: str = ""
     details: dict = field(default_factory=dict)
+    #: what the report shows beside the result, as data (the exhibit classes above)
+    exhibits: tuple = ()
 
     @property
     def message(self) -> str:
@@ -46,11 +122,8 @@ class RequirementResult:
             f"{int(round(j.confidence * 100))} % one-sided bound {_fmt(j.bound)}, "
             f"required {j.direction} {_fmt(j.threshold)} -> {self.verdict.value}"
         )
-        if self.verdict is Verdict.INSUFFICIENT_EVIDENCE:
-            if j.samples_needed is not None:
-                text += f"; at the observed error count {j.samples_needed} samples would be needed (have {self.n})"
-            else:
-                text += "; no sample size can decide it at the observed error count"
+        if j.samples_needed_status is not None:
+            text += f"; {SAMPLES_NEEDED_TEXT[j.samples_needed_status].format(needed=j.samples_needed, n=self.n)}"
         if self.reason:
             text += f". {self.reason}"
         return text
@@ -76,6 +149,7 @@ class RequirementResult:
             "direction": requirement.direction,
             "margin": _number(j.margin) if j else None,
             "samples_needed": j.samples_needed if j else None,
+            "samples_needed_status": j.samples_needed_status.value if j and j.samples_needed_status else None,
             "verdict": self.verdict.value,
             "reason": self.reason,
             "parameters": {key: list(value) if isinstance(value, tuple) else value

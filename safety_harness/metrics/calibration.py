@@ -77,34 +77,81 @@ def _reliability(confidence, correct, n_bins, binning) -> ReliabilityBins:
 
 
 def reliability_bins(probabilities, labels, n_bins: int = 15, binning: str = "equal_width") -> ReliabilityBins:
-    """The reliability diagram's data for the top-label confidence."""
+    """The reliability diagram's data for the top-label confidence: per bin of ``max_k p_k``, the
+    share of samples whose arg-max is their label."""
     probabilities, labels = _check(probabilities, labels)
     return _reliability(probabilities.max(axis=1), (probabilities.argmax(axis=1) == labels).astype(float),
                         n_bins, binning)
 
 
-def _ece(confidence, correct, n_bins, binning):
-    bins = _reliability(confidence, correct, n_bins, binning)
+def classwise_reliability_bins(probabilities, labels, class_id: int, n_bins: int = 15,
+                               binning: str = "equal_width") -> ReliabilityBins:
+    """The one-vs-rest reliability diagram's data of one class: per bin of ``p_class``, the share
+    of samples of that class (the bins' "confidence" is the mean ``p_class``, their "accuracy"
+    the observed frequency of the class)."""
+    probabilities, labels = _check(probabilities, labels)
+    if not 0 <= class_id < probabilities.shape[1]:
+        raise ValueError(f"class_id must be in [0, {probabilities.shape[1]}), got {class_id}")
+    return _reliability(probabilities[:, class_id], (labels == class_id).astype(float), n_bins, binning)
+
+
+def _ece(bins: ReliabilityBins) -> float:
     used = bins.count > 0
-    return float(np.sum(bins.count[used] * bins.gaps[used]) / confidence.size)
+    return float(np.sum(bins.count[used] * bins.gaps[used]) / bins.count.sum())
+
+
+def _mce(bins: ReliabilityBins) -> float:
+    return float(bins.gaps[bins.count > 0].max())
 
 
 def expected_calibration_error(probabilities, labels, n_bins: int = 15, binning: str = "equal_width") -> float:
     """``ECE = sum_b |B_b| / n * |acc(B_b) - conf(B_b)|`` over bins of the top-label confidence."""
-    probabilities, labels = _check(probabilities, labels)
-    return _ece(probabilities.max(axis=1), (probabilities.argmax(axis=1) == labels).astype(float), n_bins, binning)
+    return _ece(reliability_bins(probabilities, labels, n_bins, binning))
 
 
 def maximum_calibration_error(probabilities, labels, n_bins: int = 15, binning: str = "equal_width") -> float:
     """``MCE = max_b |acc(B_b) - conf(B_b)|`` over the non-empty bins."""
-    bins = reliability_bins(probabilities, labels, n_bins, binning)
-    return float(bins.gaps[bins.count > 0].max())
+    return _mce(reliability_bins(probabilities, labels, n_bins, binning))
 
 
-def classwise_ece(probabilities, labels, class_id: int, n_bins: int = 15) -> float:
-    """One-vs-rest ECE of one class: bins of ``p_class``, against the frequency of that class."""
-    probabilities, labels = _check(probabilities, labels)
-    return _ece(probabilities[:, class_id], (labels == class_id).astype(float), n_bins, "equal_width")
+def classwise_ece(probabilities, labels, class_id: int, n_bins: int = 15, binning: str = "equal_width") -> float:
+    """One-vs-rest ECE of one class: ``sum_b |B_b| / n * |freq_b(class) - mean_b(p_class)|`` over bins
+    of ``p_class`` (Nixon et al. 2019)."""
+    return _ece(classwise_reliability_bins(probabilities, labels, class_id, n_bins, binning))
+
+
+CALIBRATION_METRICS = ("ece", "mce")
+
+
+@dataclass(frozen=True)
+class CalibrationStatistic:
+    """A calibration requirement's statistic, callable as ``statistic(probabilities, labels)``,
+    with the reliability bins it is computed from.
+
+    ``metric`` ``"ece"`` or ``"mce"`` over the top-label confidence; with ``class_id`` (ECE only)
+    the class-wise, one-vs-rest ECE of that class.
+    """
+
+    metric: str
+    n_bins: int = 15
+    binning: str = "equal_width"
+    class_id: int | None = None
+
+    def __post_init__(self):
+        if self.metric not in CALIBRATION_METRICS:
+            raise ValueError(f"metric must be one of {CALIBRATION_METRICS}, got {self.metric!r}")
+        if self.metric == "mce" and self.class_id is not None:
+            raise ValueError("class_id must be None for mce: class-wise calibration is measured by ECE")
+
+    def reliability(self, probabilities, labels) -> ReliabilityBins:
+        """The bins the statistic is computed from: one-vs-rest for a class, else top-label."""
+        if self.class_id is None:
+            return reliability_bins(probabilities, labels, self.n_bins, self.binning)
+        return classwise_reliability_bins(probabilities, labels, self.class_id, self.n_bins, self.binning)
+
+    def __call__(self, probabilities, labels) -> float:
+        bins = self.reliability(probabilities, labels)
+        return _mce(bins) if self.metric == "mce" else _ece(bins)
 
 
 def brier_score(probabilities, labels) -> float:
@@ -119,24 +166,6 @@ def negative_log_likelihood(probabilities, labels, eps: float = 1e-12) -> float:
     """``-mean_i log p_i,y_i``, with probabilities clipped at ``eps`` so a confident miss stays finite."""
     probabilities, labels = _check(probabilities, labels)
     return float(-np.mean(np.log(np.clip(probabilities[np.arange(labels.size), labels], eps, 1))))
-
-
-def bootstrap_upper_bound(statistic, probabilities, labels, confidence: float = 0.95, n_resamples: int = 1000,
-                          seed: int = 0) -> float:
-    """One-sided percentile-bootstrap upper bound of ``statistic(probabilities, labels)``.
-
-    Samples are resampled with replacement ``n_resamples`` times from a seeded generator; the
-    bound is the ``confidence`` quantile of the resampled statistics (Efron & Tibshirani 1993).
-    """
-    probabilities, labels = _check(probabilities, labels)
-    if n_resamples < 100:
-        raise ValueError(f"n_resamples must be >= 100, got {n_resamples}")
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_resamples):  # one resample at a time: memory stays O(n), not O(n * n_resamples)
-        draw = rng.integers(0, labels.size, labels.size)
-        values.append(statistic(probabilities[draw], labels[draw]))
-    return float(np.quantile(values, confidence))
 
 
 def fit_temperature(log_probabilities, labels) -> float:

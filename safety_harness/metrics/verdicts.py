@@ -7,6 +7,10 @@ A requirement ``metric <direction> threshold`` is judged on a one-sided bound:
 - ``insufficient_evidence``: the estimate clears it but the bound does not —
   too few samples to decide, never a pass;
 - ``not_applicable``: the requirement cannot be evaluated on this data (e.g. no labels).
+
+An ``insufficient_evidence`` judgement says whether a sample size would decide it
+(:class:`SamplesNeeded`): computed for a rate, impossible for a rate whose threshold no
+sample size can clear at the observed error count, not defined for a bootstrap bound.
 """
 
 import dataclasses
@@ -30,6 +34,17 @@ class Verdict(str, enum.Enum):
         return self in (Verdict.FAIL, Verdict.INSUFFICIENT_EVIDENCE)
 
 
+class SamplesNeeded(str, enum.Enum):
+    """What can be said about the sample size that would decide an ``insufficient_evidence`` judgement."""
+
+    #: the smallest deciding sample size at the observed error count is ``Judgement.samples_needed``
+    COMPUTED = "computed"
+    #: no sample size can decide it at the observed error count (a floor of 1: the lower bound never reaches it)
+    IMPOSSIBLE = "impossible"
+    #: the bound's method gives no sample size (a bootstrap or distance bound)
+    NOT_DEFINED = "not_defined"
+
+
 @dataclass(frozen=True)
 class Judgement:
     """The verdict with everything it was decided on."""
@@ -40,6 +55,8 @@ class Judgement:
     threshold: float
     direction: str
     confidence: float
+    #: set for ``insufficient_evidence`` only: whether a deciding sample size exists, and which
+    samples_needed_status: SamplesNeeded | None = None
     samples_needed: int | None = None
 
     @property
@@ -53,7 +70,11 @@ def _meets(value: float, threshold: float, direction: str) -> bool:
 
 
 def judge_bound(value: float, bound: float, threshold: float, direction: str, confidence: float) -> Judgement:
-    """Verdict for any metric with a point estimate and a one-sided bound (e.g. a bootstrap bound)."""
+    """Verdict for any metric with a point estimate and a one-sided bound (e.g. a bootstrap bound).
+
+    The bound's method gives no sample size: an ``insufficient_evidence`` judgement says so
+    (``SamplesNeeded.NOT_DEFINED``).
+    """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     if math.isnan(value):
@@ -64,18 +85,24 @@ def judge_bound(value: float, bound: float, threshold: float, direction: str, co
         verdict = Verdict.PASS
     else:
         verdict = Verdict.INSUFFICIENT_EVIDENCE
-    return Judgement(verdict, value, bound, threshold, direction, confidence)
+    status = SamplesNeeded.NOT_DEFINED if verdict is Verdict.INSUFFICIENT_EVIDENCE else None
+    return Judgement(verdict, value, bound, threshold, direction, confidence, status)
 
 
-def judge_proportion(successes: int, n: int, threshold: float, direction: str, confidence: float) -> Judgement:
+def judge_proportion(successes: int, n: int, threshold: float, direction: str, confidence: float,
+                     estimate: float | None = None) -> Judgement:
     """Verdict for a rate ``successes / n`` on its exact Clopper–Pearson bound.
 
-    With ``n = 0`` there is no evidence: ``insufficient_evidence``.
+    ``estimate`` replaces ``successes / n`` as the point estimate when the rate only bounds the
+    metric conservatively (an accuracy drop is at most the share of samples lost): the bound, and
+    the sample size that would decide it at the observed count, are still the rate's. With
+    ``n = 0`` there is no evidence: ``insufficient_evidence``.
     """
-    value = successes / n if n else float("nan")
+    value = (successes / n if n else float("nan")) if estimate is None else estimate
     bound = one_sided_bound(successes, n, direction, confidence)
     judgement = judge_bound(value, bound, threshold, direction, confidence)
     if judgement.verdict is Verdict.INSUFFICIENT_EVIDENCE:
         needed = samples_needed(successes, n, threshold, direction, confidence)
-        judgement = dataclasses.replace(judgement, samples_needed=needed)
+        status = SamplesNeeded.IMPOSSIBLE if needed is None else SamplesNeeded.COMPUTED
+        judgement = dataclasses.replace(judgement, samples_needed_status=status, samples_needed=needed)
     return judgement

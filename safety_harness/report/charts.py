@@ -59,9 +59,11 @@ def line_chart_svg(x_labels, series, threshold=None, y_label="", y_range=None) -
     return "".join(parts)
 
 
-def reliability_diagram_svg(bins) -> str:
+def reliability_diagram_svg(bins, title: str = "reliability diagram", x_label: str = "confidence",
+                            y_label: str = "accuracy") -> str:
     """Accuracy per confidence bin against the diagonal of perfect calibration; bins with no
-    sample are not drawn; each bar is labelled with its count."""
+    sample are not drawn; each bar is labelled with its count. A one-vs-rest diagram names its
+    axes (``x_label``: the class's probability, ``y_label``: the class's frequency)."""
     size, pad = 240, 36
     inner = size - 2 * pad
 
@@ -80,9 +82,10 @@ def reliability_diagram_svg(bins) -> str:
                      'fill="#1f77b4" fill-opacity="0.7"/>'
                      f'<text x="{x + width / 2:.1f}" y="{pad + inner - height - 2:.1f}" text-anchor="middle">'
                      f'{int(count)}</text>')
-    parts.append(f'<text x="{size / 2}" y="{size - 8}" text-anchor="middle">confidence</text>'
-                 f'<text x="10" y="{size / 2}" transform="rotate(-90 10 {size / 2})" text-anchor="middle">accuracy'
-                 f'</text><text x="{pad}" y="{pad - 8}">reliability diagram (bar labels: samples per bin)</text></svg>')
+    parts.append(f'<text x="{size / 2}" y="{size - 8}" text-anchor="middle">{escape(x_label)}</text>'
+                 f'<text x="10" y="{size / 2}" transform="rotate(-90 10 {size / 2})" text-anchor="middle">'
+                 f'{escape(y_label)}</text><text x="{pad}" y="{pad - 8}">{escape(title)} (bar labels: samples per '
+                 'bin)</text></svg>')
     return "".join(parts)
 
 

@@ -17,6 +17,7 @@ from safety_harness.core.errors import HarnessInputError
 from safety_harness.evidence.results import EvidenceLog
 from safety_harness.ingest import iter_image_batches, open_ingest
 from safety_harness.ingest.decoded import DecodedIngest
+from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.plan.requirements import CLEAN, Condition, expand_cases, load_requirements
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
 from safety_harness.run.predictions import Predictions, predict_batches
@@ -40,6 +41,8 @@ class RunOptions:
     cache_dir: Path | None = None
     #: user-given out-of-distribution image folders (near OOD), named by their folder
     ood_set_paths: tuple[Path, ...] = ()
+    #: resamples of every bootstrap bound (calibration, AUROC); recorded in each result's evidence
+    bootstrap_resamples: int = DEFAULT_RESAMPLES
 
 
 class SafetyRun:

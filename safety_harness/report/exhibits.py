@@ -1,0 +1,85 @@
+"""The exhibits beside a requirement case in the HTML report, built from its recorded result.
+
+A result carries its exhibits as data (safety_harness/evidence/results.py); each becomes one
+HTML fragment here: a gallery of samples with their true and predicted class and confidence,
+a reliability diagram, score histograms with the alarm threshold, a counterexample pair. Images
+are read back from the run only here, when the report is built. Every caption is escaped.
+"""
+
+import functools
+
+from safety_harness.evidence.results import (
+    Counterexample,
+    MissedOodInputs,
+    Reliability,
+    RequirementResult,
+    SampleGallery,
+    ScoreHistograms,
+)
+from safety_harness.report.charts import reliability_diagram_svg, score_histogram_svg
+from safety_harness.report.thumbnails import gallery_html
+
+#: samples shown in one gallery
+MAX_EXAMPLES = 16
+
+
+def exhibits_html(result: RequirementResult, run) -> list[str]:
+    """HTML fragments of ``result``'s exhibits, in the order it holds them; samples that count
+    against the requirement are shown only when the verdict blocks the release."""
+    fragments = (_exhibit_html(exhibit, result, run) for exhibit in result.exhibits)
+    return [fragment for fragment in fragments if fragment]
+
+
+@functools.singledispatch
+def _exhibit_html(exhibit, result, run) -> str:
+    raise TypeError(f"exhibit must be one of the exhibit types of safety_harness.evidence.results, got {exhibit!r}")
+
+
+@_exhibit_html.register
+def _(exhibit: SampleGallery, result, run) -> str:
+    positions = exhibit.positions[:MAX_EXAMPLES]
+    if not positions.size or (exhibit.adverse and not result.verdict.blocks_release):
+        return ""
+    predictions, names = exhibit.predictions, run.class_names
+    images, _ = run.images(predictions, positions)
+    captions = []
+    for position in positions:
+        label, predicted = int(predictions.labels[position]), int(predictions.predicted[position])
+        record = predictions.ingest.records[int(predictions.indices[position])]
+        truth = f"{names[label]} ({label})" if label >= 0 else "unlabelled"
+        captions.append(f"{record.path.name}: {truth} -> {names[predicted]} ({predicted}), "
+                        f"p={predictions.confidence[position]:.2f}")
+    return gallery_html(images, captions, exhibit.title)
+
+
+@_exhibit_html.register
+def _(exhibit: MissedOodInputs, result, run) -> str:
+    missed = exhibit.positions[:MAX_EXAMPLES]
+    if not missed.size or not result.verdict.blocks_release:
+        return ""
+    captions = [f"{exhibit.set_name} #{i}: score {exhibit.scores[i]:.3g}" for i in missed]
+    return gallery_html(exhibit.images[missed], captions, f"{exhibit.set_name} inputs that did not raise the alarm")
+
+
+@_exhibit_html.register
+def _(exhibit: Reliability, result, run) -> str:
+    if exhibit.class_id is None:
+        return reliability_diagram_svg(exhibit.bins)
+    name = f"class {exhibit.class_id}"
+    return reliability_diagram_svg(exhibit.bins, title=f"one-vs-rest, {name}", x_label=f"p({name})",
+                                   y_label=f"share of {name}")
+
+
+@_exhibit_html.register
+def _(exhibit: ScoreHistograms, result, run) -> str:
+    return score_histogram_svg(exhibit.scores_in, exhibit.scores_out, exhibit.threshold, exhibit.name_out,
+                               exhibit.name_in)
+
+
+@_exhibit_html.register
+def _(exhibit: Counterexample, result, run) -> str:
+    names = run.class_names
+    captions = [f"original: {names[exhibit.original_class]} ({exhibit.original_class})",
+                f"with stickers: {names[exhibit.predicted_class]} ({exhibit.predicted_class}), "
+                f"p={exhibit.confidence:.2f}"]
+    return gallery_html([exhibit.original, exhibit.perturbed], captions, exhibit.description)

@@ -1,0 +1,100 @@
+"""Bootstrap bounds: seeded, the resample count as given, strata resampled on their own, and the
+bounds of the calibration and AUROC requirements as the harness computed them before they shared
+one module."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import softmax
+
+from safety_harness.metrics import calibration
+from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_bound
+from safety_harness.metrics.ranking import auroc
+from safety_harness.run.run import RunOptions
+
+
+def calibration_sample(seed, n=300, n_classes=3):
+    rng = np.random.default_rng(seed)
+    return softmax(rng.normal(0, 2, (n, n_classes)), axis=1), rng.integers(0, n_classes, n)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_calibrated_by_construction_has_an_ece_interval_near_zero(seed):
+    # labels drawn from the predicted distribution itself: calibrated by construction
+    rng = np.random.default_rng(seed)
+    probabilities = softmax(rng.normal(0, 2, (2000, 4)), axis=1)
+    labels = (rng.random((2000, 1)) > probabilities.cumsum(axis=1)).sum(axis=1)
+    ece = calibration.expected_calibration_error(probabilities, labels)
+    bound = bootstrap_bound(calibration.expected_calibration_error, [(probabilities, labels)], "<=", seed=seed)
+    assert ece <= bound < 0.08
+
+
+def test_overconfidence_is_caught_by_the_bound():
+    rng = np.random.default_rng(0)
+    correct = rng.random(500) < 0.8
+    probabilities, labels = np.tile([0.99, 0.01], (500, 1)), np.where(correct, 0, 1)
+    bound = bootstrap_bound(calibration.expected_calibration_error, [(probabilities, labels)], "<=")
+    assert calibration.expected_calibration_error(probabilities, labels) > 0.15 and bound > 0.15
+
+
+def test_bootstrap_bound_is_seeded():
+    strata = [calibration_sample(1)]
+    statistic = calibration.expected_calibration_error
+    assert bootstrap_bound(statistic, strata, "<=", seed=3) == bootstrap_bound(statistic, strata, "<=", seed=3)
+    assert bootstrap_bound(statistic, strata, "<=", seed=3) != bootstrap_bound(statistic, strata, "<=", seed=4)
+
+
+@pytest.mark.parametrize("n_resamples", [100, 257])
+def test_the_statistic_is_recomputed_once_per_resample(n_resamples):
+    sizes = []
+
+    def statistic(scores_in, scores_out):
+        sizes.append((scores_in.size, scores_out.size))
+        return float(scores_out.mean() - scores_in.mean())
+
+    bootstrap_bound(statistic, [(np.arange(7.0),), (np.arange(3.0),)], ">=", n_resamples=n_resamples)
+    assert sizes == [(7, 3)] * n_resamples  # each stratum resampled at its own size
+
+
+def test_a_run_bootstraps_with_the_named_default_unless_told_otherwise():
+    options = RunOptions(model_path=None, card_path=None, ingest_path=None, requirements_path=None)
+    assert options.bootstrap_resamples == DEFAULT_RESAMPLES == 1000
+
+
+def test_the_calibration_bound_is_the_confidence_quantile_of_paired_resamples():
+    # written out as the harness computed it in metrics/calibration.py before the bootstraps shared a module
+    probabilities, labels = calibration_sample(2)
+    statistic = calibration.CalibrationStatistic("ece", n_bins=10)
+    rng, values = np.random.default_rng(5), []
+    for _ in range(200):
+        draw = rng.integers(0, labels.size, labels.size)
+        values.append(statistic(probabilities[draw], labels[draw]))
+    bound = bootstrap_bound(statistic, [(probabilities, labels)], "<=", 0.9, n_resamples=200, seed=5)
+    assert bound == float(np.quantile(values, 0.9))
+
+
+def test_the_auroc_bound_resamples_each_set_separately_and_is_a_lower_quantile():
+    # written out as the evidence recorder computed it before the bootstraps shared a module
+    rng = np.random.default_rng(0)
+    scores_in, scores_out = rng.normal(0, 1, 120), rng.normal(1.5, 1, 40)
+    generator = np.random.default_rng(7)
+    values = [auroc(generator.choice(scores_in, scores_in.size), generator.choice(scores_out, scores_out.size))
+              for _ in range(300)]
+    bound = bootstrap_bound(auroc, [(scores_in,), (scores_out,)], ">=", 0.95, n_resamples=300, seed=7)
+    assert bound == float(np.quantile(values, 0.05))
+    assert bound < auroc(scores_in, scores_out)
+
+
+@pytest.mark.parametrize("strata, direction, keywords, name", [
+    ([(np.zeros(3), np.zeros(4))], "<=", {}, "strata"),
+    ([(np.zeros(0),)], "<=", {}, "strata"),
+    ([], "<=", {}, "strata"),
+    ([(np.zeros(3),)], "==", {}, "direction"),
+    ([(np.zeros(3),)], "<=", {"confidence": 1.0}, "confidence"),
+    ([(np.zeros(3),)], "<=", {"n_resamples": 99}, "n_resamples"),
+])
+def test_invalid_arguments_are_named(strata, direction, keywords, name):
+    with pytest.raises(ValueError, match=name):
+        bootstrap_bound(np.mean, strata, direction, **keywords)

@@ -1,0 +1,89 @@
+"""The report's exhibits are built from a recorded result alone (and the run, for images): what is
+shown, when, and with which captions."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from safety_harness.evidence.results import (
+    Counterexample,
+    MissedOodInputs,
+    Reliability,
+    RequirementResult,
+    SampleGallery,
+    ScoreHistograms,
+)
+from safety_harness.metrics.calibration import classwise_reliability_bins, reliability_bins
+from safety_harness.metrics.verdicts import Verdict
+from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
+from safety_harness.report.exhibits import MAX_EXAMPLES, exhibits_html
+
+CLASS_NAMES = ("Speed limit (20km/h)", "Stop <sign>", "Yield")
+IMAGE = np.zeros((4, 4, 3), np.uint8)
+
+
+def fake_run():
+    """The two things exhibits read from a run: class names, and the images behind predictions."""
+    return SimpleNamespace(class_names=CLASS_NAMES,
+                           images=lambda predictions, positions: (np.stack([IMAGE] * len(positions)), None))
+
+
+def predictions(n=40):
+    records = [SimpleNamespace(path=Path(f"img{i:03d}.png")) for i in range(n)]
+    return SimpleNamespace(labels=np.ones(n, int), predicted=np.full(n, 2), confidence=np.full(n, 0.875),
+                           indices=np.arange(n), ingest=SimpleNamespace(records=records))
+
+
+def result(verdict, *exhibits):
+    requirement = Requirement("SR-X", "title", "hazard", "recall", 0.9, ">=", 0.95)
+    return RequirementResult(RequirementCase(requirement, 1, CLEAN), verdict, exhibits=exhibits)
+
+
+def test_samples_against_the_requirement_are_shown_only_when_the_verdict_blocks_the_release():
+    gallery = SampleGallery("Missed signs", predictions(), np.arange(40), adverse=True)
+    assert exhibits_html(result(Verdict.PASS, gallery), fake_run()) == []
+    (shown,) = exhibits_html(result(Verdict.INSUFFICIENT_EVIDENCE, gallery), fake_run())
+    assert "Missed signs" in shown and shown.count("<figure") == MAX_EXAMPLES
+    assert "img000.png: Stop &lt;sign&gt; (1) -&gt; Yield (2), p=0.88" in shown
+
+
+def test_illustrating_samples_are_shown_whatever_the_verdict():
+    gallery = SampleGallery("The most alarming ingest images", predictions(), np.arange(3), adverse=False)
+    (shown,) = exhibits_html(result(Verdict.PASS, gallery), fake_run())
+    assert shown.count("<figure") == 3
+
+
+def test_an_empty_gallery_is_not_shown():
+    gallery = SampleGallery("Missed signs", predictions(), np.arange(0), adverse=True)
+    assert exhibits_html(result(Verdict.FAIL, gallery), fake_run()) == []
+
+
+def test_class_wise_calibration_shows_its_one_vs_rest_diagram():
+    probabilities, labels = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]), np.array([0, 1, 1])
+    top_label = Reliability(reliability_bins(probabilities, labels, 5))
+    one_vs_rest = Reliability(classwise_reliability_bins(probabilities, labels, 1, 5), class_id=1)
+    top_svg, class_svg = exhibits_html(result(Verdict.PASS, top_label, one_vs_rest), fake_run())
+    assert ">confidence<" in top_svg and ">accuracy<" in top_svg
+    assert ">p(class 1)<" in class_svg and ">share of class 1<" in class_svg and "one-vs-rest" in class_svg
+
+
+def test_missed_ood_inputs_are_captioned_with_their_scores_when_the_verdict_blocks():
+    missed = MissedOodInputs("noise <set>", np.stack([IMAGE] * 5), np.array([1, 3]), np.arange(5) / 4)
+    assert exhibits_html(result(Verdict.PASS, missed), fake_run()) == []
+    (shown,) = exhibits_html(result(Verdict.FAIL, missed), fake_run())
+    assert "noise &lt;set&gt; #3: score 0.75" in shown and shown.count("<figure") == 2
+
+
+def test_score_histograms_and_a_counterexample_are_always_shown():
+    histograms = ScoreHistograms(np.zeros(10), np.ones(10), 0.5, name_in="held out", name_out="noise")
+    pair = Counterexample(IMAGE, IMAGE, 1, 2, 0.625, "stickers [...] turn class 1 into 2")
+    histogram_svg, pair_html = exhibits_html(result(Verdict.FAIL, histograms, pair), fake_run())
+    assert ">held out<" in histogram_svg and ">noise<" in histogram_svg
+    assert "original: Stop &lt;sign&gt; (1)" in pair_html and "with stickers: Yield (2), p=0.62" in pair_html
+
+
+def test_an_unknown_exhibit_is_refused():
+    with pytest.raises(TypeError, match="exhibit"):
+        exhibits_html(result(Verdict.PASS, "<b>html</b>"), fake_run())
