@@ -105,4 +105,4 @@ def test_a_safety_test_that_errors_blocks_the_gate(pytester):
                                  extra_paths=[broken])
     assert evidence["gate"] == "fail" and outcome.ret == pytest.ExitCode.TESTS_FAILED
     (error,) = evidence["errors"]
-    assert error["test"].endswith("test_broken_recall[GATE-STOP]") and "RuntimeError: the harness broke" in error["message"]
+    assert error["test"].endswith("test_broken_recall[GATE-STOP]") and error["message"] == "RuntimeError: the harness broke"
