@@ -7,7 +7,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
+
+from safety_harness.evidence.document import load_schema
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared"
@@ -19,6 +22,16 @@ class SuiteRun:
     output: str
     evidence: dict | None
     html: str | None
+
+
+def read_evidence(path: Path) -> dict | None:
+    """The evidence JSON at ``path`` (None when absent), validated against the committed JSON Schema:
+    a file CI or an auditor could not rely on fails the test that produced it."""
+    if not path.exists():
+        return None
+    evidence = json.loads(path.read_text())
+    jsonschema.validate(evidence, load_schema())
+    return evidence
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +48,7 @@ def run_safety_suite(tmp_path_factory):
         return SuiteRun(
             returncode=completed.returncode,
             output=completed.stdout + completed.stderr,
-            evidence=json.loads(evidence.read_text()) if evidence.exists() else None,
+            evidence=read_evidence(evidence),
             html=html.read_text() if html.exists() else None,
         )
 

@@ -5,12 +5,11 @@ rootdir on the paths' common ancestor (pytest-dev/pytest#6904); the installed pl
 (pytest_safety_harness.py) registers the options early and adopts the project's pytest.ini.
 """
 
-import json
 import os
 import subprocess
 import sys
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, read_evidence
 
 
 def pytest_in(folder, *arguments):
@@ -30,7 +29,7 @@ def test_space_and_equals_forms_run_the_same_suite_with_paths_outside_the_projec
                               f"--html={tmp_path / form}.html")
         assert "unrecognized arguments" not in completed.stderr
         assert completed.returncode in (0, 1), completed.stdout + completed.stderr
-        evidence[form] = json.loads((tmp_path / f"{form}.json").read_text())
+        evidence[form] = read_evidence(tmp_path / f"{form}.json")
     assert [r["id"] for r in evidence["space"]["requirements"]] == ["SR-STOP-RECALL"]
     assert evidence["space"]["model"]["path"] == str(model) and evidence["space"]["ingest"]["path"] == str(ingest)
     for section in ("gate", "requirements", "model", "ingest", "environment"):

@@ -4,12 +4,11 @@ Each run judges a small requirements file on the bundled model and ingest and ch
 gate reads: the exit status, the gate in the evidence JSON and the terminal line.
 """
 
-import json
 import textwrap
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, read_evidence
 
 pytest_plugins = ["pytester"]
 
@@ -58,7 +57,7 @@ def run_gate(pytester, *entries, extra_paths=(), options=()):
         "-c", str(PROJECT_ROOT / "pytest.ini"), "-p", "no:cacheprovider", f"--requirements={requirements}",
         f"--html={pytester.path / 'report.html'}", f"--evidence={evidence}",
         f"--cache-dir={PROJECT_ROOT / '.cache'}", *options)
-    return outcome, json.loads(evidence.read_text()) if evidence.exists() else None
+    return outcome, read_evidence(evidence)
 
 
 def test_a_requirement_met_passes_the_gate(pytester):

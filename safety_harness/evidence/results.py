@@ -8,10 +8,8 @@ behind the verdict, reliability bins, score histograms, a counterexample); the r
 them into HTML (safety_harness/report/exhibits.py). Exhibits are not part of the JSON.
 """
 
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -136,6 +134,7 @@ class RequirementResult:
             "requirement": requirement.id,
             "title": requirement.title,
             "hazard": requirement.hazard,
+            "rationale": requirement.rationale,
             "metric": requirement.metric,
             "class": self.case.class_id,
             "class_name": self.class_name,
@@ -200,10 +199,3 @@ class EvidenceLog:
             "requirements": [result.to_dict() for result in self.results],
         }
 
-
-def write_json(path: Path, document: dict) -> None:
-    """Write ``document`` atomically: a killed run never leaves half a file that CI would read."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)

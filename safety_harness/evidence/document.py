@@ -1,0 +1,181 @@
+"""The evidence document: the typed contract of the evidence JSON that CI and auditors read.
+
+:class:`EvidenceDocument` is what a run writes and what the HTML report renders. Everything a
+gate or an auditor reads (gate, counts, ids, verdicts, values, bounds, thresholds, n, successes,
+identities) is typed; what varies by metric (``details``, ``parameters``) is free-form. The JSON
+Schema generated from it is committed beside this module (``evidence.schema.json``); a test keeps
+the two equal. After changing a model here, bump :data:`SCHEMA_VERSION` when the change breaks a
+reader, and regenerate the file::
+
+    python tools/write_evidence_schema.py
+"""
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+
+from safety_harness.metrics.verdicts import Verdict
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_PATH = Path(__file__).with_name("evidence.schema.json")
+
+Gate = Literal["pass", "fail", "no_verdict"]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class _Section(BaseModel):
+    # a key the schema does not declare is refused: the committed schema names everything written;
+    # the schema describes the file as written, in which every field is present
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+
+class VerdictCounts(_Section):
+    """How many requirement cases got each verdict."""
+
+    pass_: NonNegativeInt = Field(alias="pass")
+    fail: NonNegativeInt
+    insufficient_evidence: NonNegativeInt
+    not_applicable: NonNegativeInt
+
+
+class PathReason(_Section):
+    """A file of the ingest left out of the evaluation, and why."""
+
+    path: str
+    reason: str
+
+
+class ModelCard(_Section):
+    """The preprocessing in force (from the card, or assumed)."""
+
+    size: list[int] | None
+    channels: str
+    range: list[float]
+    resize: str
+    output: str
+    classes: str | list[str]
+    class_names: list[str]
+
+
+class ModelIdentity(_Section):
+    path: str
+    format: str
+    loader: str
+    sha256: Sha256
+    input_shape: list[int | None]
+    output_shape: list[int | None]
+    parameters: NonNegativeInt
+    card_path: str | None
+    card_assumed: bool
+    card: ModelCard
+    load_warnings: list[str]
+    safety_checks: list[str] = Field(default_factory=list)
+
+
+class IngestIdentity(_Section):
+    path: str
+    layout: str
+    label_file: str | None
+    labelled: bool
+    n: NonNegativeInt
+    evaluated: NonNegativeInt
+    sha256: Sha256
+    class_counts: dict[str, NonNegativeInt] = Field(description="images per ClassId (the key, as a string)")
+    excluded: list[PathReason]
+    ignored: list[PathReason] = Field(default_factory=list)
+
+
+class PerturbationDefinition(_Section):
+    description: str
+    severities: dict[int, dict[str, Any]] = Field(description="the parameters of each severity 1..5")
+
+
+class Environment(_Section):
+    harness_version: str
+    harness_commit: str
+    python: str
+    platform: str
+    libraries: dict[str, str]
+    seed: int
+
+
+class ErroredTest(_Section):
+    """A safety test that ended in an error without a verdict: it blocks the gate."""
+
+    test: str
+    phase: str
+    message: str
+
+
+class RequirementResult(_Section):
+    """The outcome of one requirement case (one pytest item)."""
+
+    id: str = Field(description="the case id: the requirement id, with class, variant and condition")
+    requirement: str = Field(description="the id of the requirement in the requirements file")
+    title: str
+    hazard: str
+    rationale: str
+    metric: str
+    class_id: int | None = Field(alias="class")
+    class_name: str | None
+    condition: str
+    n: NonNegativeInt | None
+    successes: NonNegativeInt | None
+    value: float | None
+    bound: float | None
+    confidence: float = Field(gt=0, lt=1)
+    threshold: float | None
+    direction: Literal[">=", "<="] | None
+    margin: float | None
+    samples_needed: NonNegativeInt | None
+    samples_needed_status: Literal["computed", "impossible", "not_defined"] | None = None
+    verdict: Verdict
+    reason: str
+    parameters: dict[str, Any]
+    details: dict[str, Any]
+
+
+class EvidenceDocument(_Section):
+    """The evidence of one run of the safety suite."""
+
+    model_config = ConfigDict(json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema",
+                                                 "version": SCHEMA_VERSION})
+
+    schema_version: Literal[SCHEMA_VERSION] = SCHEMA_VERSION
+    gate: Gate = Field(description="pass only when something passed and nothing blocks the release")
+    verdict_counts: VerdictCounts
+    model: ModelIdentity
+    ingest: IngestIdentity
+    requirements_file: str
+    class_names: list[str]
+    perturbations: dict[str, PerturbationDefinition]
+    environment: Environment
+    predictions_from: dict[str, str] = Field(description="per stage: computed or from the cache, with any note")
+    errors: list[ErroredTest]
+    requirements: list[RequirementResult]
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2) + "\n"
+
+
+def json_schema() -> dict:
+    """The JSON Schema of :class:`EvidenceDocument`, as committed in :data:`SCHEMA_PATH`."""
+    return EvidenceDocument.model_json_schema(by_alias=True, mode="serialization")
+
+
+def write_schema(path: Path = SCHEMA_PATH) -> None:
+    path.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_document(path: Path, document: EvidenceDocument) -> None:
+    """Write ``document`` atomically: a killed run never leaves half a file that CI would read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(document.to_json(), encoding="utf-8")
+    temporary.replace(path)

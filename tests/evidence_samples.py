@@ -1,0 +1,57 @@
+"""A complete evidence document as the harness writes it, with every free text chosen by the test."""
+
+from collections.abc import Callable
+
+from safety_harness.evidence.document import SCHEMA_VERSION
+
+
+def sample_evidence(text: Callable[[str], str] = str) -> dict:
+    """An evidence JSON document (as a dict) whose every external string is ``text(field name)``:
+    a robustness requirement that passes under a perturbation (so the report draws a chart), one
+    that fails on clean images and one that is not applicable."""
+    perturbation = text("perturbation")
+
+    def requirement(case_id, verdict, condition, value, bound, reason=""):
+        return {
+            "id": text(case_id), "requirement": text(case_id), "title": text("title"), "hazard": text("hazard"),
+            "rationale": text("rationale"), "metric": "recall", "class": 14, "class_name": text("class_name"),
+            "condition": condition, "n": 300, "successes": None if value is None else round(value * 300),
+            "value": value, "bound": bound, "confidence": 0.95, "threshold": 0.95, "direction": ">=",
+            "margin": None if bound is None else round(bound - 0.95, 6), "samples_needed": None,
+            "samples_needed_status": None, "verdict": verdict, "reason": reason,
+            "parameters": {text("parameter"): text("parameter_value")}, "details": {text("detail"): [1, 2.5, None]},
+        }
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "gate": "fail",
+        "verdict_counts": {"pass": 1, "fail": 1, "insufficient_evidence": 0, "not_applicable": 1},
+        "model": {
+            "path": text("model_path"), "format": text("format"), "loader": text("loader"), "sha256": "ab" * 32,
+            "input_shape": [None, 32, 32, 3], "output_shape": [None, 43], "parameters": 1000,
+            "card_path": text("card_path"), "card_assumed": True,
+            "card": {"size": [32, 32], "channels": text("channels"), "range": [0.0, 1.0], "resize": text("resize"),
+                     "output": text("output"), "classes": [text("card_class")], "class_names": [text("card_class")]},
+            "load_warnings": [text("load_warning")], "safety_checks": [text("safety_check")],
+        },
+        "ingest": {
+            "path": text("ingest_path"), "layout": text("layout"), "label_file": text("label_file"), "labelled": True,
+            "n": 302, "evaluated": 300, "sha256": "cd" * 32, "class_counts": {"0": 2, "14": 300},
+            "excluded": [{"path": text("excluded_path"), "reason": text("excluded_reason")}],
+            "ignored": [{"path": text("ignored_path"), "reason": text("ignored_reason")}],
+        },
+        "requirements_file": text("requirements_file"),
+        "class_names": [text("class_name_0")] + [f"class {i}" for i in range(1, 43)],
+        "perturbations": {perturbation: {"description": text("description"),
+                                         "severities": {"1": {text("severity_parameter"): text("severity_value")}}}},
+        "environment": {"harness_version": text("harness_version"), "harness_commit": text("harness_commit"),
+                        "python": "3.11.7", "platform": text("platform"),
+                        "libraries": {text("library"): text("library_version")}, "seed": 0},
+        "predictions_from": {text("stage"): text("stage_source")},
+        "errors": [{"test": text("error_test"), "phase": "call", "message": text("error_message")}],
+        "requirements": [
+            requirement("robust", "pass", f"{perturbation}:1", 1.0, 0.99),
+            requirement("clean", "fail", "clean", 0.9, 0.87, reason=text("fail_reason")),
+            requirement("unlabelled", "not_applicable", "clean", None, None, reason=text("not_applicable_reason")),
+        ],
+    }
