@@ -39,6 +39,9 @@ class VerdictCounts(_Section):
     insufficient_evidence: NonNegativeInt
     not_applicable: NonNegativeInt
 
+    def by_verdict(self) -> dict[str, int]:
+        return self.model_dump(by_alias=True)
+
 
 class PathReason(_Section):
     """A file of the ingest left out of the evaluation, and why."""
@@ -109,7 +112,7 @@ class ErroredTest(_Section):
     message: str
 
 
-class RequirementResult(_Section):
+class RequirementEvidence(_Section):
     """The outcome of one requirement case (one pytest item)."""
 
     id: str = Field(description="the case id: the requirement id, with class, variant and condition")
@@ -154,7 +157,7 @@ class EvidenceDocument(_Section):
     environment: Environment
     predictions_from: dict[str, str] = Field(description="per stage: computed or from the cache, with any note")
     errors: list[ErroredTest]
-    requirements: list[RequirementResult]
+    requirements: list[RequirementEvidence]
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2) + "\n"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import jinja2
 
-from safety_harness.evidence.document import EvidenceDocument, RequirementResult
+from safety_harness.evidence.document import EvidenceDocument, RequirementEvidence
 from safety_harness.plan.conditions import CLEAN, Condition
 from safety_harness.report.charts import line_chart_svg
 
@@ -39,13 +39,13 @@ def _cell_text(value) -> str:
     return str(value)
 
 
-def requirement_text(r: RequirementResult) -> str:
+def requirement_text(r: RequirementEvidence) -> str:
     if r.threshold is None:
         return f"no counterexample within {r.parameters.get('budget', 0):.0%} of the sign"
     return f"{r.direction} {r.threshold:g}"
 
 
-def explanation(r: RequirementResult) -> str:
+def explanation(r: RequirementEvidence) -> str:
     """Why a requirement did not pass, in one sentence."""
     verdict = r.verdict.value
     if verdict == "not_applicable":
@@ -83,11 +83,11 @@ def render(document: EvidenceDocument, sheets: dict) -> list[str]:
     images (PNG data URIs the harness made)."""
     html = _TEMPLATES.get_template("report.html.j2").render(
         document=document, sheets=sheets, charts=robustness_charts(document),
-        verdict_counts=document.verdict_counts.model_dump(by_alias=True))
+        verdict_counts=document.verdict_counts.by_verdict())
     return [html]
 
 
-def _clean_reference(document: EvidenceDocument, result: RequirementResult):
+def _clean_reference(document: EvidenceDocument, result: RequirementEvidence):
     """The same metric on clean images: a comparison metric is 0 there by definition."""
     if result.metric in ("flip_rate", "accuracy_drop"):
         return 0.0
@@ -107,7 +107,7 @@ class RobustnessChart:
 
 def robustness_charts(document: EvidenceDocument) -> list[RobustnessChart]:
     """One chart per robustness requirement: the metric against severity, one line per perturbation."""
-    grouped: dict[str, dict[str, dict[int, RequirementResult]]] = {}
+    grouped: dict[str, dict[str, dict[int, RequirementEvidence]]] = {}
     for r in document.requirements:
         condition = Condition.parse(r.condition)
         if not condition.is_clean and r.threshold is not None:
