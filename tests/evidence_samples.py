@@ -9,8 +9,6 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
     """An evidence JSON document (as a dict) whose every external string is ``text(field name)``:
     a robustness requirement that passes under a perturbation (so the report draws a chart), one
     that fails on clean images and one that is not applicable."""
-    perturbation = text("perturbation")
-
     def requirement(case_id, verdict, condition, value, bound, reason=""):
         return {
             "id": text(case_id), "requirement": text(case_id), "title": text("title"), "hazard": text("hazard"),
@@ -42,7 +40,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
         },
         "requirements_file": text("requirements_file"),
         "class_names": [text("class_name_0")] + [f"class {i}" for i in range(1, 43)],
-        "perturbations": {perturbation: {"description": text("description"),
+        "perturbations": {text("perturbation"): {"description": text("description"),
                                          "severities": {"1": {text("severity_parameter"): text("severity_value")}}}},
         "environment": {"harness_version": text("harness_version"), "harness_commit": text("harness_commit"),
                         "python": "3.11.7", "platform": text("platform"),
@@ -50,7 +48,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
         "predictions_from": {text("stage"): text("stage_source")},
         "errors": [{"test": text("error_test"), "phase": "call", "message": text("error_message")}],
         "requirements": [
-            requirement("robust", "pass", f"{perturbation}:1", 1.0, 0.99),
+            requirement("robust", "pass", "rain:1", 1.0, 0.99),
             requirement("clean", "fail", "clean", 0.9, 0.87, reason=text("fail_reason")),
             requirement("unlabelled", "not_applicable", "clean", None, None, reason=text("not_applicable_reason")),
         ],

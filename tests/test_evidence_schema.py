@@ -35,14 +35,16 @@ def _without(evidence: dict, key: str) -> dict:
     return evidence
 
 
-def _with_verdict(evidence: dict, verdict: str) -> dict:
+def _with_requirement(evidence: dict, key: str, value) -> dict:
     evidence = copy.deepcopy(evidence)
-    evidence["requirements"][0]["verdict"] = verdict
+    evidence["requirements"][0][key] = value
     return evidence
 
 
 @pytest.mark.parametrize("broken", [
-    pytest.param(_with_verdict(sample_evidence(), "passed"), id="unknown-verdict"),
+    pytest.param(_with_requirement(sample_evidence(), "verdict", "passed"), id="unknown-verdict"),
+    pytest.param(_with_requirement(sample_evidence(), "successes", -1), id="negative-count"),
+    pytest.param(_with_requirement(sample_evidence(), "condition", "<b>rain</b>:1"), id="malformed-condition"),
     pytest.param(_without(sample_evidence(), "gate"), id="missing-gate"),
     pytest.param({**sample_evidence(), "gate": "maybe"}, id="unknown-gate"),
     pytest.param({**sample_evidence(), "verdict_counts": {"pass": 1}}, id="counts-incomplete"),

@@ -123,7 +123,7 @@ class RequirementEvidence(_Section):
     metric: str
     class_id: int | None = Field(alias="class")
     class_name: str | None
-    condition: str
+    condition: str = Field(pattern=r"^(clean|[A-Za-z0-9_.-]+:[1-5])$", description="clean, or perturbation:severity")
     n: NonNegativeInt | None
     successes: NonNegativeInt | None
     value: float | None
