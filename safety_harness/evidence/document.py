@@ -16,12 +16,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
+from safety_harness.evidence.results import GATE_FAIL, GATE_NO_VERDICT, GATE_PASS
 from safety_harness.metrics.verdicts import Verdict
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("evidence.schema.json")
 
-Gate = Literal["pass", "fail", "no_verdict"]
+Gate = Literal[GATE_PASS, GATE_FAIL, GATE_NO_VERDICT]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
