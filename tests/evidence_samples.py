@@ -8,29 +8,29 @@ from safety_harness.evidence.document import SCHEMA_VERSION
 def sample_evidence(text: Callable[[str], str] = str) -> dict:
     """An evidence JSON document (as a dict) whose every external string is ``text(field name)``:
     a robustness requirement that passes under a perturbation (so the report draws a chart), one
-    that fails on clean images and one that is not applicable."""
+    that fails on clean images, one with too few samples and one that is not applicable."""
     def requirement(case_id, verdict, condition, value, bound, reason=""):
         return {
             "id": text(case_id), "requirement": text(case_id), "title": text("title"), "hazard": text("hazard"),
             "rationale": text("rationale"), "metric": "recall", "class": 14, "class_name": text("class_name"),
             "condition": condition, "n": 300, "successes": None if value is None else round(value * 300),
             "value": value, "bound": bound, "confidence": 0.95, "threshold": 0.95, "direction": ">=",
-            "margin": None if bound is None else round(bound - 0.95, 6), "samples_needed": None,
-            "samples_needed_status": None, "verdict": verdict, "reason": reason,
+            "margin": None if bound is None else round(bound - 0.95, 6), "samples_needed": 450 if verdict == "insufficient_evidence" else None,
+            "samples_needed_status": "computed" if verdict == "insufficient_evidence" else None, "verdict": verdict, "reason": reason,
             "parameters": {text("parameter"): text("parameter_value")}, "details": {text("detail"): [1, 2.5, None]},
         }
 
     return {
         "schema_version": SCHEMA_VERSION,
         "gate": "fail",
-        "verdict_counts": {"pass": 1, "fail": 1, "insufficient_evidence": 0, "not_applicable": 1},
+        "verdict_counts": {"pass": 1, "fail": 1, "insufficient_evidence": 1, "not_applicable": 1},
         "model": {
             "path": text("model_path"), "format": text("format"), "loader": text("loader"), "sha256": "ab" * 32,
             "input_shape": [None, 32, 32, 3], "output_shape": [None, 43], "parameters": 1000,
             "card_path": text("card_path"), "card_assumed": True,
             "card": {"size": [32, 32], "channels": text("channels"), "range": [0.0, 1.0], "resize": text("resize"),
                      "output": text("output"), "classes": [text("card_class")], "class_names": [text("card_class")]},
-            "load_warnings": [text("load_warning")], "safety_checks": [text("safety_check")],
+            "load_warnings": [text("load_warning")], "safety_checks": {"checked": [text("safety_check")], "allowed_by_allow_unsafe_model": [text("unsafe_allowed")]},
         },
         "ingest": {
             "path": text("ingest_path"), "layout": text("layout"), "label_file": text("label_file"), "labelled": True,
@@ -50,6 +50,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
         "requirements": [
             requirement("robust", "pass", "rain:1", 1.0, 0.99),
             requirement("clean", "fail", "clean", 0.9, 0.87, reason=text("fail_reason")),
+            requirement("undecided", "insufficient_evidence", "clean", 1.0, 0.99),
             requirement("unlabelled", "not_applicable", "clean", None, None, reason=text("not_applicable_reason")),
         ],
     }

@@ -26,9 +26,9 @@ def test_no_external_string_reaches_the_report_as_markup():
     # every text an auditor reads in these sections (errors and free-form details are in the test rows; a
     # failed rate is explained by its figures, not its reason)
     assert shown == {
-        "robust", "clean", "unlabelled", "title", "hazard", "rationale", "class_name", "perturbation",
+        "robust", "clean", "undecided", "unlabelled", "title", "hazard", "rationale", "class_name", "perturbation",
         "not_applicable_reason", "excluded_path", "excluded_reason", "model_path", "format",
-        "loader", "channels", "resize", "output", "card_class", "load_warning", "safety_check", "ingest_path",
+        "loader", "channels", "resize", "output", "card_class", "load_warning", "safety_check", "unsafe_allowed", "ingest_path",
         "layout", "label_file", "class_name_0", "ignored_path", "ignored_reason", "description",
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
         "library_version", "stage", "stage_source",
@@ -48,4 +48,5 @@ def test_the_sections_show_gate_verdicts_and_rationale():
     assert "<th>Rationale</th>" in html and "<td>rationale</td>" in html
     assert '<td class="verdict-fail">fail</td>' in html and '<td class="verdict-pass">pass</td>' in html
     assert "<li><strong>clean</strong>: fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in html
+    assert "0.99 against &gt;= 0.95; at the observed error count 450 samples would be needed (have 300)</li>" in html
     assert "NO MODEL CARD was found" in html

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 from safety_harness.evidence.results import GATE_FAIL, GATE_NO_VERDICT, GATE_PASS
-from safety_harness.metrics.verdicts import Verdict
+from safety_harness.metrics.verdicts import SamplesNeeded, Verdict
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("evidence.schema.json")
@@ -63,6 +63,13 @@ class ModelCard(_Section):
     class_names: list[str]
 
 
+class SafetyChecks(_Section):
+    """What was screened in the model before anything in it ran, and what ``--allow-unsafe-model`` let through."""
+
+    checked: list[str]
+    allowed_by_allow_unsafe_model: list[str]
+
+
 class ModelIdentity(_Section):
     path: str
     format: str
@@ -75,7 +82,7 @@ class ModelIdentity(_Section):
     card_assumed: bool
     card: ModelCard
     load_warnings: list[str]
-    safety_checks: list[str] = Field(default_factory=list)
+    safety_checks: SafetyChecks
 
 
 class IngestIdentity(_Section):
@@ -134,7 +141,7 @@ class RequirementEvidence(_Section):
     direction: Literal[">=", "<="] | None
     margin: float | None
     samples_needed: NonNegativeInt | None
-    samples_needed_status: Literal["computed", "impossible", "not_defined"] | None = None
+    samples_needed_status: SamplesNeeded | None
     verdict: Verdict
     reason: str
     parameters: dict[str, Any]

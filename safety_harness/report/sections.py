@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import jinja2
 
 from safety_harness.evidence.document import EvidenceDocument, RequirementEvidence
+from safety_harness.evidence.results import SAMPLES_NEEDED_TEXT
 from safety_harness.plan.conditions import CLEAN, Condition
 from safety_harness.report.charts import line_chart_svg
 
@@ -53,11 +54,8 @@ def explanation(r: RequirementEvidence) -> str:
     if r.threshold is None:
         return f"{verdict}: {r.reason}"
     text = f"{verdict}: value {r.value} with bound {r.bound} against {r.direction} {r.threshold}"
-    if verdict == "insufficient_evidence":
-        if r.samples_needed is not None:
-            text += f"; {r.samples_needed} samples would decide it at the observed error count (have {r.n})"
-        else:
-            text += "; no sample size can decide it at the observed error count"
+    if verdict == "insufficient_evidence" and r.samples_needed_status is not None:
+        text += f"; {SAMPLES_NEEDED_TEXT[r.samples_needed_status].format(needed=r.samples_needed, n=r.n)}"
     return text
 
 
