@@ -95,7 +95,7 @@ class IngestIdentity(_Section):
     sha256: Sha256
     class_counts: dict[str, NonNegativeInt] = Field(description="images per ClassId (the key, as a string)")
     excluded: list[PathReason]
-    ignored: list[PathReason] = Field(default_factory=list)
+    ignored: list[PathReason]
 
 
 class PerturbationDefinition(_Section):

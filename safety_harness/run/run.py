@@ -166,6 +166,7 @@ class SafetyRun:
             "sha256": ingest.content_sha256(),
             "class_counts": {str(k): v for k, v in sorted(ingest.class_counts().items())},
             "excluded": [{"path": path, "reason": reason} for path, reason in self.excluded],
+            "ignored": [{"path": str(path), "reason": reason} for path, reason in ingest.ignored],
         }
 
     def _batches(self, indices=None, ingest=None):
