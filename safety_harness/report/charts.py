@@ -155,6 +155,6 @@ def risk_coverage_svg(coverage, selective_risk, threshold: float, chosen_coverag
         parts.append(f'<text x="{LEFT - 4}" y="{y(top * value) + 3:.1f}" text-anchor="end">{top * value:.3f}</text>')
     parts.append(f'<text x="12" y="{(HEIGHT - BOTTOM + TOP) / 2:.1f}" transform="rotate(-90 12 '
                  f'{(HEIGHT - BOTTOM + TOP) / 2:.1f})" text-anchor="middle">selective risk</text>'
-                 f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#555">coverage (share of in-distribution inputs '
-                 'accepted); red: the chosen threshold</text></svg>')
+                 f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#555">coverage: share of in-distribution inputs '
+                 'accepted; red: chosen threshold</text></svg>')
     return "".join(parts)
