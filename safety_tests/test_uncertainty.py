@@ -1,11 +1,12 @@
-"""Uncertainty requirements: confidence that means what it says, and an alarm on what the model does not know.
+"""Uncertainty requirements: confidence that means what it says, an alarm on what the model does not know,
+and the classifier with that alarm as its runtime monitor, judged as one system.
 
 PYTEST_DONT_REWRITE: a failed verdict prints its own one-line explanation, not pytest's introspection.
 """
 
 import pytest
 
-from safety_harness.metrics import calibration, ranking
+from safety_harness.metrics import calibration, monitor, ranking
 from safety_harness.metrics.drift import ks_drift
 from safety_harness.metrics.verdicts import Verdict
 from safety_harness.plan.requirements import GIVEN_OOD_SETS
@@ -90,4 +91,49 @@ def test_ingest_drift_ceiling(requirement_case, safety_run, evidence):
                                        detector.score(inputs_of(safety_run.clean)))
     result = evidence.judge_drift(ks_drift(scores_reference, scores_ingest), ranking.alarm_rate(scores_ingest, threshold),
                                   threshold, scores_reference, scores_ingest)
+    assert result.verdict is Verdict.PASS, result.message
+
+
+def fitted_monitor(safety_run, requirement_case, evidence):
+    """The runtime monitor: the requirement's detector and its threshold fitted to the target false-alarm rate."""
+    detector = fitted_detector(safety_run, requirement_case, evidence)
+    target = requirement_case.requirement.parameters["target_false_alarm_rate"]
+    return detector, safety_run.uncertainty.threshold(detector, target)
+
+
+@pytest.mark.requirement_metric("silent_failure_rate")
+def test_silent_failure_rate_ceiling(requirement_case, predictions, safety_run, evidence):
+    """Images of the class misclassified with no alarm: acted upon, wrong, and unnoticed."""
+    detector, threshold = fitted_monitor(safety_run, requirement_case, evidence)
+    inputs = inputs_of(predictions)
+    unavailable = detector.unavailable_reason(inputs)
+    if unavailable:
+        evidence.not_applicable(f"detector {detector.name} cannot score images under {requirement_case.condition}: "
+                                f"{unavailable} (predictions under a perturbed condition keep probabilities and "
+                                "logits only; detector msp or energy reads them)")
+    silent = monitor.silent_failure_rate(predictions.labels, predictions.predicted, detector.score(inputs), threshold,
+                                         requirement_case.class_id)
+    result = evidence.judge_monitored(silent.rate, predictions, "Misclassified images that raised no alarm",
+                                      detector, threshold, {"scored_on": f"the images under {requirement_case.condition}",
+                                                            "images_of_class": silent.rate.n,
+                                                            "misclassified": silent.misclassified,
+                                                            "misclassified_with_alarm": silent.caught,
+                                                            "silent_failures": silent.rate.successes})
+    assert result.verdict is Verdict.PASS, result.message
+
+
+@pytest.mark.requirement_metric("coverage")
+def test_coverage_floor(requirement_case, safety_run, evidence):
+    """Held-out in-distribution images the monitor accepts: the alarm leaves the classifier work to do."""
+    detector, threshold = fitted_monitor(safety_run, requirement_case, evidence)
+    held_out = safety_run.uncertainty.held_out
+    scores = detector.score(inputs_of(held_out))
+    accepted = monitor.coverage(scores, threshold)
+    counts = {"held_out": accepted.n, "accepted": accepted.successes, "alarms": accepted.n - accepted.successes}
+    risk = curve = None
+    if held_out.labelled:  # without labels there is no error rate among the accepted images
+        risk = monitor.selective_risk(held_out.labels, held_out.predicted, scores, threshold)
+        curve = monitor.risk_coverage_curve(held_out.labels, held_out.predicted, scores)
+    result = evidence.judge_monitored(accepted, held_out, "Held-out in-distribution images that raised the alarm",
+                                      detector, threshold, counts, risk, curve)
     assert result.verdict is Verdict.PASS, result.message

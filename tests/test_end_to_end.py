@@ -30,7 +30,8 @@ def test_default_evidence_holds_every_bundled_requirement(default_run):
     assert stop["class"] == 14 and stop["condition"] == "clean" and stop["n"] >= 299
 
 
-RATES = ("recall", "precision", "accuracy", "confusion_rate", "flip_rate", "alarm_rate", "false_alarm_rate")
+RATES = ("recall", "precision", "accuracy", "confusion_rate", "flip_rate", "alarm_rate", "false_alarm_rate",
+         "silent_failure_rate", "coverage")
 
 
 def test_every_number_follows_from_the_counts(default_run):
@@ -94,8 +95,11 @@ def test_unlabelled_ingest_gets_alarm_and_drift_verdicts_and_nothing_label_based
                            "and not CORRUPTION", name="unlabelled")
     results = {r["id"]: r for r in run.evidence["requirements"]}
     assert run.evidence["ingest"]["layout"] == "flat"
-    label_based = [r for key, r in results.items() if not key.startswith(("SR-OOD", "SR-INGEST-DRIFT"))]
+    label_based = [r for key, r in results.items()
+                   if not key.startswith(("SR-OOD", "SR-INGEST-DRIFT", "SR-MONITOR-COVERAGE"))]
     assert label_based and all(r["verdict"] == "not_applicable" and "no labels" in r["reason"] for r in label_based)
+    # coverage is measured on the labelled reference's held-out third, whatever the ingest
+    assert results["SR-MONITOR-COVERAGE"]["verdict"] == "pass"
     # noise frames are nothing like the bundled model's reference: the drift requirement catches them
     assert results["SR-INGEST-DRIFT"]["verdict"] == "fail" and results["SR-INGEST-DRIFT"]["n"] == 40
     assert results["SR-OOD-FALSE-ALARM"]["verdict"] == "pass"
@@ -126,3 +130,24 @@ def test_a_model_that_misses_stop_signs_fails_the_gate_with_its_evidence(run_saf
     assert stop["id"] == "SR-STOP-RECALL" and stop["verdict"] == "fail"
     assert "RELEASE GATE: FAIL" in run.html
     assert "Missed signs" in run.html and "data:image/png;base64," in run.html
+
+
+def test_a_monitor_that_reads_features_is_not_applicable_under_a_perturbed_condition(run_safety_suite, tmp_path):
+    requirements = tmp_path / "monitor.yaml"
+    requirements.write_text("""version: 1
+requirements:
+  - id: SR-SILENT
+    title: t
+    hazard: h
+    metric: silent_failure_rate
+    class: 14
+    detector: mahalanobis
+    condition: [clean, "fog:1"]
+    threshold: 0.005
+    direction: "<="
+""")
+    run = run_safety_suite(f"--requirements={requirements}", name="mahalanobis-monitor")
+    clean, fog = run.evidence["requirements"]
+    assert clean["verdict"] == "pass" and clean["details"]["detector"] == "mahalanobis", run.output
+    assert clean["details"]["silent_failures"] == clean["successes"] == 0
+    assert fog["verdict"] == "not_applicable" and "detector mahalanobis cannot score images under fog:1" in fog["reason"]

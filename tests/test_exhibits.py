@@ -12,6 +12,7 @@ from safety_harness.evidence.results import (
     MissedOodInputs,
     Reliability,
     RequirementResult,
+    RiskCoverage,
     SampleGallery,
     ScoreHistograms,
 )
@@ -82,6 +83,12 @@ def test_score_histograms_and_a_counterexample_are_always_shown():
     histogram_svg, pair_html = exhibits_html(result(Verdict.FAIL, histograms, pair), fake_run())
     assert ">held out<" in histogram_svg and ">noise<" in histogram_svg
     assert "original: Stop &lt;sign&gt; (1)" in pair_html and "with stickers: Yield (2), p=0.62" in pair_html
+
+
+def test_a_risk_coverage_curve_is_drawn_with_its_chosen_threshold():
+    curve = RiskCoverage(np.array([0.5, 1.0]), np.array([0.0, 0.1]), 0.25, 0.5, 0.0)
+    svg, = exhibits_html(result(Verdict.PASS, curve), fake_run())
+    assert "<polyline" in svg and ">threshold 0.25<" in svg and ">coverage 0.500<" in svg
 
 
 def test_an_unknown_exhibit_is_refused():

@@ -114,6 +114,13 @@ def test_every_metric_has_a_safety_test():
          "requirement 'SR-X', 'condition': lists rain:2 more than once"),
         ("requirements:" + ENTRY.replace("    threshold: 0.9\n", ""), "requirement 'SR-X', 'threshold': is required"),
         ("requirements:" + ENTRY + "    bins: 15\n", "requirement 'SR-X', 'bins': is not a key of metric 'recall'"),
+        ("requirements:" + ENTRY.replace("metric: recall", "metric: silent_failure_rate"),
+         "requirement 'SR-X', 'detector': is required but missing"),
+        ("requirements:" + ENTRY.replace("metric: recall", "metric: coverage") + "    detector: msp\n",
+         "requirement 'SR-X', 'class': metric 'coverage' applies to the whole ingest"),
+        ("requirements:" + ENTRY.replace("metric: recall", "metric: silent_failure_rate")
+         + "    detector: msp\n    target_false_alarm_rate: 0\n",
+         "requirement 'SR-X', 'target_false_alarm_rate': input should be greater than 0"),
         ("requirements:\n  - just text\n", "entry 1: input should be a valid dictionary"),
         ("defaults:\n  confidence: 2\nrequirements:" + ENTRY, "'defaults.confidence': input should be less than 1"),
     ],
@@ -291,3 +298,11 @@ def test_given_ood_folders_need_distinct_free_names(tmp_path):
     (tmp_path / "noise").mkdir()
     with pytest.raises(HarnessInputError, match="already taken"):
         given_ood_sets([tmp_path / "noise"])
+
+
+def test_a_monitored_requirement_carries_its_monitor(tmp_path):
+    body = "requirements:" + ENTRY.replace("metric: recall", "metric: silent_failure_rate") + (
+        "    detector: msp\n    condition: [clean, 'fog:1-2']\n")
+    requirement, = load_requirements(write(tmp_path, body))
+    assert requirement.parameters == {"detector": "msp", "target_false_alarm_rate": 0.05}
+    assert [case.case_id for case in expand_cases([requirement], 43)] == ["SR-X@clean", "SR-X@fog:1", "SR-X@fog:2"]

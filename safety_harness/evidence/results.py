@@ -66,6 +66,18 @@ class ScoreHistograms:
 
 
 @dataclass(frozen=True)
+class RiskCoverage:
+    """A risk-coverage curve (selective risk against coverage as the alarm threshold moves) with the
+    operating point of the chosen ``threshold`` (``chosen_risk`` None: it accepts nothing)."""
+
+    coverage: np.ndarray
+    selective_risk: np.ndarray
+    threshold: float
+    chosen_coverage: float
+    chosen_risk: float | None
+
+
+@dataclass(frozen=True)
 class Counterexample:
     """An image the model recognises and its perturbed copy that it does not."""
 

@@ -60,6 +60,9 @@ METRICS = {
     "false_alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
     "auroc": MetricSpec("forbidden", needs_labels=False, conditions="clean", variants_key="ood_sets"),
     "drift": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
+    # the classifier and its runtime monitor as one system (safety_harness/metrics/monitor.py)
+    "silent_failure_rate": MetricSpec("required"),
+    "coverage": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
 }
 
 #: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
@@ -209,7 +212,16 @@ class _FittedAlarm(_Thresholded):
     target_false_alarm_rate: TargetFalseAlarmRate = 0.05
 
 
-_FAMILIES = (_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm)
+class _Monitored(_Thresholded):
+    """The classifier with its runtime monitor: ``detector`` alarmed at ``target_false_alarm_rate``."""
+
+    metric: Literal["silent_failure_rate", "coverage"]
+    detector: Detector
+    target_false_alarm_rate: TargetFalseAlarmRate = 0.05
+
+
+_FAMILIES = (_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm,
+             _Monitored)
 _ENTRY = TypeAdapter(Annotated[Union[_FAMILIES], Field(discriminator="metric")])  # noqa: UP007 — a tuple of types
 #: the keys each metric takes, for messages
 _KEYS = {metric: [info.alias or name for name, info in family.model_fields.items()]

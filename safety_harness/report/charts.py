@@ -125,3 +125,36 @@ def score_histogram_svg(scores_in, scores_out, threshold: float, name_out: str,
     parts.append(f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#555">detector score (higher = more unusual); '
                  f'bars: share of each set per bin</text></svg>')
     return "".join(parts)
+
+
+def risk_coverage_svg(coverage, selective_risk, threshold: float, chosen_coverage: float,
+                      chosen_risk: float | None) -> str:
+    """Selective risk (error rate among accepted inputs) against coverage (share accepted) as the
+    alarm threshold moves, with the chosen threshold's operating point marked (on the coverage axis
+    when ``chosen_risk`` is None: the threshold accepts nothing)."""
+    coverage, selective_risk = np.asarray(coverage, float), np.asarray(selective_risk, float)
+    top = max(float(selective_risk.max(initial=0.0)), chosen_risk or 0.0, 0.01) * 1.1
+    y = _y_scale(0.0, top)
+    inner_w = WIDTH - LEFT - RIGHT
+
+    def x(v):
+        return LEFT + inner_w * v
+
+    points = " ".join(f"{x(c):.1f},{y(r):.1f}" for c, r in zip(coverage, selective_risk))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+             f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="10">',
+             f'<rect x="{LEFT}" y="{TOP}" width="{inner_w}" height="{HEIGHT - TOP - BOTTOM}" fill="none" stroke="#999"/>',
+             f'<polyline points="{points}" fill="none" stroke="{COLOURS[0]}" stroke-width="1.5"/>',
+             f'<circle cx="{x(chosen_coverage):.1f}" cy="{y(chosen_risk or 0.0):.1f}" r="3.5" fill="#c00"/>',
+             f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 12}" fill="#c00">threshold {threshold:.3g}</text>',
+             f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 24}" fill="#c00">coverage {chosen_coverage:.3f}</text>',
+             f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 36}" fill="#c00">risk '
+             f'{"n/a" if chosen_risk is None else f"{chosen_risk:.4f}"}</text>']
+    for value in (0, 0.5, 1):
+        parts.append(f'<text x="{x(value):.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{value:g}</text>')
+        parts.append(f'<text x="{LEFT - 4}" y="{y(top * value) + 3:.1f}" text-anchor="end">{top * value:.3f}</text>')
+    parts.append(f'<text x="12" y="{(HEIGHT - BOTTOM + TOP) / 2:.1f}" transform="rotate(-90 12 '
+                 f'{(HEIGHT - BOTTOM + TOP) / 2:.1f})" text-anchor="middle">selective risk</text>'
+                 f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#555">coverage: share of in-distribution inputs '
+                 'accepted; red: chosen threshold</text></svg>')
+    return "".join(parts)

@@ -2,8 +2,9 @@
 
 A result carries its exhibits as data (safety_harness/evidence/results.py); each becomes one
 HTML fragment here: a gallery of samples with their true and predicted class and confidence,
-a reliability diagram, score histograms with the alarm threshold, a counterexample pair. Images
-are read back from the run only here, when the report is built. Every caption is escaped.
+a reliability diagram, score histograms with the alarm threshold, a risk-coverage curve, a
+counterexample pair. Images are read back from the run only here, when the report is built. Every
+caption is escaped.
 """
 
 import functools
@@ -13,10 +14,11 @@ from safety_harness.evidence.results import (
     MissedOodInputs,
     Reliability,
     RequirementResult,
+    RiskCoverage,
     SampleGallery,
     ScoreHistograms,
 )
-from safety_harness.report.charts import reliability_diagram_svg, score_histogram_svg
+from safety_harness.report.charts import reliability_diagram_svg, risk_coverage_svg, score_histogram_svg
 from safety_harness.report.thumbnails import gallery_html
 
 #: samples shown in one gallery
@@ -74,6 +76,12 @@ def _(exhibit: Reliability, result, run) -> str:
 def _(exhibit: ScoreHistograms, result, run) -> str:
     return score_histogram_svg(exhibit.scores_in, exhibit.scores_out, exhibit.threshold, exhibit.name_out,
                                exhibit.name_in)
+
+
+@_exhibit_html.register
+def _(exhibit: RiskCoverage, result, run) -> str:
+    return risk_coverage_svg(exhibit.coverage, exhibit.selective_risk, exhibit.threshold, exhibit.chosen_coverage,
+                             exhibit.chosen_risk)
 
 
 @_exhibit_html.register
