@@ -34,13 +34,13 @@ from model_under_test.reference import BUNDLED_MODEL  # noqa: E402
 from perturbations import get_perturbation, perturb_batch  # noqa: E402
 from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.ingest import iter_image_batches, open_ingest  # noqa: E402
-from safety_harness.ood import OOD_SET_NAMES  # noqa: E402
-from safety_harness.plan.requirements import CLEAN, Condition, expand_cases, load_requirements  # noqa: E402
+from safety_harness.plan.plan import RunOptions, plan_run  # noqa: E402
+from safety_harness.plan.requirements import CLEAN  # noqa: E402
+from safety_harness.run.uncertainty import OOD_SET_SIZE  # noqa: E402
 from safety_harness.synthetic.default_ingest import ensure_default_ingest, ensure_default_reference  # noqa: E402
 
 REQUIREMENTS = ROOT / "safety_tests" / "requirements.yaml"
 SHARED = ROOT.parent / "shared"
-OOD_SET_SIZE = 300
 
 
 def run_suite(options, cache_dir) -> dict:
@@ -60,27 +60,21 @@ def run_suite(options, cache_dir) -> dict:
         return {"seconds": seconds, "peak_rss_mib": round(usage.ru_maxrss / 1024), "exit_code": exit_code}
 
 
-def variants(ingest, class_count):
-    """(condition, ingest indices) of every image variant the bundled requirements read."""
-    cases = expand_cases(load_requirements(REQUIREMENTS), class_count)
-    labels = ingest.labels
-    readers: dict[Condition, set | None] = {}
-    for case in cases:
-        if case.condition.is_clean:
-            continue
-        if case.class_id is None or readers.get(case.condition, set()) is None:
-            readers[case.condition] = None
-        else:
-            readers.setdefault(case.condition, set()).add(case.class_id)
+def variants(plan, ingest):
+    """(condition, ingest indices) of every image variant the plan's cases read."""
     everything = np.arange(len(ingest.records))
     return [(CLEAN, everything)] + [
-        (condition, everything if classes is None else np.flatnonzero(np.isin(labels, sorted(classes))))
-        for condition, classes in readers.items()]
+        (condition, everything if classes is None else np.flatnonzero(np.isin(ingest.labels, sorted(classes))))
+        for condition, classes in plan.classes_per_condition.items()]
 
 
 def floor(model_path, card_path, ingest_path, reference_path) -> dict:
     """Raw inference over every variant and perturbation generation, each timed alone."""
-    model = load_model(Path(model_path), None if card_path is None else Path(card_path))
+    card_path = None if card_path is None else Path(card_path)
+    plan = plan_run(RunOptions(model_path=Path(model_path), card_path=card_path, ingest_path=Path(ingest_path),
+                               requirements_path=REQUIREMENTS,
+                               reference_path=None if reference_path is None else Path(reference_path)))
+    model = load_model(Path(model_path), card_path)
     module = tf_runtime.keras() if model.loader == "keras" else tf_runtime.tf_keras()
     network = module.models.load_model(model_path, compile=False)
     tf = tf_runtime.tensorflow()
@@ -89,10 +83,12 @@ def floor(model_path, card_path, ingest_path, reference_path) -> dict:
     decoded = [b for b in iter_image_batches(ingest, card.size, card.resize, 256)]
     images = np.concatenate([b.images for b in decoded])
     rois = np.concatenate([b.rois for b in decoded])
-    reference_count = 0 if reference_path is None else len(open_ingest(reference_path).records)
+    reference_count = 0 if reference_path is None or not plan.needs_uncertainty else len(
+        open_ingest(reference_path).records)
 
-    generation, per_perturbation, total_variants = 0.0, {}, reference_count + len(OOD_SET_NAMES) * OOD_SET_SIZE
-    for condition, indices in variants(ingest, len(card.class_names)):
+    generation, per_perturbation = 0.0, {}
+    total_variants = reference_count + len(plan.ood_sets_needed) * OOD_SET_SIZE
+    for condition, indices in variants(plan, ingest):
         total_variants += len(indices)
         if condition.is_clean:
             continue

@@ -102,11 +102,14 @@ _GENERATORS = (
 )
 
 
-def bundled_ood_sets(size: tuple[int, int], per_set: int = 300, seed: int = 0) -> list[OodSet]:
-    """The generated OOD sets at the model's input ``size`` (height, width)."""
+def bundled_ood_sets(size: tuple[int, int], per_set: int = 300, seed: int = 0, names=None) -> list[OodSet]:
+    """The generated OOD sets at the model's input ``size`` (height, width): those in ``names``, or all
+    (None). Each set is drawn from its own seeded generator, so a set is the same whichever others are drawn."""
     side = max(size)
     sets = []
     for index, (name, kind, description, generate) in enumerate(_GENERATORS):
+        if names is not None and name not in names:
+            continue
         images = generate(np.random.default_rng([seed, index]), per_set, side)
         if side != size[0] or side != size[1]:
             images = np.stack([cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA) for image in images])

@@ -1,13 +1,11 @@
-"""One evaluation run: the model, the ingest, the requirements and the predictions they share.
+"""One evaluation run of a plan: the model, the ingest and the predictions the plan's cases share.
 
 Every image is predicted once per condition and the result shared by all the
-requirements that read it. Inputs are validated here, before any test runs, so bad
+cases that read it; only the conditions and classes the cases read are predicted. Inputs are validated here, before any test runs, so bad
 input ends the run with one :class:`HarnessInputError`.
 """
 
 import functools
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -17,50 +15,27 @@ from safety_harness.core.errors import HarnessInputError
 from safety_harness.evidence.results import EvidenceLog
 from safety_harness.ingest import iter_image_batches, open_ingest
 from safety_harness.ingest.decoded import DecodedIngest
-from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
-from safety_harness.plan.requirements import CLEAN, Condition, expand_cases, load_requirements
+from safety_harness.plan.plan import RunPlan
+from safety_harness.plan.requirements import CLEAN, Condition
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
 from safety_harness.run.predictions import Predictions, predict_batches
-from safety_harness.run.uncertainty import UncertaintyContext, check_ood_sets, given_ood_sets
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Everything the user chose for this run (the command-line options)."""
-
-    model_path: Path
-    card_path: Path | None
-    ingest_path: Path
-    requirements_path: Path
-    seed: int = 0
-    allow_corrupt_images: bool = False
-    allow_unsafe_model: bool = False
-    reference_path: Path | None = None
-    batch_size: int = 256
-    #: where predictions persist between runs; None: computed afresh every run
-    cache_dir: Path | None = None
-    #: user-given out-of-distribution image folders (near OOD), named by their folder
-    ood_set_paths: tuple[Path, ...] = ()
-    #: resamples of every bootstrap bound (calibration, AUROC); recorded in each result's evidence
-    bootstrap_resamples: int = DEFAULT_RESAMPLES
+from safety_harness.run.uncertainty import UncertaintyContext, given_ood_sets
 
 
 class SafetyRun:
-    """Loads and validates every input of a run; computes predictions on demand, once."""
+    """Loads and validates the inputs of a planned run; computes the predictions its cases read, on
+    demand, once."""
 
-    def __init__(self, options: RunOptions):
-        self.options = options
+    def __init__(self, plan: RunPlan):
+        self.plan = plan
+        self.options = options = plan.options
         # cheapest checks first: a wrong path or layout is reported before TensorFlow is imported
-        self.requirements = load_requirements(options.requirements_path)
         self.ingest = open_ingest(options.ingest_path)
         self.reference_ingest = None if options.reference_path is None else open_ingest(options.reference_path)
         self.given_ood_sets = given_ood_sets(options.ood_set_paths)
         self.model = load_model(options.model_path, options.card_path, allow_unsafe=options.allow_unsafe_model)
         self.class_names = tuple(self.model.card.class_names)
-        self.cases = expand_cases(self.requirements, len(self.class_names), tuple(self.given_ood_sets))
         self._check_ingest_labels()
-        self._condition_classes = self._classes_per_condition()
-        check_ood_sets(self.cases, self.given_ood_sets)
         self.uncertainty = UncertaintyContext(self)
         self._perturbed: dict[Condition, Predictions] = {}
         self.excluded: list[tuple[str, str]] = []
@@ -100,21 +75,6 @@ class SafetyRun:
                 f"(its card lists {len(self.class_names)} classes, 0..{len(self.class_names) - 1})",
                 "Use a model card whose 'classes' cover the ingest's labels, or remove those images from the ingest.",
             )
-
-    def _classes_per_condition(self) -> dict[Condition, set | None]:
-        """For each perturbed condition, the classes its requirements read (None: every image).
-
-        A condition read only by stop-sign requirements perturbs only the stop signs."""
-        classes: dict[Condition, set | None] = {}
-        for case in self.cases:
-            if case.condition.is_clean:
-                continue
-            get_perturbation(case.condition.name)  # an unknown perturbation stops the run before any test
-            if case.class_id is None or classes.get(case.condition, set()) is None:
-                classes[case.condition] = None
-            else:
-                classes.setdefault(case.condition, set()).add(case.class_id)
-        return classes
 
     @functools.cached_property
     def clean(self) -> Predictions:
@@ -210,6 +170,6 @@ class SafetyRun:
 
     def _predict_perturbed(self, condition: Condition) -> Predictions:
         clean = self.clean
-        classes = self._condition_classes.get(condition)
+        classes = self.plan.classes_per_condition.get(condition)
         keep = np.ones(clean.indices.size, bool) if classes is None else np.isin(clean.labels, sorted(classes))
         return self.predict(self.ingest, condition, clean.indices[keep])[0]

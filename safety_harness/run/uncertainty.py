@@ -87,11 +87,14 @@ class UncertaintyContext:
 
     @functools.cached_property
     def ood_sets(self) -> dict:
-        """Generated and user-given OOD sets at the model's input size: name -> (set, DetectorInputs)."""
+        """The generated and user-given OOD sets the plan's cases read, at the model's input size:
+        name -> (set, DetectorInputs)."""
         run = self._run
-        card = run.model.card
-        sets = bundled_ood_sets(card.size, OOD_SET_SIZE, run.options.seed)
+        card, needed = run.model.card, run.plan.ood_sets_needed
+        sets = bundled_ood_sets(card.size, OOD_SET_SIZE, run.options.seed, names=needed)
         for name, ingest in run.given_ood_sets.items():
+            if name not in needed:
+                continue
             batches = list(iter_image_batches(ingest, card.size, card.resize, run.options.batch_size))
             if any(batch.failures for batch in batches):
                 path, reason = next((ingest.records[i].path, r) for b in batches for i, r in b.failures)
@@ -164,11 +167,3 @@ def given_ood_sets(paths) -> dict:
         sets[name] = ingest
     return sets
 
-
-def check_ood_sets(cases, given: dict):
-    """An unknown OOD set in a requirement stops the run before any test."""
-    known = (*OOD_SET_NAMES, *given, GIVEN_OOD_SETS)
-    for case in cases:
-        if case.requirement.parameters.get("ood_sets") and case.variant not in known:
-            raise HarnessInputError(f"Requirement {case.requirement.id} names OOD set {case.variant!r}",
-                                    f"Use one of: {', '.join(known)} ('given': the folders of --ood-set).")

@@ -1,0 +1,136 @@
+"""The run plan: what one session evaluates, built once and read by every part of it.
+
+The requirements file is read, validated and expanded into cases once per session; pytest
+creates its items from the plan, and after deselection (``-k``, ``-m``) the plan narrowed to
+the remaining cases drives the run: it predicts only the conditions those cases read, and the
+report and evidence document only their requirements and perturbations.
+"""
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from model_under_test import resolve_card
+from perturbations import get_perturbation
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
+from safety_harness.ood import OOD_SET_NAMES
+from safety_harness.plan.conditions import Condition
+from safety_harness.plan.requirements import (
+    GIVEN_OOD_SETS,
+    Requirement,
+    RequirementCase,
+    expand_cases,
+    load_requirements,
+)
+
+#: the perturbation whose stickers the counterexample search places (its contact sheet shows them)
+SEARCH_PERTURBATION = "sticker"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything the user chose for this run (the command-line options)."""
+
+    model_path: Path
+    card_path: Path | None
+    ingest_path: Path
+    requirements_path: Path
+    seed: int = 0
+    allow_corrupt_images: bool = False
+    allow_unsafe_model: bool = False
+    reference_path: Path | None = None
+    batch_size: int = 256
+    #: where predictions persist between runs; None: computed afresh every run
+    cache_dir: Path | None = None
+    #: user-given out-of-distribution image folders (near OOD), named by their folder
+    ood_set_paths: tuple[Path, ...] = ()
+    #: resamples of every bootstrap bound (calibration, AUROC); recorded in each result's evidence
+    bootstrap_resamples: int = DEFAULT_RESAMPLES
+
+    @property
+    def given_ood_set_names(self) -> tuple[str, ...]:
+        return tuple(Path(path).name for path in self.ood_set_paths)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The resolved inputs, the validated requirements and the cases to evaluate, with what the cases need."""
+
+    options: RunOptions
+    requirements: tuple[Requirement, ...]
+    cases: tuple[RequirementCase, ...]
+
+    def selected(self, case_ids) -> "RunPlan":
+        """The plan narrowed to the cases named by ``case_ids`` (the items left after deselection)."""
+        wanted = set(case_ids)
+        cases = tuple(case for case in self.cases if case.case_id in wanted)
+        requirements = {case.requirement.id for case in cases}
+        return RunPlan(self.options, tuple(r for r in self.requirements if r.id in requirements), cases)
+
+    @functools.cached_property
+    def conditions(self) -> tuple[Condition, ...]:
+        """The conditions the cases read, in case order (``clean`` among them when a case reads it)."""
+        return tuple(dict.fromkeys(case.condition for case in self.cases))
+
+    @functools.cached_property
+    def classes_per_condition(self) -> dict[Condition, frozenset[int] | None]:
+        """For each perturbed condition, the classes its cases read (None: every image).
+
+        A condition read only by stop-sign requirements perturbs only the stop signs."""
+        classes: dict[Condition, frozenset[int] | None] = {}
+        for case in self.cases:
+            if case.condition.is_clean:
+                continue
+            if case.class_id is None or classes.get(case.condition, frozenset()) is None:
+                classes[case.condition] = None
+            else:
+                classes[case.condition] = classes.get(case.condition, frozenset()) | {case.class_id}
+        return classes
+
+    @functools.cached_property
+    def perturbations_used(self) -> tuple[str, ...]:
+        """The names of the perturbations the cases apply, sorted: those of their perturbed conditions,
+        and the stickers of a counterexample search."""
+        names = {condition.name for condition in self.classes_per_condition}
+        if any(case.requirement.metric == "counterexample" for case in self.cases):
+            names.add(SEARCH_PERTURBATION)
+        return tuple(sorted(names))
+
+    @functools.cached_property
+    def ood_sets_needed(self) -> tuple[str, ...]:
+        """The OOD sets (generated or given) the cases read, in case order."""
+        return tuple(dict.fromkeys(case.variant for case in self.cases
+                                   if "ood_sets" in case.requirement.parameters and case.variant != GIVEN_OOD_SETS))
+
+    @functools.cached_property
+    def needs_uncertainty(self) -> bool:
+        """Whether a case reads an OOD detector, hence the reference data, its fitted detectors and thresholds."""
+        return any("detector" in case.requirement.parameters for case in self.cases)
+
+
+def plan_run(options: RunOptions) -> RunPlan:
+    """Read and validate the requirements and expand them over the model card's classes and the given
+    OOD sets: every case of the session. Needs the card only, not the model (no TensorFlow)."""
+    card, _, _ = resolve_card(options.model_path, options.card_path)
+    requirements = load_requirements(options.requirements_path)
+    plan = RunPlan(options, requirements,
+                   tuple(expand_cases(requirements, len(card.class_names), options.given_ood_set_names)))
+    _check_conditions(plan)
+    _check_ood_sets(plan)
+    return plan
+
+
+def _check_conditions(plan: RunPlan):
+    """An unknown perturbation stops the run before any test (the requirements file checked the form)."""
+    for condition in plan.classes_per_condition:
+        get_perturbation(condition.name)
+
+
+def _check_ood_sets(plan: RunPlan):
+    """An unknown OOD set in a requirement stops the run before any test."""
+    known = (*OOD_SET_NAMES, *plan.options.given_ood_set_names, GIVEN_OOD_SETS)
+    for case in plan.cases:
+        if case.requirement.parameters.get("ood_sets") and case.variant not in known:
+            raise HarnessInputError(f"Requirement {case.requirement.id} names OOD set {case.variant!r}",
+                                    f"Use one of: {', '.join(known)} ('given': the folders of --ood-set).")
