@@ -146,3 +146,10 @@ def test_ood_sets_are_deterministic_and_sized_for_the_model():
         assert a.images.shape == (5, 30, 40, 3) and a.images.dtype == np.uint8
         assert np.array_equal(a.images, b.images)
     assert any(not np.array_equal(a.images, c.images) for a, c in zip(first, other))
+
+
+def test_a_subset_of_the_ood_sets_is_drawn_as_in_the_full_draw():
+    full = {s.name: s.images for s in bundled_ood_sets((30, 40), per_set=5, seed=3)}
+    subset = bundled_ood_sets((30, 40), per_set=5, seed=3, names=("destroyed_signs", "textures"))
+    assert [s.name for s in subset] == ["textures", "destroyed_signs"]
+    assert all(np.array_equal(s.images, full[s.name]) for s in subset)
