@@ -1,1 +1,1 @@
-"""The run plan: requirements validated and expanded into cases."""
+"""The run plan: requirements validated and expanded into cases, and what those cases need."""
