@@ -1,8 +1,8 @@
 """One evaluation run of a plan: the model, the ingest and the predictions the plan's cases share.
 
-Every image is predicted once per condition and the result shared by all the
-cases that read it; only the conditions and classes the cases read are predicted. Inputs are validated here, before any test runs, so bad
-input ends the run with one :class:`HarnessInputError`.
+Every image is predicted once per condition and the result shared by all the cases that read
+it; only the conditions and classes the cases read are predicted. Inputs are validated here,
+before any test runs, so bad input ends the run with one :class:`HarnessInputError`.
 """
 
 import functools
