@@ -166,4 +166,3 @@ def given_ood_sets(paths) -> dict:
             raise HarnessInputError(f"--ood-set {path} holds no image", "Point --ood-set at a folder of images.")
         sets[name] = ingest
     return sets
-
