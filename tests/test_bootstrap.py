@@ -11,7 +11,7 @@ from scipy.special import softmax
 from safety_harness.metrics import calibration
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_bound
 from safety_harness.metrics.ranking import auroc
-from safety_harness.run.run import RunOptions
+from safety_harness.plan.plan import RunOptions
 
 
 def calibration_sample(seed, n=300, n_classes=3):
