@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
 from perturbations.stickers import COLOURS, Sticker, apply_stickers, covered_fraction, covered_pixels
-from safety_harness.core.progress import progress
+from safety_harness.core.progress import SILENT, Progress
 
 _SIZE_STEPS = 20  # sticker side in steps of 1/20 of the budget's side: shrinking makes stickers smaller
 
@@ -64,7 +64,8 @@ def sticker_strategy(budget: float, max_count: int, colours=tuple(COLOURS)):
 
 
 def search_counterexample(images, rois, labels, predict_fn, budget: float, max_count: int = 3,
-                          max_examples: int = 200, colours=tuple(COLOURS)) -> SearchResult:
+                          max_examples: int = 200, colours=tuple(COLOURS),
+                          progress: Progress = SILENT) -> SearchResult:
     """Search sticker placements on ``images`` (uint8 (n, H, W, 3) with true classes ``labels``) for
     one that changes a correct prediction; ``predict_fn`` maps a batch to probabilities.
 
@@ -87,7 +88,7 @@ def search_counterexample(images, rois, labels, predict_fn, budget: float, max_c
 
     policy = settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
                       phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
-    with progress("sticker counterexample search (candidates; shrinking adds more)", max_examples) as advance:
+    with progress.stage("sticker counterexample search (candidates; shrinking adds more)", max_examples) as advance:
         try:
             stickers = find(sticker_strategy(budget, max_count, colours), flips, settings=policy)
         except NoSuchExample:

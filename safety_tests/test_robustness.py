@@ -42,6 +42,7 @@ def test_no_sticker_counterexample(requirement_case, predictions, safety_run, ev
     images, rois = safety_run.images(predictions, recognised[:SEARCH_IMAGES])
     search = search_counterexample(images, rois, np.full(len(images), class_id),
                                    lambda batch: safety_run.model.predict(batch).probabilities,
-                                   budget=parameters["budget"], max_examples=parameters["max_examples"])
+                                   budget=parameters["budget"], max_examples=parameters["max_examples"],
+                                   progress=safety_run.progress)
     result = evidence.record_search(search)
     assert result.verdict is Verdict.PASS, result.message

@@ -1,21 +1,16 @@
 """Progress of long stages (predicting, perturbing, searching) on the user's terminal.
 
-Stages report through :func:`progress`; nothing is shown unless a front end installed a sink
-with :func:`show_progress_on` — the pytest plugin does so only when its output is a terminal,
-so CI logs stay free of progress lines.
+A front end creates one :class:`Progress` with a sink and hands it to the run; stages report
+through :meth:`Progress.stage`. Without a sink nothing is shown: the pytest plugin gives one only
+when its output is a terminal, so CI logs stay free of progress lines.
 """
 
 import contextlib
 import time
+from collections.abc import Callable
 
-_sink = None
-_MIN_INTERVAL = 0.25  # seconds between redraws
-
-
-def show_progress_on(sink) -> None:
-    """Send progress lines to ``sink(text, final)``, or nowhere when ``sink`` is None."""
-    global _sink
-    _sink = sink
+#: ``sink(text, final)``: show ``text``; ``final`` is True for a stage's last line
+Sink = Callable[[str, bool], None]
 
 
 def _format(label, done, total, elapsed) -> str:
@@ -29,19 +24,30 @@ def _format(label, done, total, elapsed) -> str:
     return text
 
 
-@contextlib.contextmanager
-def progress(label: str, total: int):
-    """``with progress("predicting clean", n) as advance: advance(k)`` after each k items."""
-    sink, started, last, done = _sink, time.monotonic(), 0.0, 0
+class Progress:
+    """Counts and an ETA of long stages, sent to ``sink`` at most every ``min_interval`` seconds."""
 
-    def advance(count: int = 1):
-        nonlocal done, last
-        done += count
-        now = time.monotonic()
-        if sink is not None and now - last >= _MIN_INTERVAL:
-            last = now
-            sink(_format(label, done, total, now - started), False)
+    def __init__(self, sink: Sink | None = None, min_interval: float = 0.25):
+        self._sink = sink
+        self._min_interval = min_interval
 
-    yield advance
-    if sink is not None and time.monotonic() - started >= _MIN_INTERVAL:
-        sink(_format(label, done, total, time.monotonic() - started), True)
+    @contextlib.contextmanager
+    def stage(self, label: str, total: int):
+        """``with progress.stage("predicting clean", n) as advance: advance(k)`` after each k items."""
+        sink, started, last, done = self._sink, time.monotonic(), 0.0, 0
+
+        def advance(count: int = 1):
+            nonlocal done, last
+            done += count
+            now = time.monotonic()
+            if sink is not None and now - last >= self._min_interval:
+                last = now
+                sink(_format(label, done, total, now - started), False)
+
+        yield advance
+        if sink is not None and time.monotonic() - started >= self._min_interval:
+            sink(_format(label, done, total, time.monotonic() - started), True)
+
+
+#: shows nothing: for callers with no terminal
+SILENT = Progress()

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from safety_harness.core.progress import progress
+from safety_harness.core.progress import Progress
 from safety_harness.ingest import Ingest
 from safety_harness.ood import appearance
 from safety_harness.plan.conditions import Condition
@@ -66,13 +66,13 @@ def _stack(parts):
     return None if not parts or parts[0] is None else np.concatenate(parts)
 
 
-def predict_batches(model, ingest, condition, batches, model_inputs, total: int, stage: str = "ingest"
-                    ) -> tuple[Predictions, list[tuple[int, str]]]:
+def predict_batches(model, ingest, condition, batches, model_inputs, total: int, progress: Progress,
+                    stage: str = "ingest") -> tuple[Predictions, list[tuple[int, str]]]:
     """One forward pass per batch of ``model_inputs(batch)`` over ``total`` images; decoding
     failures are collected, not raised. ``stage`` names the data in progress lines."""
     detector_inputs = condition.is_clean
     indices, probabilities, logits, features, looks, failures = [], [], [], [], [], []
-    with progress(f"predicting {stage} ({condition})", total) as advance:
+    with progress.stage(f"predicting {stage} ({condition})", total) as advance:
         for batch in batches:
             failures.extend(batch.failures)
             advance(len(batch.indices) + len(batch.failures))

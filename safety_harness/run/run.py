@@ -12,6 +12,7 @@ import numpy as np
 from model_under_test import load_model
 from perturbations import get_perturbation, perturb_batch
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.core.progress import SILENT, Progress
 from safety_harness.evidence.results import EvidenceLog
 from safety_harness.ingest import iter_image_batches, open_ingest
 from safety_harness.ingest.decoded import DecodedIngest
@@ -26,8 +27,10 @@ class SafetyRun:
     """Loads and validates the inputs of a planned run; computes the predictions its cases read, on
     demand, once."""
 
-    def __init__(self, plan: RunPlan):
+    def __init__(self, plan: RunPlan, progress: Progress = SILENT):
         self.plan = plan
+        #: where long stages report their counts (a terminal, or nowhere)
+        self.progress = progress
         self.options = options = plan.options
         # cheapest checks first: a wrong path or layout is reported before TensorFlow is imported
         self.ingest = open_ingest(options.ingest_path)
@@ -54,7 +57,7 @@ class SafetyRun:
             arrays, failures = stored
             return Predictions.from_arrays(ingest, condition, arrays), failures
         predictions, failures = predict_batches(self.model, ingest, condition, self._batches(indices, ingest),
-                                                self._model_inputs(condition), len(requested), stage)
+                                                self._model_inputs(condition), len(requested), self.progress, stage)
         self.cache.store(key, predictions.arrays(), failures)
         return predictions, failures
 
