@@ -6,7 +6,7 @@ All functions take ``probabilities`` (n_samples, n_classes), rows summing to 1, 
 
 References: Naeini, Cooper, Hauskrecht, "Obtaining Well Calibrated Probabilities Using Bayesian
 Binning", AAAI 2015 (ECE, MCE); Guo, Pleiss, Sun, Weinberger, "On Calibration of Modern Neural
-Networks", ICML 2017 (equal-width ECE, temperature scaling); Nixon et al., "Measuring
+Networks", ICML 2017 (equal-width ECE); Nixon et al., "Measuring
 Calibration in Deep Learning", CVPR Workshops 2019 (equal-mass bins, class-wise ECE);
 Brier, Monthly Weather Review 78 (1950).
 """
@@ -14,8 +14,6 @@ Brier, Monthly Weather Review 78 (1950).
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax
 
 BINNINGS = ("equal_width", "equal_mass")
 
@@ -166,21 +164,3 @@ def negative_log_likelihood(probabilities, labels, eps: float = 1e-12) -> float:
     """``-mean_i log p_i,y_i``, with probabilities clipped at ``eps`` so a confident miss stays finite."""
     probabilities, labels = _check(probabilities, labels)
     return float(-np.mean(np.log(np.clip(probabilities[np.arange(labels.size), labels], eps, 1))))
-
-
-def fit_temperature(log_probabilities, labels) -> float:
-    """Temperature ``T`` minimising the NLL of ``softmax(z / T)`` (Guo et al. 2017).
-
-    ``log_probabilities`` may be logits or log-probabilities: both give the same softmax.
-    """
-    z = np.asarray(log_probabilities, dtype=np.float64)
-    _, labels = _check(np.exp(log_softmax(z, axis=1)), labels)
-
-    def nll(log_t):
-        return -np.mean(log_softmax(z / np.exp(log_t), axis=1)[np.arange(labels.size), labels])
-
-    return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
-
-
-def apply_temperature(log_probabilities, temperature: float) -> np.ndarray:
-    return np.exp(log_softmax(np.asarray(log_probabilities, dtype=np.float64) / temperature, axis=1))
