@@ -105,3 +105,20 @@ def test_a_safety_test_that_errors_blocks_the_gate(pytester):
     assert evidence["gate"] == "fail" and outcome.ret == pytest.ExitCode.TESTS_FAILED
     (error,) = evidence["errors"]
     assert error["test"].endswith("test_broken_recall[GATE-STOP]") and error["message"] == "RuntimeError: the harness broke"
+
+
+def test_relative_option_paths_resolve_against_the_invocation_folder(pytester):
+    (pytester.path / "mine").mkdir()
+    (pytester.path / "mine" / "requirements.yaml").write_text(
+        "version: 1\nrequirements:\n" + STOP_RECALL.format(id="GATE-STOP", threshold=0.99))
+    outcome = pytester.runpytest_inprocess(
+        str(PROJECT_ROOT / "safety_tests"), f"--rootdir={PROJECT_ROOT}", "-c", str(PROJECT_ROOT / "pytest.ini"),
+        "-p", "no:cacheprovider", "--requirements=mine/requirements.yaml", "--evidence=out/evidence.json",
+        "--html=out/report.html", f"--cache-dir={PROJECT_ROOT / '.cache'}")
+    assert outcome.ret == pytest.ExitCode.OK
+    evidence = read_evidence(pytester.path / "out" / "evidence.json")
+    assert evidence["requirements_file"] == str(pytester.path / "mine" / "requirements.yaml")
+    assert (pytester.path / "out" / "report.html").is_file()
+    # no --model: the bundled reference model, read with its own card
+    assert evidence["model"]["path"].endswith("model_under_test/reference/gtsrb_reference.keras")
+    assert evidence["model"]["card_assumed"] is False
