@@ -1,7 +1,7 @@
 """Untrusted names reach the HTML report only as text: the report opened in a real browser (headless Chromium).
 
-Class names (model card), ingest file names and ``--ood-set`` folder names are chosen by whoever hands
-over the model and the data, CI metadata such as the branch name by any contributor; the auditor opens
+Class names (model card) and ingest file names are chosen by whoever hands over the model and the
+data (``--ood-set`` folder names too, but those become test ids and are refused outside a safe alphabet), CI metadata such as the branch name by any contributor; the auditor opens
 the report in a browser. Each payload below would mark ``<body>`` with an attribute
 ``data-pwned-<where it entered>``, if the report ever let it run.
 """
@@ -98,7 +98,8 @@ def test_the_browser_runs_an_injected_handler(tmp_path):
 @pytest.fixture(scope="module")
 def hostile_run(run_safety_suite, tmp_path_factory):
     """The stop-sign and given-OOD requirements run on the bundled model, with hostile class names,
-    ingest file names, ``--ood-set`` folder names and a ``--metadata`` value (as a CI branch name)."""
+    ingest file names and a ``--metadata`` value (as a CI branch name). (Hostile ``--ood-set`` folder
+    names are refused before the run: see the test below.)"""
     folder = tmp_path_factory.mktemp("hostile")
     card = REFERENCE_CARD.read_text()
     assert "classes: gtsrb43" in card
@@ -119,7 +120,7 @@ def hostile_run(run_safety_suite, tmp_path_factory):
     for class_id in (14, 1, 13):
         noise_images(ingest / str(class_id), [make(f"file{class_id}-{i}") for i, make in enumerate(file_payloads)]
                      + [f"plain{i}" for i in range(3)])
-    ood_sets = [folder / "ood-svg" / svg_payload("ood-svg"), folder / "ood-img" / img_payload("ood-img")]
+    ood_sets = [folder / "foreign-signs", folder / "more_foreign.signs"]
     for ood in ood_sets:
         noise_images(ood, [f"foreign{i}" for i in range(20)])
 
@@ -140,10 +141,19 @@ def test_hostile_names_stay_text_in_the_browser(hostile_run, tmp_path):
     assert pwned_marks(facts) == [], f"an injected handler ran, entering through: {pwned_marks(facts)}"
     assert not [a for a in facts.attributes if a[1] in ("onerror", "onload")], "an injected handler became markup"
     assert not [s for s in facts.scripts if "data-pwned" in s], "an injected <script> became markup"
-    # the results table was rendered by the report's own script, with the hostile ids as plain text
+    # the results table was rendered by the report's own script, one row per given OOD set
     for ood_name in ood_names:
         assert any(test_id.startswith("safety_tests/") and ood_name in test_id for test_id in facts.test_ids), \
             (ood_name, facts.test_ids)
     # and the other names are shown, escaped, where the report shows them
     for shown in (class_names[14], img_payload("file14-0"), svg_payload("file14-1"), img_payload("metadata")):
         assert shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in dom, shown
+
+
+def test_a_hostile_ood_folder_name_is_refused_before_the_run(run_safety_suite, tmp_path):
+    ood = tmp_path / img_payload("ood")
+    ood.mkdir()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(ood / "frame.png")
+    run = run_safety_suite(f"--ood-set={ood}", "-k", "SR-OOD-GIVEN", name="hostile-ood")
+    assert run.returncode == 4 and "Traceback" not in run.output, run.output
+    assert "may hold only letters, digits and _ . -" in run.output and "How to fix:" in run.output

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
+from safety_harness.core.names import NAME_PATTERN
 from safety_harness.evidence.results import GATE_FAIL, GATE_NO_VERDICT, GATE_PASS
 from safety_harness.metrics.verdicts import SamplesNeeded, Verdict
 
@@ -131,7 +132,7 @@ class RequirementEvidence(_Section):
     metric: str
     class_id: int | None = Field(alias="class")
     class_name: str | None
-    condition: str = Field(pattern=r"^(clean|[A-Za-z0-9_.-]+:[1-5])$", description="clean, or perturbation:severity")
+    condition: str = Field(pattern=rf"^(clean|{NAME_PATTERN}:[1-5])$", description="clean, or perturbation:severity")
     n: NonNegativeInt | None
     successes: NonNegativeInt | None
     value: float | None

@@ -9,13 +9,12 @@ import re
 from dataclasses import dataclass
 
 from safety_harness.core.errors import shown
+from safety_harness.core.names import NAME_PATTERN
 
 #: perturbation severities, 1 (mild) to 5 (extreme)
 SEVERITIES = (1, 2, 3, 4, 5)
 
-# names become part of pytest ids and HTML: the id alphabet without ':' and '@'
-_NAME = r"[A-Za-z0-9_.-]+"
-_CONDITION = re.compile(rf"({_NAME}):(\d+)(?:-(\d+))?")
+_CONDITION = re.compile(rf"({NAME_PATTERN}):(\d+)(?:-(\d+))?")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ lists nothing is refused with one :class:`HarnessInputError` naming the file, th
 and the key.
 """
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
@@ -19,6 +18,7 @@ from typing import Annotated, Any, Literal, Union, get_args
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError, field_validator
 
 from safety_harness.core.errors import HarnessInputError, shown
+from safety_harness.core.names import NAME_PATTERN, is_safe_id
 from safety_harness.core.safe_yaml import load_yaml
 from safety_harness.metrics.calibration import BINNINGS
 from safety_harness.metrics.verdicts import DIRECTIONS
@@ -69,15 +69,13 @@ METRICS = {
 GIVEN_OOD_SETS = "given"
 
 Direction = Literal[DIRECTIONS]
-# ids become pytest ids and HTML element text: a small alphabet keeps both safe
-_ID_ALPHABET = re.compile(r"[A-Za-z0-9_.:@-]+")
 _FIX = "Edit the requirements file; see README.md, section 'Requirements reference'."
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 Threshold = Annotated[float, Field(ge=0, le=1)]
 Confidence = Annotated[float, Field(ge=0.5, lt=1)]
 ClassId = Annotated[int, Field(ge=0)]
-OodSetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+OodSetName = Annotated[str, Field(pattern=rf"^{NAME_PATTERN}$")]
 
 
 def _class_spec(value):
@@ -125,7 +123,7 @@ class _Entry(BaseModel):
     @field_validator("id")
     @classmethod
     def _safe_id(cls, value):
-        if not _ID_ALPHABET.fullmatch(value):
+        if not is_safe_id(value):
             raise ValueError(f"{shown(value)} may hold only letters, digits and _ . : @ - "
                              "(ids become pytest ids and HTML)")
         return value

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from safety_harness.core.errors import HarnessInputError
+from safety_harness.core.errors import HarnessInputError, shown
+from safety_harness.core.names import is_safe_name
 from safety_harness.ingest import iter_image_batches, open_ingest
 from safety_harness.ood import (
     DETECTORS,
@@ -158,6 +159,11 @@ def given_ood_sets(paths) -> dict:
     sets = {}
     for path in paths:
         name = Path(path).name
+        if not is_safe_name(name):
+            raise HarnessInputError(
+                f"--ood-set {shown(str(path))}: its folder name {shown(name)} becomes part of test ids and the report, "
+                "and may hold only letters, digits and _ . -",
+                "Rename the folder (or link it under such a name) and pass that path.")
         if name in OOD_SET_NAMES or name == GIVEN_OOD_SETS or name in sets:
             raise HarnessInputError(f"--ood-set {path}: the name {name!r} is already taken",
                                     "Give each OOD folder a distinct name that is not a generated set's.")
