@@ -20,6 +20,10 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "parameters": {text("parameter"): text("parameter_value")}, "details": {text("detail"): [1, 2.5, None]},
         }
 
+    def preprocessing_variant(p_value, clearly_better):
+        return {"channels": text("variant_channels"), "range": [0.0, 255.0], "accuracy": 0.5, "mean_confidence": 0.9,
+                "class_entropy": 0.8, "p_value": p_value, "clearly_better": clearly_better, "unusable": None}
+
     return {
         "schema_version": SCHEMA_VERSION,
         "gate": "fail",
@@ -30,7 +34,15 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "card_path": text("card_path"), "card_assumed": True,
             "card": {"size": [32, 32], "channels": text("channels"), "range": [0.0, 1.0], "resize": text("resize"),
                      "output": text("output"), "classes": [text("card_class")], "class_names": [text("card_class")]},
-            "load_warnings": [text("load_warning")], "safety_checks": {"checked": [text("safety_check")], "allowed_by_allow_unsafe_model": [text("unsafe_allowed")]},
+            "load_warnings": [text("load_warning")],
+            "preprocessing_check": {
+                "n": 512, "labelled": True, "rule": text("preprocessing_rule"),
+                "card": preprocessing_variant(None, False),
+                "alternatives": [preprocessing_variant(1e-30, True), {**preprocessing_variant(None, False),
+                                                                      "unusable": text("unusable_reason")}],
+                "clearly_better": text("clearly_better"),
+            },
+            "safety_checks": {"checked": [text("safety_check")], "allowed_by_allow_unsafe_model": [text("unsafe_allowed")]},
         },
         "ingest": {
             "path": text("ingest_path"), "layout": text("layout"), "label_file": text("label_file"), "labelled": True,

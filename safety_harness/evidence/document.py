@@ -71,6 +71,31 @@ class SafetyChecks(_Section):
     allowed_by_allow_unsafe_model: list[str]
 
 
+class PreprocessingVariant(_Section):
+    """The model's figures on the preprocessing check's sample, fed with one channel order and pixel range."""
+
+    channels: str
+    range: list[float]
+    accuracy: float | None = Field(description="None without labels")
+    mean_confidence: float | None = Field(description="mean max probability")
+    class_entropy: float | None = Field(description="entropy of the predicted-class histogram over ln(classes)")
+    p_value: float | None = Field(description="one-sided, against the card's on the same images; None for the card")
+    clearly_better: bool
+    unusable: str | None = Field(description="why the model gave no valid output so fed; None when it did")
+
+
+class PreprocessingCheck(_Section):
+    """The card's channel order and pixel range against the alternatives, on a seeded sample, before judging."""
+
+    n: NonNegativeInt
+    labelled: bool
+    rule: str
+    card: PreprocessingVariant
+    alternatives: list[PreprocessingVariant]
+    clearly_better: str | None = Field(description="the best clearly better setting (a run with an assumed card "
+                                                   "uses it; one with a card stops); None: the card stands")
+
+
 class ModelIdentity(_Section):
     path: str
     format: str
@@ -83,6 +108,7 @@ class ModelIdentity(_Section):
     card_assumed: bool
     card: ModelCard
     load_warnings: list[str]
+    preprocessing_check: PreprocessingCheck | None = Field(description="None when no sampled image decoded")
     safety_checks: SafetyChecks
 
 

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 
 import jinja2
 
-from safety_harness.evidence.document import EvidenceDocument, RequirementEvidence
+from safety_harness.evidence.document import (
+    EvidenceDocument,
+    PreprocessingCheck,
+    PreprocessingVariant,
+    RequirementEvidence,
+)
 from safety_harness.evidence.results import SAMPLES_NEEDED_TEXT
 from safety_harness.plan.conditions import CLEAN, Condition
 from safety_harness.report.charts import line_chart_svg
@@ -63,6 +68,19 @@ def _parameters_text(parameters: dict) -> str:
     return ", ".join(f"{key}={value}" for key, value in parameters.items())
 
 
+def preprocessing_check_summary(check: PreprocessingCheck) -> str:
+    """The card's figure and every alternative's (accuracy with labels, class entropy without), and the outcome."""
+    figure = "accuracy" if check.labelled else "class_entropy"
+
+    def described(variant: PreprocessingVariant) -> str:
+        lo, hi = variant.range
+        return f"{variant.channels} [{lo:g}, {hi:g}] {variant.unusable or format(getattr(variant, figure), '.3f')}"
+
+    outcome = f"{check.clearly_better} is clearly better" if check.clearly_better else "no alternative is clearly better"
+    return (f"{figure.replace('_', ' ')} on {check.n} seeded ingest images: card {described(check.card)}; "
+            f"{'; '.join(described(v) for v in check.alternatives)}. Outcome: {outcome}; {check.rule}.")
+
+
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("safety_harness.report", "templates"),
     autoescape=True,
@@ -73,7 +91,8 @@ _TEMPLATES = jinja2.Environment(
 )
 _TEMPLATES.filters["cell_text"] = _cell_text
 _TEMPLATES.globals.update(requirement_text=requirement_text, explanation=explanation,
-                          parameters_text=_parameters_text, gate_text=GATE_TEXT, verdict_legend=VERDICT_LEGEND)
+                          parameters_text=_parameters_text, gate_text=GATE_TEXT, verdict_legend=VERDICT_LEGEND,
+                          preprocessing_check_summary=preprocessing_check_summary)
 
 
 def render(document: EvidenceDocument, sheets: dict) -> list[str]:

@@ -10,6 +10,7 @@ import functools
 import numpy as np
 
 from model_under_test import load_model
+from model_under_test.preprocessing_check import apply_check, compare_preprocessing, model_predict, sample_indices
 from perturbations import get_perturbation, perturb_batch
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.progress import SILENT, Progress
@@ -39,6 +40,7 @@ class SafetyRun:
         self.model = load_model(options.model_path, options.card_path, allow_unsafe=options.allow_unsafe_model)
         self.class_names = tuple(self.model.card.class_names)
         self._check_ingest_labels()
+        self.preprocessing_check = self._check_preprocessing()
         self.uncertainty = UncertaintyContext(self)
         self._perturbed: dict[Condition, Predictions] = {}
         self.excluded: list[tuple[str, str]] = []
@@ -79,6 +81,20 @@ class SafetyRun:
                 "Use a model card whose 'classes' cover the ingest's labels, or remove those images from the ingest.",
             )
 
+    def _check_preprocessing(self):
+        """Compare the card's channel order and pixel range with the alternatives on one seeded batch of the
+        ingest (:mod:`model_under_test.preprocessing_check`); a clearly better one stops a run with a card and
+        replaces an assumed card."""
+        card = self.model.card
+        sample = sample_indices(len(self.ingest.records), self.options.seed)
+        batch = next(iter_image_batches(self.ingest, card.size, card.resize, len(sample), sample))
+        if not batch.indices.size:
+            return None  # nothing decodes: the clean pass reports every image
+        labels = self.ingest.labels[batch.indices] if self.ingest.labelled else None
+        check = compare_preprocessing(model_predict(self.model), card, batch.images, labels)
+        self.model = apply_check(self.model, check)
+        return check
+
     @functools.cached_property
     def clean(self) -> Predictions:
         """Predictions on the ingest as it is, every image through one batched forward pass."""
@@ -113,6 +129,7 @@ class SafetyRun:
             "card_assumed": model.card_assumed,
             "card": model.card.to_dict(),
             "load_warnings": list(model.load_warnings),
+            "preprocessing_check": None if self.preprocessing_check is None else self.preprocessing_check.to_dict(),
             "safety_checks": {"checked": list(model.safety_checks),
                               "allowed_by_allow_unsafe_model": list(model.unsafe_allowed)},
         }

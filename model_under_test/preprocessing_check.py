@@ -1,0 +1,217 @@
+"""Is the card's preprocessing the one the model was trained with? A check on a seeded sample before judging.
+
+A model fed the wrong channel order or pixel range collapses (a BGR model fed RGB loses every stop
+sign; a [0, 255] model fed [0, 1] falls to about 13 % accuracy), and every verdict after that says
+"fail" without saying why. So, before the first prediction, the card's preprocessing is compared
+on one batch of the ingest with the alternatives real repositories get wrong: channel order RGB/BGR
+(a GRAY card keeps its channels) crossed with the pixel ranges [0, 1], [0, 255] and [-1, 1].
+
+Rule, with labels: an alternative is *clearly better* when its accuracy exceeds the card's by at
+least :data:`MIN_ACCURACY_GAIN` and an exact one-sided McNemar test on the same images (the images
+only the alternative gets right against those only the card gets right) gives p < :data:`ALPHA`.
+
+Rule, without labels: a collapsed model predicts few classes. An alternative is *clearly better* when
+the normalised entropy of its predicted-class histogram, ``H = -sum_k h_k ln h_k / ln K``, exceeds
+the card's by at least :data:`MIN_ENTROPY_GAIN` and its mean confidence (max probability) is higher,
+significantly so by a one-sided Wilcoxon signed-rank test on the same images (p < :data:`ALPHA`).
+Confidence alone is no guide: a model fed [0, 255] instead of [0, 1] is confidently wrong.
+
+References: McNemar, Q. (1947), Psychometrika 12(2); Wilcoxon, F. (1945), Biometrics Bulletin 1(6).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.stats import binomtest, wilcoxon
+
+from model_under_test.card import ModelCard
+from model_under_test.inference import LoadedModel
+from safety_harness.core.errors import HarnessInputError
+
+SAMPLE_SIZE = 512
+ALPHA = 0.01
+#: the mildest real mismatch measured (abis47 fed BGR) costs 0.10 accuracy on a 512-image sample
+MIN_ACCURACY_GAIN = 0.05
+#: a range mismatch cuts the normalised class entropy by 0.5 or more on the shared models
+MIN_ENTROPY_GAIN = 0.10
+CHANNEL_ORDERS = ("RGB", "BGR")
+PIXEL_RANGES = ((0.0, 1.0), (0.0, 255.0), (-1.0, 1.0))
+
+RULE_LABELLED = (f"clearly better: accuracy higher by >= {MIN_ACCURACY_GAIN} and an exact one-sided McNemar test "
+                 f"on the same images p < {ALPHA}")
+RULE_UNLABELLED = (f"clearly better: normalised predicted-class entropy higher by >= {MIN_ENTROPY_GAIN} and mean "
+                   f"confidence higher with a one-sided Wilcoxon signed-rank test on the same images p < {ALPHA}")
+
+#: ``(uint8 RGB images, card) -> class probabilities`` as the model gives them fed as ``card`` says
+Predict = Callable[[np.ndarray, ModelCard], np.ndarray]
+
+
+def setting(card: ModelCard) -> str:
+    """The preprocessing a card sets, as written in a card: ``channels: BGR, range: [0, 1]``."""
+    lo, hi = card.pixel_range
+    return f"channels: {card.channels}, range: [{lo:g}, {hi:g}]"
+
+
+def card_variants(card: ModelCard) -> tuple[ModelCard, ...]:
+    """The alternatives to ``card``: every channel order (GRAY stays GRAY) with every common range, card's own excluded."""
+    orders = (card.channels,) if card.channels == "GRAY" else CHANNEL_ORDERS
+    ranges = tuple(dict.fromkeys((card.pixel_range, *PIXEL_RANGES)))
+    return tuple(replace(card, channels=channels, pixel_range=pixel_range)
+                 for channels in orders for pixel_range in ranges
+                 if (channels, pixel_range) != (card.channels, card.pixel_range))
+
+
+def class_entropy(predicted: np.ndarray, num_classes: int) -> float:
+    """Entropy of the predicted-class histogram over ``ln(num_classes)``: 0 when one class is predicted, 1 uniform."""
+    shares = np.bincount(predicted, minlength=num_classes) / len(predicted)
+    shares = shares[shares > 0]
+    return float(-(shares * np.log(shares)).sum() / np.log(num_classes))
+
+
+@dataclass(frozen=True)
+class VariantFigures:
+    """How the model does on the sample fed as ``card`` says; ``p_value`` and ``clearly_better`` compare it
+    with the card in force (None for the card itself); ``unusable`` says why a variant gave no output."""
+
+    card: ModelCard
+    accuracy: float | None = None
+    mean_confidence: float | None = None
+    class_entropy: float | None = None
+    p_value: float | None = None
+    clearly_better: bool = False
+    unusable: str | None = None
+
+    def to_dict(self) -> dict:
+        lo, hi = self.card.pixel_range
+        return {"channels": self.card.channels, "range": [lo, hi], "accuracy": self.accuracy,
+                "mean_confidence": self.mean_confidence, "class_entropy": self.class_entropy,
+                "p_value": self.p_value, "clearly_better": self.clearly_better, "unusable": self.unusable}
+
+
+@dataclass(frozen=True)
+class PreprocessingCheck:
+    """The card's figures, every alternative's, and the best clearly better alternative (None: the card stands)."""
+
+    n: int
+    labelled: bool
+    card: VariantFigures
+    alternatives: tuple[VariantFigures, ...]
+
+    @property
+    def rule(self) -> str:
+        return RULE_LABELLED if self.labelled else RULE_UNLABELLED
+
+    @property
+    def best(self) -> VariantFigures | None:
+        better = [v for v in self.alternatives if v.clearly_better]
+        if not better:
+            return None
+        return max(better, key=lambda v: (v.accuracy, v.mean_confidence) if self.labelled
+                   else (v.class_entropy, v.mean_confidence))
+
+    def figures(self) -> str:
+        """One line per variant, the card's first, for a message."""
+        def line(v: VariantFigures, tag: str) -> str:
+            if v.unusable:
+                return f"{setting(v.card)}: unusable ({v.unusable})"
+            accuracy = f"accuracy {v.accuracy:.3f}, " if v.accuracy is not None else ""
+            p_value = "" if v.p_value is None else f", p = {v.p_value:.2g}"
+            return (f"{setting(v.card)}{tag}: {accuracy}mean confidence {v.mean_confidence:.3f}, "
+                    f"class entropy {v.class_entropy:.3f}{p_value}")
+        lines = [line(self.card, " (card)"), *(line(v, "") for v in self.alternatives)]
+        return "\n".join(f"    {text}" for text in lines)
+
+    def to_dict(self) -> dict:
+        best = self.best
+        return {"n": self.n, "labelled": self.labelled, "rule": self.rule, "card": self.card.to_dict(),
+                "alternatives": [v.to_dict() for v in self.alternatives],
+                "clearly_better": None if best is None else setting(best.card)}
+
+
+def _figures(card: ModelCard, probabilities: np.ndarray, labels: np.ndarray | None) -> VariantFigures:
+    predicted = probabilities.argmax(axis=1)
+    return VariantFigures(
+        card, accuracy=None if labels is None else float((predicted == labels).mean()),
+        mean_confidence=float(probabilities.max(axis=1).mean()),
+        class_entropy=class_entropy(predicted, probabilities.shape[1]))
+
+
+def _compared(alternative: VariantFigures, card: VariantFigures, probabilities: np.ndarray,
+              card_probabilities: np.ndarray, labels: np.ndarray | None) -> VariantFigures:
+    """``alternative`` with its one-sided p-value against ``card`` on the same images, and the rule's decision."""
+    if labels is not None:
+        correct, card_correct = probabilities.argmax(axis=1) == labels, card_probabilities.argmax(axis=1) == labels
+        only_alternative, only_card = int((correct & ~card_correct).sum()), int((card_correct & ~correct).sum())
+        discordant = only_alternative + only_card
+        p_value = 1.0 if not discordant else binomtest(only_alternative, discordant, 0.5, "greater").pvalue
+        better = p_value < ALPHA and alternative.accuracy - card.accuracy >= MIN_ACCURACY_GAIN
+    else:
+        differences = probabilities.max(axis=1) - card_probabilities.max(axis=1)
+        p_value = 1.0 if not differences.any() else wilcoxon(differences, alternative="greater").pvalue
+        better = p_value < ALPHA and alternative.class_entropy - card.class_entropy >= MIN_ENTROPY_GAIN
+    return replace(alternative, p_value=float(p_value), clearly_better=bool(better))
+
+
+def compare_preprocessing(predict: Predict, card: ModelCard, images: np.ndarray,
+                          labels: np.ndarray | None) -> PreprocessingCheck:
+    """The card's preprocessing against :func:`card_variants` on ``images`` (uint8 RGB at the card's size), by
+    the module's rule; ``labels`` (ClassIds of ``images``) None for an unlabelled sample.
+
+    One forward pass per variant, deterministic for a given model and sample. A variant the model gives no
+    valid output for (:class:`HarnessInputError`, e.g. overflow) is recorded as unusable; the card's own
+    failure is raised, as the run would raise it.
+    """
+    if images.ndim != 4 or not len(images):
+        raise ValueError(f"images must be a non-empty batch (n, H, W, C), got shape {images.shape}")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"labels must hold one ClassId per image ({len(images)}), got {len(labels)}")
+    card_probabilities = predict(images, card)
+    card_figures = _figures(card, card_probabilities, labels)
+    alternatives = []
+    for variant in card_variants(card):
+        try:
+            probabilities = predict(images, variant)
+        except HarnessInputError as error:
+            alternatives.append(VariantFigures(variant, unusable=error.problem))
+            continue
+        alternatives.append(_compared(_figures(variant, probabilities, labels), card_figures, probabilities,
+                                      card_probabilities, labels))
+    return PreprocessingCheck(len(images), labels is not None, card_figures, tuple(alternatives))
+
+
+def sample_indices(n: int, seed: int, size: int = SAMPLE_SIZE) -> np.ndarray:
+    """``min(size, n)`` positions out of ``n``, drawn without replacement with ``seed``, in increasing order."""
+    return np.sort(np.random.default_rng(seed).choice(n, min(size, n), replace=False))
+
+
+def model_predict(model: LoadedModel) -> Predict:
+    """``model``'s forward pass fed as any card says (the variants share the compiled forward pass)."""
+    return lambda images, card: replace(model, card=card).predict(images).probabilities
+
+
+def apply_check(model: LoadedModel, check: PreprocessingCheck) -> LoadedModel:
+    """The model to evaluate after ``check``: unchanged when no alternative is clearly better; with an assumed
+    card, the best alternative in its place and a warning saying so; with a card, a :class:`HarnessInputError`."""
+    best = check.best
+    if best is None:
+        return model
+    evidence = f"On {check.n} seeded ingest images ({check.rule}):\n{check.figures()}"
+    if not model.card_assumed:
+        raise HarnessInputError(
+            f"Model card {model.card_path} looks wrong: with {setting(best.card)} the model does clearly better than "
+            f"with the card's {setting(model.card)}. {evidence}",
+            f"Set {_changes(model.card, best.card)} in {model.card_path} if the model's training code feeds it so "
+            "(read it to be sure); a model fed the wrong channel order or range fails every requirement for that "
+            "reason alone.")
+    warning = (f"NO MODEL CARD: the assumed {setting(model.card)} is clearly worse than {setting(best.card)}, "
+               f"which the run USES instead (preprocessing check, {check.rule}). Provide a card with --model-card.")
+    return replace(model, card=best.card, load_warnings=(*model.load_warnings, warning))
+
+
+def _changes(card: ModelCard, better: ModelCard) -> str:
+    """The lines of ``better`` that differ from ``card``: ``channels: BGR`` and/or ``range: [0, 255]``."""
+    lo, hi = better.pixel_range
+    changed = ([f"channels: {better.channels}"] if better.channels != card.channels else []) + (
+        [f"range: [{lo:g}, {hi:g}]"] if better.pixel_range != card.pixel_range else [])
+    return " and ".join(f"'{line}'" for line in changed)
