@@ -31,7 +31,8 @@ def test_space_and_equals_forms_run_the_same_suite_with_paths_outside_the_projec
         assert completed.returncode in (0, 1), completed.stdout + completed.stderr
         evidence[form] = read_evidence(tmp_path / f"{form}.json")
     assert [r["id"] for r in evidence["space"]["requirements"]] == ["SR-STOP-RECALL"]
-    assert evidence["space"]["model"]["path"] == str(model) and evidence["space"]["ingest"]["path"] == str(ingest)
+    assert evidence["space"]["model"]["path"] == str(model.resolve())
+    assert evidence["space"]["ingest"]["path"] == str(ingest.resolve())
     for section in ("gate", "requirements", "model", "ingest", "environment"):
         assert evidence["space"][section] == evidence["equals"][section], section
     assert (tmp_path / "space.html").read_text().count("SR-STOP-RECALL") > 0
