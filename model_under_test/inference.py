@@ -132,6 +132,11 @@ class LoadedModel:
     def features_unavailable_reason(self) -> str | None:
         return self.forward.features_unavailable_reason
 
+    @property
+    def network(self):
+        """The loaded network itself (a Keras or tf_keras model, or a SavedModel object), for the explainers."""
+        return self.forward._network
+
     def predict(self, images: np.ndarray) -> ModelOutputs:
         """One batched forward pass on uint8 RGB images already at the card's size."""
         raw, features = self.forward(preprocess(images, self.card))

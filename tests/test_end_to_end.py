@@ -130,6 +130,15 @@ def test_a_model_that_misses_stop_signs_fails_the_gate_with_its_evidence(run_saf
     assert stop["id"] == "SR-STOP-RECALL" and stop["verdict"] == "fail"
     assert "RELEASE GATE: FAIL" in run.html
     assert "Missed signs" in run.html and "data:image/png;base64," in run.html
+    # beside each missed sign, the relevance map of the best explainer; an untrained model's maps fail the
+    # self-checks, so they are marked as such, and the evidence says why
+    explanations = run.evidence["explanations"]
+    assert {f["name"] for f in explanations["explainers"]} == {"gradcam", "lrp", "integrated_gradients"}
+    assert explanations["heatmaps_from"] is not None
+    assert run.html.count("evidence-heatmap") == min(16, stop["n"] - stop["successes"])
+    if explanations["chosen"] is None:
+        assert "failed sanity check" in run.html
+    assert "<h3>Explanations</h3>" in run.html
 
 
 def test_a_monitor_that_reads_features_is_not_applicable_under_a_perturbed_condition(run_safety_suite, tmp_path):

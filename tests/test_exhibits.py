@@ -20,15 +20,52 @@ from safety_harness.metrics.calibration import classwise_reliability_bins, relia
 from safety_harness.metrics.verdicts import Verdict
 from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
 from safety_harness.report.exhibits import MAX_EXAMPLES, exhibits_html
+from safety_harness.run.explanations import Heatmaps
 
 CLASS_NAMES = ("Speed limit (20km/h)", "Stop <sign>", "Yield")
 IMAGE = np.zeros((4, 4, 3), np.uint8)
 
 
-def fake_run():
-    """The two things exhibits read from a run: class names, and the images behind predictions."""
+def fake_run(heatmaps=None):
+    """What exhibits read from a run: class names, the images behind predictions, and the maps of its
+    explainer (``heatmaps(images, class_ids)``; by default none applies)."""
     return SimpleNamespace(class_names=CLASS_NAMES,
-                           images=lambda predictions, positions: (np.stack([IMAGE] * len(positions)), None))
+                           images=lambda predictions, positions: (np.stack([IMAGE] * len(positions)), None),
+                           explanations=SimpleNamespace(heatmaps=heatmaps or (lambda images, class_ids: None)))
+
+
+def explainer_maps(sanity_passed):
+    """A fake explanation stage's ``heatmaps``: one map per image, recording the classes it was asked for."""
+    asked = []
+
+    def heatmaps(images, class_ids):
+        asked.append(list(class_ids))
+        return Heatmaps(np.ones((len(images), *IMAGE.shape[:2]), np.float32), "gradcam", sanity_passed)
+    return heatmaps, asked
+
+
+def test_a_failing_requirements_samples_carry_the_heatmaps_of_their_predicted_class():
+    heatmaps, asked = explainer_maps(sanity_passed=True)
+    gallery = SampleGallery("Missed signs", predictions(), np.arange(3), adverse=True)
+    (shown,) = exhibits_html(result(Verdict.FAIL, gallery), fake_run(heatmaps))
+    assert asked == [[2, 2, 2]]  # one batch, the shown samples only
+    assert shown.count("<figure") == 3 and shown.count("<img") == 9
+    assert "gradcam relevance of the predicted class" in shown and "failed sanity check" not in shown
+    assert "img000.png: Stop &lt;sign&gt; (1) -&gt; Yield (2), p=0.88: relevance over the image" in shown
+
+
+def test_heatmaps_of_an_explainer_that_failed_its_self_checks_are_marked_not_evidence():
+    heatmaps, _ = explainer_maps(sanity_passed=False)
+    gallery = SampleGallery("Missed signs", predictions(), np.arange(2), adverse=True)
+    (shown,) = exhibits_html(result(Verdict.FAIL, gallery), fake_run(heatmaps))
+    assert shown.count("failed sanity check") == 2 and "not evidence" in shown
+
+
+def test_illustrating_samples_carry_no_heatmaps():
+    heatmaps, asked = explainer_maps(sanity_passed=True)
+    gallery = SampleGallery("The most alarming ingest images", predictions(), np.arange(3), adverse=False)
+    (shown,) = exhibits_html(result(Verdict.FAIL, gallery), fake_run(heatmaps))
+    assert asked == [] and shown.count("<img") == 3
 
 
 def predictions(n=40):

@@ -31,7 +31,8 @@ def test_no_external_string_reaches_the_report_as_markup():
         "loader", "channels", "resize", "output", "card_class", "load_warning", "safety_check", "unsafe_allowed", "ingest_path",
         "layout", "label_file", "class_name_0", "ignored_path", "ignored_reason", "description",
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
-        "library_version", "stage", "stage_source",
+        "library_version", "stage", "stage_source", "variant_channels", "clearly_better", "unusable_reason",
+        "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable", "explainer_reason",
     }
 
 

@@ -139,6 +139,36 @@ class Environment(_Section):
     seed: int
 
 
+class ExplainerSelfChecks(_Section):
+    """One explainer's self-checks on the run's sample (safety_harness/explanations/self_checks.py)."""
+
+    name: str
+    applies: bool
+    reason: str | None = Field(description="why it does not apply, or why a check could not run; None otherwise")
+    median_correlation: float | None = Field(description="model-parameter randomisation: median Spearman "
+                                                         "correlation of original and randomised maps")
+    correlation_threshold: float | None = Field(description="passes below this median")
+    constant_maps: NonNegativeInt | None
+    randomised_layers: list[str]
+    deletion_auc_difference: float | None = Field(description="mean deletion AUC, map order minus random order")
+    deletion_upper_bound: float | None = Field(description="its one-sided bootstrap upper bound; passes below 0")
+    deletion_confidence: float | None
+    passed: bool = Field(description="both self-checks passed")
+
+
+class Explanations(_Section):
+    """Which explainer's maps the run shows and judges on, and why (safety_harness/run/explanations.py)."""
+
+    sample_size: NonNegativeInt
+    seed: int
+    sample: str
+    chosen: str | None = Field(description="the explainer that passed both self-checks; None: none did, "
+                                           "and nothing is judged on explanations")
+    heatmaps_from: str | None = Field(description="the explainer of the report's heatmaps (the best-scoring one, "
+                                                  "marked as failed, when none passed); None: none applies")
+    explainers: list[ExplainerSelfChecks]
+
+
 class ErroredTest(_Section):
     """A safety test that ended in an error without a verdict: it blocks the gate."""
 
@@ -191,6 +221,7 @@ class EvidenceDocument(_Section):
     perturbations: dict[str, PerturbationDefinition]
     environment: Environment
     predictions_from: dict[str, str] = Field(description="per stage: computed or from the cache, with any note")
+    explanations: Explanations
     errors: list[ErroredTest]
     requirements: list[RequirementEvidence]
 

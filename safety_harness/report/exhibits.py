@@ -1,9 +1,10 @@
 """The exhibits beside a requirement case in the HTML report, built from its recorded result.
 
 A result carries its exhibits as data (safety_harness/evidence/results.py); each becomes one
-HTML fragment here: a gallery of samples with their true and predicted class and confidence,
-a reliability diagram, score histograms with the alarm threshold, a risk-coverage curve, a
-counterexample pair. Images are read back from the run only here, when the report is built. Every
+HTML fragment here: a gallery of samples with their true and predicted class and confidence
+(beside each sample that counts against a blocking verdict, the relevance map of the explainer
+the run chose: safety_harness/run/explanations.py), a reliability diagram, score histograms with
+the alarm threshold, a risk-coverage curve, a counterexample pair. Images are read back from the run only here, when the report is built. Every
 caption is escaped.
 """
 
@@ -19,6 +20,7 @@ from safety_harness.evidence.results import (
     ScoreHistograms,
 )
 from safety_harness.report.charts import reliability_diagram_svg, risk_coverage_svg, score_histogram_svg
+from safety_harness.report.heatmaps import explained_gallery_html
 from safety_harness.report.thumbnails import gallery_html
 
 #: samples shown in one gallery
@@ -51,6 +53,15 @@ def _(exhibit: SampleGallery, result, run) -> str:
         truth = f"{names[label]} ({label})" if label >= 0 else "unlabelled"
         captions.append(f"{record.path.name}: {truth} -> {names[predicted]} ({predicted}), "
                         f"p={predictions.confidence[position]:.2f}")
+    if exhibit.adverse:
+        heatmaps = run.explanations.heatmaps(images, predictions.predicted[positions])
+        if heatmaps is not None:
+            note = (f"{heatmaps.explainer} relevance of the predicted class: image, over the image, raw"
+                    if heatmaps.sanity_passed else
+                    f"{heatmaps.explainer} relevance of the predicted class; no explainer passed its self-checks "
+                    "on this model: not evidence")
+            return explained_gallery_html(images, heatmaps.maps, captions, exhibit.title, note,
+                                          heatmaps.sanity_passed)
     return gallery_html(images, captions, exhibit.title)
 
 

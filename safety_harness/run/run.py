@@ -19,6 +19,7 @@ from safety_harness.ingest import iter_image_batches, open_ingest
 from safety_harness.ingest.decoded import DecodedIngest
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
+from safety_harness.run.explanations import ExplanationStage
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
 from safety_harness.run.predictions import Predictions, predict_batches
 from safety_harness.run.uncertainty import UncertaintyContext, given_ood_sets
@@ -46,6 +47,8 @@ class SafetyRun:
         self.excluded: list[tuple[str, str]] = []
         self.evidence = EvidenceLog()
         self.cache = PredictionCache(options.cache_dir)
+        #: the explainers' self-checks and the chosen explainer's maps, computed on first use
+        self.explanations = ExplanationStage(self)
 
     def predict(self, ingest, condition: Condition, indices=None, stage: str = "ingest") -> tuple[Predictions, list]:
         """Predictions on ``indices`` of ``ingest`` (all: None) under ``condition``, served from the

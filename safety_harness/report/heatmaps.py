@@ -1,0 +1,59 @@
+"""Relevance maps as images for the report: the raw map in a colour scale, and laid over the image.
+
+Each map is scaled by its own largest positive value (negative relevance shows as 0), so the
+colours compare places within one image, not images. Maps of an explainer that failed its
+self-checks are drawn in grey, so they cannot be mistaken for evidence.
+"""
+
+import html
+
+import numpy as np
+
+from safety_harness.report.thumbnails import png_data_uri
+
+OVERLAY_WEIGHT = 0.5
+
+
+def _normalised(relevance_map: np.ndarray) -> np.ndarray:
+    positive = np.maximum(np.asarray(relevance_map, np.float64), 0)
+    top = positive.max()
+    return positive / top if top > 0 else positive
+
+
+def heat_colours(relevance_map: np.ndarray) -> np.ndarray:
+    """uint8 RGB (H, W, 3): black -> red -> yellow -> white as relevance rises (a "hot" scale)."""
+    m = _normalised(relevance_map)[..., None]
+    rgb = np.clip(3 * m - np.array([0.0, 1.0, 2.0]), 0, 1)
+    return np.round(rgb * 255).astype(np.uint8)
+
+
+def overlay(image: np.ndarray, relevance_map: np.ndarray) -> np.ndarray:
+    """The map's colours blended over a uint8 RGB image, in proportion to the relevance."""
+    weight = OVERLAY_WEIGHT * _normalised(relevance_map)[..., None]
+    blended = (1 - weight) * image.astype(np.float64) + weight * heat_colours(relevance_map)
+    return np.round(blended).astype(np.uint8)
+
+
+def greyed(image: np.ndarray) -> np.ndarray:
+    """A uint8 RGB image in grey, washed out towards white."""
+    grey = image.astype(np.float64).mean(axis=-1, keepdims=True)
+    return np.round(np.repeat(128 + grey / 2, 3, axis=-1)).astype(np.uint8)
+
+
+def explained_gallery_html(images, maps, captions, title: str, note: str, sanity_passed: bool) -> str:
+    """Per sample: the image, the map over it and the raw map, captioned; ``note`` says which explainer.
+
+    With ``sanity_passed`` False the maps are greyed and labelled "failed sanity check". Every caption is escaped.
+    """
+    label = "" if sanity_passed else '<br><strong class="heatmap-failed">failed sanity check</strong>'
+    figures = []
+    for image, relevance_map, caption in zip(images, maps, captions):
+        drawn = [image, overlay(image, relevance_map), heat_colours(relevance_map)]
+        if not sanity_passed:
+            drawn[1:] = [greyed(d) for d in drawn[1:]]
+        alts = (caption, f"{caption}: relevance over the image", f"{caption}: relevance")
+        imgs = "".join(f'<img src="{png_data_uri(d)}" alt="{html.escape(alt)}">' for d, alt in zip(drawn, alts))
+        figures.append(f'<figure class="evidence-thumb evidence-heatmap">{imgs}'
+                       f"<figcaption>{html.escape(caption)}{label}</figcaption></figure>")
+    return (f'<div class="evidence-gallery"><p><strong>{html.escape(title)}</strong> ({html.escape(note)})</p>'
+            f'<div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(figures)}</div></div>')

@@ -1,0 +1,153 @@
+"""The run's explanation stage: which explainer, if any, passes its self-checks on this model.
+
+Once per run, every explainer that applies is self-checked (safety_harness/explanations/
+self_checks.py: model-parameter randomisation and deletion) on a seeded sample of
+:data:`SAMPLE_SIZE` correctly recognised clean images, each explained for its true class.
+The chosen explainer is the first, in :data:`~safety_harness.explanations.EXPLAINERS` order,
+that passes both checks; its maps are evidence. When none passes, the best-scoring one
+(lowest median randomisation correlation) still draws the report's heatmaps, marked as
+having failed its sanity check, and nothing is judged on it.
+"""
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from model_under_test.inference import preprocess
+from safety_harness.explanations import EXPLAINERS, ExplainedModel, availability
+from safety_harness.explanations.self_checks import (
+    deletion_check,
+    deletion_curves,
+    randomisation_check,
+    randomised_clone,
+)
+
+SAMPLE_SIZE = 16
+
+
+@dataclass(frozen=True)
+class ExplainerFigures:
+    """One explainer's self-check figures on the run's sample (None where it did not run)."""
+
+    name: str
+    applies: bool
+    reason: str | None
+    median_correlation: float | None = None
+    correlation_threshold: float | None = None
+    constant_maps: int | None = None
+    randomised_layers: tuple[str, ...] = ()
+    deletion_auc_difference: float | None = None
+    deletion_upper_bound: float | None = None
+    deletion_confidence: float | None = None
+    passed: bool = False
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "applies": self.applies, "reason": self.reason,
+                "median_correlation": self.median_correlation, "correlation_threshold": self.correlation_threshold,
+                "constant_maps": self.constant_maps, "randomised_layers": list(self.randomised_layers),
+                "deletion_auc_difference": self.deletion_auc_difference,
+                "deletion_upper_bound": self.deletion_upper_bound, "deletion_confidence": self.deletion_confidence,
+                "passed": self.passed}
+
+
+@dataclass(frozen=True)
+class Heatmaps:
+    """Maps of a batch by ``explainer``; ``sanity_passed`` False: they must not be read as evidence."""
+
+    maps: np.ndarray
+    explainer: str
+    sanity_passed: bool
+
+
+class ExplanationStage:
+    """The self-checks of every explainer on one run, computed on first use, and maps by the chosen one."""
+
+    def __init__(self, run):
+        self._run = run
+
+    @functools.cached_property
+    def _model(self) -> ExplainedModel:
+        model = self._run.model
+        return ExplainedModel(model.network, model.loader, model.card.output)
+
+    @functools.cached_property
+    def sample_positions(self) -> np.ndarray:
+        """Positions in the clean predictions of the seeded sample of correctly recognised images."""
+        clean = self._run.clean
+        correct = np.flatnonzero((clean.labels >= 0) & (clean.labels == clean.predicted))
+        rng = np.random.default_rng(self._run.options.seed)
+        return np.sort(rng.choice(correct, min(SAMPLE_SIZE, correct.size), replace=False))
+
+    @functools.cached_property
+    def figures(self) -> tuple[ExplainerFigures, ...]:
+        positions = self.sample_positions
+        applicable = availability(self._model)
+        if not positions.size:
+            return tuple(ExplainerFigures(name, a.applies, a.reason if not a.applies else
+                                          "no correctly recognised clean image to check it on")
+                         for name, a in applicable.items())
+        images, _ = self._run.images(self._run.clean, positions)
+        inputs, class_ids = self._inputs(images), self._run.clean.labels[positions]
+        twin, layers, twin_reason = self._randomised_twin()
+        return tuple(self._check(name, applicable[name], inputs, class_ids, twin, layers, twin_reason)
+                     for name in EXPLAINERS)
+
+    def _randomised_twin(self):
+        try:
+            twin, layers = randomised_clone(self._model, seed=self._run.options.seed)
+        except ValueError as error:  # a SavedModel has no layers to re-draw
+            return None, (), str(error)
+        return twin, layers, None
+
+    def _check(self, name, applicability, inputs, class_ids, twin, layers, twin_reason) -> ExplainerFigures:
+        if not applicability.applies:
+            return ExplainerFigures(name, False, applicability.reason)
+        explainer, seed = EXPLAINERS[name][0], self._run.options.seed
+        input_range = tuple(self._run.model.card.pixel_range)
+        maps = explainer(self._model, inputs, class_ids, input_range)
+        deletion = deletion_check(*deletion_curves(self._model, inputs, maps, class_ids, seed=seed), seed=seed)
+        figures = {"deletion_auc_difference": deletion.mean_difference,
+                   "deletion_upper_bound": deletion.difference_upper_bound,
+                   "deletion_confidence": deletion.confidence}
+        if twin is None:
+            return ExplainerFigures(name, True, f"randomisation check impossible: {twin_reason}", **figures)
+        randomisation = randomisation_check(maps, explainer(twin, inputs, class_ids, input_range), layers)
+        return ExplainerFigures(name, True, None, median_correlation=randomisation.median_correlation,
+                                correlation_threshold=randomisation.threshold,
+                                constant_maps=randomisation.constant_maps, randomised_layers=layers,
+                                passed=randomisation.passed and deletion.passed, **figures)
+
+    def _inputs(self, images) -> np.ndarray:
+        return preprocess(images, self._run.model.card)
+
+    @property
+    def chosen(self) -> str | None:
+        """The first explainer that passed both self-checks; None when none did."""
+        return next((f.name for f in self.figures if f.passed), None)
+
+    @property
+    def heatmap_explainer(self) -> str | None:
+        """The chosen explainer, else the applicable one with the lowest median correlation (None: none applies)."""
+        if self.chosen is not None:
+            return self.chosen
+        scored = [f for f in self.figures if f.applies]
+        if not scored:
+            return None
+        return min(scored, key=lambda f: np.inf if f.median_correlation is None else f.median_correlation).name
+
+    def heatmaps(self, images: np.ndarray, class_ids) -> Heatmaps | None:
+        """Maps of uint8 ``images`` (as the model saw them, before the card's preprocessing) for ``class_ids``,
+        by :attr:`heatmap_explainer`, in one batch; None when no explainer applies."""
+        name = self.heatmap_explainer
+        if name is None or not len(images):
+            return None
+        maps = EXPLAINERS[name][0](self._model, self._inputs(images), np.asarray(class_ids, np.int64),
+                                   tuple(self._run.model.card.pixel_range))
+        return Heatmaps(maps, name, name == self.chosen)
+
+    def to_dict(self) -> dict:
+        return {"sample_size": int(self.sample_positions.size), "seed": self._run.options.seed,
+                "sample": "correctly recognised clean images, explained for their true class",
+                "chosen": self.chosen, "heatmaps_from": self.heatmap_explainer,
+                "explainers": [f.to_dict() for f in self.figures]}
