@@ -63,6 +63,8 @@ METRICS = {
     # the classifier and its runtime monitor as one system (safety_harness/metrics/monitor.py)
     "silent_failure_rate": MetricSpec("required"),
     "coverage": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
+    # share of recognised signs whose explanation lies mostly on the sign (safety_harness/metrics/relevance.py)
+    "relevance_on_sign": MetricSpec("required", conditions="clean"),
 }
 
 #: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
@@ -218,8 +220,15 @@ class _Monitored(_Thresholded):
     target_false_alarm_rate: TargetFalseAlarmRate = 0.05
 
 
+class _Relevance(_Thresholded):
+    """Recognised signs of ``class`` whose positive relevance lies at least ``min_mass_in_box`` inside the sign's box."""
+
+    metric: Literal["relevance_on_sign"]
+    min_mass_in_box: Annotated[float, Field(gt=0, le=1)] = 0.8
+
+
 _FAMILIES = (_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm,
-             _Monitored)
+             _Monitored, _Relevance)
 _ENTRY = TypeAdapter(Annotated[Union[_FAMILIES], Field(discriminator="metric")])  # noqa: UP007 — a tuple of types
 #: the keys each metric takes, for messages
 _KEYS = {metric: [info.alias or name for name, info in family.model_fields.items()]
