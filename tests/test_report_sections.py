@@ -31,7 +31,7 @@ def test_no_external_string_reaches_the_report_as_markup():
         "loader", "channels", "resize", "output", "card_class", "load_warning", "safety_check", "unsafe_allowed", "ingest_path",
         "layout", "label_file", "class_name_0", "ignored_path", "ignored_reason", "description",
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
-        "library_version", "stage", "stage_source",
+        "library_version", "stage", "stage_source", "left_out",
     }
 
 
@@ -50,3 +50,4 @@ def test_the_sections_show_gate_verdicts_and_rationale():
     assert "<li><strong>clean</strong>: fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in html
     assert "0.99 against &gt;= 0.95; at the observed error count 450 samples would be needed (have 300)</li>" in html
     assert "NO MODEL CARD was found" in html
+    assert "all 1 passing rate requirement cases hold <strong>simultaneously</strong> with confidence 97.00 %" in html

@@ -52,6 +52,15 @@ class PathReason(_Section):
     reason: str
 
 
+class GateJointConfidence(_Section):
+    """With which confidence all passing rate requirements hold at once (Holm 1979 over their exact p-values)."""
+
+    value: float | None = Field(ge=0, le=1, description="1 - min(1, max_i (m - i + 1) p_(i)); null: no rate passed")
+    method: Literal["holm"]
+    rate_cases: NonNegativeInt = Field(description="the passing rate requirement cases it covers (m)")
+    left_out: list[str] = Field(description="passing cases judged on a bootstrap or distance bound, not covered")
+
+
 class ModelCard(_Section):
     """The preprocessing in force (from the card, or assumed)."""
 
@@ -183,6 +192,7 @@ class EvidenceDocument(_Section):
 
     schema_version: Literal[SCHEMA_VERSION] = SCHEMA_VERSION
     gate: Gate = Field(description="pass only when something passed and nothing blocks the release")
+    gate_joint_confidence: GateJointConfidence
     verdict_counts: VerdictCounts
     model: ModelIdentity
     ingest: IngestIdentity
