@@ -4,6 +4,7 @@ Each run judges a small requirements file on the bundled model and ingest and ch
 gate reads: the exit status, the gate in the evidence JSON and the terminal line.
 """
 
+import hashlib
 import textwrap
 
 import pytest
@@ -64,7 +65,19 @@ def test_a_requirement_met_passes_the_gate(pytester):
     outcome, evidence = run_gate(pytester, STOP_RECALL.format(id="GATE-STOP", threshold=0.99))
     assert outcome.ret == pytest.ExitCode.OK
     assert evidence["gate"] == "pass" and evidence["verdict_counts"]["pass"] == 1
+    assert evidence["gate_joint_confidence"]["rate_cases"] == 1 and evidence["gate_joint_confidence"]["value"] >= 0.95
     outcome.stdout.fnmatch_lines(["*safety gate: PASS*"])
+
+
+def test_the_report_and_the_evidence_identify_each_other(pytester):
+    run_gate(pytester, STOP_RECALL.format(id="GATE-STOP", threshold=0.99))
+    report, evidence_file = pytester.path / "report.html", pytester.path / "evidence.json"
+    evidence = read_evidence(evidence_file)
+    assert evidence["report"] == str(report)
+    assert hashlib.sha256(evidence_file.read_bytes()).hexdigest() in report.read_text()
+    # written after pytest-html wrote the report, in sha256sum's format
+    assert (pytester.path / "report.html.sha256").read_text() == \
+        f"{hashlib.sha256(report.read_bytes()).hexdigest()}  report.html\n"
 
 
 def test_a_failed_requirement_blocks_the_gate(pytester):

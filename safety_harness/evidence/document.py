@@ -10,6 +10,7 @@ reader, and regenerate the file::
     python tools/write_evidence_schema.py
 """
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -140,6 +141,9 @@ class PerturbationDefinition(_Section):
 
 
 class Environment(_Section):
+    """What produced the run; the only section that differs between two runs on the same inputs (``timestamp``)."""
+
+    timestamp: str = Field(description="when the evidence was written, UTC, ISO 8601")
     harness_version: str
     harness_commit: str
     python: str
@@ -197,6 +201,8 @@ class EvidenceDocument(_Section):
     model: ModelIdentity
     ingest: IngestIdentity
     requirements_file: str
+    report: str | None = Field(description="the HTML report rendered from this evidence (null: none was asked for); "
+                                           "its SHA-256 is written beside this file as <report name>.sha256")
     class_names: list[str]
     perturbations: dict[str, PerturbationDefinition]
     environment: Environment
@@ -221,9 +227,15 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def document_sha256(document: EvidenceDocument) -> str:
+    """The SHA-256 of the evidence file :func:`write_document` writes for ``document`` (the report prints it)."""
+    return hashlib.sha256(document.to_json().encode("utf-8")).hexdigest()
+
+
 def write_document(path: Path, document: EvidenceDocument) -> None:
     """Write ``document`` atomically: a killed run never leaves half a file that CI would read."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(document.to_json(), encoding="utf-8")
+    # bytes, not text: no newline translation, so the file's digest is document_sha256(document)
+    temporary.write_bytes(document.to_json().encode("utf-8"))
     temporary.replace(path)
