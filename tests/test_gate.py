@@ -6,6 +6,7 @@ gate reads: the exit status, the gate in the evidence JSON and the terminal line
 
 import hashlib
 import textwrap
+from xml.etree import ElementTree
 
 import pytest
 
@@ -135,3 +136,24 @@ def test_relative_option_paths_resolve_against_the_invocation_folder(pytester):
     # no --model: the bundled reference model, read with its own card
     assert evidence["model"]["path"].endswith("model_under_test/reference/gtsrb_reference.keras")
     assert evidence["model"]["card_assumed"] is False
+
+
+def test_junit_xml_carries_one_test_case_per_requirement_case_with_its_figures(pytester):
+    junit = pytester.path / "junit.xml"
+    _, evidence = run_gate(pytester, STOP_RECALL.format(id="GATE-STOP", threshold=0.99),
+                           ACCURACY.format(threshold=0.9999), options=[f"--junitxml={junit}"])
+    recorded = {r["id"]: r for r in evidence["requirements"]}
+    # one test case per requirement case (the other items are metrics no requirement of the file uses: skipped)
+    cases = {case_id: case for case in ElementTree.parse(junit).iter("testcase") for case_id in recorded
+             if case.get("name").endswith(f"[{case_id}]")}
+    assert cases.keys() == recorded.keys() == {"GATE-STOP", "GATE-ACCURACY"}
+    for case_id, case in cases.items():
+        r = recorded[case_id]
+        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert properties == {"verdict": r["verdict"], "value": str(r["value"]), "bound": str(r["bound"]),
+                              "threshold": str(r["threshold"]), "direction": ">=", "confidence": "0.95",
+                              "n": str(r["n"]), "successes": str(r["successes"]), "margin": str(r["margin"])}
+    assert cases["GATE-STOP"].find("failure") is None
+    # the failure message is the verdict sentence, as the terminal prints it
+    message = cases["GATE-ACCURACY"].find("failure").get("message")
+    assert message.startswith("GATE-ACCURACY: accuracy = ") and message.endswith("required >= 0.9999 -> fail")
