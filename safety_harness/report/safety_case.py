@@ -63,10 +63,11 @@ def hazard_groups(document: EvidenceDocument) -> list[HazardGroup]:
             for hazard, requirements in by_hazard.items()]
 
 
-WIDTH = 960
+WIDTH = 1000
 _LINE = 14
 _PAD = 8
-_SOLUTION_WIDTH, _SOLUTION_HEIGHT, _SOLUTIONS_PER_LINE = 190, 44, 2
+_SOLUTION_WIDTH, _SOLUTION_HEIGHT, _SOLUTIONS_PER_LINE = 230, 44, 2
+_HAZARD_RIGHT, _SOLUTIONS_LEFT = 480, 500
 
 
 def _text_lines(x: float, y: float, lines: list[str], anchor: str = "start", bold_first: bool = False) -> str:
@@ -97,19 +98,19 @@ def safety_case_svg(groups: list[HazardGroup]) -> str:
     spine_x, top = 40, strategy_top + strategy_height
     y = top + 20
     for index, group in enumerate(groups, start=1):
-        hazard_lines = textwrap.wrap(f"G{index}: mitigated: {group.hazard}", 68)
+        hazard_lines = textwrap.wrap(f"G{index}: mitigated: {group.hazard}", 64)
         solution_lines = -(-len(group.requirements) // _SOLUTIONS_PER_LINE)
         height = max(_box_height(hazard_lines), solution_lines * (_SOLUTION_HEIGHT + 8) - 8)
         middle = y + height / 2
         parts.append(f'<line x1="{spine_x}" y1="{middle:.0f}" x2="60" y2="{middle:.0f}" stroke="#345"/>'
-                     f'<rect x="60" y="{y}" width="460" height="{height}" fill="#fff" stroke="#345"/>'
+                     f'<rect x="60" y="{y}" width="{_HAZARD_RIGHT - 60}" height="{height}" fill="#fff" stroke="#345"/>'
                      + _text_lines(68, y + _PAD, hazard_lines))
         for position, requirement in enumerate(group.requirements):
             row, column = divmod(position, _SOLUTIONS_PER_LINE)
-            cx = 560 + column * (_SOLUTION_WIDTH + 10) + _SOLUTION_WIDTH / 2
+            cx = _SOLUTIONS_LEFT + column * (_SOLUTION_WIDTH + 10) + _SOLUTION_WIDTH / 2
             cy = y + row * (_SOLUTION_HEIGHT + 8) + _SOLUTION_HEIGHT / 2
             verdict = requirement.verdict
-            parts.append(f'<line x1="520" y1="{middle:.0f}" x2="{cx - _SOLUTION_WIDTH / 2:.0f}" y2="{cy:.0f}" '
+            parts.append(f'<line x1="{_HAZARD_RIGHT}" y1="{middle:.0f}" x2="{cx - _SOLUTION_WIDTH / 2:.0f}" y2="{cy:.0f}" '
                          f'stroke="#345"/><ellipse cx="{cx:.0f}" cy="{cy:.0f}" rx="{_SOLUTION_WIDTH / 2:.0f}" '
                          f'ry="{_SOLUTION_HEIGHT / 2:.0f}" fill="{VERDICT_COLOURS[verdict]}" '
                          f'stroke="{_VERDICT_STROKES[verdict]}" stroke-width="2"><title>{escape(requirement.title)}'
