@@ -33,6 +33,7 @@ def test_no_external_string_reaches_the_report_as_markup():
         "layout", "label_file", "class_name_0", "ignored_path", "ignored_reason", "description",
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
         "library_version", "stage", "stage_source", "left_out", "report",
+        "preprocessing_rule", "clearly_better", "unusable_reason", "variant_channels",
     }
 
 
