@@ -34,6 +34,13 @@ def read_evidence(path: Path) -> dict | None:
     return evidence
 
 
+def deterministic_sections(evidence: dict) -> dict:
+    """The evidence without what differs between two runs on the same inputs: when it was written
+    (``environment.timestamp``) and where its report went (``report``)."""
+    environment = {key: value for key, value in evidence["environment"].items() if key != "timestamp"}
+    return {**{key: value for key, value in evidence.items() if key != "report"}, "environment": environment}
+
+
 @pytest.fixture(scope="session")
 def run_safety_suite(tmp_path_factory):
     """Run ``pytest safety_tests`` with the given options; report and evidence go to a temporary folder."""

@@ -27,6 +27,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "gate": "fail",
+        "gate_joint_confidence": {"value": 0.97, "method": "holm", "rate_cases": 1, "left_out": [text("left_out")]},
         "verdict_counts": {"pass": 1, "fail": 1, "insufficient_evidence": 1, "not_applicable": 1},
         "model": {
             "path": text("model_path"), "format": text("format"), "loader": text("loader"), "sha256": "ab" * 32,
@@ -51,10 +52,11 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "ignored": [{"path": text("ignored_path"), "reason": text("ignored_reason")}],
         },
         "requirements_file": text("requirements_file"),
+        "report": text("report"),
         "class_names": [text("class_name_0")] + [f"class {i}" for i in range(1, 43)],
         "perturbations": {text("perturbation"): {"description": text("description"),
                                          "severities": {"1": {text("severity_parameter"): text("severity_value")}}}},
-        "environment": {"harness_version": text("harness_version"), "harness_commit": text("harness_commit"),
+        "environment": {"timestamp": "2026-11-23T22:00:00+00:00", "harness_version": text("harness_version"), "harness_commit": text("harness_commit"),
                         "python": "3.11.7", "platform": text("platform"),
                         "libraries": {text("library"): text("library_version")}, "seed": 0},
         "predictions_from": {text("stage"): text("stage_source")},

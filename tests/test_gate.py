@@ -4,7 +4,9 @@ Each run judges a small requirements file on the bundled model and ingest and ch
 gate reads: the exit status, the gate in the evidence JSON and the terminal line.
 """
 
+import hashlib
 import textwrap
+from xml.etree import ElementTree
 
 import pytest
 
@@ -64,7 +66,19 @@ def test_a_requirement_met_passes_the_gate(pytester):
     outcome, evidence = run_gate(pytester, STOP_RECALL.format(id="GATE-STOP", threshold=0.99))
     assert outcome.ret == pytest.ExitCode.OK
     assert evidence["gate"] == "pass" and evidence["verdict_counts"]["pass"] == 1
+    assert evidence["gate_joint_confidence"]["rate_cases"] == 1 and evidence["gate_joint_confidence"]["value"] >= 0.95
     outcome.stdout.fnmatch_lines(["*safety gate: PASS*"])
+
+
+def test_the_report_and_the_evidence_identify_each_other(pytester):
+    run_gate(pytester, STOP_RECALL.format(id="GATE-STOP", threshold=0.99))
+    report, evidence_file = pytester.path / "report.html", pytester.path / "evidence.json"
+    evidence = read_evidence(evidence_file)
+    assert evidence["report"] == str(report)
+    assert hashlib.sha256(evidence_file.read_bytes()).hexdigest() in report.read_text()
+    # written after pytest-html wrote the report, in sha256sum's format
+    assert (pytester.path / "report.html.sha256").read_text() == \
+        f"{hashlib.sha256(report.read_bytes()).hexdigest()}  report.html\n"
 
 
 def test_a_failed_requirement_blocks_the_gate(pytester):
@@ -122,3 +136,24 @@ def test_relative_option_paths_resolve_against_the_invocation_folder(pytester):
     # no --model: the bundled reference model, read with its own card
     assert evidence["model"]["path"].endswith("model_under_test/reference/gtsrb_reference.keras")
     assert evidence["model"]["card_assumed"] is False
+
+
+def test_junit_xml_carries_one_test_case_per_requirement_case_with_its_figures(pytester):
+    junit = pytester.path / "junit.xml"
+    _, evidence = run_gate(pytester, STOP_RECALL.format(id="GATE-STOP", threshold=0.99),
+                           ACCURACY.format(threshold=0.9999), options=[f"--junitxml={junit}"])
+    recorded = {r["id"]: r for r in evidence["requirements"]}
+    # one test case per requirement case (the other items are metrics no requirement of the file uses: skipped)
+    cases = {case_id: case for case in ElementTree.parse(junit).iter("testcase") for case_id in recorded
+             if case.get("name").endswith(f"[{case_id}]")}
+    assert cases.keys() == recorded.keys() == {"GATE-STOP", "GATE-ACCURACY"}
+    for case_id, case in cases.items():
+        r = recorded[case_id]
+        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert properties == {"verdict": r["verdict"], "value": str(r["value"]), "bound": str(r["bound"]),
+                              "threshold": str(r["threshold"]), "direction": ">=", "confidence": "0.95",
+                              "n": str(r["n"]), "successes": str(r["successes"]), "margin": str(r["margin"])}
+    assert cases["GATE-STOP"].find("failure") is None
+    # the failure message is the verdict sentence, as the terminal prints it
+    message = cases["GATE-ACCURACY"].find("failure").get("message")
+    assert message.startswith("GATE-ACCURACY: accuracy = ") and message.endswith("required >= 0.9999 -> fail")

@@ -1,4 +1,5 @@
-"""Untrusted names reach the HTML report only as text: the report opened in a real browser (headless Chromium).
+"""The HTML report opened in a real browser (headless Chromium, no network): it renders, prints, and untrusted
+names reach it only as text.
 
 Class names (model card) and ingest file names are chosen by whoever hands over the model and the
 data (``--ood-set`` folder names too, but those become test ids and are refused outside a safe alphabet), CI metadata such as the branch name by any contributor; the auditor opens
@@ -6,7 +7,10 @@ the report in a browser. Each payload below would mark ``<body>`` with an attrib
 ``data-pwned-<where it entered>``, if the report ever let it run.
 """
 
+import base64
+import io
 import json
+import re
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -64,13 +68,25 @@ class _DomFacts(HTMLParser):
             target[-1] += data
 
 
-def rendered_dom(page: Path, profile: Path) -> str:
-    """The DOM of ``page`` after its scripts ran (3 s of virtual time), as Chromium serialises it."""
+def chromium(page: Path, profile: Path, *actions: str) -> subprocess.CompletedProcess:
+    """Headless Chromium on ``page`` after its scripts ran (3 s of virtual time), with the page's console
+    messages logged to stderr (``CONSOLE`` lines)."""
     command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-               "--virtual-time-budget=3000", "--dump-dom", page.as_uri()]
+               "--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000", *actions, page.as_uri()]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 0 and "<body" in completed.stdout, completed.stderr[-2000:]
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed
+
+
+def console_messages(completed: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in completed.stderr.splitlines() if ":CONSOLE" in line]
+
+
+def rendered_dom(page: Path, profile: Path) -> str:
+    """The DOM of ``page`` after its scripts ran, as Chromium serialises it."""
+    completed = chromium(page, profile, "--dump-dom")
+    assert "<body" in completed.stdout, completed.stderr[-2000:]
     return completed.stdout
 
 
@@ -157,3 +173,57 @@ def test_a_hostile_ood_folder_name_is_refused_before_the_run(run_safety_suite, t
     run = run_safety_suite(f"--ood-set={ood}", "-k", "SR-OOD-GIVEN", name="hostile-ood")
     assert run.returncode == 4 and "Traceback" not in run.output, run.output
     assert "may hold only letters, digits and _ . -" in run.output and "How to fix:" in run.output
+
+
+def test_the_browser_reports_a_script_error_on_its_console(tmp_path):
+    """The console check below is only worth something if an error in a page shows there."""
+    page = tmp_path / "broken.html"
+    page.write_text("<!DOCTYPE html><html><body><script>undefinedFunction();</script></body></html>")
+    (message,) = console_messages(chromium(page, tmp_path / "profile", "--dump-dom"))
+    assert "Uncaught ReferenceError" in message
+
+
+@pytest.fixture(scope="module")
+def default_like_report(run_safety_suite, tmp_path_factory):
+    """The report of the bundled model and ingest, on requirements of every kind the default run has: rates per
+    class, under weather (contact sheets, charts), the monitor's silent failures, a calibration statistic."""
+    run = run_safety_suite("-k", "SR-STOP or SR-WEATHER-STOP-RECALL or SR-SILENT-STOP-MISS or SR-CALIBRATION-ECE",
+                           name="browser")
+    assert run.returncode in (0, 1) and run.html is not None, run.output
+    page = tmp_path_factory.mktemp("browser") / "report.html"
+    page.write_text(run.html)
+    return page
+
+
+def test_the_report_renders_without_console_errors_with_every_section(default_like_report, tmp_path):
+    completed = chromium(default_like_report, tmp_path / "profile", "--dump-dom")
+    assert console_messages(completed) == []
+    dom = completed.stdout
+    assert re.search(r'<div class="gate gate-(pass|fail|no_verdict)">RELEASE GATE: ', dom)
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="safety-case"' in dom and "G1: mitigated: " in dom
+    assert dom.count('<table class="safety-case-table">') == 1 and dom.count("<details><summary>") >= 4
+    for heading in ("Summary: may this model be released?", "Safety case", "Limitations and residual risk",
+                    "Identity and integrity"):
+        assert f"<h2>{heading}</h2>" in dom
+    # pytest-html's results table stays below the report's own sections
+    assert dom.index("Identity and integrity") < dom.index('id="results-table"')
+
+
+def test_every_image_of_the_report_is_embedded_and_decodes(default_like_report, tmp_path):
+    facts = parse(rendered_dom(default_like_report, tmp_path / "profile"))
+    # pytest-html's media viewer carries an empty <img src=""> in every row, for media extras the report has none of
+    sources = [value for tag, name, value in facts.attributes if tag == "img" and name == "src" and value]
+    assert sources, "the report of a run with perturbations shows contact sheets"
+    for source in sources:
+        header, _, payload = source.partition(",")
+        assert header.startswith("data:image/") and header.endswith(";base64"), source[:80]
+        with Image.open(io.BytesIO(base64.b64decode(payload, validate=True))) as image:
+            image.load()
+            assert image.width > 0 and image.height > 0
+
+
+def test_the_report_is_small_and_prints_to_pdf(default_like_report, tmp_path):
+    assert default_like_report.stat().st_size < 5_000_000
+    pdf = tmp_path / "report.pdf"
+    chromium(default_like_report, tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    assert pdf.read_bytes().startswith(b"%PDF") and 0 < pdf.stat().st_size < 10_000_000

@@ -1,9 +1,10 @@
 """The report's own sections, rendered through the Jinja2 templates: every external string is escaped,
 the figures the harness draws itself are inserted as markup."""
 
+import hashlib
 import re
 
-from safety_harness.evidence.document import EvidenceDocument
+from safety_harness.evidence.document import EvidenceDocument, write_document
 from safety_harness.report.sections import render
 from tests.evidence_samples import sample_evidence
 
@@ -31,14 +32,16 @@ def test_no_external_string_reaches_the_report_as_markup():
         "loader", "channels", "resize", "output", "card_class", "load_warning", "safety_check", "unsafe_allowed", "ingest_path",
         "layout", "label_file", "class_name_0", "ignored_path", "ignored_reason", "description",
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
-        "library_version", "stage", "stage_source", "variant_channels", "clearly_better", "unusable_reason",
-        "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable", "explainer_reason",
+        "library_version", "stage", "stage_source", "left_out", "report", "variant_channels", "clearly_better",
+        "unusable_reason", "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable",
+        "explainer_reason",
     }
 
 
 def test_the_harness_figures_are_inserted_as_markup():
     html = render_sample()
-    assert html.count("<svg") == 1  # the robustness chart of the perturbed requirement
+    # the safety-case diagram and the robustness chart of the perturbed requirement
+    assert html.count("<svg") == 2 and html.count('<svg xmlns="http://www.w3.org/2000/svg" class="safety-case"') == 1
     assert f'<img src="{CONTACT_SHEET}" alt="contact sheet of perturbation"' in html
 
 
@@ -51,3 +54,54 @@ def test_the_sections_show_gate_verdicts_and_rationale():
     assert "<li><strong>clean</strong>: fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in html
     assert "0.99 against &gt;= 0.95; at the observed error count 450 samples would be needed (have 300)</li>" in html
     assert "NO MODEL CARD was found" in html
+    assert "all 1 passing rate requirement cases hold <strong>simultaneously</strong> with confidence 97.00 %" in html
+
+
+def test_the_summary_answers_the_release_question():
+    html = render_sample()
+    summary = html[html.index("<h2>Summary"):html.index("<h2>Safety case")]
+    assert '<div class="gate gate-fail">' in summary
+    # the two blocking cases, one sentence each; the pass and the not-applicable case are not listed
+    assert "<h3>Requirements not met (2)</h3>" in summary
+    assert "<li><strong>clean</strong> (title): fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in summary
+    assert "<strong>undecided</strong>" in summary and "<strong>unlabelled</strong>" not in summary
+    # the one case met, with its margin
+    assert "<td>robust</td><td>title</td>" in summary and '<td class="num">0.0400</td>' in summary
+
+
+def test_the_safety_case_groups_requirements_under_their_hazard_with_every_case_expandable():
+    evidence = sample_evidence()
+    evidence["requirements"][0]["hazard"] = "the sign is missed in rain"
+    evidence["requirements"].append({**evidence["requirements"][1], "id": "clean@rain:2", "condition": "rain:2",
+                                     "value": 0.8, "bound": 0.7, "margin": -0.25})
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    case = html[html.index("<h2>Safety case"):html.index("<h2>Limitations")]
+    assert case.count("<svg") == 1 and "G1: mitigated: the sign is missed in rain" in case
+    assert '<td rowspan="1">the sign is missed in rain</td>' in case and '<td rowspan="3">hazard</td>' in case
+    # the requirement "clean" has two cases: its worst (smallest margin) is shown, both are behind <details>
+    row = case[case.index("<td>clean: title</td>"):]
+    row = row[:row.index("</details>")]
+    assert '<td class="verdict-fail">fail</td><td>clean@rain:2</td>' in row
+    assert "<summary>2 case(s)</summary>" in row and "<td>clean</td>" in row
+
+
+def test_limitations_are_generated_from_the_run():
+    html = render_sample()
+    limitations = html[html.index("<h2>Limitations"):html.index("<h2>Requirements")]
+    assert "Too few samples to decide 1 requirement case(s)" in limitations
+    assert "450 samples would be needed (have 300)" in limitations
+    assert "No silent-failure requirement ran" in limitations
+    # the sample ingest has images of classes 0 and 14 only
+    assert "41 class(es) of the model card have no image in the ingest" in limitations and "1 class 1" in limitations
+    assert "Preprocessing was ASSUMED" in limitations
+    assert "1 image(s) excluded" in limitations and "1 file(s) of the ingest not read" in limitations
+    assert "Perturbations the harness knows that no requirement of this run applied: " in limitations
+
+
+def test_the_report_prints_the_digest_of_the_evidence_file_as_written(tmp_path):
+    document = EvidenceDocument.model_validate(sample_evidence())
+    write_document(tmp_path / "evidence.json", document)
+    digest = hashlib.sha256((tmp_path / "evidence.json").read_bytes()).hexdigest()
+    html = "".join(render(document, {}))
+    assert f"<tr><td>Evidence JSON SHA-256</td><td>{digest}</td></tr>" in html
+    assert "<td>2026-11-23T22:00:00+00:00</td>" in html

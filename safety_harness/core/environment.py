@@ -1,5 +1,6 @@
 """What produced a run: harness version and commit, Python and library versions."""
 
+import datetime
 import importlib.metadata
 import platform
 import subprocess
@@ -24,7 +25,7 @@ def _git_commit() -> str:
 
 
 def describe_environment(seed: int) -> dict:
-    """Versions of everything that can change a number in the report."""
+    """Versions of everything that can change a number in the report, and when (UTC) the run ended."""
     versions = {}
     for name in _LIBRARIES:
         try:
@@ -32,6 +33,7 @@ def describe_environment(seed: int) -> dict:
         except importlib.metadata.PackageNotFoundError:
             continue
     return {
+        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "harness_version": __version__,
         "harness_commit": _git_commit(),
         "python": platform.python_version(),

@@ -10,6 +10,7 @@ reader, and regenerate the file::
     python tools/write_evidence_schema.py
 """
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,6 +51,15 @@ class PathReason(_Section):
 
     path: str
     reason: str
+
+
+class GateJointConfidence(_Section):
+    """With which confidence all passing rate requirements hold at once (Holm 1979 over their exact p-values)."""
+
+    value: float | None = Field(ge=0, le=1, description="1 - min(1, max_i (m - i + 1) p_(i)); null: no rate passed")
+    method: Literal["holm"]
+    rate_cases: NonNegativeInt = Field(description="the passing rate requirement cases it covers (m)")
+    left_out: list[str] = Field(description="passing cases judged without a binomial count (a bootstrap or distance bound, a search): not covered")
 
 
 class ModelCard(_Section):
@@ -131,6 +141,9 @@ class PerturbationDefinition(_Section):
 
 
 class Environment(_Section):
+    """What produced the run; the only section that differs between two runs on the same inputs (``timestamp``)."""
+
+    timestamp: str = Field(description="when the evidence was written, UTC, ISO 8601")
     harness_version: str
     harness_commit: str
     python: str
@@ -213,10 +226,13 @@ class EvidenceDocument(_Section):
 
     schema_version: Literal[SCHEMA_VERSION] = SCHEMA_VERSION
     gate: Gate = Field(description="pass only when something passed and nothing blocks the release")
+    gate_joint_confidence: GateJointConfidence
     verdict_counts: VerdictCounts
     model: ModelIdentity
     ingest: IngestIdentity
     requirements_file: str
+    report: str | None = Field(description="the HTML report rendered from this evidence (null: none was asked for); "
+                                           "its SHA-256 is written beside this file as <report name>.sha256")
     class_names: list[str]
     perturbations: dict[str, PerturbationDefinition]
     environment: Environment
@@ -242,9 +258,15 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def document_sha256(document: EvidenceDocument) -> str:
+    """The SHA-256 of the evidence file :func:`write_document` writes for ``document`` (the report prints it)."""
+    return hashlib.sha256(document.to_json().encode("utf-8")).hexdigest()
+
+
 def write_document(path: Path, document: EvidenceDocument) -> None:
     """Write ``document`` atomically: a killed run never leaves half a file that CI would read."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(document.to_json(), encoding="utf-8")
+    # bytes, not text: no newline translation, so the file's digest is document_sha256(document)
+    temporary.write_bytes(document.to_json().encode("utf-8"))
     temporary.replace(path)

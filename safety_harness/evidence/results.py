@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from safety_harness.metrics.calibration import ReliabilityBins
+from safety_harness.metrics.multiplicity import holm_joint_confidence, rate_p_value
 from safety_harness.metrics.verdicts import Judgement, SamplesNeeded, Verdict
 from safety_harness.plan.requirements import RequirementCase
 from safety_harness.run.predictions import Predictions
@@ -203,9 +204,28 @@ class EvidenceLog:
             return GATE_PASS
         return GATE_NO_VERDICT
 
+    def gate_joint_confidence(self) -> dict:
+        """Holm's simultaneous confidence that every passing rate requirement holds (None: none passed).
+
+        Only rates have the exact p-value Holm's procedure needs; the passing cases judged without a
+        binomial count (calibration, ranking and drift statistics on a bootstrap or distance bound, the
+        counterexample search) are named as left out.
+        """
+        passed = [result for result in self.results if result.verdict is Verdict.PASS]
+        rates = [result for result in passed if result.successes is not None]
+        p_values = [rate_p_value(r.successes, r.n, r.case.requirement.threshold, r.case.requirement.direction)
+                    for r in rates]
+        return {
+            "value": _number(holm_joint_confidence(p_values)) if p_values else None,
+            "method": "holm",
+            "rate_cases": len(rates),
+            "left_out": [result.case.case_id for result in passed if result.successes is None],
+        }
+
     def to_dict(self, **sections) -> dict:
         return {
             "gate": self.gate,
+            "gate_joint_confidence": self.gate_joint_confidence(),
             "verdict_counts": self.verdict_counts(),
             **sections,
             "requirements": [result.to_dict() for result in self.results],

@@ -10,15 +10,21 @@ from dataclasses import dataclass
 
 import jinja2
 
+from perturbations import available
 from safety_harness.evidence.document import (
     EvidenceDocument,
     PreprocessingCheck,
     PreprocessingVariant,
     RequirementEvidence,
+    document_sha256,
 )
 from safety_harness.evidence.results import SAMPLES_NEEDED_TEXT
 from safety_harness.plan.conditions import CLEAN, Condition
 from safety_harness.report.charts import line_chart_svg
+from safety_harness.report.safety_case import STRATEGY, TOP_GOAL, hazard_groups, safety_case_svg
+
+#: how many of the requirement cases met the summary lists, smallest margin first
+TIGHTEST_MARGINS = 5
 
 GATE_TEXT = {
     "pass": "RELEASE GATE: PASS — every evaluated requirement is met with the stated confidence.",
@@ -98,10 +104,32 @@ _TEMPLATES.globals.update(requirement_text=requirement_text, explanation=explana
 def render(document: EvidenceDocument, sheets: dict) -> list[str]:
     """The report's top sections, in reading order; ``sheets`` maps perturbation names to contact-sheet
     images (PNG data URIs the harness made)."""
+    hazards = hazard_groups(document)
     html = _TEMPLATES.get_template("report.html.j2").render(
         document=document, sheets=sheets, charts=robustness_charts(document),
-        verdict_counts=document.verdict_counts.by_verdict())
+        verdict_counts=document.verdict_counts.by_verdict(), tightest=tightest_margins(document),
+        hazards=hazards, safety_case_svg=safety_case_svg(hazards), top_goal=TOP_GOAL, strategy=STRATEGY,
+        uncovered_classes=uncovered_classes(document), unevaluated_perturbations=unevaluated_perturbations(document),
+        evidence_sha256=document_sha256(document))
     return [html]
+
+
+def tightest_margins(document: EvidenceDocument) -> list[RequirementEvidence]:
+    """The passing cases whose bound clears the threshold by the least."""
+    passed = [r for r in document.requirements if r.verdict.value == "pass" and r.margin is not None]
+    return sorted(passed, key=lambda r: r.margin)[:TIGHTEST_MARGINS]
+
+
+def uncovered_classes(document: EvidenceDocument) -> list[str]:
+    """The classes of the card without a single image in the ingest, as "ClassId name"."""
+    counts = document.ingest.class_counts
+    return [f"{class_id} {name}" for class_id, name in enumerate(document.class_names)
+            if counts.get(str(class_id), 0) == 0]
+
+
+def unevaluated_perturbations(document: EvidenceDocument) -> list[str]:
+    """The perturbations the harness provides that no requirement of the run applied."""
+    return sorted(set(available()) - set(document.perturbations))
 
 
 def _clean_reference(document: EvidenceDocument, result: RequirementEvidence):
