@@ -52,6 +52,10 @@ OPTIONS = (
     (("--no-cache",), dict(action="store_true",
                            help="compute every prediction afresh and store none (the bundled ingest is still "
                                 "cached)")),
+    (("--family-wise",), dict(action="store_true",
+                              help="judge each of the m rate requirement cases at confidence 1 - (1 - c) / m "
+                                   "(Bonferroni), so that all passing ones hold jointly at the stated confidence c "
+                                   "(needs more samples: see README, 'Joint confidence')")),
     (("--allow-corrupt-images",), dict(action="store_true",
                                        help="evaluate the readable images when some cannot be decoded; the report "
                                             "lists the excluded ones")),

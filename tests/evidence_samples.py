@@ -27,7 +27,8 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "gate": "fail",
-        "gate_joint_confidence": {"value": 0.97, "method": "holm", "rate_cases": 1, "left_out": [text("left_out")]},
+        "gate_joint_confidence": {"value": 0.97, "method": "holm", "rate_cases": 1, "left_out": [text("left_out")],
+                                  "family_wise": False},
         "verdict_counts": {"pass": 1, "fail": 1, "insufficient_evidence": 1, "not_applicable": 1},
         "model": {
             "path": text("model_path"), "format": text("format"), "loader": text("loader"), "sha256": "ab" * 32,

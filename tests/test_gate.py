@@ -157,3 +157,17 @@ def test_junit_xml_carries_one_test_case_per_requirement_case_with_its_figures(p
     # the failure message is the verdict sentence, as the terminal prints it
     message = cases["GATE-ACCURACY"].find("failure").get("message")
     assert message.startswith("GATE-ACCURACY: accuracy = ") and message.endswith("required >= 0.9999 -> fail")
+
+
+def test_family_wise_judges_each_rate_case_at_the_level_of_the_joint_claim(pytester):
+    # 700 of 700 stop signs show recall >= 0.995 at 95 % (bound 0.9957) but not at 97.5 % (0.9947), the level
+    # each of the two rate cases gets when both must hold jointly at 95 %
+    entries = (STOP_RECALL.format(id="GATE-STOP", threshold=0.995), ACCURACY.format(threshold=0.99))
+    _, alone = run_gate(pytester, *entries)
+    outcome, jointly = run_gate(pytester, *entries, options=["--family-wise"])
+    assert {r["id"]: (r["verdict"], r["confidence"]) for r in alone["requirements"]} == {
+        "GATE-STOP": ("pass", 0.95), "GATE-ACCURACY": ("pass", 0.95)}
+    verdicts = {r["id"]: (r["verdict"], r["confidence"]) for r in jointly["requirements"]}
+    assert verdicts["GATE-STOP"] == ("insufficient_evidence", pytest.approx(0.975))
+    assert verdicts["GATE-ACCURACY"] == ("pass", pytest.approx(0.975))
+    assert jointly["gate_joint_confidence"]["family_wise"] is True and outcome.ret == pytest.ExitCode.TESTS_FAILED

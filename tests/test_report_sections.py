@@ -95,7 +95,8 @@ def test_limitations_are_generated_from_the_run():
     assert "41 class(es) of the model card have no image in the ingest" in limitations and "1 class 1" in limitations
     assert "Preprocessing was ASSUMED" in limitations
     assert "1 image(s) excluded" in limitations and "1 file(s) of the ingest not read" in limitations
-    assert "Perturbations the harness knows that no requirement of this run applied: " in limitations
+    # rain judged at severity 1 only
+    assert "no requirement of this run judged them:\nrain 2, 3, 4, 5." in limitations
 
 
 def test_the_report_prints_the_digest_of_the_evidence_file_as_written(tmp_path):

@@ -60,6 +60,7 @@ class GateJointConfidence(_Section):
     method: Literal["holm"]
     rate_cases: NonNegativeInt = Field(description="the passing rate requirement cases it covers (m)")
     left_out: list[str] = Field(description="passing cases judged without a binomial count (a bootstrap or distance bound, a search): not covered")
+    family_wise: bool = Field(description="--family-wise: each rate case judged at 1 - (1 - c) / m (Bonferroni), so the passing rate cases hold jointly at the stated confidence")
 
 
 class ModelCard(_Section):

@@ -204,7 +204,7 @@ class EvidenceLog:
             return GATE_PASS
         return GATE_NO_VERDICT
 
-    def gate_joint_confidence(self) -> dict:
+    def gate_joint_confidence(self, family_wise: bool = False) -> dict:
         """Holm's simultaneous confidence that every passing rate requirement holds (None: none passed).
 
         Only rates have the exact p-value Holm's procedure needs; the passing cases judged without a
@@ -220,12 +220,14 @@ class EvidenceLog:
             "method": "holm",
             "rate_cases": len(rates),
             "left_out": [result.case.case_id for result in passed if result.successes is None],
+            "family_wise": family_wise,
         }
 
-    def to_dict(self, **sections) -> dict:
+    def to_dict(self, family_wise: bool = False, **sections) -> dict:
+        """The evidence document's content; ``family_wise``: the rate cases were judged at family-wise levels."""
         return {
             "gate": self.gate,
-            "gate_joint_confidence": self.gate_joint_confidence(),
+            "gate_joint_confidence": self.gate_joint_confidence(family_wise),
             "verdict_counts": self.verdict_counts(),
             **sections,
             "requirements": [result.to_dict() for result in self.results],

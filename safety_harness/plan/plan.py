@@ -6,8 +6,8 @@ the remaining cases drives the run: it predicts only the conditions those cases 
 report and evidence document only their requirements and perturbations.
 """
 
+import dataclasses
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 
 from model_under_test import resolve_card
@@ -18,6 +18,7 @@ from safety_harness.ood import OOD_SET_NAMES
 from safety_harness.plan.conditions import Condition
 from safety_harness.plan.requirements import (
     GIVEN_OOD_SETS,
+    METRICS,
     Requirement,
     RequirementCase,
     expand_cases,
@@ -28,7 +29,7 @@ from safety_harness.plan.requirements import (
 SEARCH_PERTURBATION = "sticker"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class RunOptions:
     """Everything the user chose for this run (the command-line options)."""
 
@@ -47,13 +48,15 @@ class RunOptions:
     ood_set_paths: tuple[Path, ...] = ()
     #: resamples of every bootstrap bound (calibration, AUROC); recorded in each result's evidence
     bootstrap_resamples: int = DEFAULT_RESAMPLES
+    #: judge every rate case at the level that makes the gate's joint claim hold at the stated confidence
+    family_wise: bool = False
 
     @property
     def given_ood_set_names(self) -> tuple[str, ...]:
         return tuple(Path(path).name for path in self.ood_set_paths)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class RunPlan:
     """The resolved inputs, the validated requirements and the cases to evaluate, with what the cases need."""
 
@@ -62,11 +65,30 @@ class RunPlan:
     cases: tuple[RequirementCase, ...]
 
     def selected(self, case_ids) -> "RunPlan":
-        """The plan narrowed to the cases named by ``case_ids`` (the items left after deselection)."""
+        """The plan narrowed to the cases named by ``case_ids`` (the items left after deselection).
+
+        With ``family_wise``, each of the ``m`` rate cases selected is judged at confidence
+        ``1 - (1 - c) / m`` (Bonferroni): the verdict of a case must be known when its test runs,
+        before the other cases' results, which Holm's step-down would need; Bonferroni is that
+        procedure's first step, and with it every rate case that passes holds simultaneously with
+        confidence at least ``1 - mean(1 - c)`` (``c`` when all state the same).
+        """
         wanted = set(case_ids)
         cases = tuple(case for case in self.cases if case.case_id in wanted)
+        if self.options.family_wise:
+            rates = sum(METRICS[case.requirement.metric].binomial for case in cases)
+            cases = tuple(_judged_family_wise(case, rates) if METRICS[case.requirement.metric].binomial else case
+                          for case in cases)
         requirements = {case.requirement.id for case in cases}
         return RunPlan(self.options, tuple(r for r in self.requirements if r.id in requirements), cases)
+
+    @functools.cached_property
+    def _cases_by_id(self) -> dict:
+        return {case.case_id: case for case in self.cases}
+
+    def case(self, case_id: str) -> RequirementCase:
+        """The planned case with ``case_id``, as it is judged (with ``family_wise``, at its adjusted confidence)."""
+        return self._cases_by_id[case_id]
 
     @functools.cached_property
     def conditions(self) -> tuple[Condition, ...]:
@@ -107,6 +129,12 @@ class RunPlan:
     def needs_uncertainty(self) -> bool:
         """Whether a case reads an OOD detector, hence the reference data, its fitted detectors and thresholds."""
         return any("detector" in case.requirement.parameters for case in self.cases)
+
+
+def _judged_family_wise(case: RequirementCase, rate_cases: int) -> RequirementCase:
+    requirement = case.requirement
+    confidence = 1 - (1 - requirement.confidence) / rate_cases
+    return dataclasses.replace(case, requirement=dataclasses.replace(requirement, confidence=confidence))
 
 
 def plan_run(options: RunOptions) -> RunPlan:

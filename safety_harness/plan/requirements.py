@@ -42,6 +42,8 @@ class MetricSpec:
     conditions: str = "any"
     #: a list-valued key that expands into one case per element (e.g. one per OOD set)
     variants_key: str | None = None
+    #: judged as a rate on an exact Clopper–Pearson bound (False: a bootstrap or distance bound, a search)
+    binomial: bool = True
 
 
 #: The metrics a requirement may name; each has a safety test that evaluates it.
@@ -53,13 +55,13 @@ METRICS = {
     "flip_rate": MetricSpec("optional", conditions="perturbed"),
     "accuracy_drop": MetricSpec("forbidden", conditions="perturbed"),
     # a search, not a rate: a counterexample found within the budget fails, none found passes
-    "counterexample": MetricSpec("required", conditions="clean"),
-    "ece": MetricSpec("optional"),
-    "mce": MetricSpec("forbidden"),
+    "counterexample": MetricSpec("required", conditions="clean", binomial=False),
+    "ece": MetricSpec("optional", binomial=False),
+    "mce": MetricSpec("forbidden", binomial=False),
     "alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean", variants_key="ood_sets"),
     "false_alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
-    "auroc": MetricSpec("forbidden", needs_labels=False, conditions="clean", variants_key="ood_sets"),
-    "drift": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
+    "auroc": MetricSpec("forbidden", needs_labels=False, conditions="clean", variants_key="ood_sets", binomial=False),
+    "drift": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False),
     # the classifier and its runtime monitor as one system (safety_harness/metrics/monitor.py)
     "silent_failure_rate": MetricSpec("required"),
     "coverage": MetricSpec("forbidden", needs_labels=False, conditions="clean"),

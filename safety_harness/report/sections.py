@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import jinja2
 
-from perturbations import available
 from safety_harness.evidence.document import (
     EvidenceDocument,
     PreprocessingCheck,
@@ -19,7 +18,7 @@ from safety_harness.evidence.document import (
     document_sha256,
 )
 from safety_harness.evidence.results import SAMPLES_NEEDED_TEXT
-from safety_harness.plan.conditions import CLEAN, Condition
+from safety_harness.plan.conditions import CLEAN, SEVERITIES, Condition
 from safety_harness.report.charts import line_chart_svg
 from safety_harness.report.safety_case import STRATEGY, TOP_GOAL, hazard_groups, safety_case_svg
 
@@ -109,7 +108,7 @@ def render(document: EvidenceDocument, sheets: dict) -> list[str]:
         document=document, sheets=sheets, charts=robustness_charts(document),
         verdict_counts=document.verdict_counts.by_verdict(), tightest=tightest_margins(document),
         hazards=hazards, safety_case_svg=safety_case_svg(hazards), top_goal=TOP_GOAL, strategy=STRATEGY,
-        uncovered_classes=uncovered_classes(document), unevaluated_perturbations=unevaluated_perturbations(document),
+        uncovered_classes=uncovered_classes(document), unjudged_severities=unjudged_severities(document),
         evidence_sha256=document_sha256(document))
     return [html]
 
@@ -127,9 +126,16 @@ def uncovered_classes(document: EvidenceDocument) -> list[str]:
             if counts.get(str(class_id), 0) == 0]
 
 
-def unevaluated_perturbations(document: EvidenceDocument) -> list[str]:
-    """The perturbations the harness provides that no requirement of the run applied."""
-    return sorted(set(available()) - set(document.perturbations))
+def unjudged_severities(document: EvidenceDocument) -> dict[str, list[int]]:
+    """For each perturbation the run's requirements judged, the severities none of them judged it at
+    (e.g. rain beyond the operational design domain's severity 3)."""
+    judged: dict[str, set[int]] = {}
+    for r in document.requirements:
+        condition = Condition.parse(r.condition)
+        if not condition.is_clean:
+            judged.setdefault(condition.name, set()).add(condition.severity)
+    return {name: [s for s in SEVERITIES if s not in severities] for name, severities in sorted(judged.items())
+            if set(SEVERITIES) - severities}
 
 
 def _clean_reference(document: EvidenceDocument, result: RequirementEvidence):
