@@ -24,10 +24,10 @@ from scipy.stats import rankdata
 from safety_harness.core import tf_runtime
 from safety_harness.explanations.baselines import blurred_baseline
 from safety_harness.explanations.model_access import ExplainedModel, check_batch
+from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_bound
 
 MAX_MEDIAN_CORRELATION = 0.5
 DELETION_STEPS = 16
-BOOTSTRAP_RESAMPLES = 2000
 _IMAGES_PER_PASS = 512
 
 
@@ -175,7 +175,7 @@ def _class_probabilities(model: ExplainedModel, inputs, class_ids) -> np.ndarray
 
 
 def deletion_check(map_curves, random_curves, confidence: float = 0.95, seed: int = 0,
-                   resamples: int = BOOTSTRAP_RESAMPLES) -> DeletionCheck:
+                   resamples: int = DEFAULT_RESAMPLES) -> DeletionCheck:
     """Paired deletion AUCs (trapezoid over the fraction removed, 0 to 1) and a bootstrap upper bound.
 
     ``d_i = AUC_map,i - AUC_random,i``; the bound is the ``confidence`` quantile of the
@@ -188,15 +188,11 @@ def deletion_check(map_curves, random_curves, confidence: float = 0.95, seed: in
                          f"{map_curves.shape} and {random_curves.shape}")
     if not 0.5 <= confidence < 1:
         raise ValueError(f"confidence must be in [0.5, 1), got {confidence!r}")
-    if not isinstance(resamples, int) or resamples < 1:
-        raise ValueError(f"resamples must be a positive integer, got {resamples!r}")
     fractions = np.linspace(0, 1, map_curves.shape[1])
     auc_map = np.trapezoid(map_curves, fractions, axis=1)
     auc_random = np.trapezoid(random_curves, fractions, axis=1)
     differences = auc_map - auc_random
-    rng = np.random.default_rng(seed)
-    resampled = differences[rng.integers(0, len(differences), (resamples, len(differences)))].mean(axis=1)
-    bound = float(np.quantile(resampled, confidence))
+    bound = bootstrap_bound(np.mean, [(differences,)], "<=", confidence, n_resamples=resamples, seed=seed)
     return DeletionCheck(mean_auc_map=float(auc_map.mean()), mean_auc_random=float(auc_random.mean()),
                          mean_difference=float(differences.mean()), difference_upper_bound=bound,
                          confidence=confidence, n_images=len(differences), passed=bound < 0)
