@@ -23,7 +23,8 @@ install: .deps-installed
 report: install
 	$(PYTHON) -m pytest; status=$$?; \
 	if command -v chromium >/dev/null; then \
-	  chromium --headless --no-sandbox --disable-gpu --disable-background-networking --hide-scrollbars \
+	  chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+	    --disable-sync --no-first-run --user-data-dir="$$(mktemp -d)" --hide-scrollbars \
 	    --virtual-time-budget=3000 --window-size=1280,1600 --screenshot=docs/report-top.png \
 	    "file://$(CURDIR)/reports/safety_report.html" 2>/dev/null; \
 	fi; \
