@@ -117,6 +117,11 @@ class LoadedModel:
     unsafe_allowed: tuple[str, ...] = ()
 
     @property
+    def screening(self) -> dict:
+        """What screening checked, and what --allow-unsafe-model let through, as the evidence records it."""
+        return {"checked": list(self.safety_checks), "allowed_by_allow_unsafe_model": list(self.unsafe_allowed)}
+
+    @property
     def input_shape(self):
         return self.forward.input_shape
 

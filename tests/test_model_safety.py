@@ -2,7 +2,6 @@
 
 import json
 import struct
-import types
 import zipfile
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 from model_under_test import load_model, screening
 from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError
-from safety_harness.run.run import SafetyRun
 from tests.test_model_loading import IMAGES, small_model, with_card
 
 
@@ -58,8 +56,7 @@ def test_savedmodel_writing_a_file_is_refused_before_it_runs(tmp_path, where, re
 
     model = load_model(path, allow_unsafe=True)
     assert len(model.unsafe_allowed) == 1 and model.unsafe_allowed[0].startswith("WriteFile (file access)")
-    identity = SafetyRun.model_identity(types.SimpleNamespace(model=model))
-    assert identity["safety_checks"]["allowed_by_allow_unsafe_model"] == list(model.unsafe_allowed)
+    assert model.screening["allowed_by_allow_unsafe_model"] == list(model.unsafe_allowed)
 
 
 def test_savedmodel_printing_is_refused(tmp_path):
@@ -73,8 +70,7 @@ def test_plain_module_savedmodel_loads_and_records_its_checks(tmp_path):
     assert model.num_parameters == 768 * 5 and model.unsafe_allowed == ()
     assert "checked for file access" in model.safety_checks[0]
     np.testing.assert_allclose(model.predict(IMAGES).probabilities.sum(axis=1), 1, atol=1e-5)
-    identity = SafetyRun.model_identity(types.SimpleNamespace(model=model))
-    assert identity["safety_checks"] == {"checked": list(model.safety_checks), "allowed_by_allow_unsafe_model": []}
+    assert model.screening == {"checked": list(model.safety_checks), "allowed_by_allow_unsafe_model": []}
 
 
 def test_savedmodel_without_signature_or_with_two_outputs(tmp_path):

@@ -133,8 +133,7 @@ class SafetyRun:
             "card": model.card.to_dict(),
             "load_warnings": list(model.load_warnings),
             "preprocessing_check": None if self.preprocessing_check is None else self.preprocessing_check.to_dict(),
-            "safety_checks": {"checked": list(model.safety_checks),
-                              "allowed_by_allow_unsafe_model": list(model.unsafe_allowed)},
+            "safety_checks": model.screening,
         }
 
     def ingest_identity(self) -> dict:
