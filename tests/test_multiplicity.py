@@ -92,5 +92,6 @@ def test_the_evidence_covers_the_passing_rates_and_names_the_statistics_left_out
         log.record(result)
     joint = log.to_dict()["gate_joint_confidence"]
     # two equal p-values 0.99 ** 299: Holm gives max(2 p, p) = 2 p
-    assert joint == {"value": round(1 - 2 * 0.99 ** 299, 6), "method": "holm", "rate_cases": 2, "left_out": ["ECE"]}
+    assert joint == {"value": round(1 - 2 * 0.99 ** 299, 6), "method": "holm", "rate_cases": 2, "left_out": ["ECE"],
+                     "family_wise": False}
     assert EvidenceLog().gate_joint_confidence()["value"] is None
