@@ -76,7 +76,9 @@ def test_ood_separation_floor(requirement_case, safety_run, evidence):
     chosen_set, ood_inputs = ood_set(safety_run, requirement_case, evidence)
     detector = fitted_detector(safety_run, requirement_case, evidence)
     scores_in, scores_out = detector.score(inputs_of(uncertainty.held_out)), detector.score(ood_inputs)
-    result = evidence.judge_separation(scores_in, scores_out, ranking.auroc, detector, chosen_set)
+    requirement = requirement_case.requirement
+    separation = ranking.auroc_delong(scores_in, scores_out, requirement.direction, requirement.confidence)
+    result = evidence.judge_separation(separation, scores_in, scores_out, detector, chosen_set)
     assert result.verdict is Verdict.PASS, result.message
 
 

@@ -50,10 +50,13 @@ def test_every_number_follows_from_the_counts(default_run):
             assert r["bound"] <= r["value"] if r["direction"] == ">=" else r["bound"] >= r["value"]
 
 
-def test_bootstrap_bounds_record_their_resamples_and_class_wise_ece_its_one_vs_rest_bins(default_run):
+def test_bounds_record_their_method_and_class_wise_ece_its_one_vs_rest_bins(default_run):
     results = {r["id"]: r for r in default_run.evidence["requirements"]}
-    bootstrapped = [r for r in results.values() if r["metric"] in ("ece", "mce", "auroc") and r["value"] is not None]
+    bootstrapped = [r for r in results.values() if r["metric"] in ("ece", "mce") and r["value"] is not None]
     assert bootstrapped and all(r["details"]["bootstrap_resamples"] == DEFAULT_RESAMPLES for r in bootstrapped)
+    separations = [r for r in results.values() if r["metric"] == "auroc" and r["value"] is not None]
+    assert separations and all(r["details"]["interval"] == "DeLong" and r["details"]["standard_error"] > 0
+                               for r in separations)
     stop, overall = results["SR-STOP-CALIBRATION"], results["SR-CALIBRATION-ECE"]
     assert stop["details"]["reliability"]["class"] == 14 and overall["details"]["reliability"]["class"] is None
     assert sum(stop["details"]["reliability"]["count"]) == stop["n"]

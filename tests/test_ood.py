@@ -8,9 +8,10 @@ from scipy.spatial.distance import mahalanobis
 from scipy.special import log_softmax, softmax
 from scipy.stats import beta, mannwhitneyu, norm
 
+from safety_harness.metrics.bootstrap import bootstrap_bound
 from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper
 from safety_harness.metrics.drift import ks_distance_upper_bound, ks_drift
-from safety_harness.metrics.ranking import auroc, fpr_at_tpr
+from safety_harness.metrics.ranking import AurocInterval, auroc, auroc_delong, fpr_at_tpr
 from safety_harness.ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, appearance, bundled_ood_sets, fit_threshold
 from safety_harness.synthetic.renderer import render_sign
 
@@ -153,3 +154,39 @@ def test_a_subset_of_the_ood_sets_is_drawn_as_in_the_full_draw():
     subset = bundled_ood_sets((30, 40), per_set=5, seed=3, names=("destroyed_signs", "textures"))
     assert [s.name for s in subset] == ["textures", "destroyed_signs"]
     assert all(np.array_equal(s.images, full[s.name]) for s in subset)
+
+
+@pytest.mark.parametrize(("n_in", "n_out", "shift"), [(400, 250, 1.0), (1500, 500, 2.0), (60, 40, 0.3)])
+def test_delong_bound_agrees_with_the_bootstrap_it_replaces(n_in, n_out, shift):
+    generator = np.random.default_rng(n_in)
+    scores_in, scores_out = generator.normal(size=n_in), generator.normal(shift, 1, size=n_out)
+    separation = auroc_delong(scores_in, scores_out, ">=", 0.95)
+    assert separation.auroc == pytest.approx(auroc(scores_in, scores_out))
+    bootstrap = bootstrap_bound(auroc, [(scores_in,), (scores_out,)], ">=", 0.95, n_resamples=2000, seed=3)
+    assert separation.bound == pytest.approx(bootstrap, abs=0.4 * separation.standard_error)
+    ceiling = auroc_delong(scores_in, scores_out, "<=", 0.95)
+    assert ceiling.bound - separation.auroc == pytest.approx(separation.auroc - separation.bound)
+
+
+def test_delong_variance_matches_the_placement_values_computed_pair_by_pair():
+    scores_in, scores_out = np.array([0.1, 0.4, 0.4, 0.8]), np.array([0.4, 0.5, 0.9])
+    pairs = (scores_out[:, None] > scores_in[None, :]) + 0.5 * (scores_out[:, None] == scores_in[None, :])
+    variance = pairs.mean(axis=1).var(ddof=1) / 3 + pairs.mean(axis=0).var(ddof=1) / 4
+    separation = auroc_delong(scores_in, scores_out)
+    assert separation.auroc == pytest.approx(pairs.mean())
+    assert separation.standard_error == pytest.approx(np.sqrt(variance))
+
+
+def test_delong_perfect_separation_and_too_few_scores():
+    assert auroc_delong([0, 1, 2], [3, 4, 5]) == AurocInterval(1.0, 0.0, 1.0)
+    lonely = auroc_delong([0.2], [0.5, 0.9])
+    assert lonely.standard_error == np.inf and lonely.bound == 0.0
+
+
+@pytest.mark.parametrize(("argument", "call"), [
+    ("direction", lambda: auroc_delong([0, 1], [2, 3], direction=">")),
+    ("confidence", lambda: auroc_delong([0, 1], [2, 3], confidence=1.0)),
+    ("scores_in", lambda: auroc_delong([np.nan, 1], [2, 3]))])
+def test_delong_validates_its_arguments(argument, call):
+    with pytest.raises(ValueError, match=argument):
+        call()

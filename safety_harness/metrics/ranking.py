@@ -4,8 +4,10 @@ Convention: a detector's score is higher for inputs it finds more out-of-distrib
 out-of-distribution is the positive class.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 
 from safety_harness.metrics.classification import Proportion
 
@@ -27,6 +29,48 @@ def auroc(scores_in, scores_out) -> float:
     ranks = rankdata(np.concatenate([scores_in, scores_out]))
     u = ranks[scores_in.size:].sum() - scores_out.size * (scores_out.size + 1) / 2
     return float(u / (scores_in.size * scores_out.size))
+
+
+@dataclass(frozen=True)
+class AurocInterval:
+    """AUROC with its DeLong standard error and the one-sided normal bound a requirement is judged on."""
+
+    auroc: float
+    standard_error: float
+    bound: float
+
+
+def auroc_delong(scores_in, scores_out, direction: str = ">=", confidence: float = 0.95) -> AurocInterval:
+    """AUROC and its one-sided bound from DeLong's variance, in closed form (no resampling).
+
+    With the placement values ``V_out,i = (R_i - r_i) / n_in`` (the share of in-distribution scores
+    below out-of-distribution score ``i``, ties counting one half; ``R_i`` its mid-rank among all
+    scores, ``r_i`` among the out-of-distribution ones) and ``V_in,j = 1 - (R_j - r_j) / n_out``,
+    ``Var(AUROC) = s^2(V_out) / n_out + s^2(V_in) / n_in`` (sample variances). The bound is
+    ``AUROC - z SE`` for a floor (``direction=">="``), ``AUROC + z SE`` for a ceiling, with ``z``
+    the standard normal's ``confidence`` quantile, clipped to [0, 1]. With fewer than two scores on
+    a side there is no variance: the standard error is infinite and the bound the uninformative 0 or 1.
+
+    References: E. R. DeLong, D. M. DeLong, D. L. Clarke-Pearson, "Comparing the areas under two
+    or more correlated receiver operating characteristic curves: a nonparametric approach",
+    Biometrics 44 (1988); X. Sun, W. Xu, "Fast implementation of DeLong's algorithm", IEEE Signal
+    Processing Letters 21 (2014) (the mid-rank form used here).
+    """
+    scores_in, scores_out = _scores("scores_in", scores_in), _scores("scores_out", scores_out)
+    if direction not in (">=", "<="):
+        raise ValueError(f"direction must be '>=' or '<=', got {direction!r}")
+    if not 0.5 <= confidence < 1:
+        raise ValueError(f"confidence must be in [0.5, 1), got {confidence!r}")
+    n_in, n_out = scores_in.size, scores_out.size
+    ranks = rankdata(np.concatenate([scores_in, scores_out]))
+    placement_out = (ranks[n_in:] - rankdata(scores_out)) / n_in
+    placement_in = 1 - (ranks[:n_in] - rankdata(scores_in)) / n_out
+    area = float(placement_out.mean())
+    if min(n_in, n_out) < 2:  # no variance from one score: the bound says nothing
+        return AurocInterval(area, float("inf"), 0.0 if direction == ">=" else 1.0)
+    error = float(np.sqrt(placement_out.var(ddof=1) / n_out + placement_in.var(ddof=1) / n_in))
+    shift = norm.ppf(confidence) * error
+    return AurocInterval(area, error, float(np.clip(area - shift if direction == ">=" else area + shift, 0, 1)))
 
 
 def fpr_at_tpr(scores_in, scores_out, tpr: float = 0.95) -> float:
