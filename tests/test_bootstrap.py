@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.special import softmax
 
 from safety_harness.metrics import calibration
-from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_bound
+from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES, batched_bootstrap_bound, bootstrap_bound
 from safety_harness.metrics.ranking import auroc
 from safety_harness.plan.plan import RunOptions
 
@@ -98,3 +98,30 @@ def test_the_auroc_bound_resamples_each_set_separately_and_is_a_lower_quantile()
 def test_invalid_arguments_are_named(strata, direction, keywords, name):
     with pytest.raises(ValueError, match=name):
         bootstrap_bound(np.mean, strata, direction, **keywords)
+
+
+@pytest.mark.parametrize("statistic", [
+    calibration.CalibrationStatistic("ece", 15), calibration.CalibrationStatistic("mce", 15),
+    calibration.CalibrationStatistic("ece", 10, "equal_mass"), calibration.CalibrationStatistic("mce", 10, "equal_mass"),
+    calibration.CalibrationStatistic("ece", 15, class_id=2)], ids=["ece", "mce", "ece-mass", "mce-mass", "classwise"])
+def test_calibration_statistics_on_many_resamples_equal_the_statistic_resample_by_resample(statistic):
+    probabilities, labels = calibration_sample(3)
+    rows = np.random.default_rng(1).integers(0, labels.size, (25, labels.size))
+    expected = [statistic(probabilities[r], labels[r]) for r in rows]
+    assert statistic.on_resamples(probabilities, labels, rows) == pytest.approx(expected, abs=1e-12)
+    batched = batched_bootstrap_bound(lambda r: statistic.on_resamples(probabilities, labels, r), labels.size, "<=",
+                                      0.95, n_resamples=300, seed=9)
+    assert batched == pytest.approx(bootstrap_bound(statistic, [(probabilities, labels)], "<=", 0.95,
+                                                    n_resamples=300, seed=9), abs=1e-12)
+
+
+def test_a_batched_bootstrap_checks_its_arguments():
+    with pytest.raises(ValueError, match="n must be"):
+        batched_bootstrap_bound(np.mean, 0, "<=")
+    with pytest.raises(ValueError, match="n_resamples"):
+        batched_bootstrap_bound(np.mean, 10, "<=", n_resamples=5)
+    probabilities, labels = calibration_sample(0)
+    with pytest.raises(ValueError, match="rows"):
+        calibration.CalibrationStatistic("ece").on_resamples(probabilities, labels, np.zeros(5, int))
+    with pytest.raises(ValueError, match="class_id"):
+        calibration.CalibrationStatistic("ece", class_id=7).on_resamples(probabilities, labels, np.zeros((1, 5), int))

@@ -34,6 +34,19 @@ def _check_strata(strata) -> list[tuple[np.ndarray, ...]]:
     return checked
 
 
+def _check_bound(direction, confidence, n_resamples):
+    if direction not in _DIRECTIONS:
+        raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
+    if not 0.5 <= confidence < 1:
+        raise ValueError(f"confidence must be in [0.5, 1), got {confidence!r}")
+    if n_resamples < MIN_RESAMPLES:
+        raise ValueError(f"n_resamples must be >= {MIN_RESAMPLES}, got {n_resamples}")
+
+
+def _quantile(values, direction, confidence) -> float:
+    return float(np.quantile(values, confidence if direction == "<=" else 1 - confidence))
+
+
 def bootstrap_bound(statistic, strata, direction: str, confidence: float = 0.95,
                     n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> float:
     """One-sided percentile-bootstrap bound of ``statistic(*arrays of every stratum, in order)``.
@@ -44,12 +57,7 @@ def bootstrap_bound(statistic, strata, direction: str, confidence: float = 0.95,
     time, so memory stays O(n), not O(n * n_resamples).
     """
     strata = _check_strata(strata)
-    if direction not in _DIRECTIONS:
-        raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
-    if not 0.5 <= confidence < 1:
-        raise ValueError(f"confidence must be in [0.5, 1), got {confidence!r}")
-    if n_resamples < MIN_RESAMPLES:
-        raise ValueError(f"n_resamples must be >= {MIN_RESAMPLES}, got {n_resamples}")
+    _check_bound(direction, confidence, n_resamples)
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(n_resamples):
@@ -58,4 +66,24 @@ def bootstrap_bound(statistic, strata, direction: str, confidence: float = 0.95,
             rows = rng.integers(0, arrays[0].shape[0], arrays[0].shape[0])
             resampled.extend(array[rows] for array in arrays)
         values.append(statistic(*resampled))
-    return float(np.quantile(values, confidence if direction == "<=" else 1 - confidence))
+    return _quantile(values, direction, confidence)
+
+
+#: row indices drawn per batch of a batched bootstrap: bounds its memory whatever the sample size
+_BATCH_DRAWS = 1 << 20
+
+
+def batched_bootstrap_bound(statistic_of_rows, n: int, direction: str, confidence: float = 0.95,
+                            n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> float:
+    """The bound of :func:`bootstrap_bound` for one stratum of ``n`` rows, with the statistic
+    evaluated on many resamples at once: ``statistic_of_rows(rows)`` takes a ``(k, n)`` array of
+    row indices (one resample a row, drawn uniformly with replacement) and returns the ``k``
+    statistics. Batches hold about :data:`_BATCH_DRAWS` indices, so memory stays bounded."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    _check_bound(direction, confidence, n_resamples)
+    rng = np.random.default_rng(seed)
+    batch = max(1, _BATCH_DRAWS // n)
+    values = [statistic_of_rows(rng.integers(0, n, (min(batch, n_resamples - start), n)))
+              for start in range(0, n_resamples, batch)]
+    return _quantile(np.concatenate(values), direction, confidence)

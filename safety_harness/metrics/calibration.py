@@ -151,6 +151,39 @@ class CalibrationStatistic:
         bins = self.reliability(probabilities, labels)
         return _mce(bins) if self.metric == "mce" else _ece(bins)
 
+    def on_resamples(self, probabilities, labels, rows) -> np.ndarray:
+        """The statistic of each resample ``probabilities[r], labels[r]`` for the rows ``r`` of the
+        ``(k, n)`` index array ``rows``, through per-bin sums (one ``bincount`` for all resamples):
+        ``ECE = sum_b |sum_{i in b} (correct_i - conf_i)| / n``, ``MCE = max_b |...| / |B_b|``.
+        Equal-width bins are fixed per sample; equal-mass bins cut each resample's sorted scores
+        into ``n_bins`` runs of (almost) equal length, as :func:`reliability_bins` does."""
+        probabilities, labels = _check(probabilities, labels)
+        if self.class_id is None:
+            scores, outcomes = probabilities.max(axis=1), (probabilities.argmax(axis=1) == labels).astype(float)
+        elif 0 <= self.class_id < probabilities.shape[1]:
+            scores, outcomes = probabilities[:, self.class_id], (labels == self.class_id).astype(float)
+        else:
+            raise ValueError(f"class_id must be in [0, {probabilities.shape[1]}), got {self.class_id}")
+        rows = np.asarray(rows)
+        if rows.ndim != 2 or not np.issubdtype(rows.dtype, np.integer):
+            raise ValueError(f"rows must be a 2-D integer array of row indices, got {rows.dtype} {rows.shape}")
+        k, n = rows.shape
+        if self.binning == "equal_mass":
+            order = np.argsort(scores, kind="stable")
+            rank = np.empty(scores.size, dtype=np.int64)
+            rank[order] = np.arange(scores.size)
+            rows = order[np.sort(rank[rows], axis=1)]  # each resample in ascending score order
+            bins = np.broadcast_to(np.arange(n) * self.n_bins // n, (k, n))
+        else:
+            bins = _bin_ids(scores, self.n_bins, self.binning)[rows]
+        flat = (np.arange(k)[:, None] * self.n_bins + bins).ravel()
+        count = np.bincount(flat, minlength=k * self.n_bins).reshape(k, self.n_bins)
+        gap = np.abs(np.bincount(flat, (outcomes - scores)[rows].ravel(), k * self.n_bins)).reshape(k, self.n_bins)
+        if self.metric == "ece":
+            return gap.sum(axis=1) / n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nanmax(np.where(count > 0, gap / count, np.nan), axis=1)
+
 
 def brier_score(probabilities, labels) -> float:
     """``mean_i sum_k (p_ik - [y_i = k])^2``."""
