@@ -1,11 +1,15 @@
 """Ingest layouts on small generated fixtures and on the real GTSRB test set; every refusal names its file."""
 
+import os
+import time
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.ingest import iter_image_batches, load_image, open_ingest
+from safety_harness.ingest.reader import RACY_WINDOW_NS
 
 GTSRB_HEADER = "Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"
 
@@ -79,6 +83,22 @@ def test_order_and_hash_are_deterministic_and_content_sensitive(tmp_path):
     assert first.content_sha256() == second.content_sha256()
     image(tmp_path / "7" / "b.png", value=129)
     assert open_ingest(tmp_path).content_sha256() != first.content_sha256()
+
+
+def test_the_manifest_reads_no_bytes_and_changes_with_any_rewrite(tmp_path):
+    for name in ("a.png", "b.png"):
+        image(tmp_path / "7" / name)
+    before = open_ingest(tmp_path).manifest()
+    assert open_ingest(tmp_path).manifest() == before
+    # just written: the clock may not have moved since, so the manifest cannot stand for the content yet
+    assert not before.trustworthy(time.time_ns())
+    assert before.trustworthy(time.time_ns() + RACY_WINDOW_NS + 1)
+    target = tmp_path / "7" / "b.png"
+    status = target.stat()
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    target.write_bytes(target.read_bytes())  # same bytes and size, modification time set back below
+    os.utime(target, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert open_ingest(tmp_path).manifest().sha256 != before.sha256  # the change time still moved
 
 
 def test_corrupt_and_truncated_images_are_failures_not_exceptions(tmp_path):

@@ -1,11 +1,13 @@
 """The persistent prediction cache: exact keys, atomic entries, and a second run served from disk."""
 
 import shutil
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from safety_harness.ingest.reader import RACY_WINDOW_NS
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
 from tests.conftest import PROJECT_ROOT
 
@@ -133,17 +135,21 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
 
     ingest = tmp_path / "ingest"
     shutil.copytree(ensure_default_ingest(PROJECT_ROOT / ".cache"), ingest)
+    time.sleep(RACY_WINDOW_NS / 1e9)  # files this fresh are hashed every run (safety_harness/ingest/reader.py)
     options = (f"--ingest={ingest}", f"--cache-dir={tmp_path / 'cache'}",
                "-k", "SR-STOP-RECALL or SR-ACCURACY or SR-OOD-INDEPENDENT-SEPARATION-noise")
     first = run_safety_suite(*options, name="cache-cold")
     second = run_safety_suite(*options, name="cache-warm")
-    assert set(first.evidence["predictions_from"]) >= {"ingest clean", "reconstruction detector"}
+    assert set(first.evidence["predictions_from"]) >= {"ingest clean", "reconstruction detector",
+                                                       f"content hash of {ingest}"}
     assert set(first.evidence["predictions_from"].values()) == {"computed"}
     assert set(second.evidence["predictions_from"].values()) == {"cache"}
     assert second.evidence["requirements"] == first.evidence["requirements"]
     image = next((ingest / "Images").iterdir())
     Image.fromarray(255 - np.asarray(Image.open(image))).save(image)
     third = run_safety_suite(*options, name="cache-changed")
-    # exactly what depends on the ingest is recomputed; the reference and the detector fitted on it are not
+    # exactly what depends on the ingest is recomputed (its bytes are hashed again: the changed file's
+    # manifest changed); the reference and the detector fitted on it are not
     recomputed = {stage for stage, outcome in third.evidence["predictions_from"].items() if outcome == "computed"}
-    assert recomputed == {"ingest clean"}
+    assert recomputed == {"ingest clean", f"content hash of {ingest}"}
+    assert third.evidence["ingest"]["sha256"] != first.evidence["ingest"]["sha256"]

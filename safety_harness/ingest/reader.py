@@ -26,6 +26,24 @@ INTERPOLATIONS = {
 }
 
 
+#: a file changed less than this before its manifest was taken may change again within the clock's
+#: granularity without moving its times: its manifest is not trusted to stand for its content ("racy git")
+RACY_WINDOW_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """An ingest's files as ``os.stat`` describes them: ``sha256`` over them, and the newest change time."""
+
+    sha256: str
+    newest_change_ns: int
+
+    def trustworthy(self, taken_ns: int) -> bool:
+        """Whether it may stand for the content hashed at ``taken_ns`` (``time.time_ns()``): no file
+        changed within :data:`RACY_WINDOW_NS` before."""
+        return self.newest_change_ns < taken_ns - RACY_WINDOW_NS
+
+
 @dataclass(frozen=True)
 class Ingest:
     """The data to validate on, as found on disk."""
@@ -54,10 +72,27 @@ class Ingest:
         labels, counts = np.unique(self.labels[self.labels >= 0], return_counts=True)
         return {int(label): int(count) for label, count in zip(labels, counts)}
 
+    def _files(self) -> list[Path]:
+        return sorted({*self.label_files, *(r.path for r in self.records)})
+
+    def manifest(self) -> "Manifest":
+        """What ``os.stat`` says of every label file and image (no byte is read): relative path, size,
+        modification and change times (ns) and inode, hashed. An unchanged manifest is taken to mean
+        unchanged content, as git's index and rsync take it: writing a file moves at least its change
+        time, which no user call can set back."""
+        digest, newest = hashlib.sha256(), 0
+        root = self.root.resolve()
+        for path in self._files():
+            status = path.stat()
+            digest.update(f"{path.relative_to(root).as_posix()}\0{status.st_size}\0{status.st_mtime_ns}\0"
+                          f"{status.st_ctime_ns}\0{status.st_ino}\0".encode())
+            newest = max(newest, status.st_ctime_ns)
+        return Manifest(digest.hexdigest(), newest)
+
     @functools.cached_property
     def _sha256(self) -> str:
         digest = hashlib.sha256()
-        for path in sorted({*self.label_files, *(r.path for r in self.records)}):
+        for path in self._files():
             digest.update(path.relative_to(self.root.resolve()).as_posix().encode() + b"\0")
             with path.open("rb") as handle:
                 for chunk in iter(lambda: handle.read(1 << 20), b""):

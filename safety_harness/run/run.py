@@ -6,6 +6,8 @@ before any test runs, so bad input ends the run with one :class:`HarnessInputErr
 """
 
 import functools
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -47,13 +49,14 @@ class SafetyRun:
         self.excluded: list[tuple[str, str]] = []
         self.evidence = EvidenceLog()
         self.cache = PredictionCache(options.cache_dir)
+        self._content_hashes: dict[Path, str] = {}
         #: the explainers' self-checks and the chosen explainer's maps, computed on first use
         self.explanations = ExplanationStage(self)
 
     def predict(self, ingest, condition: Condition, indices=None, stage: str = "ingest") -> tuple[Predictions, list]:
         """Predictions on ``indices`` of ``ingest`` (all: None) under ``condition``, served from the
         persistent cache when every input that determines them is unchanged."""
-        key = cache_key(model=self.model.sha256, card=self.model.card.to_dict(), ingest=ingest.content_sha256(),
+        key = cache_key(model=self.model.sha256, card=self.model.card.to_dict(), ingest=self.content_sha256(ingest),
                         condition=str(condition), perturbation=self._perturbation_definition(condition),
                         seed=self.options.seed, indices=indices, batch_size=self.options.batch_size)
         requested = np.arange(len(ingest.records)) if indices is None else indices
@@ -65,6 +68,21 @@ class SafetyRun:
                                                 self._model_inputs(condition), len(requested), self.progress, stage)
         self.cache.store(key, predictions.arrays(), failures)
         return predictions, failures
+
+    def content_sha256(self, ingest) -> str:
+        """``ingest.content_sha256()``, read from the cache under the ingest's manifest (paths, sizes,
+        times, inodes) when an earlier run hashed the same files, so unchanged bytes are not re-read."""
+        if ingest.root not in self._content_hashes:
+            taken, manifest = time.time_ns(), ingest.manifest()
+            key = cache_key(ingest_manifest=manifest.sha256)
+            stored = self.cache.load(key, f"content hash of {ingest.root}")
+            if stored is None:
+                self._content_hashes[ingest.root] = ingest.content_sha256()
+                if manifest.trustworthy(taken):
+                    self.cache.store(key, {"sha256": np.array(self._content_hashes[ingest.root])}, [])
+            else:
+                self._content_hashes[ingest.root] = str(stored[0]["sha256"])
+        return self._content_hashes[ingest.root]
 
     @staticmethod
     def _perturbation_definition(condition: Condition):
@@ -145,7 +163,7 @@ class SafetyRun:
             "labelled": ingest.labelled,
             "n": len(ingest.records),
             "evaluated": int(self.clean.indices.size),
-            "sha256": ingest.content_sha256(),
+            "sha256": self.content_sha256(ingest),
             "class_counts": {str(k): v for k, v in sorted(ingest.class_counts().items())},
             "excluded": [{"path": path, "reason": reason} for path, reason in self.excluded],
             "ignored": [{"path": str(path), "reason": reason} for path, reason in ingest.ignored],
