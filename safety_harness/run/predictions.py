@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from safety_harness.core.prefetch import prefetched
 from safety_harness.core.progress import Progress
 from safety_harness.ingest import Ingest
 from safety_harness.ood import appearance
@@ -72,13 +73,14 @@ def predict_batches(model, ingest, condition, batches, model_inputs, total: int,
     failures are collected, not raised. ``stage`` names the data in progress lines."""
     detector_inputs = condition.is_clean
     indices, probabilities, logits, features, looks, failures = [], [], [], [], [], []
+    # the next batch is decoded and perturbed while the model runs on this one
+    prepared = prefetched((batch, model_inputs(batch) if len(batch.indices) else None) for batch in batches)
     with progress.stage(f"predicting {stage} ({condition})", total) as advance:
-        for batch in batches:
+        for batch, images in prepared:
             failures.extend(batch.failures)
             advance(len(batch.indices) + len(batch.failures))
-            if not len(batch.indices):
+            if images is None:
                 continue
-            images = model_inputs(batch)
             outputs = model.predict(images)
             indices.append(batch.indices)
             probabilities.append(outputs.probabilities)
