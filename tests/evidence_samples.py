@@ -73,6 +73,12 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
                             "correlation_threshold": None, "constant_maps": None, "randomised_layers": [],
                             "deletion_auc_difference": None, "deletion_upper_bound": None,
                             "deletion_confidence": None, "passed": False}],
+            "class_views": [{"class": 14, "class_name": text("class_view_name"), "recognised": 300, "averaged": 256,
+                             "explainer": text("explainer"), "sanity_passed": False, "median_mass_in_box": 0.81,
+                             "examples": [text("class_view_example")], "reason": None},
+                            {"class": 0, "class_name": text("class_name_0"), "recognised": 0, "averaged": 0,
+                             "explainer": None, "sanity_passed": False, "median_mass_in_box": None, "examples": [],
+                             "reason": text("class_view_reason")}],
         },
         "errors": [{"test": text("error_test"), "phase": "call", "message": text("error_message")}],
         "requirements": [

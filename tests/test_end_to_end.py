@@ -189,3 +189,9 @@ def test_relevance_on_the_sign_is_judged_with_the_explainer_that_passed_its_self
     assert relevance["verdict"] in ("pass", "fail") and relevance["n"] > 0
     assert relevance["details"]["recognised_without_box"] == 0
     assert 0 < relevance["details"]["median_mass_in_box"] <= 1
+    # the stop sign's per-class view: the mean map over a sample of the same recognised signs, and examples
+    (view,) = run.evidence["explanations"]["class_views"]
+    assert view["class"] == 14 and view["explainer"] == "gradcam" and view["sanity_passed"] and view["reason"] is None
+    assert view["recognised"] == relevance["n"] and view["averaged"] == min(256, relevance["n"])
+    assert "<h2>Where the model looks</h2>" in run.html
+    assert run.html.count("class-heatmap") == 1 + len(view["examples"]) == 5

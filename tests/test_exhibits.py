@@ -20,7 +20,8 @@ from safety_harness.metrics.calibration import classwise_reliability_bins, relia
 from safety_harness.metrics.verdicts import Verdict
 from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
 from safety_harness.report.exhibits import MAX_EXAMPLES, exhibits_html
-from safety_harness.run.explanations import Heatmaps
+from safety_harness.report.heatmaps import class_view_html
+from safety_harness.run.explanations import ClassView, Heatmaps
 
 CLASS_NAMES = ("Speed limit (20km/h)", "Stop <sign>", "Yield")
 IMAGE = np.zeros((4, 4, 3), np.uint8)
@@ -131,3 +132,23 @@ def test_a_risk_coverage_curve_is_drawn_with_its_chosen_threshold():
 def test_an_unknown_exhibit_is_refused():
     with pytest.raises(TypeError, match="exhibit"):
         exhibits_html(result(Verdict.PASS, "<b>html</b>"), fake_run())
+
+
+def class_view(sanity_passed):
+    return ClassView(14, "Stop <sign>", recognised=9, averaged=3, explainer="gradcam", sanity_passed=sanity_passed,
+                     mean_image=IMAGE, mean_map=np.ones(IMAGE.shape[:2]), example_images=np.stack([IMAGE] * 2),
+                     example_maps=np.ones((2, *IMAGE.shape[:2])), example_names=("a<1>.png", "b.png"))
+
+
+def test_a_class_view_draws_the_mean_then_each_example_with_its_map():
+    shown = class_view_html(class_view(sanity_passed=True))
+    assert shown.count('<figure class="evidence-thumb class-heatmap">') == 3 and shown.count("<img") == 9
+    assert "evidence-heatmap" not in shown  # not counted among the samples behind a verdict
+    assert "<strong>Stop &lt;sign&gt; (14)</strong> (gradcam relevance of class 14: image, over the image, raw)" in shown
+    assert "mean over 3 recognised signs" in shown and "a&lt;1&gt;.png" in shown
+    assert "failed sanity check" not in shown
+
+
+def test_a_class_view_of_an_explainer_that_failed_its_self_checks_is_marked_not_evidence():
+    shown = class_view_html(class_view(sanity_passed=False))
+    assert shown.count("failed sanity check") == 3 and "not evidence" in shown

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from safety_harness.metrics.relevance import relevance_mass_in_box
+from safety_harness.metrics.relevance import mean_relevance_map, relevance_mass_in_box
 
 
 def test_share_counts_positive_relevance_inside_the_box_only():
@@ -27,3 +27,20 @@ def test_a_map_without_positive_relevance_has_share_zero():
 def test_bad_arguments_are_named(maps, boxes, named):
     with pytest.raises(ValueError, match=named):
         relevance_mass_in_box(maps, boxes)
+
+
+def test_mean_map_weighs_every_image_the_same_and_ignores_negative_relevance():
+    maps = np.zeros((3, 2, 2))
+    maps[0, 0, 0] = 100.0  # a confident image does not outweigh a hesitant one
+    maps[1, 1, 1], maps[1, 0, 0] = 0.5, -3.0
+    maps[2] = -1.0  # points nowhere: left out
+    np.testing.assert_allclose(mean_relevance_map(maps), [[0.5, 0.0], [0.0, 0.5]])
+
+
+def test_mean_map_of_maps_without_positive_relevance_is_zero():
+    assert not mean_relevance_map(-np.ones((2, 3, 3))).any()
+
+
+def test_mean_map_names_bad_maps():
+    with pytest.raises(ValueError, match="maps"):
+        mean_relevance_map(np.zeros((3, 3)))

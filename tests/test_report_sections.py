@@ -34,7 +34,7 @@ def test_no_external_string_reaches_the_report_as_markup():
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
         "library_version", "stage", "stage_source", "left_out", "report", "variant_channels", "clearly_better",
         "unusable_reason", "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable",
-        "explainer_reason",
+        "explainer_reason", "class_view_name", "class_view_reason",
     }
 
 
@@ -43,6 +43,16 @@ def test_the_harness_figures_are_inserted_as_markup():
     # the safety-case diagram and the robustness chart of the perturbed requirement
     assert html.count("<svg") == 2 and html.count('<svg xmlns="http://www.w3.org/2000/svg" class="safety-case"') == 1
     assert f'<img src="{CONTACT_SHEET}" alt="contact sheet of perturbation"' in html
+
+
+def test_the_class_views_show_the_harness_drawn_heatmaps_marked_when_not_evidence():
+    drawn = '<div class="evidence-gallery">stop sign heatmaps</div>'
+    html = "".join(render(EvidenceDocument.model_validate(sample_evidence()), {}, {14: drawn}))
+    assert "<h2>Where the model looks</h2>" in html and drawn in html
+    assert "<h3>class_view_name (14)</h3>" in html and "the mean is over 256 of them" in html
+    assert '(<strong class="heatmap-failed">failed sanity check</strong>)' in html
+    assert "Median share of positive relevance inside the sign's box: 0.8100." in html
+    assert "<h3>class_name_0 (0)</h3>\n<p>No map: class_view_reason.</p>" in html
 
 
 def test_the_sections_show_gate_verdicts_and_rationale():

@@ -170,6 +170,21 @@ class ExplainerSelfChecks(_Section):
     passed: bool = Field(description="both self-checks passed")
 
 
+class ClassView(_Section):
+    """Where the model looks on one class: the mean heatmap over its recognised clean signs (the report draws it)."""
+
+    class_id: NonNegativeInt = Field(alias="class")
+    class_name: str
+    recognised: NonNegativeInt = Field(description="clean images of the class recognised as it")
+    averaged: NonNegativeInt = Field(description="the seeded sample of these the mean map is taken over")
+    explainer: str | None = Field(description="the explainer of the maps; None: no map (see reason)")
+    sanity_passed: bool = Field(description="the explainer passed its self-checks; False: the maps are not evidence")
+    median_mass_in_box: float | None = Field(description="median share of positive relevance inside the sign's "
+                                                         "box over the averaged signs; None: no boxes")
+    examples: list[str] = Field(description="the files of the examples shown beside the mean")
+    reason: str | None = Field(description="why no map is drawn; None when one is")
+
+
 class Explanations(_Section):
     """Which explainer's maps the run shows and judges on, and why (safety_harness/run/explanations.py)."""
 
@@ -181,6 +196,7 @@ class Explanations(_Section):
     heatmaps_from: str | None = Field(description="the explainer of the report's heatmaps (the best-scoring one, "
                                                   "marked as failed, when none passed); None: none applies")
     explainers: list[ExplainerSelfChecks]
+    class_views: list[ClassView] = Field(description="the stop sign's and every attracting class's view")
 
 
 class ErroredTest(_Section):

@@ -4,9 +4,21 @@
 accuracy" of Arras, Osman and Samek, "CLEVR-XAI: A benchmark dataset for the ground truth
 evaluation of neural network explanations", Information Fusion 81 (2022). Only positive
 relevance counts: it is what speaks for the class.
+
+Where a class's relevance lies on average (the report's per-class view) is the mean of the
+maps' positive parts, each scaled to unit mass so every image weighs the same:
+``mean(p) = (1/n) sum_i max(R_i(p), 0) / sum_q max(R_i(q), 0)`` over the n maps with positive
+relevance.
 """
 
 import numpy as np
+
+
+def _checked_maps(maps) -> np.ndarray:
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 3 or not np.isfinite(maps).all():
+        raise ValueError(f"maps must be finite relevance maps of shape (n, H, W), got {maps.shape}")
+    return maps
 
 
 def relevance_mass_in_box(maps, boxes) -> np.ndarray:
@@ -23,9 +35,7 @@ def relevance_mass_in_box(maps, boxes) -> np.ndarray:
     -------
     (n,) float64 in [0, 1]; 0 for a map without positive relevance (it points nowhere).
     """
-    maps = np.asarray(maps, dtype=np.float64)
-    if maps.ndim != 3 or not np.isfinite(maps).all():
-        raise ValueError(f"maps must be finite relevance maps of shape (n, H, W), got {maps.shape}")
+    maps = _checked_maps(maps)
     boxes = np.asarray(boxes)
     if boxes.shape != (len(maps), 4) or not np.issubdtype(boxes.dtype, np.integer):
         raise ValueError(f"boxes must be {len(maps)} integer boxes (x1, y1, x2, y2), got {boxes.dtype} {boxes.shape}")
@@ -39,3 +49,23 @@ def relevance_mass_in_box(maps, boxes) -> np.ndarray:
               & ((columns[None, :] >= x1[:, None]) & (columns[None, :] < x2[:, None]))[:, None, :])
     total = positive.sum(axis=(1, 2))
     return np.divide((positive * inside).sum(axis=(1, 2)), total, out=np.zeros(len(maps)), where=total > 0)
+
+
+def mean_relevance_map(maps) -> np.ndarray:
+    """The mean of the maps' positive parts, each scaled to unit mass first.
+
+    Parameters
+    ----------
+    maps : array of shape (n, H, W)
+        Relevance maps (finite).
+
+    Returns
+    -------
+    (H, W) float64 summing to 1; all zeros when no map has positive relevance (none points anywhere).
+    """
+    positive = np.maximum(_checked_maps(maps), 0)
+    totals = positive.sum(axis=(1, 2))
+    pointing = totals > 0
+    if not pointing.any():
+        return np.zeros(positive.shape[1:])
+    return (positive[pointing] / totals[pointing, None, None]).mean(axis=0)

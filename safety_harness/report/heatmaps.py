@@ -40,10 +40,12 @@ def greyed(image: np.ndarray) -> np.ndarray:
     return np.round(np.repeat(128 + grey / 2, 3, axis=-1)).astype(np.uint8)
 
 
-def explained_gallery_html(images, maps, captions, title: str, note: str, sanity_passed: bool) -> str:
+def explained_gallery_html(images, maps, captions, title: str, note: str, sanity_passed: bool,
+                           figure_class: str = "evidence-heatmap") -> str:
     """Per sample: the image, the map over it and the raw map, captioned; ``note`` says which explainer.
 
-    With ``sanity_passed`` False the maps are greyed and labelled "failed sanity check". Every caption is escaped.
+    With ``sanity_passed`` False the maps are greyed and labelled "failed sanity check". Every caption is
+    escaped; ``figure_class`` (harness-chosen, not escaped) tells the figures of one kind of gallery apart.
     """
     label = "" if sanity_passed else '<br><strong class="heatmap-failed">failed sanity check</strong>'
     figures = []
@@ -53,7 +55,20 @@ def explained_gallery_html(images, maps, captions, title: str, note: str, sanity
             drawn[1:] = [greyed(d) for d in drawn[1:]]
         alts = (caption, f"{caption}: relevance over the image", f"{caption}: relevance")
         imgs = "".join(f'<img src="{png_data_uri(d)}" alt="{html.escape(alt)}">' for d, alt in zip(drawn, alts))
-        figures.append(f'<figure class="evidence-thumb evidence-heatmap">{imgs}'
+        figures.append(f'<figure class="evidence-thumb {figure_class}">{imgs}'
                        f"<figcaption>{html.escape(caption)}{label}</figcaption></figure>")
     return (f'<div class="evidence-gallery"><p><strong>{html.escape(title)}</strong> ({html.escape(note)})</p>'
             f'<div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(figures)}</div></div>')
+
+
+def class_view_html(view) -> str:
+    """A class's view (safety_harness/run/explanations.py ``ClassView`` with maps): its mean image with the
+    mean map first, then its examples, each as image, map over it and raw map."""
+    note = (f"{view.explainer} relevance of class {view.class_id}: image, over the image, raw"
+            if view.sanity_passed else
+            f"{view.explainer} relevance of class {view.class_id}; no explainer passed its self-checks on this "
+            "model: not evidence")
+    captions = [f"mean over {view.averaged} recognised signs", *view.example_names]
+    return explained_gallery_html([view.mean_image, *view.example_images], [view.mean_map, *view.example_maps],
+                                  captions, f"{view.class_name} ({view.class_id})", note, view.sanity_passed,
+                                  figure_class="class-heatmap")

@@ -100,12 +100,13 @@ _TEMPLATES.globals.update(requirement_text=requirement_text, explanation=explana
                           preprocessing_check_summary=preprocessing_check_summary)
 
 
-def render(document: EvidenceDocument, sheets: dict) -> list[str]:
+def render(document: EvidenceDocument, sheets: dict, class_views: dict | None = None) -> list[str]:
     """The report's top sections, in reading order; ``sheets`` maps perturbation names to contact-sheet
-    images (PNG data URIs the harness made)."""
+    images (PNG data URIs the harness made), ``class_views`` class ids to the harness's HTML of their
+    per-class heatmap view (safety_harness/report/heatmaps.py)."""
     hazards = hazard_groups(document)
     html = _TEMPLATES.get_template("report.html.j2").render(
-        document=document, sheets=sheets, charts=robustness_charts(document),
+        document=document, sheets=sheets, class_views=class_views or {}, charts=robustness_charts(document),
         verdict_counts=document.verdict_counts.by_verdict(), tightest=tightest_margins(document),
         hazards=hazards, safety_case_svg=safety_case_svg(hazards), top_goal=TOP_GOAL, strategy=STRATEGY,
         uncovered_classes=uncovered_classes(document), unjudged_severities=unjudged_severities(document),

@@ -7,6 +7,12 @@ The chosen explainer is the first, in :data:`~safety_harness.explanations.EXPLAI
 that passes both checks; its maps are evidence. When none passes, the best-scoring one
 (lowest median randomisation correlation) still draws the report's heatmaps, marked as
 having failed its sanity check, and nothing is judged on it.
+
+The per-class view (:meth:`ExplanationStage.class_view`) shows where the model looks on one
+class: the mean map (:func:`~safety_harness.metrics.relevance.mean_relevance_map`) over a
+seeded sample of its recognised clean signs, explained for that class, and a few of them.
+The report draws it for the stop sign and for every class that a requirement blocking the
+release names as attracting (``details["attracting_class"]``).
 """
 
 import functools
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model_under_test.inference import preprocess
+from safety_harness.core.gtsrb import STOP_SIGN
 from safety_harness.explanations import EXPLAINERS, ExplainedModel, availability
 from safety_harness.explanations.self_checks import (
     deletion_check,
@@ -22,8 +29,13 @@ from safety_harness.explanations.self_checks import (
     randomisation_check,
     randomised_clone,
 )
+from safety_harness.metrics.relevance import mean_relevance_map, relevance_mass_in_box
 
 SAMPLE_SIZE = 16
+#: recognised signs of a class its mean map is taken over (a seeded sample when there are more)
+CLASS_VIEW_SAMPLE = 256
+#: of these, how many the report shows beside the mean
+CLASS_VIEW_EXAMPLES = 4
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,35 @@ class Heatmaps:
     maps: np.ndarray
     explainer: str
     sanity_passed: bool
+
+
+@dataclass(frozen=True)
+class ClassView:
+    """Where the model looks on one class; without maps (``explainer`` None) ``reason`` says why.
+
+    ``mean_image`` and ``mean_map`` are over the ``averaged`` signs; ``example_images`` and
+    ``example_maps`` are the first :data:`CLASS_VIEW_EXAMPLES` of them, ``example_names`` their files.
+    """
+
+    class_id: int
+    class_name: str
+    recognised: int
+    averaged: int = 0
+    explainer: str | None = None
+    sanity_passed: bool = False
+    median_mass_in_box: float | None = None
+    reason: str | None = None
+    mean_image: np.ndarray | None = None
+    mean_map: np.ndarray | None = None
+    example_images: np.ndarray | None = None
+    example_maps: np.ndarray | None = None
+    example_names: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"class": self.class_id, "class_name": self.class_name, "recognised": self.recognised,
+                "averaged": self.averaged, "explainer": self.explainer, "sanity_passed": self.sanity_passed,
+                "median_mass_in_box": self.median_mass_in_box, "examples": list(self.example_names),
+                "reason": self.reason}
 
 
 class ExplanationStage:
@@ -146,8 +187,47 @@ class ExplanationStage:
                                    tuple(self._run.model.card.pixel_range))
         return Heatmaps(maps, name, name == self.chosen)
 
-    def to_dict(self) -> dict:
+    def viewed_classes(self) -> list[int]:
+        """The classes the report's per-class view shows: the stop sign (when the model has that class),
+        then every class a requirement that blocks the release names as attracting, in the order judged."""
+        classes = [STOP_SIGN] if STOP_SIGN < len(self._run.class_names) else []
+        for result in self._run.evidence.results:
+            attracting = result.details.get("attracting_class")
+            if result.verdict.blocks_release and attracting is not None and attracting not in classes:
+                classes.append(int(attracting))
+        return classes
+
+    def class_view(self, class_id: int) -> ClassView:
+        """Where the model looks on ``class_id``: the mean map over a seeded sample of at most
+        :data:`CLASS_VIEW_SAMPLE` of its recognised clean signs, explained for that class, and a few examples."""
+        clean = self._run.clean
+        recognised = np.flatnonzero((clean.labels == class_id) & (clean.predicted == class_id))
+        view = functools.partial(ClassView, class_id, self._run.class_names[class_id], int(recognised.size))
+        if self.heatmap_explainer is None:
+            return view(reason="no explainer applies to this model")
+        if not (clean.labels >= 0).any():
+            return view(reason="the ingest is unlabelled: no recognised sign to average over")
+        if not recognised.size:
+            return view(reason="no clean image of this class is recognised as it")
+        rng = np.random.default_rng([self._run.options.seed, class_id])
+        positions = np.sort(rng.choice(recognised, min(CLASS_VIEW_SAMPLE, recognised.size), replace=False))
+        images, boxes = self._run.images(clean, positions)
+        heatmaps = self.heatmaps(images, np.full(len(images), class_id))
+        boxed = (boxes >= 0).all(axis=1)
+        in_box = relevance_mass_in_box(heatmaps.maps[boxed], boxes[boxed]) if boxed.any() else None
+        shown = positions[:CLASS_VIEW_EXAMPLES]
+        return view(averaged=int(positions.size), explainer=heatmaps.explainer,
+                    sanity_passed=heatmaps.sanity_passed,
+                    median_mass_in_box=None if in_box is None else float(np.median(in_box)),
+                    mean_image=np.rint(images.mean(axis=0)).astype(np.uint8),
+                    mean_map=mean_relevance_map(heatmaps.maps), example_images=images[:shown.size],
+                    example_maps=heatmaps.maps[:shown.size],
+                    example_names=tuple(clean.ingest.records[int(clean.indices[p])].path.name for p in shown))
+
+    def to_dict(self, class_views=()) -> dict:
+        """The self-check figures, with the figures of the per-class ``class_views`` the report shows."""
         return {"sample_size": int(self.sample_positions.size), "seed": self._run.options.seed,
                 "sample": "correctly recognised clean images, explained for their true class",
                 "chosen": self.chosen, "heatmaps_from": self.heatmap_explainer,
-                "explainers": [f.to_dict() for f in self.figures]}
+                "explainers": [f.to_dict() for f in self.figures],
+                "class_views": [view.to_dict() for view in class_views]}
