@@ -4,7 +4,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install browser report test lint bench
+.PHONY: install browser ray report test lint bench
 
 # tf-keras pins the full `tensorflow` wheel; installed without deps it runs on tensorflow-cpu.
 # The editable install registers the harness's pytest options (pytest_safety_harness.py) from
@@ -35,11 +35,18 @@ report: install
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 
-test: install lint browser
+# Ray (requirements-ray.txt) is optional for users; the tests run the prediction stage on it.
+ray: .ray-installed
+
+.ray-installed: requirements-ray.txt
+	$(PIP) -r requirements-ray.txt
+	touch $@
+
+test: install ray lint browser
 	$(PYTHON) -m pytest tests --html=reports/harness_tests.html
 
 lint: .deps-installed
 	$(PYTHON) -m ruff check .
 
-bench: install
+bench: install ray
 	$(PYTHON) bench/run.py

@@ -52,6 +52,15 @@ OPTIONS = (
     (("--no-cache",), dict(action="store_true",
                            help="compute every prediction afresh and store none (the bundled ingest is still "
                                 "cached)")),
+    (("--ray-address",), dict(metavar="ADDRESS", default=None,
+                              help="run the prediction stage (decode, perturb, forward pass) on Ray: 'local' starts "
+                                   "a Ray instance here, 'auto' joins this machine's cluster, 'ray://HOST:PORT' a "
+                                   "remote one; needs requirements-ray.txt (default: predict in this process)")),
+    (("--ray-workers",), dict(metavar="N", type=int, default=2,
+                              help="model-holding Ray actors, one CPU each (default: 2)")),
+    (("--ray-store",), dict(metavar="DIR", type=Path, default=None,
+                            help="folder the Ray workers write their shards to, shared with every worker "
+                                 "(default: shards/ in the cache folder)")),
     (("--family-wise",), dict(action="store_true",
                               help="judge each of the m rate requirement cases at confidence 1 - (1 - c) / m "
                                    "(Bonferroni), so that all passing ones hold jointly at the stated confidence c "

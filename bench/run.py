@@ -8,7 +8,9 @@ For each workload, in one run on one machine:
     (clean, each perturbed condition on the images it reads, reference data, OOD sets), and
     the generation of every perturbed variant, each timed alone;
   * ratios cold / floor and warm / cold; images per second per perturbation (one core);
-  * for GTSRB, the cold suite with the test set repeated 4 times (wall time and peak RSS).
+  * for GTSRB, the cold suite with the test set repeated 4 times (wall time and peak RSS);
+  * the cold suite with the prediction stage on a local Ray instance of 2 workers (--ray-address=local),
+    and one Ray worker's throughput (decode, perturb, forward pass of whole shards, in this process).
 Prints a table and writes bench/results/latest.json. Targets: see issue 5 and README.md.
 """
 
@@ -138,11 +140,35 @@ def repeated_ingest(source: Path, times: int, folder: Path) -> Path:
     return folder
 
 
+def worker_throughput(model_path, card_path, ingest_path) -> dict:
+    """Images per second of one Ray worker's work (safety_harness/run/distributed.py) on clean shards
+    and on shards under the plan's slowest-to-generate perturbation, measured in this process."""
+    from safety_harness.plan.conditions import Condition
+    from safety_harness.run.distributed import SHARD_BATCHES, ShardPredictor, WorkerSetup
+
+    model = load_model(Path(model_path), None if card_path is None else Path(card_path))
+    indices = np.arange(min(len(open_ingest(ingest_path).records), 256 * SHARD_BATCHES * 2))
+    with tempfile.TemporaryDirectory() as store:
+        worker = ShardPredictor(WorkerSetup(Path(model_path), None if card_path is None else Path(card_path),
+                                            model.card, False, Path(ingest_path), 256, 0, Path(store)))
+        rates = {}
+        for condition in ("clean", "rain:2"):
+            started = time.perf_counter()
+            worker.predict(condition, indices, f"bench-{condition}")
+            rates[str(Condition.parse(condition))] = round(indices.size / (time.perf_counter() - started))
+    return rates
+
+
 def workload(name, options, model, card, ingest, reference, skip_4x) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         cold = run_suite(options, cache)
         warm = run_suite(options, cache)
-    figures = {"cold": cold, "warm": warm, **floor(model, card, ingest, reference)}
+    with tempfile.TemporaryDirectory() as cache:
+        ray_local = run_suite([*options, "--ray-address=local", "--ray-workers=2", f"--ray-store={cache}/shards"],
+                              cache)
+    figures = {"cold": cold, "warm": warm, "ray_local_cold": ray_local,
+               "ray_worker_images_per_second": worker_throughput(model, card, ingest),
+               **floor(model, card, ingest, reference)}
     base = figures["raw_inference_seconds"] + figures["perturbation_seconds"]
     figures["cold_over_floor"] = round(cold["seconds"] / base, 2)
     figures["warm_over_cold"] = round(warm["seconds"] / cold["seconds"], 3)
@@ -179,15 +205,16 @@ def main():
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"{'workload':10} {'cold s':>8} {'warm s':>8} {'floor s':>8} {'cold/floor':>10} {'warm/cold':>9} "
-          f"{'peak MiB':>9} {'4x MiB':>7}")
+          f"{'peak MiB':>9} {'4x MiB':>7} {'ray s':>7}")
     for name, f in results["workloads"].items():
         base = f["raw_inference_seconds"] + f["perturbation_seconds"]
         print(f"{name:10} {f['cold']['seconds']:8.1f} {f['warm']['seconds']:8.1f} {base:8.1f} "
               f"{f['cold_over_floor']:10.2f} {f['warm_over_cold']:9.3f} {f['cold']['peak_rss_mib']:9} "
-              f"{f.get('cold_4x', {}).get('peak_rss_mib', '-'):>7}")
+              f"{f.get('cold_4x', {}).get('peak_rss_mib', '-'):>7} {f['ray_local_cold']['seconds']:7.1f}")
         slowest = min(f["perturbation_images_per_second"].items(), key=lambda item: item[1])
         print(f"  {f['variants']} image variants; slowest perturbation {slowest[0]} at {slowest[1]} img/s; "
-              f"all: {f['perturbation_images_per_second']}")
+              f"all: {f['perturbation_images_per_second']}; one Ray worker: "
+              f"{f['ray_worker_images_per_second']} img/s")
     print(f"written: {args.output}")
 
 

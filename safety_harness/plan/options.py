@@ -5,7 +5,10 @@ evidence JSON at the very end of a full run, which then leaves neither evidence 
 Every problem is gathered and reported in one :class:`HarnessInputError`.
 """
 
+import importlib.util
 import os
+import re
+import sys
 from pathlib import Path
 
 from safety_harness.core.errors import HarnessInputError
@@ -14,7 +17,8 @@ from safety_harness.core.errors import HarnessInputError
 SEED_RANGE = (0, 2**32 - 1)
 
 
-def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed: int = 0) -> None:
+def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed: int = 0, ray_address=None,
+                  ray_workers: int = 2, ray_store=None) -> None:
     """Raise one :class:`HarnessInputError` naming every unusable option, or return.
 
     Parameters
@@ -27,12 +31,16 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         The folder the run writes generated data and predictions into (``--cache-dir``).
     seed : int
         ``--seed``.
+    ray_address, ray_workers, ray_store
+        ``--ray-address`` (None: the prediction stage runs here), ``--ray-workers``, ``--ray-store``.
     """
     problems = [problem for problem in (
         _file_problem("--evidence", evidence, base, "safety_evidence.json"),
         _file_problem("--html", html, base, "safety_report.html"),
         _folder_problem("--cache-dir", cache_dir, base),
         _seed_problem(seed),
+        *_ray_problems(ray_address, ray_workers),
+        _folder_problem("--ray-store", ray_store, base),
     ) if problem is not None]
     if len(problems) == 1:
         raise problems[0]
@@ -81,3 +89,22 @@ def _seed_problem(seed: int) -> HarnessInputError | None:
         return None
     return HarnessInputError(f"--seed {seed} is out of range: a seed is an integer in {low}..{high}",
                              f"Pass --seed with a value from {low} to {high}, e.g. --seed=0.")
+
+
+def _ray_problems(address, workers: int) -> list[HarnessInputError]:
+    if address is None:
+        return []
+    problems = []
+    if not (address in ("local", "auto") or re.fullmatch(r"ray://[A-Za-z0-9.-]+:[0-9]{1,5}", address)):
+        problems.append(HarnessInputError(
+            f"--ray-address {address!r} is not a Ray address",
+            "Pass --ray-address=local (a Ray instance started for this run), auto (the cluster this machine "
+            "belongs to) or ray://HOST:PORT (a Ray client server)."))
+    if importlib.util.find_spec("ray") is None:
+        problems.append(HarnessInputError(
+            f"--ray-address needs Ray, which is not installed for {sys.executable}",
+            "Install it with `python -m pip install -r requirements-ray.txt`, or run without --ray-address."))
+    if workers < 1:
+        problems.append(HarnessInputError(f"--ray-workers {workers}: at least one worker is needed",
+                                          "Pass --ray-workers with a positive count, e.g. --ray-workers=2."))
+    return problems

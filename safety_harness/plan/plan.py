@@ -50,6 +50,11 @@ class RunOptions:
     bootstrap_resamples: int = DEFAULT_RESAMPLES
     #: judge every rate case at the level that makes the gate's joint claim hold at the stated confidence
     family_wise: bool = False
+    #: where the prediction stage runs: None here, else a Ray address (run/distributed.py)
+    ray_address: str | None = None
+    ray_workers: int = 2
+    #: the folder Ray workers write their shards to
+    ray_store: Path | None = None
 
     @property
     def given_ood_set_names(self) -> tuple[str, ...]:

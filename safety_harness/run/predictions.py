@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perturbations import get_perturbation, perturb_batch
 from safety_harness.core.prefetch import prefetched
 from safety_harness.core.progress import Progress
 from safety_harness.ingest import Ingest
@@ -65,6 +66,14 @@ class Predictions:
 
 def _stack(parts):
     return None if not parts or parts[0] is None else np.concatenate(parts)
+
+
+def model_inputs(condition: Condition, seed: int):
+    """``batch -> images the model sees`` under ``condition``: as decoded, or perturbed with ``seed``."""
+    if condition.is_clean:
+        return lambda batch: batch.images
+    perturbation = get_perturbation(condition.name)
+    return lambda batch: perturb_batch(perturbation, batch.images, condition.severity, seed, batch.rois)
 
 
 def predict_batches(model, ingest, condition, batches, model_inputs, total: int, progress: Progress,

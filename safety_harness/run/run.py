@@ -6,6 +6,7 @@ before any test runs, so bad input ends the run with one :class:`HarnessInputErr
 """
 
 import functools
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from model_under_test import load_model
 from model_under_test.preprocessing_check import apply_check, compare_preprocessing, model_predict, sample_indices
-from perturbations import get_perturbation, perturb_batch
+from perturbations import get_perturbation
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.progress import SILENT, Progress
 from safety_harness.evidence.results import EvidenceLog
@@ -21,9 +22,10 @@ from safety_harness.ingest import iter_image_batches, open_ingest
 from safety_harness.ingest.decoded import DecodedIngest
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
+from safety_harness.run.distributed import RayPredictionStage, WorkerSetup
 from safety_harness.run.explanations import ExplanationStage
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
-from safety_harness.run.predictions import Predictions, predict_batches
+from safety_harness.run.predictions import Predictions, model_inputs, predict_batches
 from safety_harness.run.uncertainty import UncertaintyContext, given_ood_sets
 
 
@@ -50,24 +52,60 @@ class SafetyRun:
         self.evidence = EvidenceLog()
         self.cache = PredictionCache(options.cache_dir)
         self._content_hashes: dict[Path, str] = {}
+        #: the prediction stage of the run's ingest on Ray (None: in this process), and what it computed ahead
+        self.distributed = None if options.ray_address is None else RayPredictionStage(
+            options.ray_address, options.ray_workers, self._worker_setup(), progress)
+        self._predicted_ahead: dict[Condition, tuple[dict, list]] = {}
         #: the explainers' self-checks and the chosen explainer's maps, computed on first use
         self.explanations = ExplanationStage(self)
 
     def predict(self, ingest, condition: Condition, indices=None, stage: str = "ingest") -> tuple[Predictions, list]:
         """Predictions on ``indices`` of ``ingest`` (all: None) under ``condition``, served from the
         persistent cache when every input that determines them is unchanged."""
-        key = cache_key(model=self.model.sha256, card=self.model.card.to_dict(), ingest=self.content_sha256(ingest),
-                        condition=str(condition), perturbation=self._perturbation_definition(condition),
-                        seed=self.options.seed, indices=indices, batch_size=self.options.batch_size)
+        parts = self._key_parts(ingest, condition, indices)
+        key, stage = cache_key(**parts), f"{stage} {condition}"
         requested = np.arange(len(ingest.records)) if indices is None else indices
-        stored = self.cache.load(key, f"{stage} {condition}", expected_indices=requested)
+        stored = self.cache.load(key, stage, expected_indices=requested)
         if stored is not None:
             arrays, failures = stored
             return Predictions.from_arrays(ingest, condition, arrays), failures
-        predictions, failures = predict_batches(self.model, ingest, condition, self._batches(indices, ingest),
-                                                self._model_inputs(condition), len(requested), self.progress, stage)
+        if self.distributed is not None and ingest is self.ingest:
+            arrays, failures = (self._predicted_ahead.pop(condition, None)
+                                or self.distributed.predict([(condition, requested, parts)])[0])
+            predictions = Predictions.from_arrays(ingest, condition, arrays)
+            self.cache.outcomes[stage] = f"computed on {self.distributed.describe()}"
+        else:
+            predictions, failures = predict_batches(self.model, ingest, condition, self._batches(indices, ingest),
+                                                    model_inputs(condition, self.options.seed), len(requested),
+                                                    self.progress, stage)
         self.cache.store(key, predictions.arrays(), failures)
         return predictions, failures
+
+    def _key_parts(self, ingest, condition: Condition, indices) -> dict:
+        """What determines the predictions on ``indices`` of ``ingest`` under ``condition``: their cache key's parts."""
+        return dict(model=self.model.sha256, card=self.model.card.to_dict(), ingest=self.content_sha256(ingest),
+                    condition=str(condition), perturbation=self._perturbation_definition(condition),
+                    seed=self.options.seed, indices=indices, batch_size=self.options.batch_size)
+
+    def _worker_setup(self) -> WorkerSetup:
+        options = self.options
+        store = options.ray_store or Path(tempfile.mkdtemp(prefix="safety-harness-shards-"))
+        return WorkerSetup(model_path=options.model_path, card_path=options.card_path, card=self.model.card,
+                           allow_unsafe_model=options.allow_unsafe_model, ingest_path=self.ingest.root,
+                           batch_size=options.batch_size, seed=options.seed, store=store)
+
+    def _predict_ahead_on_ray(self) -> None:
+        """Every perturbed condition of the plan not yet predicted nor cached, in one job of the Ray
+        pool (its actors load the model once for all of them); kept until :meth:`predict` asks."""
+        jobs = []
+        for condition in self.plan.classes_per_condition:
+            if condition in self._perturbed or condition in self._predicted_ahead:
+                continue
+            indices = self._perturbed_indices(condition)
+            parts = self._key_parts(self.ingest, condition, indices)
+            if self.cache.load(cache_key(**parts), f"ingest {condition}", expected_indices=indices) is None:
+                jobs.append((condition, indices, parts))
+        self._predicted_ahead.update(zip([job[0] for job in jobs], self.distributed.predict(jobs)))
 
     def content_sha256(self, ingest) -> str:
         """``ingest.content_sha256()``, read from the cache under the ingest's manifest (paths, sizes,
@@ -184,17 +222,9 @@ class SafetyRun:
     def _decoded(self) -> DecodedIngest:
         return DecodedIngest(self.ingest, self.model.card.size)
 
-    def _model_inputs(self, condition: Condition):
-        """``batch -> images the model sees`` under ``condition``: as decoded, or perturbed."""
-        if condition.is_clean:
-            return lambda batch: batch.images
-        perturbation = get_perturbation(condition.name)
-        return lambda batch: perturb_batch(perturbation, batch.images, condition.severity, self.options.seed,
-                                           batch.rois)
-
     def images(self, predictions: Predictions, positions) -> tuple[np.ndarray, np.ndarray]:
         """The images behind ``positions`` of ``predictions`` as the model saw them, and their sign boxes."""
-        inputs = self._model_inputs(predictions.condition)
+        inputs = model_inputs(predictions.condition, self.options.seed)
         batches = list(self._batches(predictions.indices[np.asarray(positions, dtype=np.int64)], predictions.ingest))
         if not batches:
             return np.zeros((0, *self.model.card.size, 3), np.uint8), np.zeros((0, 4), np.int32)
@@ -209,7 +239,13 @@ class SafetyRun:
         return self._perturbed[condition]
 
     def _predict_perturbed(self, condition: Condition) -> Predictions:
+        if self.distributed is not None and condition not in self._predicted_ahead:
+            self._predict_ahead_on_ray()
+        return self.predict(self.ingest, condition, self._perturbed_indices(condition))[0]
+
+    def _perturbed_indices(self, condition: Condition) -> np.ndarray:
+        """The clean images ``condition`` perturbs: all, or those of the classes its cases read."""
         clean = self.clean
         classes = self.plan.classes_per_condition.get(condition)
         keep = np.ones(clean.indices.size, bool) if classes is None else np.isin(clean.labels, sorted(classes))
-        return self.predict(self.ingest, condition, clean.indices[keep])[0]
+        return clean.indices[keep]

@@ -1,0 +1,58 @@
+"""The prediction stage on Ray: shards of whole batches, merged in order, and evidence identical to the single-process run."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.plan.options import check_options
+from safety_harness.run.distributed import merge_shards, shards
+from tests.conftest import deterministic_sections
+
+
+def test_shards_are_whole_batches_in_index_order():
+    indices = np.arange(10, 33)
+    cut = shards(indices, batch_size=4, shard_batches=2)
+    assert [shard.tolist() for shard in cut] == [list(range(10, 18)), list(range(18, 26)), list(range(26, 33))]
+    assert shards(np.zeros(0, np.int64), 4) == []
+    with pytest.raises(ValueError, match="batch_size"):
+        shards(indices, batch_size=0)
+
+
+def test_merged_shards_concatenate_in_shard_order_and_keep_only_arrays_every_shard_has():
+    first = ({"indices": np.array([0, 1]), "probabilities": np.eye(2), "features": np.ones((2, 3))}, [(2, "broken")])
+    second = ({"indices": np.array([3]), "probabilities": np.array([[0.2, 0.8]])}, [])
+    arrays, failures = merge_shards([first, second])
+    assert arrays["indices"].tolist() == [0, 1, 3] and set(arrays) == {"indices", "probabilities"}
+    assert arrays["probabilities"].tolist() == [[1, 0], [0, 1], [0.2, 0.8]]
+    assert failures == [(2, "broken")]
+
+
+@pytest.mark.parametrize(("options", "phrase"), [
+    ({"ray_address": "somewhere:6379"}, "is not a Ray address"),
+    ({"ray_address": "local", "ray_workers": 0}, "at least one worker"),
+])
+def test_unusable_ray_options_name_the_option_and_the_fix(tmp_path, options, phrase):
+    with pytest.raises(HarnessInputError, match=phrase) as raised:
+        check_options(tmp_path, **options)
+    assert "--ray-" in raised.value.problem and raised.value.fix
+
+
+def test_the_suite_on_local_ray_gives_the_single_process_evidence(run_safety_suite, tmp_path):
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (requirements-ray.txt; `make test` installs it)")
+    # clean and perturbed predictions, with the monitor's reference data predicted in the driver
+    selection = ("-k", "SR-STOP-RECALL or SR-ACCURACY or SR-CALIBRATION-ECE or SR-WEATHER-STOP-RECALL "
+                       "or SR-CORRUPTION-ACCURACY-DROP or SR-SILENT-STOP-MISS")
+    single = run_safety_suite(*selection, name="single-process")
+    distributed = run_safety_suite(*selection, "--no-cache", "--ray-address=local", "--ray-workers=2",
+                                   f"--ray-store={tmp_path / 'shards'}", name="ray-local")
+    assert single.returncode == distributed.returncode == 0, distributed.output
+    ingest_stages = {stage: outcome for stage, outcome in distributed.evidence["predictions_from"].items()
+                     if stage.startswith("ingest ")}
+    assert len(ingest_stages) > 20 and set(ingest_stages.values()) == {"computed on Ray at local, 2 worker(s)"}
+    assert list((tmp_path / "shards").rglob("*.npz"))
+    # where the predictions came from differs, and says so; nothing else does
+    assert ({**deterministic_sections(distributed.evidence), "predictions_from": None}
+            == {**deterministic_sections(single.evidence), "predictions_from": None})
