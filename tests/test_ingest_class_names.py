@@ -1,7 +1,12 @@
 """Ingests nobody planned for: class folders named by class name (through the card's names or a class map), and a
 label file whose images sit in subfolders; every other layout still detected as before."""
 
+import tempfile
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.gtsrb import CLASS_NAMES
@@ -113,6 +118,26 @@ def test_a_mapped_class_the_model_does_not_have_is_refused(tmp_path):
 def test_hostile_class_maps_name_the_file_and_line(tmp_path, text, expected):
     message = map_refusal(tmp_path, text)
     assert expected in message and str(tmp_path / "classes.csv") in message
+
+
+#: pieces of class map text: a valid row is likely, and so is each kind of damage
+MAP_TOKENS = ["Stop", "14", "3", ",", ";", '"', "\n", "\r\n", " ", "/", "..", "\x00", "\u202e", "\u00e9", "+1", "_"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.lists(st.sampled_from(MAP_TOKENS), max_size=40).map("".join), tail=st.binary(max_size=20))
+def test_random_class_maps_give_a_map_or_an_input_error(text, tail):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "classes.csv"
+        path.write_bytes(text.encode() + tail)
+        try:
+            mapping = read_class_map(path)
+        except HarnessInputError as error:
+            assert error.problem and error.fix
+        else:
+            names = [name for name, _, _ in mapping.rows]
+            assert mapping.rows and len(set(names)) == len(names)
+            assert all(name and "/" not in name and "\x00" not in name for name in names)
 
 
 def test_class_map_files_that_cannot_be_read(tmp_path):
