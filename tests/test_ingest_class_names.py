@@ -46,9 +46,9 @@ def test_folders_named_by_the_cards_class_names(tmp_path):
     assert dict(ingest.folder_classes) == {"speed_limit_(30km_h)": 1, "  YIELD ": 13, "Stop": 14,
                                            "Beware-of-ice-snow": 30}
     assert "the model card's class names" in ingest.reading and "case ignored" in ingest.reading
-    # records in class order, then file name
-    assert [r.path.parent.name for r in ingest.records] == ["speed_limit_(30km_h)", "  YIELD ", "Stop", "Stop",
-                                                            "Beware-of-ice-snow"]
+    # records in folder order, then file name, whatever the classes
+    assert [r.path.parent.name for r in ingest.records] == ["  YIELD ", "Beware-of-ice-snow", "Stop", "Stop",
+                                                            "speed_limit_(30km_h)"]
 
 
 def test_a_cards_own_class_names_are_matched(tmp_path):
@@ -68,6 +68,9 @@ def test_folders_named_through_a_class_map(tmp_path):
     # with a map, numeric folder names go through it too; several folders may hold one class
     assert ingest.layout == "class-name-folders" and ingest.class_counts() == {13: 1, 14: 2}
     assert str(tmp_path / "classes.csv") in ingest.reading
+    remapped = open_ingest(root, FolderClasses(CLASS_NAMES, class_map(tmp_path, "stopp,1\nvorfahrt gewähren,2\n7,3\n",
+                                                                      "other.csv")))
+    assert [r.path for r in remapped.records] == [r.path for r in ingest.records]
 
 
 def test_a_class_map_without_header(tmp_path):

@@ -416,8 +416,9 @@ def _class_name_folders(root: Path, folders: list[Path], folder_classes: FolderC
     if folder_classes is None or not any(_images_in(folder) for folder in folders):
         return None
     classes = folder_classes.match(root, [folder.name for folder in folders])
-    images = [(image, classes[folder.name]) for folder in sorted(folders, key=lambda p: (classes[p.name], p.name))
-              for image in _images_in(folder)]
+    # in folder name order, not class order: which image an index stands for must not depend on the
+    # class map, which the ingest's content hash (the prediction cache's key) does not cover
+    images = [(image, classes[folder.name]) for folder in sorted(folders) for image in _images_in(folder)]
     return LabelSource("class-name-folders", (), tuple(ImageRecord(image, label) for image, label in images),
                        tuple((image, None) for image, _ in images),
                        reading=f"class folders named by class name, matched to {folder_classes.source} "
