@@ -31,8 +31,13 @@ OPTIONS = (
                              help="YAML saying how to feed the model (default: the .yaml beside the model with the "
                                   "same name)")),
     (("--ingest",), dict(metavar="DIR", type=Path, default=None,
-                         help="data to validate on: GTSRB test or training layout, Kaggle layout, numeric class "
-                              "folders, or a flat folder of images (default: the bundled synthetic ingest)")),
+                         help="data to validate on: GTSRB test or training layout, Kaggle layout, class folders named "
+                              "by class id or class name, or a flat folder of images (default: the bundled synthetic "
+                              "ingest)")),
+    (("--class-map",), dict(metavar="PATH", type=Path, default=None,
+                            help="CSV of 'folder name,class id' rows (header optional) mapping the ingest's class "
+                                 "folders to class ids (default: folders named by class id, or by the model card's "
+                                 "class names)")),
     (("--reference",), dict(metavar="DIR", type=Path, default=None,
                             help="in-distribution reference data the OOD alarm is fitted on, e.g. the model's "
                                  "validation set (default: the bundled reference with the bundled model or ingest, "

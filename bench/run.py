@@ -35,7 +35,7 @@ from model_under_test import load_model  # noqa: E402
 from model_under_test.reference import BUNDLED_MODEL  # noqa: E402
 from perturbations import get_perturbation, perturb_batch  # noqa: E402
 from safety_harness.core import tf_runtime  # noqa: E402
-from safety_harness.ingest import iter_image_batches, open_ingest  # noqa: E402
+from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest  # noqa: E402
 from safety_harness.plan.plan import RunOptions, plan_run  # noqa: E402
 from safety_harness.plan.requirements import CLEAN  # noqa: E402
 from safety_harness.run.uncertainty import OOD_SET_SIZE  # noqa: E402
@@ -81,12 +81,14 @@ def floor(model_path, card_path, ingest_path, reference_path) -> dict:
     network = module.models.load_model(model_path, compile=False)
     tf = tf_runtime.tensorflow()
     forward = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
-    card, ingest = model.card, open_ingest(ingest_path)
+    card = model.card
+    folder_classes = FolderClasses(tuple(card.class_names))
+    ingest = open_ingest(ingest_path, folder_classes)
     decoded = [b for b in iter_image_batches(ingest, card.size, card.resize, 256)]
     images = np.concatenate([b.images for b in decoded])
     rois = np.concatenate([b.rois for b in decoded])
     reference_count = 0 if reference_path is None or not plan.needs_uncertainty else len(
-        open_ingest(reference_path).records)
+        open_ingest(reference_path, folder_classes).records)
 
     generation, per_perturbation = 0.0, {}
     total_variants = reference_count + len(plan.ood_sets_needed) * OOD_SET_SIZE

@@ -47,7 +47,8 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "safety_checks": {"checked": [text("safety_check")], "allowed_by_allow_unsafe_model": [text("unsafe_allowed")]},
         },
         "ingest": {
-            "path": text("ingest_path"), "layout": text("layout"), "label_file": text("label_file"), "labelled": True,
+            "path": text("ingest_path"), "layout": text("layout"), "label_file": text("label_file"),
+            "reading": text("reading"), "folder_classes": {text("folder"): 14}, "labelled": True,
             "n": 302, "evaluated": 300, "sha256": "cd" * 32, "class_counts": {"0": 2, "14": 300},
             "excluded": [{"path": text("excluded_path"), "reason": text("excluded_reason")}],
             "ignored": [{"path": text("ignored_path"), "reason": text("ignored_reason")}],

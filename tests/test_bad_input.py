@@ -106,6 +106,18 @@ def test_label_file_naming_missing_images(run_safety_suite, tmp_path):
     assert_clear_error(run_safety_suite(f"--ingest={tmp_path}", name="missing-images"), "00001.png")
 
 
+def test_unmatched_class_folder_names_and_an_unused_class_map(run_safety_suite, tmp_path):
+    image(tmp_path / "named" / "Stop" / "a.png")
+    image(tmp_path / "named" / "Stopp" / "a.png")
+    assert_clear_error(run_safety_suite(f"--ingest={tmp_path / 'named'}", name="unmatched-folders"),
+                       "'Stopp' (closest: 'Stop')", "--class-map")
+    image(tmp_path / "labelled" / "00000.png")
+    gtsrb_csv(tmp_path / "labelled", [("00000.png", 14)])
+    (tmp_path / "classes.csv").write_text("Stop,14\n")
+    assert_clear_error(run_safety_suite(f"--ingest={tmp_path / 'labelled'}", f"--class-map={tmp_path / 'classes.csv'}",
+                                        name="unused-class-map"), "no ingest has class folders to map")
+
+
 def test_label_file_leading_outside_the_ingest(run_safety_suite, tmp_path):
     ingest = tmp_path / "ingest"
     image(ingest / "Images" / "00000.png")

@@ -1,6 +1,8 @@
 """The safety suite run as a user runs it: on the bundled default, on an unlabelled ingest, on a failing model."""
 
+import csv
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -8,7 +10,8 @@ from PIL import Image
 
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.metrics.bounds import one_sided_bound
-from tests.conftest import deterministic_sections
+from safety_harness.synthetic.default_ingest import ensure_default_ingest
+from tests.conftest import PROJECT_ROOT, deterministic_sections
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +198,45 @@ def test_relevance_on_the_sign_is_judged_with_the_explainer_that_passed_its_self
     assert view["recognised"] == relevance["n"] and view["averaged"] == min(256, relevance["n"])
     assert "<h2>Where the model looks</h2>" in run.html
     assert run.html.count("class-heatmap") == 1 + len(view["examples"]) == 5
+
+
+def class_name_folder_ingest(root, folders: dict[int, str], per_class: dict[int, int]):
+    """The first ``per_class[c]`` images of class ``c`` of the bundled ingest, copied into ``root/folders[c]/``."""
+    source = ensure_default_ingest(PROJECT_ROOT / ".cache")
+    taken = dict.fromkeys(per_class, 0)
+    with (source / "GT-final_test.csv").open() as label_file:
+        for row in csv.DictReader(label_file, delimiter=";"):
+            label = int(row["ClassId"])
+            if label in per_class and taken[label] < per_class[label]:
+                (root / folders[label]).mkdir(parents=True, exist_ok=True)
+                shutil.copy(source / "Images" / row["Filename"], root / folders[label] / row["Filename"])
+                taken[label] += 1
+    return root
+
+
+def test_class_name_folders_by_the_cards_names_and_by_a_class_map_are_evaluated(run_safety_suite, tmp_path):
+    per_class = {14: 120, 13: 40, 1: 40}
+    by_name = class_name_folder_ingest(tmp_path / "by-name", {14: "Stop", 13: "yield", 1: "speed_limit_(30km_h)"},
+                                       per_class)
+    mapped = class_name_folder_ingest(tmp_path / "mapped", {14: "stopp", 13: "vorfahrt_achten", 1: "tempo_30"},
+                                      per_class)
+    class_map = tmp_path / "classes.csv"
+    class_map.write_text("folder,class_id\nstopp,14\nvorfahrt_achten,13\ntempo_30,1\n")
+    runs = [run_safety_suite(f"--ingest={by_name}", "-k", "SR-STOP-RECALL", name="class-names"),
+            run_safety_suite(f"--ingest={mapped}", f"--class-map={class_map}", "-k", "SR-STOP-RECALL",
+                             name="class-map")]
+    for run, folders, source in ((runs[0], {"speed_limit_(30km_h)": 1, "yield": 13, "Stop": 14},
+                                  "the model card's class names"),
+                                 (runs[1], {"tempo_30": 1, "vorfahrt_achten": 13, "stopp": 14},
+                                  f"the class map {class_map}")):
+        assert run.evidence is not None, run.output
+        ingest = run.evidence["ingest"]
+        assert ingest["layout"] == "class-name-folders" and ingest["folder_classes"] == folders
+        assert source in ingest["reading"] and ingest["class_counts"] == {"1": 40, "13": 40, "14": 120}
+        assert ingest["evaluated"] == 200 and not ingest["ignored"]
+        assert "class-name-folders" in run.html and "<h3>Class folders</h3>" in run.html
+    # the same images with the same labels: the same verdict on the same counts
+    stop = [{key: r[key] for key in ("class", "n", "successes", "bound", "verdict")}
+            for run in runs for r in run.evidence["requirements"] if r["id"] == "SR-STOP-RECALL"]
+    assert stop[0] == stop[1] and stop[0]["class"] == 14 and stop[0]["n"] == 120
+    assert stop[0]["verdict"] == "insufficient_evidence"  # 120 stop signs cannot show recall >= 0.99 at 95 %

@@ -127,6 +127,11 @@ class IngestIdentity(_Section):
     path: str
     layout: str
     label_file: str | None
+    reading: str = Field(description="how the layout read the labels and found the images: e.g. how many images a "
+                                     "label file named were found by file name in subfolders, or what class "
+                                     "folder names were matched to")
+    folder_classes: dict[str, NonNegativeInt] = Field(description="class id of each class folder named by class "
+                                                                  "name (class-name-folders layout); empty otherwise")
     labelled: bool
     n: NonNegativeInt
     evaluated: NonNegativeInt

@@ -11,29 +11,35 @@ Accepted layouts, tried in this order:
 - ``csv-labels``: one ``.csv`` at the root with a filename column (``Filename`` or ``Path``) and a
   class column (``ClassId`` or ``Class``), e.g. the Polish test signs.
 - ``class-folders``: numeric folders ``0/ … 42/`` (or zero-padded) holding images.
+- ``class-name-folders``: folders named by class name (``Stop/``, ``speed_limit_30km_h/``) holding images,
+  matched to the model card's class names or to the rows of a class map (``--class-map``; with one,
+  numeric folder names go through it too): :mod:`safety_harness.ingest.class_names`. Read only when the
+  caller says what to match them to; a folder that matches no class, or several, is refused.
 - ``flat``: images directly in the folder, no labels.
 
 Whatever the layout, nothing is dropped or counted twice silently: an image listed twice (repeated
 rows, or a link to an image listed elsewhere) is refused; every entry the layout does not read
 (other files, nested folders, dangling links) is listed with the reason; a link leading outside the
 ingest folder, or a link loop, is refused. Class ids are plain ASCII digits; label files are UTF-8
-CSV with one value per column, naming images by paths inside the ingest (``/`` or ``\\``).
+CSV with one value per column, naming images by paths inside the ingest (``/`` or ``\\``). A single label
+file (``gtsrb-test``, ``kaggle-*``, ``csv-labels``) may name an image that is not at that path by its file
+name: it is found where that name is unique under the ingest (e.g. the GTSRB test set sorted into class
+folders beside its ``GT-final_test.csv``); a name found in several places, or nowhere, is refused.
 """
 
 import csv
 import errno
 import os
-import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.ingest.class_names import MATCHING_RULE, FolderClasses
+from safety_harness.ingest.csv_text import class_id, text_lines
 
 IMAGE_SUFFIXES = (".ppm", ".png", ".jpg", ".jpeg", ".bmp")
 _ROI_COLUMNS = ("Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2")
-#: the largest class id accepted; labels are stored as 64-bit integers, class indices of any real model are far below
-_MAX_CLASS_ID = 2**31 - 1
 #: what each layout reads, for the entries it leaves unread
 _READS = {
     "gtsrb-test": "the images its label file names",
@@ -42,6 +48,7 @@ _READS = {
     "kaggle-train": "the images Train.csv names",
     "csv-labels": "the images its label file names",
     "class-folders": "the images directly inside the numeric class folders",
+    "class-name-folders": "the images directly inside the class folders",
     "flat": "the images directly inside the ingest folder",
 }
 
@@ -71,6 +78,10 @@ class LabelSource:
     records: tuple[ImageRecord, ...]
     origins: tuple[tuple[Path, int | None], ...]
     ignored: tuple[tuple[Path, str], ...] = ()
+    #: how the labels were read and the images found, in a sentence for the report
+    reading: str = ""
+    #: ``(folder name, class id)`` of each class folder named by class name
+    folder_classes: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,16 +174,8 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if _is_image(p))
 
 
-def _class_id(value: str) -> int | None:
-    """``value`` as a class id: plain ASCII digits only (not " 14", "+14", "14.0" or other scripts' digits)."""
-    if not re.fullmatch(r"[0-9]+", value):
-        return None
-    digits = value.lstrip("0") or "0"
-    return int(digits) if len(digits) <= len(str(_MAX_CLASS_ID)) and int(digits) <= _MAX_CLASS_ID else None
-
-
 def _parse_label(value: str, label_file: Path, line: int, column: str) -> int:
-    label = _class_id(value)
+    label = class_id(value)
     if label is None:
         raise HarnessInputError(
             f"Label file {label_file}, line {line}: {column} {value!r} is not a class id (plain digits 0-9)",
@@ -200,27 +203,8 @@ def _resolve_inside(root: Path, base: Path, name: str, label_file: Path, line: i
     return resolved
 
 
-def _label_lines(label_file: Path):
-    """The label file's lines as text, read one at a time (a UTF-8 BOM dropped); bytes that are not
-    UTF-8 are refused with their line."""
-    try:
-        handle = label_file.open("rb")
-    except OSError as error:
-        raise HarnessInputError(f"Label file {label_file} cannot be read ({error.strerror})",
-                                "Make the label file readable.") from None
-    with handle:
-        for line, data in enumerate(handle, start=1):
-            try:
-                yield data.decode("utf-8-sig" if line == 1 else "utf-8")
-            except UnicodeDecodeError as error:
-                raise HarnessInputError(
-                    f"Label file {label_file}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text",
-                    "Save the label file as UTF-8 (plain ASCII is UTF-8).",
-                ) from None
-
-
 def _header(label_file: Path) -> str:
-    lines = _label_lines(label_file)
+    lines = text_lines(label_file, "Label file")
     try:
         return next(lines, "")
     finally:
@@ -230,7 +214,7 @@ def _header(label_file: Path) -> str:
 def _read_rows(label_file: Path, delimiter: str, required: tuple[str, ...]):
     """``(line, row)`` for each row of the label file, refusing rows with fewer fields than the header
     or with extra non-empty fields (a value holding an unquoted separator)."""
-    reader = csv.DictReader(_label_lines(label_file), delimiter=delimiter)
+    reader = csv.DictReader(text_lines(label_file, "Label file"), delimiter=delimiter)
     try:
         columns = reader.fieldnames or []
         missing = [c for c in required if c not in columns]
@@ -267,10 +251,31 @@ def _roi(row) -> tuple[tuple[int, int, int, int] | None, tuple[int, int] | None]
     return (x1, y1, x2 + 1, y2 + 1), (width, height)
 
 
-def _records_from_csv(root, label_file, delimiter, name_column, label_column, search_dirs, labelled=True):
-    """``(records, origins)`` of the rows of ``label_file``."""
+def _files_by_name(survey: _Survey) -> dict[str, set[Path]]:
+    """The files under the ingest by file name (what each entry resolves to: a link and its target are one)."""
+    found = defaultdict(set)
+    for path, target in survey.files.items():
+        found[path.name].add(target)
+    return found
+
+
+def _by_file_name(root: Path, name: str, files_by_name: dict[str, set[Path]], ambiguous: list[str]) -> Path | None:
+    """The one file under ``root`` named as ``name``'s last part, or None (noting ``name`` in ``ambiguous``
+    when several files bear it)."""
+    found = files_by_name.get(Path(name.strip().replace("\\", "/")).name, set())
+    if len(found) > 1:
+        places = sorted(str(path.relative_to(root)) for path in found)
+        ambiguous.append(f"{name} ({', '.join(places[:5])}{' ...' if len(places) > 5 else ''})")
+    return next(iter(found)) if len(found) == 1 else None
+
+
+def _records_from_csv(root, label_file, delimiter, name_column, label_column, search_dirs, labelled=True,
+                      files_by_name=None):
+    """``(records, origins, found by file name)`` of the rows of ``label_file``; a row whose image is not in
+    ``search_dirs`` is looked up in ``files_by_name`` (None: it is missing)."""
     required = (name_column, label_column) if labelled else (name_column,)
-    records, origins, missing = [], [], []
+    records, origins, missing, ambiguous = [], [], [], []
+    found_by_name = 0
     for line, row in _read_rows(label_file, delimiter, required):
         name = row[name_column]
         if not name.strip():
@@ -282,6 +287,9 @@ def _records_from_csv(root, label_file, delimiter, name_column, label_column, se
             if candidate.is_file():
                 path = candidate
                 break
+        if path is None and files_by_name is not None:
+            path = _by_file_name(root, name, files_by_name, ambiguous)
+            found_by_name += path is not None
         if path is None:
             missing.append(name)
             continue
@@ -289,23 +297,43 @@ def _records_from_csv(root, label_file, delimiter, name_column, label_column, se
         roi, declared = _roi(row)
         records.append(ImageRecord(path, label, roi, declared))
         origins.append((label_file, line))
+    if ambiguous:
+        shown = "; ".join(ambiguous[:10]) + (f" ... ({len(ambiguous)} in all)" if len(ambiguous) > 10 else "")
+        raise HarnessInputError(
+            f"Label file {label_file} names {len(ambiguous)} image(s) not at the path it gives whose file name is "
+            f"found in several places under the ingest: {shown}",
+            "Give those rows the image's path inside the ingest folder (e.g. 14/00001.ppm), or keep one file of "
+            "each name.",
+        )
     if missing:
         shown = ", ".join(missing[:10]) + (f" ... ({len(missing)} in all)" if len(missing) > 10 else "")
+        where = " (nor by file name anywhere under the ingest)" if files_by_name is not None else ""
         raise HarnessInputError(
-            f"Label file {label_file} names {len(missing)} image(s) that do not exist: {shown}",
+            f"Label file {label_file} names {len(missing)} image(s) that do not exist{where}: {shown}",
             "Restore the missing images, or remove their lines from the label file.",
         )
-    return records, origins
+    return records, origins, found_by_name
 
 
-def _gtsrb_test(root: Path) -> LabelSource | None:
+def _label_file_reading(label_file: Path, root: Path, records, found_by_name: int) -> str:
+    """How a single label file's images were found, for the report."""
+    named = f"{label_file.relative_to(root)} names {len(records)} image(s)"
+    if not found_by_name:
+        return f"{named}, each at the path it gives"
+    return (f"{named}: {len(records) - found_by_name} at the path it gives, {found_by_name} found by file name "
+            "elsewhere under the ingest (each name unique there)")
+
+
+def _gtsrb_test(root: Path, files_by_name) -> LabelSource | None:
     for folder in (root, root / "Images"):
         for name, labelled in (("GT-final_test.csv", True), ("GT-final_test.test.csv", False)):
             label_file = folder / name
             if label_file.is_file():
-                records, origins = _records_from_csv(root, label_file, ";", "Filename", "ClassId",
-                                                     (label_file.parent, root / "Images"), labelled)
-                return LabelSource("gtsrb-test", (label_file,), tuple(records), tuple(origins))
+                records, origins, by_name = _records_from_csv(root, label_file, ";", "Filename", "ClassId",
+                                                              (label_file.parent, root / "Images"), labelled,
+                                                              files_by_name)
+                return LabelSource("gtsrb-test", (label_file,), tuple(records), tuple(origins),
+                                   reading=_label_file_reading(label_file, root, records, by_name))
     return None
 
 
@@ -317,24 +345,28 @@ def _gtsrb_train(root: Path) -> LabelSource | None:
         if label_files:
             records, origins = [], []
             for label_file in label_files:
-                more_records, more_origins = _records_from_csv(root, label_file, ";", "Filename", "ClassId",
-                                                               (label_file.parent,))
+                more_records, more_origins, _ = _records_from_csv(root, label_file, ";", "Filename", "ClassId",
+                                                                  (label_file.parent,))
                 records += more_records
                 origins += more_origins
-            return LabelSource("gtsrb-train", tuple(label_files), tuple(records), tuple(origins))
+            return LabelSource("gtsrb-train", tuple(label_files), tuple(records), tuple(origins),
+                               reading=f"{len(label_files)} label files, one per class folder, each naming the "
+                                       "images beside it")
     return None
 
 
-def _kaggle(root: Path) -> LabelSource | None:
+def _kaggle(root: Path, files_by_name) -> LabelSource | None:
     for name, layout in (("Test.csv", "kaggle-test"), ("Train.csv", "kaggle-train")):
         label_file = root / name
         if label_file.is_file():
-            records, origins = _records_from_csv(root, label_file, ",", "Path", "ClassId", (root,))
-            return LabelSource(layout, (label_file,), tuple(records), tuple(origins))
+            records, origins, by_name = _records_from_csv(root, label_file, ",", "Path", "ClassId", (root,),
+                                                          files_by_name=files_by_name)
+            return LabelSource(layout, (label_file,), tuple(records), tuple(origins),
+                               reading=_label_file_reading(label_file, root, records, by_name))
     return None
 
 
-def _csv_labels(root: Path) -> LabelSource | None:
+def _csv_labels(root: Path, files_by_name) -> LabelSource | None:
     label_files = sorted(p for p in root.glob("*.csv") if p.is_file())
     if len(label_files) != 1:
         return None
@@ -346,8 +378,10 @@ def _csv_labels(root: Path) -> LabelSource | None:
     label_column = next((c for c in ("ClassId", "Class") if c in columns), None)
     if name_column is None or label_column is None:
         return None
-    records, origins = _records_from_csv(root, label_file, delimiter, name_column, label_column, (root,))
-    return LabelSource("csv-labels", (label_file,), tuple(records), tuple(origins))
+    records, origins, by_name = _records_from_csv(root, label_file, delimiter, name_column, label_column, (root,),
+                                                  files_by_name=files_by_name)
+    return LabelSource("csv-labels", (label_file,), tuple(records), tuple(origins),
+                       reading=_label_file_reading(label_file, root, records, by_name))
 
 
 def _looks_numeric(name: str) -> bool:
@@ -358,20 +392,38 @@ def _looks_numeric(name: str) -> bool:
     return True
 
 
-def _class_folders(root: Path) -> LabelSource | None:
+def _class_folders(root: Path, folder_classes: FolderClasses | None) -> LabelSource | None:
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    if not folders or not all(_looks_numeric(p.name) for p in folders):
+    if not folders:
         return None
-    not_ids = sorted(p.name for p in folders if _class_id(p.name) is None)
+    if not all(_looks_numeric(p.name) for p in folders) or (folder_classes and folder_classes.class_map):
+        return _class_name_folders(root, folders, folder_classes)
+    not_ids = sorted(p.name for p in folders if class_id(p.name) is None)
     if not_ids:
         raise HarnessInputError(
             f"Ingest {root}: class folder name(s) {', '.join(map(repr, not_ids))} are not class ids (plain digits 0-9)",
             "Name each class folder by its class id in plain digits, e.g. 14/ or 00014/.",
         )
-    images = [(image, _class_id(folder.name)) for folder in sorted(folders, key=lambda p: _class_id(p.name))
+    images = [(image, class_id(folder.name)) for folder in sorted(folders, key=lambda p: class_id(p.name))
               for image in _images_in(folder)]
     return LabelSource("class-folders", (), tuple(ImageRecord(image, label) for image, label in images),
-                       tuple((image, None) for image, _ in images))
+                       tuple((image, None) for image, _ in images),
+                       reading="class folders named by class id")
+
+
+def _class_name_folders(root: Path, folders: list[Path], folder_classes: FolderClasses | None) -> LabelSource | None:
+    """Folders named by class name, when the caller says what to match them to and one of them holds images."""
+    if folder_classes is None or not any(_images_in(folder) for folder in folders):
+        return None
+    classes = folder_classes.match(root, [folder.name for folder in folders])
+    # in folder name order, not class order: which image an index stands for must not depend on the
+    # class map, which the ingest's content hash (the prediction cache's key) does not cover
+    images = [(image, classes[folder.name]) for folder in sorted(folders) for image in _images_in(folder)]
+    return LabelSource("class-name-folders", (), tuple(ImageRecord(image, label) for image, label in images),
+                       tuple((image, None) for image, _ in images),
+                       reading=f"class folders named by class name, matched to {folder_classes.source} "
+                               f"({MATCHING_RULE})",
+                       folder_classes=tuple(sorted(classes.items(), key=lambda item: (item[1], item[0]))))
 
 
 def _flat(root: Path) -> LabelSource | None:
@@ -379,10 +431,7 @@ def _flat(root: Path) -> LabelSource | None:
     if not images or any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
         return None
     return LabelSource("flat", (), tuple(ImageRecord(image, None) for image in images),
-                       tuple((image, None) for image in images))
-
-
-_DETECTORS = (_gtsrb_test, _gtsrb_train, _kaggle, _csv_labels, _class_folders, _flat)
+                       tuple((image, None) for image in images), reading="images without labels")
 
 
 def _where(origins: list[tuple[Path, int | None]]) -> str:
@@ -412,29 +461,34 @@ def _refuse_duplicates(root: Path, source: LabelSource) -> None:
     )
 
 
-def detect_layout(root: Path) -> LabelSource:
+def detect_layout(root: Path, folder_classes: FolderClasses | None = None) -> LabelSource:
     """The first layout that matches ``root``, with its records and what it leaves unread; a clear error
-    when none does, or when the ingest holds a link leading outside it, a link loop or an image listed twice."""
+    when none does, or when the ingest holds a link leading outside it, a link loop or an image listed twice.
+    ``folder_classes``: what class folders named by class name are matched to (None: such folders are not read)."""
     if not root.exists():
         raise HarnessInputError(f"Ingest folder {root} does not exist", "Pass --ingest DIR pointing at your data.")
     if not root.is_dir():
         raise HarnessInputError(f"Ingest {root} is not a folder", "Pass --ingest the folder that holds the images.")
     survey = _survey(root)
-    for detector in _DETECTORS:
-        source = detector(root)
+    files_by_name = _files_by_name(survey)
+    detectors = (lambda: _gtsrb_test(root, files_by_name), lambda: _gtsrb_train(root),
+                 lambda: _kaggle(root, files_by_name), lambda: _csv_labels(root, files_by_name),
+                 lambda: _class_folders(root, folder_classes), lambda: _flat(root))
+    for detector in detectors:
+        source = detector()
         if source is not None:
             if not source.records:
                 raise HarnessInputError(f"Ingest {root} ({source.layout} layout) holds no images",
                                         "Point --ingest at a folder with images.")
             _refuse_duplicates(root, source)
             read = {Path(os.path.realpath(path)) for path in (*source.label_files, *(r.path for r in source.records))}
-            return LabelSource(source.layout, source.label_files, source.records, source.origins,
-                               tuple(_unread(survey, source.layout, read)))
+            return replace(source, ignored=tuple(_unread(survey, source.layout, read)))
     entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
     shown = ", ".join(entries[:10]) + (" ..." if len(entries) > 10 else "") if entries else "nothing"
     raise HarnessInputError(
         f"Ingest {root}: no known layout found (it holds {shown})",
         "Use one of: GTSRB test (GT-final_test.csv + images), GTSRB training (00000/ ... with GT-000NN.csv), "
         "Kaggle (Test.csv or Train.csv with ClassId and Path), a CSV with Filename and ClassId columns, "
-        "numeric class folders (0/ ... 42/), or a flat folder of .ppm/.png/.jpg images. See README.md, 'Ingest layouts'.",
+        "numeric class folders (0/ ... 42/), class folders named by class name (Stop/ ...), or a flat folder of "
+        ".ppm/.png/.jpg images. See README.md, 'Ingest layouts'.",
     )

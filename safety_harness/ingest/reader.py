@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from safety_harness.ingest.class_names import FolderClasses
 from safety_harness.ingest.layouts import ImageRecord, detect_layout
 
 #: the most pixels an ingest image may declare (8192 x 8192): a larger one is refused as a decompression bomb
@@ -54,6 +55,10 @@ class Ingest:
     records: tuple[ImageRecord, ...]
     #: ``(path, reason)`` for every entry of the ingest folder its layout does not read (not hashed)
     ignored: tuple[tuple[Path, str], ...] = ()
+    #: how its layout read the labels and found the images, in a sentence
+    reading: str = ""
+    #: ``(folder name, class id)`` of each class folder named by class name
+    folder_classes: tuple[tuple[str, int], ...] = ()
 
     @property
     def label_file(self) -> Path | None:
@@ -104,11 +109,13 @@ class Ingest:
         return self._sha256
 
 
-def open_ingest(path) -> Ingest:
-    """Detect the layout of ``path`` and read its labels (no image is decoded here)."""
+def open_ingest(path, folder_classes: FolderClasses | None = None) -> Ingest:
+    """Detect the layout of ``path`` and read its labels (no image is decoded here); class folders named by
+    class name are matched to ``folder_classes`` (None: they are not read)."""
     root = Path(os.path.realpath(path))  # a link loop is reported as a missing folder, not raised
-    source = detect_layout(root)
-    return Ingest(root, source.layout, source.label_files, source.records, source.ignored)
+    source = detect_layout(root, folder_classes)
+    return Ingest(root, source.layout, source.label_files, source.records, source.ignored, source.reading,
+                  source.folder_classes)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ class RunOptions:
     card_path: Path | None
     ingest_path: Path
     requirements_path: Path
+    #: the ``--class-map`` file mapping class folder names to class ids; None: the card's class names
+    class_map_path: Path | None = None
     seed: int = 0
     allow_corrupt_images: bool = False
     allow_unsafe_model: bool = False

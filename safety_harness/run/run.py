@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from model_under_test import load_model
+from model_under_test import load_model, resolve_card
 from model_under_test.preprocessing_check import apply_check, compare_preprocessing, model_predict, sample_indices
 from perturbations import get_perturbation
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.progress import SILENT, Progress
 from safety_harness.evidence.results import EvidenceLog
-from safety_harness.ingest import iter_image_batches, open_ingest
+from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest, read_class_map
 from safety_harness.ingest.decoded import DecodedIngest
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
@@ -39,8 +39,11 @@ class SafetyRun:
         self.progress = progress
         self.options = options = plan.options
         # cheapest checks first: a wrong path or layout is reported before TensorFlow is imported
-        self.ingest = open_ingest(options.ingest_path)
-        self.reference_ingest = None if options.reference_path is None else open_ingest(options.reference_path)
+        folder_classes = self._folder_classes()
+        self.ingest = open_ingest(options.ingest_path, folder_classes)
+        self.reference_ingest = (None if options.reference_path is None
+                                 else open_ingest(options.reference_path, folder_classes))
+        self._check_class_map_used()
         self.given_ood_sets = given_ood_sets(options.ood_set_paths)
         self.model = load_model(options.model_path, options.card_path, allow_unsafe=options.allow_unsafe_model)
         self.class_names = tuple(self.model.card.class_names)
@@ -58,6 +61,28 @@ class SafetyRun:
         self._predicted_ahead: dict[Condition, tuple[dict, list]] = {}
         #: the explainers' self-checks and the chosen explainer's maps, computed on first use
         self.explanations = ExplanationStage(self)
+
+    def _folder_classes(self) -> FolderClasses:
+        """What class folders named by class name are matched to: the card's class names (read without
+        loading the model), or the ``--class-map`` file."""
+        options = self.options
+        card, _, _ = resolve_card(options.model_path, options.card_path)
+        class_map = None if options.class_map_path is None else read_class_map(options.class_map_path)
+        return FolderClasses(tuple(card.class_names), class_map)
+
+    def _check_class_map_used(self):
+        """A ``--class-map`` that no ingest reads would be ignored silently: refuse it."""
+        if self.options.class_map_path is None:
+            return
+        ingests = [ingest for ingest in (self.ingest, self.reference_ingest) if ingest is not None]
+        if all(ingest.layout != "class-name-folders" for ingest in ingests):
+            layouts = ", ".join(f"{ingest.root} is {ingest.layout}" for ingest in ingests)
+            raise HarnessInputError(
+                f"--class-map {self.options.class_map_path} is given, but no ingest has class folders to map "
+                f"({layouts})",
+                "Drop --class-map: it maps the class folders of an --ingest (or --reference) laid out as class "
+                "folders, and this ingest's labels come from its layout.",
+            )
 
     def predict(self, ingest, condition: Condition, indices=None, stage: str = "ingest") -> tuple[Predictions, list]:
         """Predictions on ``indices`` of ``ingest`` (all: None) under ``condition``, served from the
@@ -198,6 +223,8 @@ class SafetyRun:
             "path": str(ingest.root),
             "layout": ingest.layout,
             "label_file": None if ingest.label_file is None else str(ingest.label_file),
+            "reading": ingest.reading,
+            "folder_classes": dict(ingest.folder_classes),
             "labelled": ingest.labelled,
             "n": len(ingest.records),
             "evaluated": int(self.clean.indices.size),

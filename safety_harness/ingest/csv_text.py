@@ -1,0 +1,36 @@
+"""A user's CSV text (label files, class maps): lines decoded as UTF-8, class ids as plain digits."""
+
+import re
+from pathlib import Path
+
+from safety_harness.core.errors import HarnessInputError
+
+#: the largest class id accepted; labels are stored as 64-bit integers, class indices of any real model are far below
+MAX_CLASS_ID = 2**31 - 1
+
+
+def class_id(value: str) -> int | None:
+    """``value`` as a class id: plain ASCII digits only (not " 14", "+14", "14.0" or other scripts' digits)."""
+    if not re.fullmatch(r"[0-9]+", value):
+        return None
+    digits = value.lstrip("0") or "0"
+    return int(digits) if len(digits) <= len(str(MAX_CLASS_ID)) and int(digits) <= MAX_CLASS_ID else None
+
+
+def text_lines(path: Path, what: str):
+    """The lines of the file ``path`` as text, read one at a time (a UTF-8 BOM dropped); bytes that are not
+    UTF-8 are refused with their line. ``what`` names the file in messages ("Label file")."""
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise HarnessInputError(f"{what} {path} cannot be read ({error.strerror})",
+                                f"Make the {what.lower()} readable.") from None
+    with handle:
+        for line, data in enumerate(handle, start=1):
+            try:
+                yield data.decode("utf-8-sig" if line == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise HarnessInputError(
+                    f"{what} {path}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text",
+                    f"Save the {what.lower()} as UTF-8 (plain ASCII is UTF-8).",
+                ) from None
