@@ -14,7 +14,8 @@ from safety_harness.core.errors import HarnessInputError
 SEED_RANGE = (0, 2**32 - 1)
 
 
-def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed: int = 0) -> None:
+def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed: int = 0, models=(),
+                  model_cards=()) -> None:
     """Raise one :class:`HarnessInputError` naming every unusable option, or return.
 
     Parameters
@@ -27,12 +28,15 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         The folder the run writes generated data and predictions into (``--cache-dir``).
     seed : int
         ``--seed``.
+    models, model_cards : sequences of paths
+        Every ``--model`` and every ``--model-card``, in the order given (:func:`model_members`).
     """
     problems = [problem for problem in (
         _file_problem("--evidence", evidence, base, "safety_evidence.json"),
         _file_problem("--html", html, base, "safety_report.html"),
         _folder_problem("--cache-dir", cache_dir, base),
         _seed_problem(seed),
+        _pairing_problem(len(models), len(model_cards)),
     ) if problem is not None]
     if len(problems) == 1:
         raise problems[0]
@@ -40,6 +44,32 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         listed = "\n".join(f"  {i}. {problem.problem}\n     How to fix: {problem.fix}"
                            for i, problem in enumerate(problems, 1))
         raise HarnessInputError(f"{len(problems)} options cannot be used:\n{listed}", "Fix each as said above.")
+
+
+def model_members(models, model_cards) -> list[tuple]:
+    """``(model, card or None)`` for every ``--model``: the cards paired with the models in order, one card
+    for every model, or none (each model's card is then the YAML beside it). No ``--model`` is the bundled
+    model, ``None`` here. Any other count of cards is a :class:`HarnessInputError`."""
+    models = list(models) or [None]
+    problem = _pairing_problem(len(models), len(model_cards))
+    if problem is not None:
+        raise problem
+    if len(model_cards) == len(models):
+        return list(zip(models, model_cards, strict=True))
+    card = model_cards[0] if model_cards else None
+    return [(model, card) for model in models]
+
+
+def _pairing_problem(models: int, model_cards: int) -> HarnessInputError | None:
+    """Why ``model_cards`` cards cannot go with ``models`` models (0: the bundled one), or None."""
+    models = max(models, 1)
+    if model_cards in (0, 1, models):
+        return None
+    given = f"--model is given {models} times" if models > 1 else "--model is given once (or not: the bundled model)"
+    return HarnessInputError(
+        f"{given} and --model-card {model_cards} times: the cards cannot be paired with the models",
+        f"Give --model-card once per --model ({models} times, paired in the order given), once to feed every "
+        "model with the same card, or not at all to use the YAML beside each model.")
 
 
 def _file_problem(option: str, path, base: Path, file_name: str) -> HarnessInputError | None:
