@@ -90,7 +90,7 @@ def test_cards_that_cannot_be_paired_are_refused_naming_the_options(tmp_path, mo
         assert "Give --model-card once per --model" in raised.value.fix
 
 
-def save_member(folder, name, size, channels, classes=5, seed=1):
+def save_member(folder, name, size, channels, classes=43, seed=1):
     """A tiny Keras classifier taking ``size`` images of ``channels``, saved with its card."""
     keras = tf_runtime.keras()
     keras.utils.set_random_seed(seed)
@@ -122,7 +122,7 @@ def test_each_member_is_fed_at_its_own_size_as_its_own_card_says(members):
     alone = np.stack([members["rgb16"].predict(images).probabilities, members["bgr12"].predict(smaller).probabilities])
     outputs = ensemble.predict(images)
     np.testing.assert_allclose(outputs.probabilities, alone.mean(axis=0), atol=1e-6)
-    assert outputs.member_probabilities.shape == (6, 2, 5) and outputs.logits is None and outputs.features is None
+    assert outputs.member_probabilities.shape == (6, 2, 43) and outputs.logits is None and outputs.features is None
 
 
 def test_the_ensemble_does_not_depend_on_the_order_of_its_members(members):
@@ -137,7 +137,7 @@ def test_the_ensemble_does_not_depend_on_the_order_of_its_members(members):
 def test_members_with_other_classes_or_given_twice_are_refused(members):
     with pytest.raises(HarnessInputError, match="disagree on their classes") as raised:
         ensemble_of([members["rgb16"], members["three"]])
-    assert "has 5 and --model" in raised.value.problem and "has 3" in raised.value.problem
+    assert "has 43 and --model" in raised.value.problem and "has 3" in raised.value.problem
     with pytest.raises(HarnessInputError, match="the same model, with the same card") as raised:
         ensemble_of([members["rgb16"], members["bgr12"], members["rgb16"]])
     assert raised.value.fix == "Give each ensemble member once."
