@@ -24,12 +24,13 @@ import pytest
 
 OPTIONS = (
     # (flags, keyword arguments of parser.addoption)
-    (("--model",), dict(metavar="PATH", type=Path, default=None,
+    (("--model",), dict(metavar="PATH", type=Path, action="append", default=[],
                         help="saved model: .h5 (Keras 3 or legacy Keras 2), .keras, or a SavedModel directory "
-                             "(default: the bundled reference model)")),
-    (("--model-card",), dict(metavar="PATH", type=Path, default=None,
+                             "(default: the bundled reference model); given more than once, the models are judged "
+                             "as one deep ensemble (the mean of their probabilities)")),
+    (("--model-card",), dict(metavar="PATH", type=Path, action="append", default=[],
                              help="YAML saying how to feed the model (default: the .yaml beside the model with the "
-                                  "same name)")),
+                                  "same name); for an ensemble, once per --model (paired in order) or once for all")),
     (("--ingest",), dict(metavar="DIR", type=Path, default=None,
                          help="data to validate on: GTSRB test or training layout, Kaggle layout, class folders named "
                               "by class id or class name, or a flat folder of images (default: the bundled synthetic "

@@ -18,12 +18,15 @@ class ModelOutputs:
 
     ``logits`` are present only when the card says the model outputs logits (then
     ``probabilities`` is their softmax); ``features`` is the penultimate representation
-    (the input of the last Dense layer), None when the model's layers are not accessible.
+    (the input of the last Dense layer), None when the model's layers are not accessible;
+    ``member_probabilities`` (n, members, classes) each member's probabilities when the model is
+    an ensemble (:mod:`model_under_test.ensemble`), else None.
     """
 
     probabilities: np.ndarray
     logits: np.ndarray | None
     features: np.ndarray | None
+    member_probabilities: np.ndarray | None = None
 
 
 class Forward:

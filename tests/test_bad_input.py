@@ -172,13 +172,17 @@ def options_with_problems(tmp_path):
         "cache-dir under a file": ((f"--cache-dir={a_file / 'cache'}",), ("--cache-dir", "cannot be created")),
         "negative seed": (("--seed=-1",), ("--seed -1 is out of range", "0..4294967295")),
         "seed too large": ((f"--seed={2**32}",), (f"--seed {2**32} is out of range",)),
+        "cards that cannot be paired": (("--model-card=a.yaml", "--model-card=b.yaml"),
+                                        ("--model is given once", "--model-card 2 times",
+                                         "Give --model-card once per --model")),
         "two at once": ((f"--evidence={tmp_path}", "--seed=-1"),
                         ("2 options cannot be used", "--evidence", "--seed -1")),
     }
 
 
 @pytest.mark.parametrize("case", ["evidence is a folder", "html under a file", "cache-dir is a file",
-                                  "cache-dir under a file", "negative seed", "seed too large", "two at once"])
+                                  "cache-dir under a file", "negative seed", "seed too large",
+                                  "cards that cannot be paired", "two at once"])
 def test_unusable_options_are_refused_before_anything_is_loaded(run_safety_suite, options_with_problems, tmp_path,
                                                                  case):
     options, phrases = options_with_problems[case]

@@ -123,6 +123,19 @@ class ModelIdentity(_Section):
     safety_checks: SafetyChecks
 
 
+class EnsembleIdentity(_Section):
+    """A deep ensemble (``--model`` given more than once): its members, each with its own card, combined."""
+
+    combination: str = Field(description="how the members' outputs become the ensemble's probabilities")
+    sha256: Sha256 = Field(description="SHA-256 over the members' SHA-256 and cards, in the order of their "
+                                       "SHA-256: the same ensemble in any order")
+    input_size: list[int] = Field(description="the size the ensemble's images are decoded and perturbed at (the "
+                                              "largest member's); each member resizes them to its own")
+    resize: str = Field(description="the resize of the member whose size that is")
+    card_assumed: bool = Field(description="some member's preprocessing was assumed (no card)")
+    members: list[ModelIdentity] = Field(min_length=2, description="as given on the command line")
+
+
 class IngestIdentity(_Section):
     path: str
     layout: str
@@ -250,7 +263,8 @@ class EvidenceDocument(_Section):
     gate: Gate = Field(description="pass only when something passed and nothing blocks the release")
     gate_joint_confidence: GateJointConfidence
     verdict_counts: VerdictCounts
-    model: ModelIdentity
+    model: ModelIdentity | EnsembleIdentity = Field(description="the model under test, or the ensemble of the "
+                                                                "models given")
     ingest: IngestIdentity
     requirements_file: str
     report: str | None = Field(description="the HTML report rendered from this evidence (null: none was asked for); "

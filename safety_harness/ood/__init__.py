@@ -1,10 +1,19 @@
 """Out-of-distribution alarm: detectors behind one interface, thresholds, generated OOD sets."""
 
 from safety_harness.ood.datasets import OOD_SET_NAMES, OodSet, bundled_ood_sets
-from safety_harness.ood.detectors import Detector, DetectorInputs, Energy, Mahalanobis, MaxSoftmax, fit_threshold
+from safety_harness.ood.detectors import (
+    Detector,
+    DetectorInputs,
+    Energy,
+    EnsembleDisagreement,
+    Mahalanobis,
+    MaxSoftmax,
+    fit_threshold,
+)
 from safety_harness.ood.reconstruction import Reconstruction, appearance
 
-DETECTORS = {detector.name: detector for detector in (MaxSoftmax, Energy, Mahalanobis, Reconstruction)}
+DETECTORS = {detector.name: detector for detector in (MaxSoftmax, Energy, Mahalanobis, Reconstruction,
+                                                     EnsembleDisagreement)}
 
 __all__ = ["DETECTORS", "OOD_SET_NAMES", "Detector", "DetectorInputs", "OodSet", "appearance", "bundled_ood_sets",
            "fit_threshold"]

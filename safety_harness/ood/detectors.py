@@ -9,16 +9,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from safety_harness.metrics.ensemble import disagreement
+
 
 @dataclass(frozen=True)
 class DetectorInputs:
     """What detectors read: the model's probabilities, logits (or None), penultimate features (or None),
-    and small copies of the input images (or None; see :func:`ood.reconstruction.appearance`)."""
+    small copies of the input images (or None; see :func:`ood.reconstruction.appearance`), and an
+    ensemble's member probabilities (n, members, classes; None for a single model)."""
 
     probabilities: np.ndarray
     logits: np.ndarray | None = None
     features: np.ndarray | None = None
     images: np.ndarray | None = None
+    member_probabilities: np.ndarray | None = None
 
 
 class Detector:
@@ -85,7 +89,12 @@ class Mahalanobis(Detector):
     reference = "Lee, Lee, Lee, Shin, NeurIPS 2018"
 
     def unavailable_reason(self, inputs):
-        return None if inputs.features is not None else "the model's penultimate features are not accessible"
+        if inputs.features is not None:
+            return None
+        if inputs.member_probabilities is not None:
+            return ("an ensemble has no single penultimate layer: its members' feature spaces differ in size and "
+                    "meaning, and concatenating them would weigh each member by its layer's width")
+        return "the model's penultimate features are not accessible"
 
     def fit(self, reference, labels):
         features = reference.features.astype(np.float64)
@@ -104,6 +113,23 @@ class Mahalanobis(Detector):
         squared = ((whitened ** 2).sum(axis=1)[:, None] - 2 * whitened @ self.whitened_means.T
                    + (self.whitened_means ** 2).sum(axis=1)[None, :])
         return np.sqrt(np.clip(squared.min(axis=1), 0, None))
+
+
+class EnsembleDisagreement(Detector):
+    """The mutual information of an ensemble's members, ``H(mean p) - mean H(p_m)``: the members' mean KL
+    divergence from the ensemble's prediction (:func:`safety_harness.metrics.ensemble.disagreement`)."""
+
+    name = "ensemble_disagreement"
+    description = "disagreement of the ensemble's members (mutual information = mean KL from the ensemble)"
+    reference = "Lakshminarayanan, Pritzel, Blundell, NeurIPS 2017"
+
+    def unavailable_reason(self, inputs):
+        if inputs.member_probabilities is None:
+            return "the model is not an ensemble (give --model more than once)"
+        return None
+
+    def score(self, inputs):
+        return disagreement(inputs.member_probabilities)
 
 
 def fit_threshold(scores_in, target_false_alarm_rate: float) -> float:

@@ -17,8 +17,8 @@ from safety_harness.core.errors import HarnessInputError
 SEED_RANGE = (0, 2**32 - 1)
 
 
-def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed: int = 0, ray_address=None,
-                  ray_workers: int = 2, ray_store=None) -> None:
+def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed: int = 0, models=(),
+                  model_cards=(), ray_address=None, ray_workers: int = 2, ray_store=None) -> None:
     """Raise one :class:`HarnessInputError` naming every unusable option, or return.
 
     Parameters
@@ -31,6 +31,8 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         The folder the run writes generated data and predictions into (``--cache-dir``).
     seed : int
         ``--seed``.
+    models, model_cards : sequences of paths
+        Every ``--model`` and every ``--model-card``, in the order given (:func:`model_members`).
     ray_address, ray_workers, ray_store
         ``--ray-address`` (None: the prediction stage runs here), ``--ray-workers``, ``--ray-store``.
     """
@@ -39,6 +41,7 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         _file_problem("--html", html, base, "safety_report.html"),
         _folder_problem("--cache-dir", cache_dir, base),
         _seed_problem(seed),
+        _pairing_problem(len(models), len(model_cards)),
         *_ray_problems(ray_address, ray_workers),
         _folder_problem("--ray-store", ray_store, base),
     ) if problem is not None]
@@ -48,6 +51,32 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         listed = "\n".join(f"  {i}. {problem.problem}\n     How to fix: {problem.fix}"
                            for i, problem in enumerate(problems, 1))
         raise HarnessInputError(f"{len(problems)} options cannot be used:\n{listed}", "Fix each as said above.")
+
+
+def model_members(models, model_cards) -> list[tuple]:
+    """``(model, card or None)`` for every ``--model``: the cards paired with the models in order, one card
+    for every model, or none (each model's card is then the YAML beside it). No ``--model`` is the bundled
+    model, ``None`` here. Any other count of cards is a :class:`HarnessInputError`."""
+    models = list(models) or [None]
+    problem = _pairing_problem(len(models), len(model_cards))
+    if problem is not None:
+        raise problem
+    if len(model_cards) == len(models):
+        return list(zip(models, model_cards, strict=True))
+    card = model_cards[0] if model_cards else None
+    return [(model, card) for model in models]
+
+
+def _pairing_problem(models: int, model_cards: int) -> HarnessInputError | None:
+    """Why ``model_cards`` cards cannot go with ``models`` models (0: the bundled one), or None."""
+    models = max(models, 1)
+    if model_cards in (0, 1, models):
+        return None
+    given = f"--model is given {models} times" if models > 1 else "--model is given once (or not: the bundled model)"
+    return HarnessInputError(
+        f"{given} and --model-card {model_cards} times: the cards cannot be paired with the models",
+        f"Give --model-card once per --model ({models} times, paired in the order given), once to feed every "
+        "model with the same card, or not at all to use the YAML beside each model.")
 
 
 def _file_problem(option: str, path, base: Path, file_name: str) -> HarnessInputError | None:
@@ -91,7 +120,7 @@ def _seed_problem(seed: int) -> HarnessInputError | None:
                              f"Pass --seed with a value from {low} to {high}, e.g. --seed=0.")
 
 
-def _ray_problems(address, workers: int) -> list[HarnessInputError]:
+def _ray_problems(address, workers: int, members: int) -> list[HarnessInputError]:
     if address is None:
         return []
     problems = []
@@ -104,6 +133,10 @@ def _ray_problems(address, workers: int) -> list[HarnessInputError]:
         problems.append(HarnessInputError(
             f"--ray-address needs Ray, which is not installed for {sys.executable}",
             "Install it with `python -m pip install -r requirements-ray.txt`, or run without --ray-address."))
+    if members > 1:
+        problems.append(HarnessInputError(
+            f"--ray-address with {members} models: the Ray prediction stage holds one model per worker, not an "
+            "ensemble", "Run an ensemble without --ray-address, or one model with it."))
     if workers < 1:
         problems.append(HarnessInputError(f"--ray-workers {workers}: at least one worker is needed",
                                           "Pass --ray-workers with a positive count, e.g. --ray-workers=2."))

@@ -57,6 +57,13 @@ class RunOptions:
     ray_workers: int = 2
     #: the folder Ray workers write their shards to
     ray_store: Path | None = None
+    #: a deep ensemble's members after ``model_path``, each (model, its card or None: the YAML beside it)
+    further_members: tuple[tuple[Path, Path | None], ...] = ()
+
+    @property
+    def members(self) -> tuple[tuple[Path, Path | None], ...]:
+        """Every model under test with its card path (None: the YAML beside it): one, or an ensemble's members."""
+        return ((self.model_path, self.card_path), *self.further_members)
 
     @property
     def given_ood_set_names(self) -> tuple[str, ...]:

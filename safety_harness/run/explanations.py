@@ -4,7 +4,8 @@ Once per run, every explainer that applies is self-checked (safety_harness/expla
 self_checks.py: model-parameter randomisation and deletion) on a seeded sample of
 :data:`SAMPLE_SIZE` correctly recognised clean images, each explained for its true class.
 The chosen explainer is the first, in :data:`~safety_harness.explanations.EXPLAINERS` order,
-that passes both checks; its maps are evidence. When none passes, the best-scoring one
+that passes both checks; its maps are evidence. No explainer applies to an ensemble
+(:data:`ENSEMBLE_NOT_EXPLAINED`). When none passes, the best-scoring one
 (lowest median randomisation correlation) still draws the report's heatmaps, marked as
 having failed its sanity check, and nothing is judged on it.
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model_under_test import Ensemble
 from model_under_test.inference import preprocess
 from safety_harness.core.gtsrb import STOP_SIGN
 from safety_harness.explanations import EXPLAINERS, ExplainedModel, availability
@@ -36,6 +38,11 @@ SAMPLE_SIZE = 16
 CLASS_VIEW_SAMPLE = 256
 #: of these, how many the report shows beside the mean
 CLASS_VIEW_EXAMPLES = 4
+#: why no explainer applies to an ensemble
+ENSEMBLE_NOT_EXPLAINED = (
+    "the model is an ensemble: its prediction is the mean of its members' probabilities, one network per "
+    "member, each with its own input size and preprocessing, so there is no single network whose gradients or "
+    "layers explain it, and a member's map explains that member, not the ensemble")
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,8 @@ class ExplanationStage:
 
     @functools.cached_property
     def figures(self) -> tuple[ExplainerFigures, ...]:
+        if isinstance(self._run.model, Ensemble):
+            return tuple(ExplainerFigures(name, False, ENSEMBLE_NOT_EXPLAINED) for name in EXPLAINERS)
         positions = self.sample_positions
         applicable = availability(self._model)
         if not positions.size:

@@ -19,7 +19,9 @@ class Predictions:
 
     ``indices`` are positions in ``ingest.records`` (the ingest or reference data the images come
     from; images that failed to decode are
-    not among them); ``labels`` holds -1 where the ingest has no label. The OOD detectors' inputs,
+    not among them); ``labels`` holds -1 where the ingest has no label. ``member_probabilities``
+    (n, members, classes) holds each member's probabilities when the model is an ensemble (the
+    ensemble's disagreement is read from them under any condition), else None. The OOD detectors' inputs,
     ``features`` and ``appearance`` (16x16 copies of the images as the model saw them), are kept
     for clean images only: detectors read nothing else, and a perturbed condition's copies would
     grow memory with the ingest for no use.
@@ -33,6 +35,7 @@ class Predictions:
     logits: np.ndarray | None
     features: np.ndarray | None
     appearance: np.ndarray | None
+    member_probabilities: np.ndarray | None = None
 
     @functools.cached_property
     def predicted(self) -> np.ndarray:
@@ -52,12 +55,14 @@ class Predictions:
         indices = arrays["indices"]
         return cls(ingest=ingest, condition=condition, indices=indices, labels=ingest.labels[indices],
                    probabilities=arrays["probabilities"], logits=arrays.get("logits"),
-                   features=arrays.get("features"), appearance=arrays.get("appearance"))
+                   features=arrays.get("features"), appearance=arrays.get("appearance"),
+                   member_probabilities=arrays.get("member_probabilities"))
 
     def arrays(self) -> dict:
         """The model's outputs as named arrays (None where the model gives none), for storage."""
         return {"indices": self.indices, "probabilities": self.probabilities, "logits": self.logits,
-                "features": self.features, "appearance": self.appearance}
+                "features": self.features, "appearance": self.appearance,
+                "member_probabilities": self.member_probabilities}
 
     def predicted_at(self, indices: np.ndarray) -> np.ndarray:
         """Predicted classes of the given ingest ``indices`` (all of which must be here)."""
@@ -81,7 +86,7 @@ def predict_batches(model, ingest, condition, batches, model_inputs, total: int,
     """One forward pass per batch of ``model_inputs(batch)`` over ``total`` images; decoding
     failures are collected, not raised. ``stage`` names the data in progress lines."""
     detector_inputs = condition.is_clean
-    indices, probabilities, logits, features, looks, failures = [], [], [], [], [], []
+    indices, probabilities, logits, features, looks, failures, members = [], [], [], [], [], [], []
     # the next batch is decoded and perturbed while the model runs on this one
     prepared = prefetched((batch, model_inputs(batch) if len(batch.indices) else None) for batch in batches)
     with progress.stage(f"predicting {stage} ({condition})", total) as advance:
@@ -94,6 +99,7 @@ def predict_batches(model, ingest, condition, batches, model_inputs, total: int,
             indices.append(batch.indices)
             probabilities.append(outputs.probabilities)
             logits.append(outputs.logits)
+            members.append(outputs.member_probabilities)
             if detector_inputs:
                 features.append(outputs.features)
                 looks.append(appearance(images))
@@ -101,6 +107,7 @@ def predict_batches(model, ingest, condition, batches, model_inputs, total: int,
         "indices": np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
         "probabilities": _stack(probabilities) if probabilities else np.zeros((0, 0), np.float32),
         "logits": _stack(logits),
+        "member_probabilities": _stack(members),
         "features": _stack(features),
         "appearance": (np.concatenate(looks) if looks else appearance(np.zeros((0, 1, 1, 3), np.uint8)))
         if detector_inputs else None,

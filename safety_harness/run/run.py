@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model_under_test import load_model, resolve_card
+from model_under_test import Ensemble, ensemble_of, load_model, resolve_card
+from model_under_test.ensemble import COMBINATION
 from model_under_test.preprocessing_check import apply_check, compare_preprocessing, model_predict, sample_indices
 from perturbations import get_perturbation
 from safety_harness.core.errors import HarnessInputError
@@ -45,10 +46,13 @@ class SafetyRun:
                                  else open_ingest(options.reference_path, folder_classes))
         self._check_class_map_used()
         self.given_ood_sets = given_ood_sets(options.ood_set_paths)
-        self.model = load_model(options.model_path, options.card_path, allow_unsafe=options.allow_unsafe_model)
+        members = [load_model(path, card, allow_unsafe=options.allow_unsafe_model) for path, card in options.members]
+        #: the model under test: a single model, or the ensemble of the models given (--model more than once)
+        self.model = members[0] if len(members) == 1 else ensemble_of(members)
         self.class_names = tuple(self.model.card.class_names)
         self._check_ingest_labels()
-        self.preprocessing_check = self._check_preprocessing()
+        #: each member's preprocessing check (one for a single model), None where no sampled image decoded
+        self.preprocessing_checks = self._check_preprocessing()
         self.uncertainty = UncertaintyContext(self)
         self._perturbed: dict[Condition, Predictions] = {}
         self.excluded: list[tuple[str, str]] = []
@@ -165,19 +169,26 @@ class SafetyRun:
                 "Use a model card whose 'classes' cover the ingest's labels, or remove those images from the ingest.",
             )
 
-    def _check_preprocessing(self):
-        """Compare the card's channel order and pixel range with the alternatives on one seeded batch of the
-        ingest (:mod:`model_under_test.preprocessing_check`); a clearly better one stops a run with a card and
-        replaces an assumed card."""
-        card = self.model.card
+    def _check_preprocessing(self) -> tuple:
+        """Check the preprocessing of the model, or of each ensemble member with its own card
+        (:meth:`_checked`); the checks, in member order."""
+        members = self.model.members if isinstance(self.model, Ensemble) else (self.model,)
+        checked = [self._checked(member) for member in members]
+        self.model = checked[0][0] if len(checked) == 1 else ensemble_of(member for member, _ in checked)
+        return tuple(check for _, check in checked)
+
+    def _checked(self, model):
+        """Compare ``model``'s card's channel order and pixel range with the alternatives on one seeded batch of
+        the ingest (:mod:`model_under_test.preprocessing_check`); a clearly better one stops a run with a card and
+        replaces an assumed card. Returns the model to evaluate and the check (None: no sampled image decodes)."""
+        card = model.card
         sample = sample_indices(len(self.ingest.records), self.options.seed)
         batch = next(iter_image_batches(self.ingest, card.size, card.resize, len(sample), sample))
         if not batch.indices.size:
-            return None  # nothing decodes: the clean pass reports every image
+            return model, None  # nothing decodes: the clean pass reports every image
         labels = self.ingest.labels[batch.indices] if self.ingest.labelled else None
-        check = compare_preprocessing(model_predict(self.model), card, batch.images, labels)
-        self.model = apply_check(self.model, check)
-        return check
+        check = compare_preprocessing(model_predict(model), card, batch.images, labels)
+        return apply_check(model, check), check
 
     @functools.cached_property
     def clean(self) -> Predictions:
@@ -200,22 +211,14 @@ class SafetyRun:
         return predictions
 
     def model_identity(self) -> dict:
-        model = self.model
-        return {
-            "path": str(model.path),
-            "format": model.format,
-            "loader": model.loader,
-            "sha256": model.sha256,
-            "input_shape": list(model.input_shape),
-            "output_shape": list(model.output_shape),
-            "parameters": model.num_parameters,
-            "card_path": None if model.card_path is None else str(model.card_path),
-            "card_assumed": model.card_assumed,
-            "card": model.card.to_dict(),
-            "load_warnings": list(model.load_warnings),
-            "preprocessing_check": None if self.preprocessing_check is None else self.preprocessing_check.to_dict(),
-            "safety_checks": model.screening,
-        }
+        """The model section of the evidence: the model's identity, or an ensemble's with each member's."""
+        if isinstance(self.model, Ensemble):
+            return {"combination": COMBINATION, "sha256": self.model.sha256,
+                    "input_size": list(self.model.card.size), "resize": self.model.card.resize,
+                    "card_assumed": self.model.card_assumed,
+                    "members": [_model_identity(member, check)
+                                for member, check in zip(self.model.members, self.preprocessing_checks, strict=True)]}
+        return _model_identity(self.model, self.preprocessing_checks[0])
 
     def ingest_identity(self) -> dict:
         ingest = self.ingest
@@ -276,3 +279,22 @@ class SafetyRun:
         classes = self.plan.classes_per_condition.get(condition)
         keep = np.ones(clean.indices.size, bool) if classes is None else np.isin(clean.labels, sorted(classes))
         return clean.indices[keep]
+
+
+def _model_identity(model, check) -> dict:
+    """One loaded model's identity, as the evidence records it, with its preprocessing check (or None)."""
+    return {
+        "path": str(model.path),
+        "format": model.format,
+        "loader": model.loader,
+        "sha256": model.sha256,
+        "input_shape": list(model.input_shape),
+        "output_shape": list(model.output_shape),
+        "parameters": model.num_parameters,
+        "card_path": None if model.card_path is None else str(model.card_path),
+        "card_assumed": model.card_assumed,
+        "card": model.card.to_dict(),
+        "load_warnings": list(model.load_warnings),
+        "preprocessing_check": None if check is None else check.to_dict(),
+        "safety_checks": model.screening,
+    }

@@ -32,7 +32,8 @@ OOD_SET_SIZE = 300
 
 
 def inputs_of(predictions) -> DetectorInputs:
-    return DetectorInputs(predictions.probabilities, predictions.logits, predictions.features, predictions.appearance)
+    return DetectorInputs(predictions.probabilities, predictions.logits, predictions.features, predictions.appearance,
+                          predictions.member_probabilities)
 
 
 class UncertaintyContext:
@@ -111,7 +112,9 @@ class UncertaintyContext:
                 np.concatenate([o.probabilities for o in outputs]),
                 None if outputs[0].logits is None else np.concatenate([o.logits for o in outputs]),
                 None if outputs[0].features is None else np.concatenate([o.features for o in outputs]),
-                appearance(ood_set.images)))
+                appearance(ood_set.images),
+                None if outputs[0].member_probabilities is None else
+                np.concatenate([o.member_probabilities for o in outputs])))
         return result
 
     def detector(self, name: str):
@@ -151,7 +154,8 @@ def _subset(predictions, positions):
 
     return dataclasses.replace(predictions, indices=predictions.indices[positions], labels=predictions.labels[positions],
                    probabilities=predictions.probabilities[positions], logits=pick(predictions.logits),
-                   features=pick(predictions.features), appearance=pick(predictions.appearance))
+                   features=pick(predictions.features), appearance=pick(predictions.appearance),
+                   member_probabilities=pick(predictions.member_probabilities))
 
 
 def given_ood_sets(paths) -> dict:
