@@ -42,7 +42,7 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         _folder_problem("--cache-dir", cache_dir, base),
         _seed_problem(seed),
         _pairing_problem(len(models), len(model_cards)),
-        *_ray_problems(ray_address, ray_workers),
+        *_ray_problems(ray_address, ray_workers, len(models)),
         _folder_problem("--ray-store", ray_store, base),
     ) if problem is not None]
     if len(problems) == 1:
