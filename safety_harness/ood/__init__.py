@@ -2,9 +2,11 @@
 
 from safety_harness.ood.datasets import OOD_SET_NAMES, OodSet, bundled_ood_sets
 from safety_harness.ood.detectors import Detector, DetectorInputs, Energy, Mahalanobis, MaxSoftmax, fit_threshold
+from safety_harness.ood.mc_dropout import McDropoutScores, McEntropy, McMutualInformation
 from safety_harness.ood.reconstruction import Reconstruction, appearance
 
-DETECTORS = {detector.name: detector for detector in (MaxSoftmax, Energy, Mahalanobis, Reconstruction)}
+DETECTORS = {detector.name: detector for detector in (MaxSoftmax, Energy, Mahalanobis, Reconstruction, McEntropy,
+                                                      McMutualInformation)}
 
-__all__ = ["DETECTORS", "OOD_SET_NAMES", "Detector", "DetectorInputs", "OodSet", "appearance", "bundled_ood_sets",
-           "fit_threshold"]
+__all__ = ["DETECTORS", "OOD_SET_NAMES", "Detector", "DetectorInputs", "McDropoutScores", "OodSet", "appearance",
+           "bundled_ood_sets", "fit_threshold"]

@@ -5,20 +5,26 @@ to a target false-alarm rate (:func:`fit_threshold`).
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import logsumexp
+
+if TYPE_CHECKING:
+    from safety_harness.ood.mc_dropout import McDropoutScores
 
 
 @dataclass(frozen=True)
 class DetectorInputs:
     """What detectors read: the model's probabilities, logits (or None), penultimate features (or None),
-    and small copies of the input images (or None; see :func:`ood.reconstruction.appearance`)."""
+    small copies of the input images (or None; see :func:`ood.reconstruction.appearance`) and the
+    scores of MC dropout passes (or None; see :mod:`ood.mc_dropout`)."""
 
     probabilities: np.ndarray
     logits: np.ndarray | None = None
     features: np.ndarray | None = None
     images: np.ndarray | None = None
+    mc_dropout: "McDropoutScores | None" = None
 
 
 class Detector:
@@ -28,6 +34,8 @@ class Detector:
 
     #: fitting trains a network: worth keeping the fitted state in the persistent cache
     costly_fit = False
+    #: reads the scores of MC dropout passes, which only a model with Dropout layers gives
+    needs_mc_dropout = False
 
     def fit(self, reference: DetectorInputs, labels: np.ndarray) -> "Detector":
         return self
