@@ -5,6 +5,7 @@ it; only the conditions and classes the cases read are predicted. Inputs are val
 before any test runs, so bad input ends the run with one :class:`HarnessInputError`.
 """
 
+import dataclasses
 import functools
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from safety_harness.ingest.decoded import DecodedIngest
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
 from safety_harness.run.explanations import ExplanationStage
+from safety_harness.run.mc_dropout import McDropoutStage
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
 from safety_harness.run.predictions import Predictions, predict_batches
 from safety_harness.run.uncertainty import UncertaintyContext, given_ood_sets
@@ -52,6 +54,8 @@ class SafetyRun:
         self._content_hashes: dict[Path, str] = {}
         #: the explainers' self-checks and the chosen explainer's maps, computed on first use
         self.explanations = ExplanationStage(self)
+        #: MC dropout passes for the detectors that read them, computed on first use
+        self.mc_dropout = McDropoutStage(self)
 
     def predict(self, ingest, condition: Condition, indices=None, stage: str = "ingest") -> tuple[Predictions, list]:
         """Predictions on ``indices`` of ``ingest`` (all: None) under ``condition``, served from the
@@ -63,10 +67,15 @@ class SafetyRun:
         stored = self.cache.load(key, f"{stage} {condition}", expected_indices=requested)
         if stored is not None:
             arrays, failures = stored
-            return Predictions.from_arrays(ingest, condition, arrays), failures
-        predictions, failures = predict_batches(self.model, ingest, condition, self._batches(indices, ingest),
-                                                self._model_inputs(condition), len(requested), self.progress, stage)
-        self.cache.store(key, predictions.arrays(), failures)
+            predictions = Predictions.from_arrays(ingest, condition, arrays)
+        else:
+            predictions, failures = predict_batches(self.model, ingest, condition, self._batches(indices, ingest),
+                                                    self._model_inputs(condition), len(requested), self.progress,
+                                                    stage)
+            self.cache.store(key, predictions.arrays(), failures)
+        if condition in self.plan.mc_dropout_conditions and not self.mc_dropout.unavailable_reason:
+            predictions = dataclasses.replace(predictions, mc_dropout=self.mc_dropout.scores(
+                key, f"{stage} {condition}", self._model_input_batches(predictions), predictions.indices.size))
         return predictions, failures
 
     def content_sha256(self, ingest) -> str:
@@ -83,6 +92,12 @@ class SafetyRun:
             else:
                 self._content_hashes[ingest.root] = str(stored[0]["sha256"])
         return self._content_hashes[ingest.root]
+
+    def _model_input_batches(self, predictions: Predictions):
+        """The images behind ``predictions``, in order, as the model saw them (decoded only when iterated)."""
+        inputs = self._model_inputs(predictions.condition)
+        for batch in self._batches(predictions.indices, predictions.ingest):
+            yield inputs(batch)
 
     @staticmethod
     def _perturbation_definition(condition: Condition):
