@@ -37,14 +37,17 @@ class StochasticForward:
         explained = ExplainedModel(model.network, model.loader, model.card.output)
         layers = explained.layers
         if layers is None:
-            raise ValueError(f"MC dropout needs the model's layers, and {explained.layers_unavailable_reason}")
-        dropout = explained.layer_module.Dropout
+            raise ValueError("MC dropout needs the model's layers, which are not accessible: "
+                             f"{explained.layers_unavailable_reason}")
+        module = explained.layer_module
+        dropout = module.Dropout
         self.dropout_layers = [(i, layer) for i, layer in enumerate(layers)
                                if isinstance(layer, dropout) and layer.rate > 0]
         if not self.dropout_layers:
             raise ValueError(NO_DROPOUT)
         self.model, self.passes, self.seed = model, passes, seed
         self._layers, self._dropout_type, self._logits = layers, dropout, model.card.output == "logits"
+        self._spatial_types = (module.SpatialDropout1D, module.SpatialDropout2D, module.SpatialDropout3D)
         tf = tf_runtime.tensorflow()
         spec = tf.TensorSpec([None, *explained.input_shape[1:]], tf.float32)
         self._compiled = tf.function(self._passes, input_signature=[spec, tf.TensorSpec([2], tf.int64)],
@@ -65,7 +68,7 @@ class StochasticForward:
             if isinstance(layer, self._dropout_type):
                 x = tf.nn.experimental.stateless_dropout(
                     x, layer.rate, seed=tf.random.experimental.stateless_fold_in(seed, position),
-                    noise_shape=noise_shape(layer, x))
+                    noise_shape=noise_shape(layer, x, spatial=isinstance(layer, self._spatial_types)))
             else:
                 x = layer(x, training=False)
         if self._logits:
@@ -91,13 +94,14 @@ class StochasticForward:
         return McDropoutScores.concatenate(parts)
 
 
-def noise_shape(layer, x):
-    """The dropout mask's shape for ``x``: the layer's ``noise_shape`` (None entries: ``x``'s), and for the
-    spatial variants one draw per feature map (every axis but batch and channels 1)."""
+def noise_shape(layer, x, spatial: bool):
+    """The dropout mask's shape for ``x``: the layer's ``noise_shape`` (None entries: ``x``'s), and for a
+    ``spatial`` variant (SpatialDropout1D/2D/3D) one draw per feature map (every axis but batch and
+    channels 1)."""
     tf = tf_runtime.tensorflow()
     shape = tf.shape(x)
     rank = len(x.shape)
-    if type(layer).__name__.startswith("SpatialDropout"):
+    if spatial:
         channels = 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else rank - 1
         return tf.stack([shape[i] if i in (0, channels) else 1 for i in range(rank)])
     if layer.noise_shape is None:
