@@ -112,8 +112,8 @@ def test_silent_failure_rate_ceiling(requirement_case, predictions, safety_run, 
     if unavailable:
         evidence.not_applicable(f"detector {detector.name} cannot score images under {requirement_case.condition}: "
                                 f"{unavailable} (predictions under a perturbed condition keep probabilities and "
-                                "logits only, and an ensemble's member probabilities; detectors msp, energy and "
-                                "ensemble_disagreement read them)")
+                                "logits only, an ensemble's member probabilities and MC dropout scores; detectors "
+                                "msp, energy, ensemble_disagreement, mc_entropy and mc_mutual_information read them)")
     silent = monitor.silent_failure_rate(predictions.labels, predictions.predicted, detector.score(inputs), threshold,
                                          requirement_case.class_id)
     result = evidence.judge_monitored(silent.rate, predictions, "Misclassified images that raised no alarm",

@@ -88,6 +88,25 @@ def test_the_plan_holds_every_case_and_what_they_need(tmp_path):
     assert plan.needs_uncertainty
 
 
+def test_mc_dropout_passes_are_planned_for_the_conditions_their_detectors_read_and_clean(tmp_path):
+    assert plan_of(tmp_path).mc_dropout_conditions == frozenset()  # no MC dropout detector: no passes
+    monitor = REQUIREMENTS + """\
+  - id: P-SILENT
+    title: t
+    hazard: h
+    metric: silent_failure_rate
+    class: 14
+    detector: mc_mutual_information
+    condition: "fog:1"
+    threshold: 0.005
+    direction: "<="
+"""
+    plan = plan_of(tmp_path, monitor)
+    # clean: the in-distribution data every detector is fitted and thresholded on
+    assert plan.mc_dropout_conditions == {CLEAN, FOG_1}
+    assert plan.selected(["P-FLIP@fog:1"]).mc_dropout_conditions == frozenset()
+
+
 def test_selected_narrows_the_plan_to_the_remaining_cases(tmp_path):
     plan = plan_of(tmp_path)
     narrowed = plan.selected(["P-STOP-WEATHER@rain:1", "P-STOP-WEATHER@rain:2", "P-YIELD-RAIN@rain:2"])

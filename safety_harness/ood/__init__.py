@@ -10,10 +10,11 @@ from safety_harness.ood.detectors import (
     MaxSoftmax,
     fit_threshold,
 )
+from safety_harness.ood.mc_dropout import McDropoutScores, McEntropy, McMutualInformation
 from safety_harness.ood.reconstruction import Reconstruction, appearance
 
 DETECTORS = {detector.name: detector for detector in (MaxSoftmax, Energy, Mahalanobis, Reconstruction,
-                                                     EnsembleDisagreement)}
+                                                     EnsembleDisagreement, McEntropy, McMutualInformation)}
 
-__all__ = ["DETECTORS", "OOD_SET_NAMES", "Detector", "DetectorInputs", "OodSet", "appearance", "bundled_ood_sets",
-           "fit_threshold"]
+__all__ = ["DETECTORS", "OOD_SET_NAMES", "Detector", "DetectorInputs", "McDropoutScores", "OodSet", "appearance",
+           "bundled_ood_sets", "fit_threshold"]

@@ -5,24 +5,30 @@ to a target false-alarm rate (:func:`fit_threshold`).
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import logsumexp
 
 from safety_harness.metrics.ensemble import disagreement
 
+if TYPE_CHECKING:
+    from safety_harness.ood.mc_dropout import McDropoutScores
+
 
 @dataclass(frozen=True)
 class DetectorInputs:
     """What detectors read: the model's probabilities, logits (or None), penultimate features (or None),
-    small copies of the input images (or None; see :func:`ood.reconstruction.appearance`), and an
-    ensemble's member probabilities (n, members, classes; None for a single model)."""
+    small copies of the input images (or None; see :func:`ood.reconstruction.appearance`), an
+    ensemble's member probabilities (n, members, classes; None for a single model) and the scores
+    of MC dropout passes (or None; see :mod:`ood.mc_dropout`)."""
 
     probabilities: np.ndarray
     logits: np.ndarray | None = None
     features: np.ndarray | None = None
     images: np.ndarray | None = None
     member_probabilities: np.ndarray | None = None
+    mc_dropout: "McDropoutScores | None" = None
 
 
 class Detector:
@@ -32,6 +38,8 @@ class Detector:
 
     #: fitting trains a network: worth keeping the fitted state in the persistent cache
     costly_fit = False
+    #: reads the scores of MC dropout passes, which only a model with Dropout layers gives
+    needs_mc_dropout = False
 
     def fit(self, reference: DetectorInputs, labels: np.ndarray) -> "Detector":
         return self

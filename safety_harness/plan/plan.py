@@ -14,9 +14,10 @@ from model_under_test import resolve_card
 from perturbations import get_perturbation
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
-from safety_harness.ood import OOD_SET_NAMES
+from safety_harness.ood import DETECTORS, OOD_SET_NAMES, Detector
 from safety_harness.plan.conditions import Condition
 from safety_harness.plan.requirements import (
+    CLEAN,
     GIVEN_OOD_SETS,
     METRICS,
     Requirement,
@@ -138,6 +139,14 @@ class RunPlan:
         """The OOD sets (generated or given) the cases read, in case order."""
         return tuple(dict.fromkeys(case.variant for case in self.cases
                                    if "ood_sets" in case.requirement.parameters and case.variant != GIVEN_OOD_SETS))
+
+    @functools.cached_property
+    def mc_dropout_conditions(self) -> frozenset[Condition]:
+        """The conditions whose predictions carry MC dropout scores: those of the cases whose detector reads
+        them, and clean (the in-distribution data detectors are fitted on) when there is any."""
+        conditions = {case.condition for case in self.cases
+                      if DETECTORS.get(case.requirement.parameters.get("detector"), Detector).needs_mc_dropout}
+        return frozenset(conditions | {CLEAN}) if conditions else frozenset()
 
     @functools.cached_property
     def needs_uncertainty(self) -> bool:

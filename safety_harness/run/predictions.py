@@ -9,7 +9,7 @@ from perturbations import get_perturbation, perturb_batch
 from safety_harness.core.prefetch import prefetched
 from safety_harness.core.progress import Progress
 from safety_harness.ingest import Ingest
-from safety_harness.ood import appearance
+from safety_harness.ood import McDropoutScores, appearance
 from safety_harness.plan.conditions import Condition
 
 
@@ -24,7 +24,8 @@ class Predictions:
     ensemble's disagreement is read from them under any condition), else None. The OOD detectors' inputs,
     ``features`` and ``appearance`` (16x16 copies of the images as the model saw them), are kept
     for clean images only: detectors read nothing else, and a perturbed condition's copies would
-    grow memory with the ingest for no use.
+    grow memory with the ingest for no use. ``mc_dropout`` holds the scores of MC dropout passes
+    where a requirement's detector reads them (stored in the cache as an entry of its own), else None.
     """
 
     ingest: Ingest = field(repr=False, compare=False)
@@ -36,6 +37,7 @@ class Predictions:
     features: np.ndarray | None
     appearance: np.ndarray | None
     member_probabilities: np.ndarray | None = None
+    mc_dropout: McDropoutScores | None = None
 
     @functools.cached_property
     def predicted(self) -> np.ndarray:

@@ -5,6 +5,7 @@ it; only the conditions and classes the cases read are predicted. Inputs are val
 before any test runs, so bad input ends the run with one :class:`HarnessInputError`.
 """
 
+import dataclasses
 import functools
 import tempfile
 import time
@@ -25,6 +26,7 @@ from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
 from safety_harness.run.distributed import RayPredictionStage, WorkerSetup
 from safety_harness.run.explanations import ExplanationStage
+from safety_harness.run.mc_dropout import McDropoutStage
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
 from safety_harness.run.predictions import Predictions, model_inputs, predict_batches
 from safety_harness.run.uncertainty import UncertaintyContext, given_ood_sets
@@ -65,6 +67,8 @@ class SafetyRun:
         self._predicted_ahead: dict[Condition, tuple[dict, list]] = {}
         #: the explainers' self-checks and the chosen explainer's maps, computed on first use
         self.explanations = ExplanationStage(self)
+        #: MC dropout passes for the detectors that read them, computed on first use
+        self.mc_dropout = McDropoutStage(self)
 
     def _folder_classes(self) -> FolderClasses:
         """What class folders named by class name are matched to: the card's class names (read without
@@ -97,17 +101,21 @@ class SafetyRun:
         stored = self.cache.load(key, stage, expected_indices=requested)
         if stored is not None:
             arrays, failures = stored
-            return Predictions.from_arrays(ingest, condition, arrays), failures
-        if self.distributed is not None and ingest is self.ingest:
+            predictions = Predictions.from_arrays(ingest, condition, arrays)
+        elif self.distributed is not None and ingest is self.ingest:
             arrays, failures = (self._predicted_ahead.pop(condition, None)
                                 or self.distributed.predict([(condition, requested, parts)])[0])
             predictions = Predictions.from_arrays(ingest, condition, arrays)
             self.cache.outcomes[stage] = f"computed on {self.distributed.describe()}"
+            self.cache.store(key, predictions.arrays(), failures)
         else:
             predictions, failures = predict_batches(self.model, ingest, condition, self._batches(indices, ingest),
                                                     model_inputs(condition, self.options.seed), len(requested),
                                                     self.progress, stage)
-        self.cache.store(key, predictions.arrays(), failures)
+            self.cache.store(key, predictions.arrays(), failures)
+        if condition in self.plan.mc_dropout_conditions and not self.mc_dropout.unavailable_reason:
+            predictions = dataclasses.replace(predictions, mc_dropout=self.mc_dropout.scores(
+                key, stage, self._model_input_batches(predictions), predictions.indices.size))
         return predictions, failures
 
     def _key_parts(self, ingest, condition: Condition, indices) -> dict:
@@ -150,6 +158,12 @@ class SafetyRun:
             else:
                 self._content_hashes[ingest.root] = str(stored[0]["sha256"])
         return self._content_hashes[ingest.root]
+
+    def _model_input_batches(self, predictions: Predictions):
+        """The images behind ``predictions``, in order, as the model saw them (decoded only when iterated)."""
+        inputs = model_inputs(predictions.condition, self.options.seed)
+        for batch in self._batches(predictions.indices, predictions.ingest):
+            yield inputs(batch)
 
     @staticmethod
     def _perturbation_definition(condition: Condition):

@@ -33,7 +33,7 @@ OOD_SET_SIZE = 300
 
 def inputs_of(predictions) -> DetectorInputs:
     return DetectorInputs(predictions.probabilities, predictions.logits, predictions.features, predictions.appearance,
-                          predictions.member_probabilities)
+                          predictions.member_probabilities, predictions.mc_dropout)
 
 
 class UncertaintyContext:
@@ -106,23 +106,34 @@ class UncertaintyContext:
                                np.concatenate([batch.images for batch in batches])))
         result = {}
         for ood_set in sets:
-            outputs = [run.model.predict(ood_set.images[i:i + run.options.batch_size])
+            batches = [ood_set.images[i:i + run.options.batch_size]
                        for i in range(0, len(ood_set.images), run.options.batch_size)]
+            outputs = [run.model.predict(batch) for batch in batches]
             result[ood_set.name] = (ood_set, DetectorInputs(
                 np.concatenate([o.probabilities for o in outputs]),
                 None if outputs[0].logits is None else np.concatenate([o.logits for o in outputs]),
                 None if outputs[0].features is None else np.concatenate([o.features for o in outputs]),
                 appearance(ood_set.images),
                 None if outputs[0].member_probabilities is None else
-                np.concatenate([o.member_probabilities for o in outputs])))
+                np.concatenate([o.member_probabilities for o in outputs]),
+                self._mc_dropout(ood_set, batches)))
         return result
+
+    def _mc_dropout(self, ood_set, batches):
+        """The MC dropout scores of an OOD set when a case reads them and the model allows them, else None."""
+        run = self._run
+        if not run.plan.mc_dropout_conditions or run.mc_dropout.unavailable_reason:
+            return None
+        key = cache_key(model=run.model.sha256, card=run.model.card.to_dict(), images=ood_set.images)
+        return run.mc_dropout.scores(key, f"OOD set {ood_set.name}", batches, len(ood_set.images))
 
     def detector(self, name: str):
         """The fitted detector, or a string saying why it is unavailable for this model."""
         if name not in self._fitted:
             detector = DETECTORS[name]()
             fitting = self.fitting
-            reason = detector.unavailable_reason(inputs_of(fitting))
+            reason = ((detector.needs_mc_dropout and self._run.mc_dropout.unavailable_reason)
+                      or detector.unavailable_reason(inputs_of(fitting)))
             if reason is None:
                 self._fit(detector, inputs_of(fitting), fitting.labels if fitting.labelled else fitting.predicted)
             self._fitted[name] = reason or detector
@@ -155,7 +166,8 @@ def _subset(predictions, positions):
     return dataclasses.replace(predictions, indices=predictions.indices[positions], labels=predictions.labels[positions],
                    probabilities=predictions.probabilities[positions], logits=pick(predictions.logits),
                    features=pick(predictions.features), appearance=pick(predictions.appearance),
-                   member_probabilities=pick(predictions.member_probabilities))
+                   member_probabilities=pick(predictions.member_probabilities),
+                   mc_dropout=None if predictions.mc_dropout is None else predictions.mc_dropout.subset(positions))
 
 
 def given_ood_sets(paths) -> dict:
