@@ -43,12 +43,16 @@ class Perturbation:
             raise ValueError(f"image must be uint8 of shape (H, W, 3), got {image.dtype} {image.shape}")
         if severity == 0:
             return image.copy()
+        out = self._apply(image, *self._drawing(image, severity, seed, roi))
+        return np.ascontiguousarray(out, dtype=np.uint8)
+
+    def _drawing(self, image: np.ndarray, severity: int, seed: int, roi):
+        """``(parameters, generator, box)`` :meth:`_apply` draws from: the same for the same arguments."""
         parameters = self.severity_parameters(severity)
         height, width = image.shape[:2]
         if roi is None or min(roi) < 0:
             roi = default_roi(height, width)
-        out = self._apply(image, parameters, image_rng(image, self.name, severity, seed), tuple(int(v) for v in roi))
-        return np.ascontiguousarray(out, dtype=np.uint8)
+        return parameters, image_rng(image, self.name, severity, seed), tuple(int(v) for v in roi)
 
     def _apply(self, image, parameters: dict, rng: np.random.Generator, roi) -> np.ndarray:
         raise NotImplementedError

@@ -52,13 +52,18 @@ def apply_stickers(image: np.ndarray, stickers, roi) -> np.ndarray:
     return out
 
 
+def sticker_mask(stickers, roi, shape) -> np.ndarray:
+    """bool ``shape`` (height, width): the pixels :func:`apply_stickers` paints."""
+    mask = np.zeros(shape, bool)
+    for _, left, top, w, h in _pixel_rectangles(stickers, roi):
+        mask[top:top + h, left:left + w] = True
+    return mask
+
+
 def covered_pixels(stickers, roi) -> int:
     """How many pixels of the box the stickers actually paint (overlaps counted once)."""
     x1, y1, x2, y2 = roi
-    mask = np.zeros((max(y2, 1), max(x2, 1)), bool)
-    for _, left, top, w, h in _pixel_rectangles(stickers, roi):
-        mask[top:top + h, left:left + w] = True
-    return int(mask.sum())
+    return int(sticker_mask(stickers, roi, (max(y2, 1), max(x2, 1))).sum())
 
 
 def covered_fraction(stickers) -> float:
@@ -77,6 +82,17 @@ class _StickerPerturbation(Perturbation):
     )
 
     def _apply(self, image, parameters, rng, roi):
+        return apply_stickers(image, self._draw(parameters, rng), roi)
+
+    def mask(self, image: np.ndarray, severity: int, seed: int, roi=None) -> np.ndarray:
+        """bool (H, W): the pixels :meth:`apply` paints on ``image`` with the same arguments (a sticker may
+        paint a pixel the colour it had: it is still the sticker's)."""
+        if severity == 0:
+            return np.zeros(image.shape[:2], bool)
+        parameters, rng, roi = self._drawing(image, severity, seed, roi)
+        return sticker_mask(self._draw(parameters, rng), roi, image.shape[:2])
+
+    def _draw(self, parameters, rng) -> list[Sticker]:
         count = int(rng.integers(1, parameters["max_count"] + 1))
         stickers = []
         for share in rng.dirichlet(np.ones(count)) * parameters["coverage"]:
@@ -85,7 +101,7 @@ class _StickerPerturbation(Perturbation):
             colour = COLOURS[self.colours[int(rng.integers(len(self.colours)))]]
             stickers.append(Sticker(float(rng.uniform(0.15, 0.85)), float(rng.uniform(0.15, 0.85)),
                                     float(min(w, 1.0)), float(min(h, 1.0)), colour))
-        return apply_stickers(image, stickers, roi)
+        return stickers
 
 
 @register

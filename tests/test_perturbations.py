@@ -73,6 +73,17 @@ def test_stickers_stay_inside_the_sign_box(name, severity, seed, sign):
     assert not outside.any()
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["sticker", "sticker_white", "sticker_colour"]), st.sampled_from(SEVERITIES),
+       st.integers(0, 2**31), st.sampled_from([None, (3, 4, 20, 22)]))
+def test_a_sticker_perturbation_tells_the_pixels_it_paints(name, severity, seed, roi):
+    image = np.full((24, 24, 3), 128, np.uint8)  # grey: no sticker colour, so every painted pixel changes
+    perturbation = get_perturbation(name)
+    painted = np.any(perturbation.apply(image, severity, seed, roi) != image, axis=2)
+    assert np.array_equal(perturbation.mask(image, severity, seed, roi), painted) and painted.any()
+    assert not perturbation.mask(image, 0, seed, roi).any()
+
+
 @settings(max_examples=50)
 @given(st.floats(0, 1), st.floats(0, 1), st.floats(0.01, 1), st.floats(0.01, 1), st.sampled_from(SIGNS))
 def test_explicit_stickers_stay_inside_the_box(x, y, w, h, sign):
