@@ -1,9 +1,9 @@
-"""The relevance mass inside a box (safety_harness/metrics/relevance.py)."""
+"""The relevance mass inside a box or a mask (safety_harness/metrics/relevance.py)."""
 
 import numpy as np
 import pytest
 
-from safety_harness.metrics.relevance import mean_relevance_map, relevance_mass_in_box
+from safety_harness.metrics.relevance import mean_relevance_map, relevance_mass_in_box, relevance_mass_in_mask
 
 
 def test_share_counts_positive_relevance_inside_the_box_only():
@@ -44,3 +44,30 @@ def test_mean_map_of_maps_without_positive_relevance_is_zero():
 def test_mean_map_names_bad_maps():
     with pytest.raises(ValueError, match="maps"):
         mean_relevance_map(np.zeros((3, 3)))
+
+
+def test_mask_share_counts_positive_relevance_on_the_mask_only():
+    maps = np.zeros((2, 3, 3))
+    maps[0, 0, 0], maps[0, 2, 2], maps[0, 1, 1] = 1.0, 3.0, -4.0  # the negative value does not count
+    maps[1] = -1.0  # no positive relevance: points nowhere
+    masks = np.zeros((2, 3, 3), bool)
+    masks[:, 0, 0] = masks[:, 1, 1] = True
+    np.testing.assert_allclose(relevance_mass_in_mask(maps, masks), [0.25, 0.0])
+
+
+def test_mask_share_agrees_with_the_box_share_on_a_box():
+    maps = np.random.default_rng(0).normal(size=(3, 6, 6))
+    masks = np.zeros((3, 6, 6), bool)
+    masks[:, 1:4, 2:5] = True
+    np.testing.assert_allclose(relevance_mass_in_mask(maps, masks),
+                               relevance_mass_in_box(maps, np.tile([2, 1, 5, 4], (3, 1))))
+
+
+@pytest.mark.parametrize(("maps", "masks", "named"), [
+    (np.zeros((2, 3)), np.zeros((2, 3), bool), "maps"),
+    (np.zeros((1, 3, 3)), np.zeros((1, 3, 3), int), "masks"),
+    (np.zeros((1, 3, 3)), np.zeros((1, 3, 4), bool), "masks"),
+])
+def test_bad_mask_arguments_are_named(maps, masks, named):
+    with pytest.raises(ValueError, match=named):
+        relevance_mass_in_mask(maps, masks)

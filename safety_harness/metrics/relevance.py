@@ -69,3 +69,30 @@ def mean_relevance_map(maps) -> np.ndarray:
     if not pointing.any():
         return np.zeros(positive.shape[1:])
     return (positive[pointing] / totals[pointing, None, None]).mean(axis=0)
+
+
+def relevance_mass_in_mask(maps, masks) -> np.ndarray:
+    """Per image, the share of its positive relevance that lies on its mask's pixels.
+
+    ``share_i = sum_{p in mask_i} max(R_i(p), 0) / sum_p max(R_i(p), 0)``, the relevance mass accuracy
+    above with an arbitrary region for the box: e.g. the pixels a sticker covers, where a model that
+    learned the sticker instead of the sign puts its relevance.
+
+    Parameters
+    ----------
+    maps : array of shape (n, H, W)
+        Relevance maps (finite).
+    masks : bool array of shape (n, H, W)
+        The region of each image.
+
+    Returns
+    -------
+    (n,) float64 in [0, 1]; 0 for a map without positive relevance (it points nowhere).
+    """
+    maps = _checked_maps(maps)
+    masks = np.asarray(masks)
+    if masks.shape != maps.shape or masks.dtype != bool:
+        raise ValueError(f"masks must be boolean of the maps' shape {maps.shape}, got {masks.dtype} {masks.shape}")
+    positive = np.maximum(maps, 0)
+    total = positive.sum(axis=(1, 2))
+    return np.divide((positive * masks).sum(axis=(1, 2)), total, out=np.zeros(len(maps)), where=total > 0)
