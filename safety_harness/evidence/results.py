@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from safety_harness.metrics.attraction import StickerAttraction
 from safety_harness.metrics.calibration import ReliabilityBins
 from safety_harness.metrics.multiplicity import holm_joint_confidence, rate_p_value
 from safety_harness.metrics.verdicts import Judgement, SamplesNeeded, Verdict
 from safety_harness.plan.requirements import RequirementCase
 from safety_harness.run.predictions import Predictions
+from safety_harness.run.sticker_attraction import Corroboration
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,16 @@ class Counterexample:
     predicted_class: int
     confidence: float
     description: str
+
+
+@dataclass(frozen=True)
+class AttractionBySet:
+    """Sticker attraction per stickered set (the class that attracts most in each, with its Bonferroni-corrected
+    bounds), and the relevance on the stickers of flips into the attracting class beside flips into others, with
+    the first flips' maps (``corroboration``; None when no explainer applies to the model)."""
+
+    attraction: StickerAttraction
+    corroboration: Corroboration | None
 
 
 GATE_PASS = "pass"

@@ -28,6 +28,8 @@ from safety_harness.plan.requirements import (
 
 #: the perturbation whose stickers the counterexample search places (its contact sheet shows them)
 SEARCH_PERTURBATION = "sticker"
+#: the sticker families of the registry that the sticker-attraction requirement pastes on every class
+ATTRACTION_STICKERS = ("sticker", "sticker_white", "sticker_colour")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,10 +130,12 @@ class RunPlan:
     @functools.cached_property
     def perturbations_used(self) -> tuple[str, ...]:
         """The names of the perturbations the cases apply, sorted: those of their perturbed conditions,
-        and the stickers of a counterexample search."""
+        the stickers of a counterexample search and of the sticker-attraction requirement."""
         names = {condition.name for condition in self.classes_per_condition}
         if any(case.requirement.metric == "counterexample" for case in self.cases):
             names.add(SEARCH_PERTURBATION)
+        if any(case.requirement.metric == "sticker_attraction" for case in self.cases):
+            names.update(ATTRACTION_STICKERS)
         return tuple(sorted(names))
 
     @functools.cached_property

@@ -67,6 +67,10 @@ METRICS = {
     "coverage": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
     # share of recognised signs whose explanation lies mostly on the sign (safety_harness/metrics/relevance.py)
     "relevance_on_sign": MetricSpec("required", conditions="clean"),
+    # a learned sticker shortcut: the largest share of other classes' stickered signs one class draws
+    # (safety_harness/metrics/attraction.py); the run stickers the signs itself. Not one binomial count but
+    # Bonferroni-corrected bounds over every class and stickered set, so outside Holm's joint confidence
+    "sticker_attraction": MetricSpec("forbidden", conditions="clean", binomial=False),
 }
 
 #: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
@@ -229,8 +233,15 @@ class _Relevance(_Thresholded):
     min_mass_in_box: Annotated[float, Field(gt=0, le=1)] = 0.8
 
 
+class _Attraction(_Thresholded):
+    """No class draws more than ``threshold`` of the stickered signs of other classes (a learned sticker shortcut)."""
+
+    metric: Literal["sticker_attraction"]
+    direction: Literal["<="]  # a ceiling: attraction is what the requirement limits
+
+
 _FAMILIES = (_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm,
-             _Monitored, _Relevance)
+             _Monitored, _Relevance, _Attraction)
 _ENTRY = TypeAdapter(Annotated[Union[_FAMILIES], Field(discriminator="metric")])  # noqa: UP007 — a tuple of types
 #: the keys each metric takes, for messages
 _KEYS = {metric: [info.alias or name for name, info in family.model_fields.items()]

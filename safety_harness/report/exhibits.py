@@ -9,8 +9,10 @@ caption is escaped.
 """
 
 import functools
+import html
 
 from safety_harness.evidence.results import (
+    AttractionBySet,
     Counterexample,
     MissedOodInputs,
     Reliability,
@@ -22,6 +24,7 @@ from safety_harness.evidence.results import (
 from safety_harness.report.charts import reliability_diagram_svg, risk_coverage_svg, score_histogram_svg
 from safety_harness.report.heatmaps import explained_gallery_html
 from safety_harness.report.thumbnails import gallery_html
+from safety_harness.run.sticker_attraction import INTERVAL_CONFIDENCE
 
 #: samples shown in one gallery
 MAX_EXAMPLES = 16
@@ -102,3 +105,38 @@ def _(exhibit: Counterexample, result, run) -> str:
                 f"with stickers: {names[exhibit.predicted_class]} ({exhibit.predicted_class}), "
                 f"p={exhibit.confidence:.2f}"]
     return gallery_html([exhibit.original, exhibit.perturbed], captions, exhibit.description)
+
+
+@_exhibit_html.register
+def _(exhibit: AttractionBySet, result, run) -> str:
+    names, attraction = run.class_names, exhibit.attraction
+    rows = "".join(
+        f"<tr><td>{html.escape(group)}</td><td>{html.escape(names[cell.class_id])} ({cell.class_id})</td>"
+        f"<td>{cell.attracted}/{cell.n}</td><td>{cell.rate:.4f}</td><td>{cell.lower:.4f}</td><td>{cell.upper:.4f}</td></tr>"
+        for group, cell in attraction.by_group.items())
+    table = (f"<table><caption>Per stickered set, the class that attracts most (bounds at "
+             f"{attraction.bonferroni_confidence:.5f}, Bonferroni over {attraction.comparisons} class and set pairs)"
+             "</caption><tr><th>stickered set</th><th>attracting class</th><th>attracted</th><th>rate</th>"
+             f"<th>lower bound</th><th>upper bound</th></tr>{rows}</table>")
+    corroboration = exhibit.corroboration
+    if corroboration is None:
+        return table + "<p>No explainer applies to this model: no relevance on the stickers.</p>"
+    name = f"{names[corroboration.class_id]} ({corroboration.class_id})"
+    shares = (f"Share of positive relevance ({corroboration.explainer}) on the sticker pixels: flips into {name} "
+              f"{_share_text(corroboration.into_class)}; flips into other classes {_share_text(corroboration.into_others)}.")
+    if not corroboration.sanity_passed:
+        shares += " The explainer failed its self-checks: not evidence."
+    if not len(corroboration.images):
+        return f"{table}<p>{html.escape(shares)}</p>"
+    note = f"{corroboration.explainer} relevance of the predicted class: image, over the image, raw"
+    return (f"{table}<p>{html.escape(shares)}</p>"
+            + explained_gallery_html(corroboration.images, corroboration.maps, corroboration.captions,
+                                     f"Recognised signs a sticker turned into {name}", note,
+                                     corroboration.sanity_passed))
+
+
+def _share_text(relevance) -> str:
+    if relevance.mean is None:
+        return "(none)"
+    return (f"{relevance.mean:.2f} ({INTERVAL_CONFIDENCE:.0%} bootstrap interval {relevance.lower:.2f}-{relevance.upper:.2f}, "
+            f"{relevance.n} flips)")
