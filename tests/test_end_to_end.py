@@ -240,3 +240,37 @@ def test_class_name_folders_by_the_cards_names_and_by_a_class_map_are_evaluated(
             for run in runs for r in run.evidence["requirements"] if r["id"] == "SR-STOP-RECALL"]
     assert stop[0] == stop[1] and stop[0]["class"] == 14 and stop[0]["n"] == 120
     assert stop[0]["verdict"] == "insufficient_evidence"  # 120 stop signs cannot show recall >= 0.99 at 95 %
+
+
+def test_the_bundled_model_learned_no_sticker_shortcut(run_safety_suite):
+    run = run_safety_suite("-k", "SR-SHORTCUT-STICKER", name="sticker-attraction")
+    (attraction,) = run.evidence["requirements"]
+    details = attraction["details"]
+    assert attraction["verdict"] == "pass" and run.returncode == 0, run.output
+    assert set(details["images_per_set"]) == {f"{family}:{severity}" for severity in (2, 3)
+                                              for family in ("sticker", "sticker_white", "sticker_colour")}
+    assert set(details["images_per_set"].values()) == {attraction["n"]} and attraction["n"] == 1000
+    assert details["comparisons"] == 43 * 6 and details["bonferroni_confidence"] == pytest.approx(1 - 0.05 / 258)
+    strongest = details["per_set"][details["attracting_set"]]
+    assert strongest["attracting_class"] == details["attracting_class"] and strongest["n"] <= 1000
+    assert attraction["value"] == pytest.approx(strongest["attracted"] / strongest["n"], abs=1e-6)
+    assert details["attracting_lower_bound"] <= attraction["value"] <= attraction["bound"] < 0.15
+    assert details["per_family"][details["attracting_family"]] == strongest
+    relevance = details["relevance_on_stickers"]
+    assert relevance["class"] == details["attracting_class"] and relevance["explainer"] == "gradcam"
+    for side in ("into_attracting_class", "into_other_classes"):
+        low, high = relevance[side]["interval"]
+        assert 0 <= low <= relevance[side]["mean_share"] <= high <= 1
+    assert "Per stickered set, the class that attracts most" in run.html
+    assert set(run.evidence["perturbations"]) == {"sticker", "sticker_white", "sticker_colour"}
+
+
+def test_a_model_that_sends_every_sign_to_few_classes_fails_sticker_attraction_naming_the_class(
+        run_safety_suite, untrained_model):
+    run = run_safety_suite(f"--model={untrained_model}", f"--model-card={untrained_model.with_suffix('.yaml')}",
+                           "-k", "SR-SHORTCUT-STICKER", name="untrained-attraction")
+    (attraction,) = run.evidence["requirements"]
+    details = attraction["details"]
+    assert attraction["verdict"] == "fail" and run.returncode == 1, run.output
+    assert details["attracting_lower_bound"] > 0.15 and details["attracting_class_name"] in attraction["reason"]
+    assert run.evidence["class_names"][details["attracting_class"]] == details["attracting_class_name"]

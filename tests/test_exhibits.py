@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from safety_harness.evidence.results import (
+    AttractionBySet,
     Counterexample,
     MissedOodInputs,
     Reliability,
@@ -16,12 +17,14 @@ from safety_harness.evidence.results import (
     SampleGallery,
     ScoreHistograms,
 )
+from safety_harness.metrics.attraction import sticker_attraction
 from safety_harness.metrics.calibration import classwise_reliability_bins, reliability_bins
 from safety_harness.metrics.verdicts import Verdict
 from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
 from safety_harness.report.exhibits import MAX_EXAMPLES, exhibits_html
 from safety_harness.report.heatmaps import class_view_html
 from safety_harness.run.explanations import ClassView, Heatmaps
+from safety_harness.run.sticker_attraction import Corroboration, RelevanceOnStickers
 
 CLASS_NAMES = ("Speed limit (20km/h)", "Stop <sign>", "Yield")
 IMAGE = np.zeros((4, 4, 3), np.uint8)
@@ -152,3 +155,20 @@ def test_a_class_view_draws_the_mean_then_each_example_with_its_map():
 def test_a_class_view_of_an_explainer_that_failed_its_self_checks_is_marked_not_evidence():
     shown = class_view_html(class_view(sanity_passed=False))
     assert shown.count("failed sanity check") == 3 and "not evidence" in shown
+
+
+def test_sticker_attraction_shows_each_sets_strongest_class_and_the_relevance_on_the_stickers_of_flips():
+    labels = np.repeat([0, 1, 2], 20)
+    attraction = sticker_attraction(np.r_[labels, labels], np.r_[np.where(labels == 0, 1, labels), labels],
+                                    np.repeat(["sticker:2", "sticker_white:2"], 60), 3, limit=0.15)
+    corroboration = Corroboration(1, "gradcam", True, RelevanceOnStickers(20, 0.4, 0.35, 0.45),
+                                  RelevanceOnStickers(0, None, None, None), np.stack([IMAGE] * 2),
+                                  np.ones((2, 4, 4), np.float32), ("a <flip>", "another"))
+    (shown,) = exhibits_html(result(Verdict.FAIL, AttractionBySet(attraction, corroboration)), fake_run())
+    assert "<td>sticker:2</td><td>Stop &lt;sign&gt; (1)</td><td>20/40</td><td>0.5000</td>" in shown
+    assert "<td>sticker_white:2</td>" in shown and "Bonferroni over 6 class and set pairs" in shown
+    assert ("flips into Stop &lt;sign&gt; (1) 0.40 (95% bootstrap interval 0.35-0.45, 20 flips); "
+            "flips into other classes (none)") in shown
+    assert shown.count("<figure") == 2 and "a &lt;flip&gt;" in shown and "failed sanity check" not in shown
+    (without,) = exhibits_html(result(Verdict.PASS, AttractionBySet(attraction, None)), fake_run())
+    assert "No explainer applies to this model" in without and "<figure" not in without

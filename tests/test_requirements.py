@@ -42,6 +42,9 @@ def test_bundled_requirements_hold_the_core_floors():
     assert requirements["SR-STOP-PRECISION"].metric == "precision"
     assert requirements["SR-STOP-CRITICAL-CONFUSION"].direction == "<="
     assert requirements["SR-ACCURACY"].class_id is None
+    shortcut = requirements["SR-SHORTCUT-STICKER"]
+    assert (shortcut.metric, shortcut.class_id, shortcut.threshold, shortcut.direction, shortcut.conditions) == (
+        "sticker_attraction", None, 0.15, "<=", (CLEAN,))
 
 
 def test_per_class_requirements_expand_to_one_case_per_class():
@@ -121,6 +124,10 @@ def test_every_metric_has_a_safety_test():
         ("requirements:" + ENTRY.replace("metric: recall", "metric: silent_failure_rate")
          + "    detector: msp\n    target_false_alarm_rate: 0\n",
          "requirement 'SR-X', 'target_false_alarm_rate': input should be greater than 0"),
+        ("requirements:" + ENTRY.replace("metric: recall", "metric: sticker_attraction").replace("    class: 14\n", ""),
+         "requirement 'SR-X', 'direction': input should be '<='"),
+        ("requirements:" + ENTRY.replace("metric: recall", "metric: sticker_attraction").replace('">="', '"<="'),
+         "requirement 'SR-X', 'class': metric 'sticker_attraction' applies to the whole ingest"),
         ("requirements:\n  - just text\n", "entry 1: input should be a valid dictionary"),
         ("defaults:\n  confidence: 2\nrequirements:" + ENTRY, "'defaults.confidence': input should be less than 1"),
     ],

@@ -59,7 +59,7 @@ class GateJointConfidence(_Section):
     value: float | None = Field(ge=0, le=1, description="1 - min(1, max_i (m - i + 1) p_(i)); null: no rate passed")
     method: Literal["holm"]
     rate_cases: NonNegativeInt = Field(description="the passing rate requirement cases it covers (m)")
-    left_out: list[str] = Field(description="passing cases judged without a binomial count (a bootstrap or distance bound, a search): not covered")
+    left_out: list[str] = Field(description="passing cases judged without a single binomial count (a bootstrap or distance bound, a search, sticker attraction's Bonferroni-corrected bounds over classes): not covered")
     family_wise: bool = Field(description="--family-wise: each rate case judged at 1 - (1 - c) / m (Bonferroni), so the passing rate cases hold jointly at the stated confidence")
 
 

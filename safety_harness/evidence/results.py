@@ -220,8 +220,8 @@ class EvidenceLog:
         """Holm's simultaneous confidence that every passing rate requirement holds (None: none passed).
 
         Only rates have the exact p-value Holm's procedure needs; the passing cases judged without a
-        binomial count (calibration, ranking and drift statistics on a bootstrap or distance bound, the
-        counterexample search) are named as left out.
+        single binomial count (calibration, ranking and drift statistics on a bootstrap or distance bound, the
+        counterexample search, sticker attraction over every class) are named as left out.
         """
         passed = [result for result in self.results if result.verdict is Verdict.PASS]
         rates = [result for result in passed if result.successes is not None]
