@@ -274,3 +274,5 @@ def test_a_model_that_sends_every_sign_to_few_classes_fails_sticker_attraction_n
     assert attraction["verdict"] == "fail" and run.returncode == 1, run.output
     assert details["attracting_lower_bound"] > 0.15 and details["attracting_class_name"] in attraction["reason"]
     assert run.evidence["class_names"][details["attracting_class"]] == details["attracting_class_name"]
+    # the attracting class of a blocking verdict gets its per-class view in "Where the model looks"
+    assert details["attracting_class"] in [view["class"] for view in run.evidence["explanations"]["class_views"]]
