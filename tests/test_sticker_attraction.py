@@ -104,3 +104,12 @@ def test_bad_arguments_are_named(arguments, named):
 def test_confidence_out_of_range_is_named():
     with pytest.raises(ValueError, match="confidence"):
         sticker_attraction([0, 1], [0, 1], [0, 0], 2, 0.15, confidence=0.3)
+
+
+def test_a_set_of_one_class_never_names_its_own_empty_cell_and_cannot_pass():
+    result = sticker_attraction(np.zeros(30, int), np.zeros(30, int), np.zeros(30), 3, limit=0.15)
+    assert result.attracting.class_id == 1 and result.attracting.n == 30
+    # nothing shows that class 0 attracts no other class's signs: its bounds are 0 and 1
+    empty = next(cell for cell in result.cells if cell.class_id == 0)
+    assert (empty.n, empty.lower, empty.upper) == (0, 0.0, 1.0)
+    assert result.verdict is Verdict.INSUFFICIENT_EVIDENCE

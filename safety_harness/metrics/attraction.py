@@ -54,7 +54,8 @@ class StickerAttraction:
 
     ``attracting`` is the cell with the largest lower bound (ties: the larger rate, then the first
     set and class): the strongest evidence that a class attracts. ``by_group`` holds that cell for
-    each set, in the order the sets first appear.
+    each set, in the order the sets first appear. Neither is ever an empty cell (a set whose signs are
+    all of one class leaves the other classes' cells non-empty).
     """
 
     cells: tuple[AttractionCell, ...]
@@ -148,8 +149,8 @@ def sticker_attraction(labels, predictions, groups, num_classes: int, limit: flo
     else:
         verdict = Verdict.INSUFFICIENT_EVIDENCE
 
-    def strongest(candidates):
-        return max(candidates, key=lambda cell: (cell.lower, 0.0 if np.isnan(cell.rate) else cell.rate))
+    def strongest(candidates):  # an empty cell (every sign of the set is of its class) ranks last
+        return max(candidates, key=lambda cell: (cell.lower, -1.0 if np.isnan(cell.rate) else cell.rate))
 
     by_group = {group: strongest([cell for cell in cells if cell.group == group]) for group in names}
     sizes = {group: int((groups == group).sum()) for group in names}
