@@ -32,6 +32,7 @@ def test_merged_shards_concatenate_in_shard_order_and_keep_only_arrays_every_sha
 @pytest.mark.parametrize(("options", "phrase"), [
     ({"ray_address": "somewhere:6379"}, "is not a Ray address"),
     ({"ray_address": "local", "ray_workers": 0}, "at least one worker"),
+    ({"ray_address": "local", "models": ("a.h5", "b.h5")}, "not an ensemble"),
 ])
 def test_unusable_ray_options_name_the_option_and_the_fix(tmp_path, options, phrase):
     with pytest.raises(HarnessInputError, match=phrase) as raised:
