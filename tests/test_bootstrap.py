@@ -125,3 +125,16 @@ def test_a_batched_bootstrap_checks_its_arguments():
         calibration.CalibrationStatistic("ece").on_resamples(probabilities, labels, np.zeros(5, int))
     with pytest.raises(ValueError, match="class_id"):
         calibration.CalibrationStatistic("ece", class_id=7).on_resamples(probabilities, labels, np.zeros((1, 5), int))
+
+
+@pytest.mark.parametrize("metric", ["ece", "mce"])
+def test_equal_mass_statistics_on_resamples_break_ties_as_the_statistic_does(metric):
+    # saturated confidences tie; a bin edge inside the tie must split it as reliability_bins does
+    rng = np.random.default_rng(0)
+    probabilities = np.tile([1.0, 0.0, 0.0], (200, 1))
+    probabilities[:50] = [0.5, 0.3, 0.2]
+    labels = rng.integers(0, 3, 200)
+    statistic = calibration.CalibrationStatistic(metric, 10, "equal_mass")
+    rows = np.random.default_rng(1).integers(0, labels.size, (20, labels.size))
+    expected = [statistic(probabilities[r], labels[r]) for r in rows]
+    assert statistic.on_resamples(probabilities, labels, rows) == pytest.approx(expected, abs=1e-12)

@@ -169,10 +169,9 @@ class CalibrationStatistic:
             raise ValueError(f"rows must be a 2-D integer array of row indices, got {rows.dtype} {rows.shape}")
         k, n = rows.shape
         if self.binning == "equal_mass":
-            order = np.argsort(scores, kind="stable")
-            rank = np.empty(scores.size, dtype=np.int64)
-            rank[order] = np.arange(scores.size)
-            rows = order[np.sort(rank[rows], axis=1)]  # each resample in ascending score order
+            # each resample in ascending score order, ties in resample order as reliability_bins breaks them
+            # (saturated confidences tie, and a tie cut by a bin edge moves the bins' gaps)
+            rows = np.take_along_axis(rows, np.argsort(scores[rows], axis=1, kind="stable"), axis=1)
             bins = np.broadcast_to(np.arange(n) * self.n_bins // n, (k, n))
         else:
             bins = _bin_ids(scores, self.n_bins, self.binning)[rows]
