@@ -73,6 +73,19 @@ def test_folders_named_through_a_class_map(tmp_path):
     assert [r.path for r in remapped.records] == [r.path for r in ingest.records]
 
 
+def test_one_folder_read_in_two_orders_has_two_record_order_hashes(tmp_path):
+    # numeric folders: by class id without a map, by folder name through one; the content hash cannot tell
+    for folder in ("1", "2", "10"):
+        image(tmp_path / "ingest" / folder / "a.png")
+    by_id = open_ingest(tmp_path / "ingest", GTSRB)
+    by_name = open_ingest(tmp_path / "ingest", FolderClasses(CLASS_NAMES, class_map(tmp_path, "1,1\n2,2\n10,10\n")))
+    assert [r.path.parent.name for r in by_id.records] == ["1", "2", "10"]
+    assert [r.path.parent.name for r in by_name.records] == ["1", "10", "2"]
+    assert by_id.content_sha256() == by_name.content_sha256()
+    assert by_id.order_sha256 != by_name.order_sha256
+    assert open_ingest(tmp_path / "ingest", GTSRB).order_sha256 == by_id.order_sha256
+
+
 def test_a_class_map_without_header(tmp_path):
     assert class_map(tmp_path, "Stop,14\r\nYield,13,\r\n\r\n").rows == (("Stop", 14, 1), ("Yield", 13, 2))
 

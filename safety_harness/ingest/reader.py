@@ -108,6 +108,14 @@ class Ingest:
         """SHA-256 over every label file and image: relative path and bytes, in sorted order."""
         return self._sha256
 
+    @functools.cached_property
+    def order_sha256(self) -> str:
+        """SHA-256 over the records' relative paths in record order: which image each index stands for.
+        The content hash is order-free, and one folder can be read in two orders (numeric class folders
+        by class id, or by folder name through a class map)."""
+        root = self.root.resolve()
+        return hashlib.sha256("\0".join(r.path.relative_to(root).as_posix() for r in self.records).encode()).hexdigest()
+
 
 def open_ingest(path, folder_classes: FolderClasses | None = None) -> Ingest:
     """Detect the layout of ``path`` and read its labels (no image is decoded here); class folders named by

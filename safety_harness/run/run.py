@@ -124,6 +124,7 @@ class SafetyRun:
     def _key_parts(self, ingest, condition: Condition, indices) -> dict:
         """What determines the predictions on ``indices`` of ``ingest`` under ``condition``: their cache key's parts."""
         return dict(model=self.model.sha256, card=self.model.card.to_dict(), ingest=self.content_sha256(ingest),
+                    records=ingest.order_sha256,
                     condition=str(condition), perturbation=self._perturbation_definition(condition),
                     seed=self.options.seed, indices=indices, batch_size=self.options.batch_size)
 
