@@ -1,14 +1,18 @@
 """The prediction stage on Ray: shards of whole batches, merged in order, and evidence identical to the single-process run."""
 
+import dataclasses
 import importlib.util
 
 import numpy as np
 import pytest
 
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.core.gtsrb import CLASS_NAMES
+from safety_harness.ingest import FolderClasses, open_ingest
 from safety_harness.plan.options import check_options
-from safety_harness.run.distributed import merge_shards, shards
+from safety_harness.run.distributed import WorkerSetup, merge_shards, shards, worker_ingest
 from tests.conftest import deterministic_sections
+from tests.test_ingest import image
 
 
 def test_shards_are_whole_batches_in_index_order():
@@ -57,3 +61,16 @@ def test_the_suite_on_local_ray_gives_the_single_process_evidence(run_safety_sui
     # where the predictions came from differs, and says so; nothing else does
     assert ({**deterministic_sections(distributed.evidence), "predictions_from": None}
             == {**deterministic_sections(single.evidence), "predictions_from": None})
+
+
+def test_a_worker_opens_class_name_folders_as_the_driver_and_refuses_another_order(tmp_path):
+    for folder in ("Stop", "Yield"):
+        image(tmp_path / "ingest" / folder / "a.png")
+    classes = FolderClasses(CLASS_NAMES)
+    driver = open_ingest(tmp_path / "ingest", classes)
+    setup = WorkerSetup(model_path=None, card_path=None, card=None, allow_unsafe_model=False,
+                        ingest_path=driver.root, batch_size=2, seed=0, store=tmp_path / "store",
+                        folder_classes=classes, records_sha256=driver.order_sha256)
+    assert worker_ingest(setup).records == driver.records
+    with pytest.raises(RuntimeError, match="another order"):
+        worker_ingest(dataclasses.replace(setup, records_sha256="elsewhere"))

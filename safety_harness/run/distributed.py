@@ -64,6 +64,22 @@ class WorkerSetup:
     batch_size: int
     seed: int
     store: Path
+    #: what the driver matched class folders named by class name to (card names or --class-map), None: nothing
+    folder_classes: object = None
+    #: the driver's ingest record order (``Ingest.order_sha256``): a worker reading another order is refused
+    records_sha256: str = ""
+
+
+def worker_ingest(setup: WorkerSetup):
+    """The run's ingest opened as the driver opened it (same class folders), refused when its records
+    are not in the driver's order: an index would stand for another image."""
+    from safety_harness.ingest import open_ingest
+
+    ingest = open_ingest(setup.ingest_path, setup.folder_classes)
+    if ingest.order_sha256 != setup.records_sha256:
+        raise RuntimeError(f"the Ray worker reads {setup.ingest_path} in another order than the driver "
+                           f"({ingest.layout} layout): is the ingest the same on every node?")
+    return ingest
 
 
 class ShardPredictor:
@@ -71,11 +87,10 @@ class ShardPredictor:
 
     def __init__(self, setup: WorkerSetup):
         from model_under_test import load_model
-        from safety_harness.ingest import open_ingest
 
         loaded = load_model(setup.model_path, setup.card_path, allow_unsafe=setup.allow_unsafe_model)
         self._model = dataclasses.replace(loaded, card=setup.card)
-        self._ingest = open_ingest(setup.ingest_path)
+        self._ingest = worker_ingest(setup)
         self._setup = setup
         self._store = PredictionCache(setup.store)
 

@@ -43,7 +43,7 @@ class SafetyRun:
         self.progress = progress
         self.options = options = plan.options
         # cheapest checks first: a wrong path or layout is reported before TensorFlow is imported
-        folder_classes = self._folder_classes()
+        self.folder_classes = folder_classes = self._folder_classes()
         self.ingest = open_ingest(options.ingest_path, folder_classes)
         self.reference_ingest = (None if options.reference_path is None
                                  else open_ingest(options.reference_path, folder_classes))
@@ -133,7 +133,8 @@ class SafetyRun:
         store = options.ray_store or Path(tempfile.mkdtemp(prefix="safety-harness-shards-"))
         return WorkerSetup(model_path=options.model_path, card_path=options.card_path, card=self.model.card,
                            allow_unsafe_model=options.allow_unsafe_model, ingest_path=self.ingest.root,
-                           batch_size=options.batch_size, seed=options.seed, store=store)
+                           batch_size=options.batch_size, seed=options.seed, store=store,
+                           folder_classes=self.folder_classes, records_sha256=self.ingest.order_sha256)
 
     def _predict_ahead_on_ray(self) -> None:
         """Every perturbed condition of the plan not yet predicted nor cached, in one job of the Ray
