@@ -74,3 +74,28 @@ def test_a_worker_opens_class_name_folders_as_the_driver_and_refuses_another_ord
     assert worker_ingest(setup).records == driver.records
     with pytest.raises(RuntimeError, match="another order"):
         worker_ingest(dataclasses.replace(setup, records_sha256="elsewhere"))
+
+
+def test_predictions_made_ahead_on_ray_serve_only_the_images_they_were_made_for():
+    # sticker attraction asks a sticker condition for its sample; the cases' stop signs were predicted ahead
+    from types import SimpleNamespace
+
+    from safety_harness.plan.requirements import Condition
+    from safety_harness.run.prediction_cache import PredictionCache, cache_key
+    from safety_harness.run.run import SafetyRun
+
+    def arrays(indices):
+        return {"indices": np.asarray(indices), "probabilities": np.ones((len(indices), 2)) / 2}, []
+
+    asked = []
+    ingest = SimpleNamespace(records=[None] * 6, labels=np.arange(6))
+    run = SimpleNamespace(ingest=ingest, cache=PredictionCache(None), plan=SimpleNamespace(mc_dropout_conditions=()),
+                          _key_parts=lambda _, c, i: {"c": str(c), "i": i},
+                          distributed=SimpleNamespace(describe=lambda: "Ray",
+                                                      predict=lambda jobs: asked.append(jobs) or [arrays(jobs[0][1])]))
+    condition, stop_signs, sample = Condition("sticker", 2), np.array([1, 4]), np.array([0, 2, 5])
+    run._predicted_ahead = {condition: (cache_key(c=str(condition), i=stop_signs), arrays(stop_signs))}
+    assert SafetyRun.predict(run, ingest, condition, sample)[0].indices.tolist() == [0, 2, 5]
+    assert len(asked) == 1 and condition in run._predicted_ahead
+    assert SafetyRun.predict(run, ingest, condition, stop_signs)[0].indices.tolist() == [1, 4]
+    assert len(asked) == 1 and not run._predicted_ahead

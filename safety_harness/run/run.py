@@ -65,7 +65,7 @@ class SafetyRun:
         #: the prediction stage of the run's ingest on Ray (None: in this process), and what it computed ahead
         self.distributed = None if options.ray_address is None else RayPredictionStage(
             options.ray_address, options.ray_workers, self._worker_setup(), progress)
-        self._predicted_ahead: dict[Condition, tuple[dict, list]] = {}
+        self._predicted_ahead: dict[Condition, tuple[str, tuple[dict, list]]] = {}
         #: the explainers' self-checks and the chosen explainer's maps, computed on first use
         self.explanations = ExplanationStage(self)
         #: MC dropout passes for the detectors that read them, computed on first use
@@ -106,8 +106,12 @@ class SafetyRun:
             arrays, failures = stored
             predictions = Predictions.from_arrays(ingest, condition, arrays)
         elif self.distributed is not None and ingest is self.ingest:
-            arrays, failures = (self._predicted_ahead.pop(condition, None)
-                                or self.distributed.predict([(condition, requested, parts)])[0])
+            # what was predicted ahead serves only the same images: sticker attraction asks a sticker
+            # condition for its own sample, the perturbed cases for the classes they read
+            ahead_key, ahead = self._predicted_ahead.get(condition, (None, None))
+            if ahead_key == key:
+                del self._predicted_ahead[condition]
+            arrays, failures = ahead if ahead_key == key else self.distributed.predict([(condition, requested, parts)])[0]
             predictions = Predictions.from_arrays(ingest, condition, arrays)
             self.cache.outcomes[stage] = f"computed on {self.distributed.describe()}"
             self.cache.store(key, predictions.arrays(), failures)
@@ -147,7 +151,8 @@ class SafetyRun:
             parts = self._key_parts(self.ingest, condition, indices)
             if self.cache.load(cache_key(**parts), f"ingest {condition}", expected_indices=indices) is None:
                 jobs.append((condition, indices, parts))
-        self._predicted_ahead.update(zip([job[0] for job in jobs], self.distributed.predict(jobs)))
+        for (condition, _, parts), predicted in zip(jobs, self.distributed.predict(jobs), strict=True):
+            self._predicted_ahead[condition] = (cache_key(**parts), predicted)
 
     def content_sha256(self, ingest) -> str:
         """``ingest.content_sha256()``, read from the cache under the ingest's manifest (paths, sizes,
