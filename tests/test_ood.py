@@ -178,7 +178,10 @@ def test_delong_variance_matches_the_placement_values_computed_pair_by_pair():
 
 
 def test_delong_perfect_separation_and_too_few_scores():
-    assert auroc_delong([0, 1, 2], [3, 4, 5]) == AurocInterval(1.0, 0.0, 1.0)
+    # no variance to estimate: 3 disjoint pairs, all ranked right, bound (1 - 0.95) ** (1 / 3)
+    assert auroc_delong([0, 1, 2], [3, 4, 5]) == AurocInterval(1.0, 0.0, pytest.approx(0.05 ** (1 / 3)))
+    assert auroc_delong(np.arange(300), np.arange(300) + 300).bound == pytest.approx(0.05 ** (1 / 300))
+    assert auroc_delong([3, 4, 5], [0, 1, 2], direction="<=").bound == pytest.approx(1 - 0.05 ** (1 / 3))
     lonely = auroc_delong([0.2], [0.5, 0.9])
     assert lonely.standard_error == np.inf and lonely.bound == 0.0
 

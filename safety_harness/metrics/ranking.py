@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm, rankdata
 
+from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper
 from safety_harness.metrics.classification import Proportion
 
 
@@ -48,7 +49,9 @@ def auroc_delong(scores_in, scores_out, direction: str = ">=", confidence: float
     scores, ``r_i`` among the out-of-distribution ones) and ``V_in,j = 1 - (R_j - r_j) / n_out``,
     ``Var(AUROC) = s^2(V_out) / n_out + s^2(V_in) / n_in`` (sample variances). The bound is
     ``AUROC - z SE`` for a floor (``direction=">="``), ``AUROC + z SE`` for a ceiling, with ``z``
-    the standard normal's ``confidence`` quantile, clipped to [0, 1]. With fewer than two scores on
+    the standard normal's ``confidence`` quantile, clipped to [0, 1]. Where the variance estimate is 0
+    (every pair ranked alike: perfect separation or its reverse), the bound is the exact
+    Clopper–Pearson bound of ``min(n_in, n_out)`` disjoint pairs, each an independent trial. With fewer than two scores on
     a side there is no variance: the standard error is infinite and the bound the uninformative 0 or 1.
 
     References: E. R. DeLong, D. M. DeLong, D. L. Clarke-Pearson, "Comparing the areas under two
@@ -69,8 +72,20 @@ def auroc_delong(scores_in, scores_out, direction: str = ">=", confidence: float
     if min(n_in, n_out) < 2:  # no variance from one score: the bound says nothing
         return AurocInterval(area, float("inf"), 0.0 if direction == ">=" else 1.0)
     error = float(np.sqrt(placement_out.var(ddof=1) / n_out + placement_in.var(ddof=1) / n_in))
+    if error == 0:
+        return AurocInterval(area, error, _disjoint_pairs_bound(area, min(n_in, n_out), direction, confidence))
     shift = norm.ppf(confidence) * error
     return AurocInterval(area, error, float(np.clip(area - shift if direction == ">=" else area + shift, 0, 1)))
+
+
+def _disjoint_pairs_bound(area: float, pairs: int, direction: str, confidence: float) -> float:
+    """The exact bound of ``m`` disjoint (in, out) pairs: independent trials that each rank out above in
+    with probability AUROC, ``area * m`` of them observed to (Clopper–Pearson). Where every pair agrees
+    (perfect separation, or its reverse) DeLong's variance is 0 and would claim certainty at any size."""
+    successes = int(round(area * pairs))
+    if direction == ">=":
+        return clopper_pearson_lower(successes, pairs, confidence)
+    return clopper_pearson_upper(successes, pairs, confidence)
 
 
 def fpr_at_tpr(scores_in, scores_out, tpr: float = 0.95) -> float:

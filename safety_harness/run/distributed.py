@@ -115,6 +115,7 @@ class RayPredictionStage:
         self.address, self.workers, self.setup, self.progress = address, workers, setup, progress
         self.store = PredictionCache(setup.store)
         self._pool = None
+        self._started_ray = False
 
     def describe(self) -> str:
         return f"Ray at {self.address}, {self.workers} worker(s)"
@@ -161,11 +162,23 @@ class RayPredictionStage:
             import ray.util
 
             if not ray.is_initialized():
+                self._started_ray = True
                 ray.init(**self._init_arguments(), include_dashboard=False, log_to_driver=False,
                          configure_logging=False)
             actor = ray.remote(num_cpus=1)(ShardPredictor)
             self._pool = ray.util.ActorPool([actor.remote(self.setup) for _ in range(self.workers)])
         return self._pool
+
+    def close(self) -> None:
+        """Release the workers (each holds a model) and stop Ray if this stage started it."""
+        if self._pool is None:
+            return
+        import ray
+
+        self._pool = None
+        if self._started_ray:
+            ray.shutdown()
+            self._started_ray = False
 
     def _init_arguments(self) -> dict:
         if self.address == "local":

@@ -7,6 +7,7 @@ before any test runs, so bad input ends the run with one :class:`HarnessInputErr
 
 import dataclasses
 import functools
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -63,6 +64,7 @@ class SafetyRun:
         self.cache = PredictionCache(options.cache_dir)
         self._content_hashes: dict[Path, str] = {}
         #: the prediction stage of the run's ingest on Ray (None: in this process), and what it computed ahead
+        self._temporary_store: Path | None = None
         self.distributed = None if options.ray_address is None else RayPredictionStage(
             options.ray_address, options.ray_workers, self._worker_setup(), progress)
         self._predicted_ahead: dict[Condition, tuple[str, tuple[dict, list]]] = {}
@@ -134,11 +136,21 @@ class SafetyRun:
 
     def _worker_setup(self) -> WorkerSetup:
         options = self.options
-        store = options.ray_store or Path(tempfile.mkdtemp(prefix="safety-harness-shards-"))
+        if options.ray_store is None:  # a run without a store of its own keeps its shards until close()
+            self._temporary_store = Path(tempfile.mkdtemp(prefix="safety-harness-shards-"))
+        store = options.ray_store or self._temporary_store
         return WorkerSetup(model_path=options.model_path, card_path=options.card_path, card=self.model.card,
                            allow_unsafe_model=options.allow_unsafe_model, ingest_path=self.ingest.root,
                            batch_size=options.batch_size, seed=options.seed, store=store,
                            folder_classes=self.folder_classes, records_sha256=self.ingest.order_sha256)
+
+    def close(self) -> None:
+        """Release what the run holds outside this process: the Ray workers and a temporary shard store."""
+        if self.distributed is not None:
+            self.distributed.close()
+        if self._temporary_store is not None:
+            shutil.rmtree(self._temporary_store, ignore_errors=True)
+            self._temporary_store = None
 
     def _predict_ahead_on_ray(self) -> None:
         """Every perturbed condition of the plan not yet predicted nor cached, in one job of the Ray
