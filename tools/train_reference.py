@@ -45,10 +45,10 @@ classes: gtsrb43
 """
 
 
-def _augment(image: np.ndarray, bbox, rng: np.random.Generator) -> np.ndarray:
+def _augment(image: np.ndarray, bbox, rng: np.random.Generator, occluding_patches: bool) -> np.ndarray:
     image = image.astype(np.float32)
     x1, y1, x2, y2 = bbox
-    if rng.random() < 0.3:  # occluding patches on the sign
+    if rng.random() < 0.3 and occluding_patches:  # occluding patches on the sign
         for _ in range(rng.integers(1, 3)):
             side = max(2, int(np.sqrt(rng.uniform(0.01, 0.06) * (x2 - x1) * (y2 - y1))))
             px, py = rng.integers(x1, max(x1 + 1, x2 - side)), rng.integers(y1, max(y1 + 1, y2 - side))
@@ -65,25 +65,28 @@ def _augment(image: np.ndarray, bbox, rng: np.random.Generator) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def render_set(per_class: int, first_seed: int, seed: int, perturbed_share: float):
+def render_set(per_class: int, first_seed: int, seed: int, perturbed_share: float, occluding_patches: bool = True):
     """Renders of every class at sizes 32–64, brought to 32x32 as the card says (INTER_AREA); a
     share of them then perturbed, as the harness perturbs model inputs, by a weather or
     corruption perturbation at severity 1–3 (stickers are left out: the counterexample search
-    should probe what the model was never shown)."""
+    should probe what the model was never shown). Returns images, labels and the signs' boxes
+    (x1, y1, x2, y2, exclusive ends) at 32x32."""
     rng = np.random.default_rng(seed)
     families = [get_perturbation(name) for name in available() if not name.startswith("sticker")]
-    images, labels = [], []
+    images, labels, boxes = [], [], []
     for index in range(per_class * NUM_CLASSES):
         class_id = index % NUM_CLASSES
         size = int(rng.integers(32, 65))
         sign = render_sign(class_id, first_seed + index, size)
-        image = cv2.resize(_augment(sign.image, sign.bbox, rng), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+        image = cv2.resize(_augment(sign.image, sign.bbox, rng, occluding_patches), (SIZE, SIZE),
+                           interpolation=cv2.INTER_AREA)
+        roi = tuple(int(round(v * SIZE / size)) for v in sign.bbox)
         if rng.random() < perturbed_share:
-            roi = tuple(int(round(v * SIZE / size)) for v in sign.bbox)
             image = families[rng.integers(len(families))].apply(image, int(rng.integers(1, 4)), seed, roi)
         images.append(image)
         labels.append(class_id)
-    return np.stack(images), np.array(labels)
+        boxes.append(roi)
+    return np.stack(images), np.array(labels), np.array(boxes)
 
 
 def build_model(keras):
@@ -107,19 +110,9 @@ def build_model(keras):
     ], name="gtsrb_reference")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--per-class", type=int, default=1400)
-    parser.add_argument("--epochs", type=int, default=24)
-    parser.add_argument("--perturbed-share", type=float, default=0.6)
-    parser.add_argument("--output", type=Path, default=HERE / "gtsrb_reference.keras")
-    args = parser.parse_args()
-
-    started = time.time()
-    x_train, y_train = render_set(args.per_class, TRAINING_SEEDS.start, seed=1, perturbed_share=args.perturbed_share)
-    x_val, y_val = render_set(40, TRAINING_SEEDS.start + 5_000_000, seed=2, perturbed_share=args.perturbed_share)
-    rendered = time.time() - started
-
+def train(x_train, y_train, x_val, y_val, epochs: int):
+    """A fresh model fitted deterministically (seed 0, TensorFlow op determinism): Adam at 1e-3,
+    halved every 4 epochs, batch 128. Returns the uncompiled model to save and the fit history."""
     tf = tf_runtime.tensorflow()
     keras = tf_runtime.keras()
     keras.utils.set_random_seed(0)
@@ -129,17 +122,40 @@ def main():
                   metrics=["accuracy"])
     schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 1e-3 * (0.5 ** (epoch // 4)))
     history = model.fit(x_train / np.float32(255), y_train, validation_data=(x_val / np.float32(255), y_val),
-                        epochs=args.epochs, batch_size=128, callbacks=[schedule], verbose=2, shuffle=True)
-    # saved uncompiled (a fresh build: clone_model keeps the optimizer): its state would triple
-    # the file and is not needed to evaluate
+                        epochs=epochs, batch_size=128, callbacks=[schedule], verbose=2, shuffle=True)
+    # a fresh build without the optimizer (clone_model keeps it): its state would triple the
+    # saved file and is not needed to evaluate
     inference_model = build_model(keras)
     inference_model.set_weights(model.get_weights())
-    inference_model.save(args.output)
-    args.output.with_suffix(".yaml").write_text(CARD)
+    return inference_model, history.history
+
+
+def save_with_card(model, output: Path) -> None:
+    """``output`` (uncompiled, Keras 3) and its card beside it (same name, ``.yaml``)."""
+    model.save(output)
+    output.with_suffix(".yaml").write_text(CARD)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-class", type=int, default=1400)
+    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--perturbed-share", type=float, default=0.6)
+    parser.add_argument("--output", type=Path, default=HERE / "gtsrb_reference.keras")
+    args = parser.parse_args()
+
+    started = time.time()
+    x_train, y_train, _ = render_set(args.per_class, TRAINING_SEEDS.start, seed=1,
+                                     perturbed_share=args.perturbed_share)
+    x_val, y_val, _ = render_set(40, TRAINING_SEEDS.start + 5_000_000, seed=2, perturbed_share=args.perturbed_share)
+    rendered = time.time() - started
+
+    model, history = train(x_train, y_train, x_val, y_val, args.epochs)
+    save_with_card(model, args.output)
     figures = {
         "train_images": int(len(x_train)), "validation_images": int(len(x_val)), "epochs": args.epochs,
-        "train_accuracy": round(float(history.history["accuracy"][-1]), 4),
-        "validation_accuracy": round(float(history.history["val_accuracy"][-1]), 4),
+        "train_accuracy": round(float(history["accuracy"][-1]), 4),
+        "validation_accuracy": round(float(history["val_accuracy"][-1]), 4),
         "parameters": int(model.count_params()),
         "render_seconds": round(rendered, 1), "total_seconds": round(time.time() - started, 1),
     }
