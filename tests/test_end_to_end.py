@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from model_under_test.shortcut import SHORTCUT_CLASS, SHORTCUT_MODEL, TWIN_MODEL
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.metrics.bounds import one_sided_bound
 from safety_harness.synthetic.default_ingest import ensure_default_ingest
@@ -242,9 +243,9 @@ def test_class_name_folders_by_the_cards_names_and_by_a_class_map_are_evaluated(
     assert stop[0]["verdict"] == "insufficient_evidence"  # 120 stop signs cannot show recall >= 0.99 at 95 %
 
 
-def test_the_bundled_model_learned_no_sticker_shortcut(run_safety_suite):
-    run = run_safety_suite("-k", "SR-SHORTCUT-STICKER", name="sticker-attraction")
-    (attraction,) = run.evidence["requirements"]
+def test_the_bundled_model_learned_no_sticker_shortcut(default_run):
+    run = default_run
+    (attraction,) = [r for r in run.evidence["requirements"] if r["id"] == "SR-SHORTCUT-STICKER"]
     details = attraction["details"]
     assert attraction["verdict"] == "pass" and run.returncode == 0, run.output
     assert set(details["images_per_set"]) == {f"{family}:{severity}" for severity in (2, 3)
@@ -262,17 +263,22 @@ def test_the_bundled_model_learned_no_sticker_shortcut(run_safety_suite):
         low, high = relevance[side]["interval"]
         assert 0 <= low <= relevance[side]["mean_share"] <= high <= 1
     assert "Per stickered set, the class that attracts most" in run.html
-    assert set(run.evidence["perturbations"]) == {"sticker", "sticker_white", "sticker_colour"}
+    assert {"sticker", "sticker_white", "sticker_colour"} <= set(run.evidence["perturbations"])
 
 
-def test_a_model_that_sends_every_sign_to_few_classes_fails_sticker_attraction_naming_the_class(
-        run_safety_suite, untrained_model):
-    run = run_safety_suite(f"--model={untrained_model}", f"--model-card={untrained_model.with_suffix('.yaml')}",
-                           "-k", "SR-SHORTCUT-STICKER", name="untrained-attraction")
+@pytest.mark.parametrize("model", [SHORTCUT_MODEL, TWIN_MODEL], ids=["shortcut", "twin"])
+def test_sticker_attraction_fails_the_model_that_learned_a_sticker_and_passes_its_twin(run_safety_suite, model):
+    run = run_safety_suite(f"--model={model}", "-k", "SR-SHORTCUT-STICKER", name=f"attraction-{model.stem}")
     (attraction,) = run.evidence["requirements"]
-    details = attraction["details"]
+    details, relevance = attraction["details"], attraction["details"]["relevance_on_stickers"]
+    if model == TWIN_MODEL:
+        assert attraction["verdict"] == "pass" and run.returncode == 0, attraction["reason"]
+        assert relevance["into_attracting_class"]["mean_share"] < 0.15
+        return
     assert attraction["verdict"] == "fail" and run.returncode == 1, run.output
+    assert details["attracting_class"] == SHORTCUT_CLASS and details["attracting_family"] == "sticker"
     assert details["attracting_lower_bound"] > 0.15 and details["attracting_class_name"] in attraction["reason"]
-    assert run.evidence["class_names"][details["attracting_class"]] == details["attracting_class_name"]
+    # the heatmaps corroborate it: the flips into the shortcut class are read off the sticker
+    assert relevance["class"] == SHORTCUT_CLASS and relevance["into_attracting_class"]["mean_share"] > 0.25
     # the attracting class of a blocking verdict gets its per-class view in "Where the model looks"
-    assert details["attracting_class"] in [view["class"] for view in run.evidence["explanations"]["class_views"]]
+    assert SHORTCUT_CLASS in [view["class"] for view in run.evidence["explanations"]["class_views"]]

@@ -77,8 +77,8 @@ def test_evidence_agrees_with_an_independent_computation(run_safety_suite, share
                                                          channels, value_range, resize):
     model_path, test_set = shared_path("models", folder, name), shared_path("gtsrb", "Final_Test")
     run = run_safety_suite(f"--model={model_path}", f"--model-card={CARDS / f'{folder}.yaml'}",
-                           f"--ingest={test_set}", "-k", "SR-ACCURACY or SR-STOP-RECALL or SR-CALIBRATION-ECE",
-                           name=folder)
+                           f"--ingest={test_set}", "-k", "SR-ACCURACY or SR-STOP-RECALL or SR-CALIBRATION-ECE "
+                           "or SR-SHORTCUT-STICKER or SR-SILENT-STOP-MISS or SR-MONITOR-COVERAGE", name=folder)
     assert run.returncode in (0, 1), run.output
     results = {r["id"]: r for r in run.evidence["requirements"]}
     labels, probabilities = independent_predictions(model_path, loader, size, channels, value_range, resize, test_set)
@@ -95,6 +95,13 @@ def test_evidence_agrees_with_an_independent_computation(run_safety_suite, share
     ece = results["SR-CALIBRATION-ECE"]
     assert ece["value"] == pytest.approx(independent_15_bin_ece(probabilities, labels), abs=0.005)
     assert ece["value"] <= ece["bound"] and ece["verdict"] == verdict_by_the_rules(ece)
+    # a real model learned no sticker shortcut: no class draws stickered signs of other classes
+    shortcut = results["SR-SHORTCUT-STICKER"]
+    assert shortcut["verdict"] == "pass" and shortcut["bound"] < 0.15, shortcut["reason"]
+    # the model with its runtime monitor: silent misses and coverage judged on their bounds, clean and in weather
+    monitored = [r for r in results.values() if r["metric"] in ("silent_failure_rate", "coverage")]
+    assert len(monitored) == 16 + 1 and all(r["bound"] is not None and r["n"] > 0 for r in monitored)
+    assert {r["details"]["detector"] for r in monitored} == {"msp"}
 
 
 def test_the_42_output_savedmodel_gets_its_clear_error(run_safety_suite, shared_path):
