@@ -276,3 +276,14 @@ def test_a_model_that_sends_every_sign_to_few_classes_fails_sticker_attraction_n
     assert run.evidence["class_names"][details["attracting_class"]] == details["attracting_class_name"]
     # the attracting class of a blocking verdict gets its per-class view in "Where the model looks"
     assert details["attracting_class"] in [view["class"] for view in run.evidence["explanations"]["class_views"]]
+
+
+def test_independent_separation_records_both_image_detectors_aurocs_beside_the_judged_one(run_safety_suite):
+    run = run_safety_suite("-k", "SR-OOD-INDEPENDENT", name="independent-detectors")
+    cases = [case for case in run.evidence["requirements"] if case["requirement"] == "SR-OOD-INDEPENDENT-SEPARATION"]
+    assert run.returncode == 0 and {case["details"]["ood_set"] for case in cases} == {"noise", "textures", "scenes"}
+    for case in cases:
+        aurocs = case["details"]["classifier_independent_aurocs"]
+        assert set(aurocs) == {"reconstruction", "vae"} and all(0.5 < value <= 1 for value in aurocs.values())
+        assert aurocs[case["details"]["detector"]] == pytest.approx(case["value"], abs=1e-6)  # value: 6 decimals
+    assert {"reconstruction detector", "vae detector"} <= set(run.evidence["predictions_from"])
