@@ -9,6 +9,7 @@ import pytest
 from safety_harness.metrics import calibration, monitor, ranking
 from safety_harness.metrics.drift import ks_drift
 from safety_harness.metrics.verdicts import Verdict
+from safety_harness.ood import DETECTORS
 from safety_harness.plan.requirements import GIVEN_OOD_SETS
 from safety_harness.run.uncertainty import inputs_of
 
@@ -70,6 +71,18 @@ def test_false_alarm_rate_ceiling(requirement_case, safety_run, evidence):
     assert result.verdict is Verdict.PASS, result.message
 
 
+def independent_detector_aurocs(safety_run, ood_inputs) -> dict:
+    """AUROC on the same held-out and OOD images of every classifier-independent detector, by name
+    (None: unavailable for this model): the alternatives to the judged one, side by side."""
+    uncertainty, aurocs = safety_run.uncertainty, {}
+    for name, detector_class in DETECTORS.items():
+        if detector_class.classifier_independent:
+            detector = uncertainty.detector(name)
+            aurocs[name] = None if isinstance(detector, str) else ranking.auroc(
+                detector.score(inputs_of(uncertainty.held_out)), detector.score(ood_inputs))
+    return aurocs
+
+
 @pytest.mark.requirement_metric("auroc")
 def test_ood_separation_floor(requirement_case, safety_run, evidence):
     uncertainty = safety_run.uncertainty
@@ -78,7 +91,8 @@ def test_ood_separation_floor(requirement_case, safety_run, evidence):
     scores_in, scores_out = detector.score(inputs_of(uncertainty.held_out)), detector.score(ood_inputs)
     requirement = requirement_case.requirement
     separation = ranking.auroc_delong(scores_in, scores_out, requirement.direction, requirement.confidence)
-    result = evidence.judge_separation(separation, scores_in, scores_out, detector, chosen_set)
+    compared = independent_detector_aurocs(safety_run, ood_inputs) if detector.classifier_independent else None
+    result = evidence.judge_separation(separation, scores_in, scores_out, detector, chosen_set, compared)
     assert result.verdict is Verdict.PASS, result.message
 
 

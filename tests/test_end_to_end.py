@@ -282,3 +282,14 @@ def test_sticker_attraction_fails_the_model_that_learned_a_sticker_and_passes_it
     assert relevance["class"] == SHORTCUT_CLASS and relevance["into_attracting_class"]["mean_share"] > 0.25
     # the attracting class of a blocking verdict gets its per-class view in "Where the model looks"
     assert SHORTCUT_CLASS in [view["class"] for view in run.evidence["explanations"]["class_views"]]
+
+
+def test_independent_separation_records_both_image_detectors_aurocs_beside_the_judged_one(default_run):
+    run = default_run
+    cases = [case for case in run.evidence["requirements"] if case["requirement"] == "SR-OOD-INDEPENDENT-SEPARATION"]
+    assert run.returncode == 0 and {case["details"]["ood_set"] for case in cases} == {"noise", "textures", "scenes"}
+    for case in cases:
+        aurocs = case["details"]["classifier_independent_aurocs"]
+        assert set(aurocs) == {"reconstruction", "vae"} and all(0.5 < value <= 1 for value in aurocs.values())
+        assert aurocs[case["details"]["detector"]] == pytest.approx(case["value"], abs=1e-6)  # value: 6 decimals
+    assert {"reconstruction detector", "vae detector"} <= set(run.evidence["predictions_from"])

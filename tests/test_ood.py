@@ -111,7 +111,47 @@ def test_reconstruction_detector_is_deterministic_and_alarms_on_what_it_never_sa
     assert np.array_equal(restored.score(DetectorInputs(np.ones((100, 1)), images=noise)), scores_out)
 
 
-@pytest.mark.parametrize("name, missing", [("mahalanobis", "features"), ("reconstruction", "images")])
+@pytest.fixture(scope="module")
+def tiny_vae_fit():
+    """A VAE fitted on 500 rendered signs, with 100 held-out signs and 100 frames of uniform noise (16x16)."""
+    signs = appearance(np.stack([render_sign(i % 43, i, 32).image for i in range(600)]))
+    noise = np.random.default_rng(0).integers(0, 256, (100, 16, 16, 3), dtype=np.uint8)
+    reference = DetectorInputs(np.ones((500, 1)), images=signs[:500])
+    detector = DETECTORS["vae"]().fit(reference, labels=np.zeros(500, int))
+    return detector, reference, DetectorInputs(np.ones((100, 1)), images=signs[500:]), \
+        DetectorInputs(np.ones((100, 1)), images=noise)
+
+
+def test_vae_score_is_the_negative_elbo_a_finite_reconstruction_term_plus_a_nonnegative_kl(tiny_vae_fit):
+    detector, _, held_out, noise = tiny_vae_fit
+    for inputs in (held_out, noise):
+        reconstruction, kl = detector.elbo_terms(inputs)
+        assert np.all(np.isfinite(reconstruction)) and np.all(kl >= 0)
+        assert detector.score(inputs) == pytest.approx(reconstruction + kl, rel=1e-12)
+    # the Gaussian decoder's scale is the fitting data's RMS error, so there the reconstruction
+    # term per pixel is log(sigma sqrt(2 pi)) + 1/2 on average
+    sigma = detector.decoder_scale
+    fitted_reconstruction, _ = detector.elbo_terms(tiny_vae_fit[1])
+    assert np.mean(fitted_reconstruction) / (16 * 16 * 3) == pytest.approx(np.log(sigma * np.sqrt(2 * np.pi)) + 0.5,
+                                                                            rel=1e-4)
+
+
+def test_vae_scores_what_it_never_saw_above_what_it_was_fitted_on(tiny_vae_fit):
+    detector, _, held_out, noise = tiny_vae_fit
+    assert auroc(detector.score(held_out), detector.score(noise)) > 0.95
+    assert np.min(detector.score(noise)) > np.max(detector.score(held_out))
+
+
+def test_vae_is_deterministic_from_fit_to_score_and_through_its_cached_state(tiny_vae_fit):
+    detector, reference, _, noise = tiny_vae_fit
+    scores = detector.score(noise)
+    assert np.array_equal(detector.score(noise), scores)
+    assert np.array_equal(DETECTORS["vae"]().fit(reference, labels=np.zeros(500, int)).score(noise), scores)
+    assert np.array_equal(DETECTORS["vae"]().restore(detector.state()).score(noise), scores)
+
+
+@pytest.mark.parametrize("name, missing", [("mahalanobis", "features"), ("reconstruction", "images"),
+                                           ("vae", "images")])
 def test_detectors_without_their_inputs_say_why(name, missing):
     assert missing in DETECTORS[name]().unavailable_reason(DetectorInputs(np.full((2, 2), 0.5)))
 

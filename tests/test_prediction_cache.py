@@ -140,7 +140,7 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
                "-k", "SR-STOP-RECALL or SR-ACCURACY or SR-OOD-INDEPENDENT-SEPARATION-noise")
     first = run_safety_suite(*options, name="cache-cold")
     second = run_safety_suite(*options, name="cache-warm")
-    assert set(first.evidence["predictions_from"]) >= {"ingest clean", "reconstruction detector",
+    assert set(first.evidence["predictions_from"]) >= {"ingest clean", "reconstruction detector", "vae detector",
                                                        f"content hash of {ingest}"}
     assert set(first.evidence["predictions_from"].values()) == {"computed"}
     assert set(second.evidence["predictions_from"].values()) == {"cache"}

@@ -12,9 +12,11 @@ from safety_harness.ood.detectors import (
 )
 from safety_harness.ood.mc_dropout import McDropoutScores, McEntropy, McMutualInformation
 from safety_harness.ood.reconstruction import Reconstruction, appearance
+from safety_harness.ood.vae import VariationalAutoencoder
 
 DETECTORS = {detector.name: detector for detector in (MaxSoftmax, Energy, Mahalanobis, Reconstruction,
-                                                     EnsembleDisagreement, McEntropy, McMutualInformation)}
+                                                       EnsembleDisagreement, McEntropy, McMutualInformation,
+                                                       VariationalAutoencoder)}
 
 __all__ = ["DETECTORS", "OOD_SET_NAMES", "Detector", "DetectorInputs", "McDropoutScores", "OodSet", "appearance",
            "bundled_ood_sets", "fit_threshold"]

@@ -40,6 +40,8 @@ class Detector:
     costly_fit = False
     #: reads the scores of MC dropout passes, which only a model with Dropout layers gives
     needs_mc_dropout = False
+    #: reads the images only, never the classifier's outputs (a second opinion beside the classifier)
+    classifier_independent = False
 
     def fit(self, reference: DetectorInputs, labels: np.ndarray) -> "Detector":
         return self

@@ -34,18 +34,29 @@ def appearance(images: np.ndarray) -> np.ndarray:
         np.zeros((0, APPEARANCE_SIZE, APPEARANCE_SIZE, 3), np.uint8)
 
 
-def _autoencoder(keras):
+def convolutional_encoder(keras) -> list:
+    """The encoder's layers, 16x16x3 -> flat 4x4x64 (shared with the VAE detector, ood.vae)."""
     layers = keras.layers
+    return [layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),   # 8x8
+            layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),   # 4x4
+            layers.Flatten()]
+
+
+def convolutional_decoder(keras) -> list:
+    """The decoder's layers, a code -> 16x16x3 in 0..1 (shared with the VAE detector, ood.vae)."""
+    layers = keras.layers
+    return [layers.Dense(4 * 4 * 64, activation="relu"),
+            layers.Reshape((4, 4, 64)),
+            layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu"),  # 8x8
+            layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="sigmoid")]  # 16x16
+
+
+def _autoencoder(keras):
     return keras.Sequential([
         keras.Input((APPEARANCE_SIZE, APPEARANCE_SIZE, 3)),
-        layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),   # 8x8
-        layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),   # 4x4
-        layers.Flatten(),
-        layers.Dense(CODE_SIZE, activation="relu", name="code"),
-        layers.Dense(4 * 4 * 64, activation="relu"),
-        layers.Reshape((4, 4, 64)),
-        layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu"),  # 8x8
-        layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="sigmoid"),  # 16x16
+        *convolutional_encoder(keras),
+        keras.layers.Dense(CODE_SIZE, activation="relu", name="code"),
+        *convolutional_decoder(keras),
     ], name="reconstruction_autoencoder")
 
 
@@ -58,6 +69,7 @@ class Reconstruction(Detector):
 
     name = "reconstruction"
     costly_fit = True
+    classifier_independent = True
     description = "reconstruction error of a convolutional autoencoder fitted on reference images (16x16)"
     reference = "An & Cho, SNU Data Mining Center 2015 (autoencoder reconstruction for anomaly detection)"
     seed = 0
