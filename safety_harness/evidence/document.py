@@ -21,7 +21,7 @@ from safety_harness.core.names import NAME_PATTERN
 from safety_harness.evidence.results import GATE_FAIL, GATE_NO_VERDICT, GATE_PASS
 from safety_harness.metrics.verdicts import SamplesNeeded, Verdict
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 SCHEMA_PATH = Path(__file__).with_name("evidence.schema.json")
 
 Gate = Literal[GATE_PASS, GATE_FAIL, GATE_NO_VERDICT]
