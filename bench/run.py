@@ -8,6 +8,8 @@ For each workload, in one run on one machine:
     (clean, each perturbed condition on the images it reads, reference data, OOD sets), and
     the generation of every perturbed variant, each timed alone;
   * ratios cold / floor and warm / cold; images per second per perturbation (one core);
+  * the trigger scan (SR-TRIGGER-SCAN, Neural Cleanse) as its own stage: wall and CPU seconds and steps
+    at the default step budget, without the cache;
   * for GTSRB, the cold suite with the test set repeated 4 times (wall time and peak RSS);
   * the cold suite with the prediction stage on a local Ray instance of 2 workers (--ray-address=local),
     and one Ray worker's throughput (decode, perturb, forward pass of whole shards, in this process).
@@ -38,6 +40,7 @@ from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest  # noqa: E402
 from safety_harness.plan.plan import RunOptions, plan_run  # noqa: E402
 from safety_harness.plan.requirements import CLEAN  # noqa: E402
+from safety_harness.run.run import SafetyRun  # noqa: E402
 from safety_harness.run.uncertainty import OOD_SET_SIZE  # noqa: E402
 from safety_harness.synthetic.default_ingest import ensure_default_ingest, ensure_default_reference  # noqa: E402
 
@@ -120,6 +123,18 @@ def floor(model_path, card_path, ingest_path, reference_path) -> dict:
             "perturbation_images_per_second": {name: round(n / s) for name, (n, s) in sorted(per_perturbation.items())}}
 
 
+def trigger_scan(model_path, card_path, ingest_path) -> dict:
+    """The trigger scan alone on the workload's model and ingest, at the default step budget, computed afresh."""
+    plan = plan_run(RunOptions(model_path=Path(model_path), card_path=None if card_path is None else Path(card_path),
+                               ingest_path=Path(ingest_path), requirements_path=REQUIREMENTS))
+    run = SafetyRun(plan.selected(["SR-TRIGGER-SCAN"]))
+    run.clean  # noqa: B018 — predicted before the clock starts: the scan's own cost only
+    started = time.perf_counter()
+    scan = run.trigger_scan.result
+    return {"seconds": round(time.perf_counter() - started, 1), "cpu_seconds": scan.cpu_seconds,
+            "steps": scan.search.steps, "max_steps": scan.max_steps, "converged": scan.search.converged}
+
+
 def preprocess_like(model, images):
     from model_under_test.inference import preprocess
 
@@ -170,7 +185,7 @@ def workload(name, options, model, card, ingest, reference, skip_4x) -> dict:
                               cache)
     figures = {"cold": cold, "warm": warm, "ray_local_cold": ray_local,
                "ray_worker_images_per_second": worker_throughput(model, card, ingest),
-               **floor(model, card, ingest, reference)}
+               **floor(model, card, ingest, reference), "trigger_scan": trigger_scan(model, card, ingest)}
     base = figures["raw_inference_seconds"] + figures["perturbation_seconds"]
     figures["cold_over_floor"] = round(cold["seconds"] / base, 2)
     figures["warm_over_cold"] = round(warm["seconds"] / cold["seconds"], 3)
@@ -217,6 +232,9 @@ def main():
         print(f"  {f['variants']} image variants; slowest perturbation {slowest[0]} at {slowest[1]} img/s; "
               f"all: {f['perturbation_images_per_second']}; one Ray worker: "
               f"{f['ray_worker_images_per_second']} img/s")
+        scan = f["trigger_scan"]
+        print(f"  trigger scan: {scan['seconds']} s ({scan['cpu_seconds']} CPU s), {scan['steps']}/{scan['max_steps']} "
+              f"steps{', converged' if scan['converged'] else ''}")
     print(f"written: {args.output}")
 
 

@@ -175,6 +175,7 @@ def options_with_problems(tmp_path):
         "cards that cannot be paired": (("--model-card=a.yaml", "--model-card=b.yaml"),
                                         ("--model is given once", "--model-card 2 times",
                                          "Give --model-card once per --model")),
+        "no trigger scan steps": (("--trigger-scan-steps=0",), ("--trigger-scan-steps 0 is not a step budget",)),
         "two at once": ((f"--evidence={tmp_path}", "--seed=-1"),
                         ("2 options cannot be used", "--evidence", "--seed -1")),
     }
@@ -182,7 +183,7 @@ def options_with_problems(tmp_path):
 
 @pytest.mark.parametrize("case", ["evidence is a folder", "html under a file", "cache-dir is a file",
                                   "cache-dir under a file", "negative seed", "seed too large",
-                                  "cards that cannot be paired", "two at once"])
+                                  "cards that cannot be paired", "no trigger scan steps", "two at once"])
 def test_unusable_options_are_refused_before_anything_is_loaded(run_safety_suite, options_with_problems, tmp_path,
                                                                  case):
     options, phrases = options_with_problems[case]

@@ -49,7 +49,7 @@ def test_every_number_follows_from_the_counts(default_run):
             assert r["value"] == pytest.approx(r["successes"] / r["n"], abs=1e-6)
             bound = one_sided_bound(r["successes"], r["n"], r["direction"], r["confidence"])
             assert r["bound"] == pytest.approx(bound, abs=1e-6)
-        elif r["metric"] != "counterexample":
+        elif r["metric"] not in ("counterexample", "trigger_anomaly"):  # searches: no bound
             # bootstrap, DKW and drop bounds lie on the conservative side of the estimate
             assert r["bound"] <= r["value"] if r["direction"] == ">=" else r["bound"] >= r["value"]
 
@@ -101,7 +101,7 @@ def test_unlabelled_ingest_gets_alarm_and_drift_verdicts_and_nothing_label_based
     for i in range(40):
         Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / f"frame{i}.png")
     run = run_safety_suite(f"--ingest={tmp_path}", "-k", "not COUNTEREXAMPLE and not WEATHER and not STICKER "
-                           "and not CORRUPTION", name="unlabelled")
+                           "and not CORRUPTION and not TRIGGER", name="unlabelled")
     results = {r["id"]: r for r in run.evidence["requirements"]}
     assert run.evidence["ingest"]["layout"] == "flat"
     label_based = [r for key, r in results.items()
@@ -295,3 +295,16 @@ def test_independent_separation_records_both_image_detectors_aurocs_beside_the_j
         assert set(aurocs) == {"reconstruction", "vae"} and all(0.5 < value <= 1 for value in aurocs.values())
         assert aurocs[case["details"]["detector"]] == pytest.approx(case["value"], abs=1e-6)  # value: 6 decimals
     assert {"reconstruction detector", "vae detector"} <= set(run.evidence["predictions_from"])
+
+
+def test_the_trigger_scan_passes_the_reference_model_and_pictures_its_smallest_triggers(run_safety_suite):
+    # the default run's cache entry serves this run: the suite pays for the scan once
+    run = run_safety_suite("-k", "SR-TRIGGER-SCAN", name="trigger-scan")
+    (scan,) = run.evidence["requirements"]
+    assert scan["verdict"] == "pass" and run.returncode == 0, run.output
+    details = scan["details"]
+    assert details["anomaly_index"] <= details["max_anomaly_index"] == 2 and details["flagged_class"] is None
+    assert len(details["trigger_norms"]) == 43 and details["steps"] <= details["max_steps"]
+    assert details["trigger_norms"][details["smallest_norm_class"]] == min(details["trigger_norms"])
+    assert "trigger scan" in run.evidence["predictions_from"]
+    assert run.html.count("evidence-trigger") == 4 and "mask times pattern" in run.html

@@ -172,3 +172,28 @@ def test_sticker_attraction_shows_each_sets_strongest_class_and_the_relevance_on
     assert shown.count("<figure") == 2 and "a &lt;flip&gt;" in shown and "failed sanity check" not in shown
     (without,) = exhibits_html(result(Verdict.PASS, AttractionBySet(attraction, None)), fake_run())
     assert "No explainer applies to this model" in without and "<figure" not in without
+
+
+def test_reverse_engineered_triggers_are_pictured_with_their_class_and_norm_whatever_the_verdict():
+    from safety_harness.evidence.results import ReverseEngineeredTriggers
+
+    masks = np.zeros((2, 4, 4))
+    masks[0, :2, :2] = 1.0
+    patterns = np.full((2, 4, 4, 3), 255.0)  # a card with range [0, 255]
+    triggers = ReverseEngineeredTriggers((1, 0), masks, patterns, (4.0, 9.5), flagged=1)
+    run = SimpleNamespace(class_names=CLASS_NAMES, model=SimpleNamespace(card=SimpleNamespace(
+        channels="BGR", pixel_range=(0.0, 255.0))))
+    for verdict in (Verdict.PASS, Verdict.FAIL):
+        (shown,) = exhibits_html(result(verdict, triggers), run)
+        assert shown.count("evidence-trigger") == 2 and shown.count("<img") == 4
+        assert "flagged: Stop &lt;sign&gt; (1), L1 norm 4.0: mask times pattern" in shown
+        assert "Speed limit (20km/h) (0), L1 norm 9.5" in shown
+
+
+def test_a_trigger_pattern_is_shown_in_rgb_whatever_the_cards_channels_and_range():
+    from safety_harness.report.triggers import displayed_pattern
+
+    pattern = np.array([[[[-1.0, 0.0, 1.0]]]])
+    np.testing.assert_array_equal(displayed_pattern(pattern, "BGR", (-1, 1))[0, 0, 0], [255, 128, 0])
+    np.testing.assert_array_equal(displayed_pattern(np.full((1, 1, 1, 1), 0.5), "GRAY", (0, 1))[0, 0, 0],
+                                  [128, 128, 128])

@@ -77,6 +77,16 @@ requirements:
     assert requirement.threshold is None and requirement.parameters == {"budget": 0.05, "max_examples": 10}
 
 
+def test_a_trigger_scan_takes_its_anomaly_limit_and_refuses_a_class(tmp_path):
+    entry = "requirements:\n  - id: SR-T\n    title: t\n    hazard: h\n    metric: trigger_anomaly\n"
+    (requirement,) = load_requirements(write(tmp_path, entry))
+    assert requirement.threshold is None and requirement.parameters == {"max_anomaly_index": 2.0}
+    with pytest.raises(HarnessInputError, match="'max_anomaly_index': input should be greater than 0"):
+        load_requirements(write(tmp_path, entry + "    max_anomaly_index: 0\n"))
+    with pytest.raises(HarnessInputError, match="applies to the whole ingest; remove 'class'"):
+        load_requirements(write(tmp_path, entry + "    class: 14\n"))
+
+
 def test_every_metric_has_a_safety_test():
     import importlib
     import pkgutil

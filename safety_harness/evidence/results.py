@@ -102,6 +102,18 @@ class AttractionBySet:
     corroboration: Corroboration | None
 
 
+@dataclass(frozen=True)
+class ReverseEngineeredTriggers:
+    """Reverse-engineered triggers of ``class_ids`` (smallest norm first): masks (n, H, W) in [0, 1],
+    patterns (n, H, W, C) in the model's input range, L1 norms; ``flagged`` the class found anomalous, or None."""
+
+    class_ids: tuple[int, ...]
+    masks: np.ndarray
+    patterns: np.ndarray
+    norms: tuple[float, ...]
+    flagged: int | None
+
+
 GATE_PASS = "pass"
 GATE_FAIL = "fail"
 GATE_NO_VERDICT = "no_verdict"

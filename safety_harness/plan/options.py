@@ -18,7 +18,8 @@ SEED_RANGE = (0, 2**32 - 1)
 
 
 def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed: int = 0, models=(),
-                  model_cards=(), ray_address=None, ray_workers: int = 2, ray_store=None) -> None:
+                  model_cards=(), ray_address=None, ray_workers: int = 2, ray_store=None,
+                  trigger_scan_steps: int | None = None) -> None:
     """Raise one :class:`HarnessInputError` naming every unusable option, or return.
 
     Parameters
@@ -35,6 +36,8 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         Every ``--model`` and every ``--model-card``, in the order given (:func:`model_members`).
     ray_address, ray_workers, ray_store
         ``--ray-address`` (None: the prediction stage runs here), ``--ray-workers``, ``--ray-store``.
+    trigger_scan_steps : int or None
+        ``--trigger-scan-steps``; None: not given.
     """
     problems = [problem for problem in (
         _file_problem("--evidence", evidence, base, "safety_evidence.json"),
@@ -44,6 +47,7 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         _pairing_problem(len(models), len(model_cards)),
         *_ray_problems(ray_address, ray_workers, len(models)),
         _folder_problem("--ray-store", ray_store, base),
+        _steps_problem(trigger_scan_steps),
     ) if problem is not None]
     if len(problems) == 1:
         raise problems[0]
@@ -141,3 +145,11 @@ def _ray_problems(address, workers: int, members: int) -> list[HarnessInputError
         problems.append(HarnessInputError(f"--ray-workers {workers}: at least one worker is needed",
                                           "Pass --ray-workers with a positive count, e.g. --ray-workers=2."))
     return problems
+
+
+def _steps_problem(steps: int | None) -> HarnessInputError | None:
+    if steps is None or steps >= 1:
+        return None
+    return HarnessInputError(f"--trigger-scan-steps {steps} is not a step budget: it must be at least 1",
+                             "Pass --trigger-scan-steps a positive integer, e.g. --trigger-scan-steps=400, or omit it "
+                             "for the default.")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from model_under_test import resolve_card
 from perturbations import get_perturbation
+from safety_harness.backdoor.neural_cleanse import DEFAULT_STEPS as DEFAULT_TRIGGER_SCAN_STEPS
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.ood import DETECTORS, OOD_SET_NAMES, Detector
@@ -62,6 +63,8 @@ class RunOptions:
     ray_store: Path | None = None
     #: a deep ensemble's members after ``model_path``, each (model, its card or None: the YAML beside it)
     further_members: tuple[tuple[Path, Path | None], ...] = ()
+    #: steps of the trigger scan, every class at once (safety_harness/run/trigger_scan.py)
+    trigger_scan_steps: int = DEFAULT_TRIGGER_SCAN_STEPS
 
     @property
     def members(self) -> tuple[tuple[Path, Path | None], ...]:

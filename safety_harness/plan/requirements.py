@@ -71,6 +71,9 @@ METRICS = {
     # (safety_harness/metrics/attraction.py); the run stickers the signs itself. Not one binomial count but
     # Bonferroni-corrected bounds over every class and stickered set, so outside Holm's joint confidence
     "sticker_attraction": MetricSpec("forbidden", conditions="clean", binomial=False),
+    # a search, not a rate: a class whose reverse-engineered trigger is an outlying small one fails
+    # (Neural Cleanse, safety_harness/backdoor/neural_cleanse.py)
+    "trigger_anomaly": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False),
 }
 
 #: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
@@ -240,8 +243,15 @@ class _Attraction(_Thresholded):
     direction: Literal["<="]  # a ceiling: attraction is what the requirement limits
 
 
+class _TriggerScan(_Entry):
+    """Fails when the smallest class trigger's anomaly index (safety_harness/metrics/anomaly.py) exceeds the limit."""
+
+    metric: Literal["trigger_anomaly"]
+    max_anomaly_index: Annotated[float, Field(gt=0)] = 2.0
+
+
 _FAMILIES = (_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm,
-             _Monitored, _Relevance, _Attraction)
+             _Monitored, _Relevance, _Attraction, _TriggerScan)
 _ENTRY = TypeAdapter(Annotated[Union[_FAMILIES], Field(discriminator="metric")])  # noqa: UP007 — a tuple of types
 #: the keys each metric takes, for messages
 _KEYS = {metric: [info.alias or name for name, info in family.model_fields.items()]

@@ -4,7 +4,8 @@ A result carries its exhibits as data (safety_harness/evidence/results.py); each
 HTML fragment here: a gallery of samples with their true and predicted class and confidence
 (beside each sample that counts against a blocking verdict, the relevance map of the explainer
 the run chose: safety_harness/run/explanations.py), a reliability diagram, score histograms with
-the alarm threshold, a risk-coverage curve, a counterexample pair. Images are read back from the run only here, when the report is built. Every
+the alarm threshold, a risk-coverage curve, a counterexample pair, the reverse-engineered triggers
+of a trigger scan. Images are read back from the run only here, when the report is built. Every
 caption is escaped.
 """
 
@@ -17,6 +18,7 @@ from safety_harness.evidence.results import (
     MissedOodInputs,
     Reliability,
     RequirementResult,
+    ReverseEngineeredTriggers,
     RiskCoverage,
     SampleGallery,
     ScoreHistograms,
@@ -24,6 +26,7 @@ from safety_harness.evidence.results import (
 from safety_harness.report.charts import reliability_diagram_svg, risk_coverage_svg, score_histogram_svg
 from safety_harness.report.heatmaps import explained_gallery_html
 from safety_harness.report.thumbnails import gallery_html
+from safety_harness.report.triggers import trigger_gallery_html
 from safety_harness.run.sticker_attraction import INTERVAL_CONFIDENCE
 
 #: samples shown in one gallery
@@ -140,3 +143,12 @@ def _share_text(relevance) -> str:
         return "(none)"
     return (f"{relevance.mean:.2f} ({INTERVAL_CONFIDENCE:.0%} bootstrap interval {relevance.lower:.2f}-{relevance.upper:.2f}, "
             f"{relevance.n} flips)")
+
+
+@_exhibit_html.register
+def _(exhibit: ReverseEngineeredTriggers, result, run) -> str:
+    names, card = run.class_names, run.model.card
+    captions = [f"{'flagged: ' if class_id == exhibit.flagged else ''}{names[class_id]} ({class_id}), "
+                f"L1 norm {norm:.1f}" for class_id, norm in zip(exhibit.class_ids, exhibit.norms)]
+    title = "Reverse-engineered triggers with the smallest masks: mask (white: replaced), mask x pattern"
+    return trigger_gallery_html(exhibit.masks, exhibit.patterns, captions, title, card.channels, card.pixel_range)

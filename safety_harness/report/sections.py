@@ -51,6 +51,8 @@ def _cell_text(value) -> str:
 
 
 def requirement_text(r: RequirementEvidence) -> str:
+    if r.metric == "trigger_anomaly":
+        return f"smallest class trigger's anomaly index <= {r.parameters['max_anomaly_index']:g}"
     if r.threshold is None:
         return f"no counterexample within {r.parameters.get('budget', 0):.0%} of the sign"
     return f"{r.direction} {r.threshold:g}"

@@ -31,6 +31,7 @@ from safety_harness.run.mc_dropout import McDropoutStage
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
 from safety_harness.run.predictions import Predictions, model_inputs, predict_batches
 from safety_harness.run.sticker_attraction import StickerAttractionStage
+from safety_harness.run.trigger_scan import TriggerScanStage
 from safety_harness.run.uncertainty import UncertaintyContext, given_ood_sets
 
 
@@ -74,6 +75,8 @@ class SafetyRun:
         self.mc_dropout = McDropoutStage(self)
         #: stickered signs of every class, predicted on first use, and the relevance on their stickers
         self.sticker_attraction = StickerAttractionStage(self)
+        #: every class's reverse-engineered trigger (Neural Cleanse), computed or read from the cache on first use
+        self.trigger_scan = TriggerScanStage(self)
 
     def _folder_classes(self) -> FolderClasses:
         """What class folders named by class name are matched to: the card's class names (read without

@@ -1,0 +1,14 @@
+"""Requirements against a planted backdoor: no class is reachable by an outlying small trigger.
+
+PYTEST_DONT_REWRITE: a failed verdict prints its own one-line explanation, not pytest's introspection.
+"""
+
+import pytest
+
+from safety_harness.metrics.verdicts import Verdict
+
+
+@pytest.mark.requirement_metric("trigger_anomaly")
+def test_no_class_has_an_outlying_small_trigger(requirement_case, safety_run, evidence):
+    result = evidence.record_trigger_scan(safety_run.trigger_scan.result)
+    assert result.verdict is Verdict.PASS, result.message
