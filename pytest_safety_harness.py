@@ -74,8 +74,8 @@ OPTIONS = (
     (("--trigger-scan-steps",), dict(metavar="N", type=int, default=None,
                                      help="optimisation steps of the trigger scan (Neural Cleanse, every class at "
                                           "once; a step budget keeps the result machine-independent). More steps "
-                                          "search longer for a backdoor trigger (default: 200, about 30 s on 2 CPU "
-                                          "cores with the bundled model)")),
+                                          "search longer for a backdoor trigger (default: 300, about 65 CPU seconds "
+                                          "with the bundled model)")),
     (("--allow-corrupt-images",), dict(action="store_true",
                                        help="evaluate the readable images when some cannot be decoded; the report "
                                             "lists the excluded ones")),

@@ -50,7 +50,7 @@ EARLY_STOP_IMPROVEMENT = 0.99
 #: clean images stamped with every class's trigger in one step
 IMAGES_PER_STEP = 4
 #: the step budget of a default run (``--trigger-scan-steps``)
-DEFAULT_STEPS = 200
+DEFAULT_STEPS = 300
 #: how far from 0 and 1 the random initial mask and pattern are drawn (their inverses stay finite)
 _INITIAL_MARGIN = 1e-3
 
