@@ -5,10 +5,14 @@ PYTEST_DONT_REWRITE: a failed verdict prints its own one-line explanation, not p
 
 import pytest
 
+from model_under_test import Ensemble
 from safety_harness.metrics.verdicts import Verdict
 
 
 @pytest.mark.requirement_metric("trigger_anomaly")
 def test_no_class_has_an_outlying_small_trigger(requirement_case, safety_run, evidence):
+    if isinstance(safety_run.model, Ensemble):
+        evidence.not_applicable("the model is an ensemble: the trigger scan reverse-engineers the triggers of one "
+                                "network, and a member's trigger is not the ensemble's; scan each member on its own")
     result = evidence.record_trigger_scan(safety_run.trigger_scan.result)
     assert result.verdict is Verdict.PASS, result.message

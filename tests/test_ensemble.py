@@ -174,3 +174,11 @@ def test_an_ensemble_of_two_shared_models_is_judged_end_to_end(run_safety_suite,
     assert recall["bound"] <= recall["value"] and recall["successes"] >= 265
     assert "ensemble" in run.evidence["explanations"]["explainers"][0]["reason"]
     assert "an ensemble of 2 models" in run.html
+
+
+def test_the_trigger_scan_does_not_apply_to_an_ensemble(run_safety_suite, members):
+    run = run_safety_suite(f"--model={members['rgb16'].path}", f"--model={members['bgr12'].path}",
+                           "-k", "SR-TRIGGER-SCAN", name="ensemble-trigger-scan")
+    (scan,) = run.evidence["requirements"]
+    assert scan["verdict"] == "not_applicable" and "the model is an ensemble" in scan["reason"], run.output
+    assert "trigger scan" not in run.evidence["predictions_from"]
