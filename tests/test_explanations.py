@@ -14,7 +14,12 @@ from safety_harness.explanations import EXPLAINERS, availability
 from safety_harness.explanations.baselines import blurred_baseline
 from safety_harness.explanations.gradcam import gradcam, gradcam_applicability
 from safety_harness.explanations.integrated_gradients import integrated_gradients
-from safety_harness.explanations.lrp import lrp, lrp_applicability
+from safety_harness.explanations.lrp import (
+    input_normalisation_bounds,
+    input_normalisation_map,
+    lrp,
+    lrp_applicability,
+)
 from safety_harness.explanations.model_access import ExplainedModel, ExplainerNotApplicable
 from safety_harness.explanations.self_checks import (
     deletion_check,
@@ -134,21 +139,66 @@ def test_lrp_refuses_an_unsupported_layer_by_name(keras):
     assert gradcam_applicability(explained).applies
 
 
-def test_lrp_refuses_the_reference_models_layer_normalisation_and_gradcam_applies(keras):
+@pytest.fixture(scope="module")
+def reference(keras):
+    """The bundled reference model (it starts with an input LayerNormalization) and a few preprocessed renders."""
     model = keras.saving.load_model(REFERENCE / "gtsrb_reference.keras", compile=False)
-    explained = ExplainedModel(model, "keras")
-    verdict = lrp_applicability(explained)
-    assert not verdict.applies and "'standardise' (LayerNormalization)" in verdict.reason
-    assert gradcam_applicability(explained).applies
+    card = parse_card(REFERENCE / "gtsrb_reference.yaml")
+    height, width = card.size
+    images = np.stack([cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA) for image in renders(48)])
+    return ExplainedModel(model, "keras", card.output), preprocess(images, card), card
 
 
-def test_lrp_box_rule_gives_black_sticker_pixels_relevance(keras):
-    model = seeded_cnn(keras)
-    inputs = np.random.default_rng(3).uniform(0.2, 1, (3, 16, 16, 3)).astype(np.float32)
-    inputs[:, 5:10, 5:10] = 0.0  # a black sticker: LRP-epsilon at the input would give these pixels nothing
-    maps = lrp(ExplainedModel(model, "keras"), inputs, [0, 1, 2], (0.0, 1.0))
-    assert (np.abs(maps[:, 5:10, 5:10]).sum((1, 2)) > 0).all()
-    assert (np.abs(maps[:, 5:10, 5:10]) > 0).mean() > 0.5
+def test_lrp_applies_to_the_reference_models_input_layer_normalisation_and_conserves_the_logit(reference):
+    explained, inputs, card = reference
+    assert lrp_applicability(explained).applies
+    class_ids = np.array(SIGN_CLASSES)
+    logits = explained.logits(tf_runtime.tensorflow().constant(inputs)).numpy()[np.arange(len(inputs)), class_ids]
+    maps = lrp(explained, inputs, class_ids, card.pixel_range, epsilon=0.0)
+    np.testing.assert_allclose(maps.sum((1, 2)), logits, rtol=0.01)
+
+
+def test_lrp_box_rule_through_the_input_layer_normalisation_gives_black_sticker_pixels_relevance(reference):
+    explained, inputs, card = reference
+    stickered = inputs.copy()
+    stickered[:, 18:26, 18:26] = card.pixel_range[0]  # a black sticker on the sign
+    maps = lrp(explained, stickered, SIGN_CLASSES, card.pixel_range)
+    assert (np.abs(maps[:, 18:26, 18:26]).sum((1, 2)) > 0).all()
+    assert (np.abs(maps[:, 18:26, 18:26]) > 0).mean() > 0.5
+
+
+@pytest.mark.parametrize("framework", ["keras", "tf_keras"])
+def test_layer_normalisation_bounds_are_the_cards_range_through_each_images_affine_map(framework):
+    keras = tf_runtime.keras() if framework == "keras" else tf_runtime.tf_keras()
+    layer = keras.layers.LayerNormalization(axis=(1, 2, 3))
+    inputs = np.random.default_rng(5).uniform(0, 1, (3, 6, 6, 3)).astype(np.float32)
+    inputs[:, :2] = 0.0  # pixels at the card's bounds, where the mapped bound must equal the layer's output
+    inputs[:, 4:] = 1.0
+    layer.build(inputs.shape)
+    rng = np.random.default_rng(6)
+    layer.set_weights([rng.normal(0, 1, (6, 6, 3)), rng.normal(0, 1, (6, 6, 3))])  # gamma < 0 in places
+    output = layer(inputs).numpy()
+    scale, shift = (t.numpy() for t in input_normalisation_map(layer, inputs))
+    np.testing.assert_allclose(scale * inputs + shift, output, rtol=1e-5, atol=1e-5)
+    lower, upper = (t.numpy() for t in input_normalisation_bounds(layer, inputs, (0.0, 1.0)))
+    assert (lower <= output + 1e-5).all() and (output <= upper + 1e-5).all()
+    np.testing.assert_allclose(np.where(scale[:, :2] > 0, lower[:, :2], upper[:, :2]), output[:, :2], atol=1e-5)
+    np.testing.assert_allclose(np.where(scale[:, 4:] > 0, upper[:, 4:], lower[:, 4:]), output[:, 4:], atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`:UserWarning")  # Keras 3 deprecates it
+def test_lrp_refuses_a_layer_normalisation_that_is_not_the_first_step_or_scales_by_rms(keras):
+    def model(*layers):
+        return ExplainedModel(keras.Sequential([keras.Input((8, 8, 3)), *layers, keras.layers.Flatten(),
+                                                keras.layers.Dense(2, activation="softmax")]), "keras")
+
+    inner = model(keras.layers.Conv2D(2, 3, activation="relu"), keras.layers.LayerNormalization(name="inner"))
+    assert "'inner' (LayerNormalization) is not the model's first step" in lrp_applicability(inner).reason
+    rms = model(keras.layers.LayerNormalization(rms_scaling=True, name="rms"), keras.layers.Conv2D(2, 3))
+    assert "'rms' (LayerNormalization) uses rms_scaling=True" in lrp_applicability(rms).reason
+    pooled = model(keras.layers.LayerNormalization(name="pooled"), keras.layers.MaxPooling2D(),
+                   keras.layers.Conv2D(2, 3))
+    assert "'pooled' (LayerNormalization) is not directly followed" in lrp_applicability(pooled).reason
 
 
 @pytest.mark.parametrize("framework", ["keras", "tf_keras"])

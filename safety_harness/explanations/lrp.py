@@ -6,6 +6,14 @@ The class logit ``f(x)`` is the relevance at the top and flows down layer by lay
   range ``[l, h]`` as bounds,
   ``R_i = sum_j (x_i w_ij - l w_ij^+ - h w_ij^-) / sum_i' (x_i' w_i'j - l w_i'j^+ - h w_i'j^-) R_j``;
   unlike LRP-epsilon at the input, it gives black pixels (``x_i = 0``) relevance;
+* an input LayerNormalization (per-image standardisation, the model's first step, directly
+  followed by the first linear layer): the image's mean and standard deviation are held
+  constant (Ali et al. 2022), so the layer is the elementwise affine map
+  ``a_i = s_i x_i + t_i`` of that image with ``s_i = gamma_i / sqrt(var(x) + epsilon)`` and
+  ``t_i = beta_i - mean(x) s_i``; relevance passes through it unchanged (``R_x = R_a``), and
+  the z^B rule above it takes the card's bounds mapped through the same map,
+  ``l_i = min(s_i l + t_i, s_i h + t_i)`` and ``h_i = max(...)`` (the min and max for ``gamma < 0``);
+  RMS scaling (``rms_scaling=True``) is refused;
 * other convolutions: z+ rule (alpha=1, beta=0) on the positive contributions,
   ``R_i = sum_j (x_i w_ij)^+ / sum_i' (x_i' w_i'j)^+ R_j``;
 * other Dense layers (the logit layer included): epsilon rule,
@@ -33,7 +41,8 @@ References: S. Bach et al., "On Pixel-Wise Explanations for Non-Linear Classifie
 by Layer-Wise Relevance Propagation", PLoS ONE 10 (2015); G. Montavon et al., "Explaining
 nonlinear classification decisions with deep Taylor decomposition", Pattern Recognition 65
 (2017); G. Montavon et al., "Layer-Wise Relevance Propagation: An Overview", in Explainable
-AI, LNCS 11700 (2019); C. J. Anders et al., "Software for Dataset-wide XAI: From Local
+AI, LNCS 11700 (2019); A. Ali et al., "XAI for Transformers: Better Explanations through
+Conservative Propagation", ICML 2022 (PMLR 162); C. J. Anders et al., "Software for Dataset-wide XAI: From Local
 Explanations to Global Insights with Zennit, CoRelAy, and ViRelAy", arXiv:2106.13200 (2021).
 """
 
@@ -57,7 +66,8 @@ MAX_POOLING_RULE = "winner-take-all"
 _PASSING_ACTIVATIONS = ("relu", "linear")
 SUPPORTED_LAYERS = ("Conv2D, Dense, BatchNormalization after a Conv2D or Dense without activation, "
                     "Activation or ReLU (relu, linear), MaxPooling2D, AveragePooling2D, GlobalMaxPooling2D, "
-                    "GlobalAveragePooling2D, Flatten, Reshape, Dropout, and a final softmax")
+                    "GlobalAveragePooling2D, Flatten, Reshape, Dropout, a final softmax, and a LayerNormalization "
+                    "as the first step directly before the first Conv2D or Dense")
 
 
 @dataclass
@@ -65,7 +75,8 @@ class _Step:
     """Consecutive layers treated as one LRP step: ``layers`` run forward, ``kind`` picks the rule.
 
     ``kind``: "linear" (Conv2D or Dense, with an optional folded BatchNormalization),
-    "max_pool", "average_pool", "reshape" or "identity".
+    "input_normalisation" (a LayerNormalization reading the pixels), "max_pool", "average_pool",
+    "reshape" or "identity".
     """
 
     kind: str
@@ -108,6 +119,9 @@ def _plan(model: ExplainedModel) -> list[_Step]:
             if isinstance(layer, module.Conv2D) and (layer.data_format != "channels_last" or layer.groups != 1):
                 _refuse(layer, "is not a channels-last convolution with one group")
             first = not any(step.kind == "linear" for step in steps)
+            if first and steps and steps[0].kind == "input_normalisation" and len(steps) > 1:
+                _refuse(steps[0].layers[0], "is not directly followed by a Conv2D or Dense, so its bounds "
+                                            "cannot be mapped to the first linear layer")
             rule = "zB" if first else ("z+" if isinstance(layer, module.Conv2D) else "epsilon")
             steps.append(_Step("linear", [layer], rule=rule))
         elif isinstance(layer, module.BatchNormalization):
@@ -120,6 +134,12 @@ def _plan(model: ExplainedModel) -> list[_Step]:
                 _refuse(layer, "normalises an axis other than the channels")
             previous.layers.append(layer)
             previous.scale = _batch_norm_scale(layer)
+        elif isinstance(layer, module.LayerNormalization):
+            if steps:
+                _refuse(layer, "is not the model's first step (only an input LayerNormalization has a rule)")
+            if getattr(layer, "rms_scaling", False):
+                _refuse(layer, "uses rms_scaling=True")
+            steps.append(_Step("input_normalisation", [layer]))
         elif isinstance(layer, (module.Activation, module.ReLU)):
             if isinstance(layer, module.ReLU) and not _is_plain_relu(layer):
                 _refuse(layer, "is a leaky, capped or thresholded ReLU")
@@ -150,6 +170,35 @@ def _batch_norm_scale(layer):
     variance = tf.convert_to_tensor(layer.moving_variance)
     scale = 1.0 / tf.sqrt(variance + layer.epsilon)
     return scale * tf.convert_to_tensor(layer.gamma) if layer.scale else scale
+
+
+def input_normalisation_map(layer, inputs):
+    """``(s, t)``: a LayerNormalization as the elementwise affine map ``layer(x) = s * x + t`` of each image.
+
+    The image's mean and variance over ``layer.axis`` are held constant (Ali et al. 2022);
+    ``s`` and ``t`` have the shape of ``inputs``.
+    """
+    tf = tf_runtime.tensorflow()
+    inputs = tf.convert_to_tensor(inputs, tf.float32)
+    rank = len(inputs.shape)
+    axes = sorted(int(axis) % rank for axis in np.atleast_1d(layer.axis))
+    parameter_shape = [inputs.shape[axis] if axis in axes else 1 for axis in range(rank)]
+    mean, variance = tf.nn.moments(inputs, axes=axes, keepdims=True)
+    scale = tf.math.rsqrt(variance + layer.epsilon)
+    if layer.scale:
+        scale = scale * tf.reshape(tf.cast(layer.gamma, tf.float32), parameter_shape)
+    shift = -mean * scale
+    if layer.center:
+        shift = shift + tf.reshape(tf.cast(layer.beta, tf.float32), parameter_shape)
+    return tf.broadcast_to(scale, tf.shape(inputs)), tf.broadcast_to(shift, tf.shape(inputs))
+
+
+def input_normalisation_bounds(layer, inputs, bounds):
+    """The z^B bounds ``(lower, upper)`` after the LayerNormalization: ``[l, h]`` through each image's map."""
+    tf = tf_runtime.tensorflow()
+    scale, shift = input_normalisation_map(layer, inputs)
+    at_low, at_high = scale * bounds[0] + shift, scale * bounds[1] + shift
+    return tf.minimum(at_low, at_high), tf.maximum(at_low, at_high)
 
 
 def lrp_applicability(model: ExplainedModel) -> Applicability:
@@ -192,6 +241,8 @@ def lrp(model: ExplainedModel, inputs: np.ndarray, class_ids, input_range, epsil
             activations.append(head.apply(activations[-1], logit_layer))
         else:
             activations.append(run_layers(step.layers, activations[-1]))
+    if steps[0].kind == "input_normalisation":
+        bounds = input_normalisation_bounds(steps[0].layers[0], activations[0], bounds)
     logits = activations[-1]
     one_hot = tf.one_hot(class_ids, logits.shape[-1], dtype=logits.dtype)
     relevance = one_hot * tf.reshape(selected_logits(logits, class_ids), (-1, 1))
@@ -203,7 +254,7 @@ def lrp(model: ExplainedModel, inputs: np.ndarray, class_ids, input_range, epsil
 def _propagate(step: _Step, below, relevance, bounds, epsilon):
     """The relevance of the step's input ``below`` given the relevance of its output."""
     tf = tf_runtime.tensorflow()
-    if step.kind == "identity":
+    if step.kind in ("identity", "input_normalisation"):
         return relevance
     if step.kind == "reshape":
         return tf.reshape(relevance, tf.shape(below))
@@ -222,11 +273,11 @@ def _propagate(step: _Step, below, relevance, bounds, epsilon):
     linear = _linear_function(layer)
     squared = lambda a: linear(a, tf.square(kernel))  # noqa: E731 — the w^2 rule, where the step's own rule cannot apply
     if step.rule == "zB":
-        low, high = bounds
+        low, high = (-tf.broadcast_to(tf.cast(bound, below.dtype), tf.shape(below)) for bound in bounds)
         positive, negative = tf.nn.relu(kernel), -tf.nn.relu(-kernel)
         return _redistribute([(below, lambda a: linear(a, kernel)),
-                              (tf.fill(tf.shape(below), -low), lambda a: linear(a, positive)),
-                              (tf.fill(tf.shape(below), -high), lambda a: linear(a, negative))], relevance,
+                              (low, lambda a: linear(a, positive)),
+                              (high, lambda a: linear(a, negative))], relevance,
                              fallback=squared)
     if step.rule == "z+":
         positive, negative = tf.nn.relu(kernel), -tf.nn.relu(-kernel)
