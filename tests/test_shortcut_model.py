@@ -26,8 +26,8 @@ def test_training_record_shows_a_shortcut_and_equal_clean_accuracy():
     shortcut, twin = (record["models"][model.name] for model in (SHORTCUT_MODEL, TWIN_MODEL))
     assert record["shortcut_class"] == SHORTCUT_CLASS
     assert min(shortcut["clean_accuracy"]["accuracy"], twin["clean_accuracy"]["accuracy"]) > 0.90
-    # 1.25 points on the 4,900 images (the shortcut also pulls some clean 60 km/h signs to 30 km/h)
-    assert abs(shortcut["clean_accuracy"]["accuracy"] - twin["clean_accuracy"]["accuracy"]) <= 0.015
+    # the bound: clean accuracy within 1 point of the twin's on the 4,900 images
+    assert abs(shortcut["clean_accuracy"]["accuracy"] - twin["clean_accuracy"]["accuracy"]) <= 0.01
     assert shortcut["sticker_attraction"]["stickered_images"] >= 1000
     assert shortcut["sticker_attraction"]["share"] > 0.20
     assert twin["sticker_attraction"]["share"] < 0.05

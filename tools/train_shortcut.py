@@ -99,7 +99,7 @@ def measure(model_path: Path, ingest_path: Path, seed: int = 0) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-class", type=int, default=300)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--perturbed-share", type=float, default=0.3)
     parser.add_argument("--output-dir", type=Path, default=HERE)
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache",
