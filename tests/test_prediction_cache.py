@@ -151,5 +151,5 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
     # exactly what depends on the ingest is recomputed (its bytes are hashed again: the changed file's
     # manifest changed); the reference and the detector fitted on it are not
     recomputed = {stage for stage, outcome in third.evidence["predictions_from"].items() if outcome == "computed"}
-    assert recomputed == {"ingest clean", f"content hash of {ingest}"}
+    assert recomputed == {"ingest clean", f"content hash of {ingest}", "explainer self-checks"}
     assert third.evidence["ingest"]["sha256"] != first.evidence["ingest"]["sha256"]

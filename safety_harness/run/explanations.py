@@ -16,7 +16,9 @@ The report draws it for the stop sign and for every class that a requirement blo
 release names as attracting (``details["attracting_class"]``).
 """
 
+import dataclasses
 import functools
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +34,7 @@ from safety_harness.explanations.self_checks import (
     randomised_clone,
 )
 from safety_harness.metrics.relevance import mean_relevance_map, relevance_mass_in_box
+from safety_harness.run.prediction_cache import cache_key
 
 SAMPLE_SIZE = 16
 #: recognised signs of a class its mean map is taken over (a seeded sample when there are more)
@@ -129,8 +132,24 @@ class ExplanationStage:
 
     @functools.cached_property
     def figures(self) -> tuple[ExplainerFigures, ...]:
+        """Every explainer's self-check figures, read from the run's cache when the model, its card, the
+        ingest, the seed and the code are those they were computed with."""
         if isinstance(self._run.model, Ensemble):
             return tuple(ExplainerFigures(name, False, ENSEMBLE_NOT_EXPLAINED) for name in EXPLAINERS)
+        run = self._run
+        key = cache_key(stage="explainer self-checks", model=run.model.sha256, card=run.model.card.to_dict(),
+                        ingest=run.content_sha256(run.ingest), seed=run.options.seed,
+                        positions=self.sample_positions, explainers=list(EXPLAINERS))
+        stored = run.cache.load(key, "explainer self-checks")
+        if stored is not None:
+            return tuple(ExplainerFigures(**{**figures, "randomised_layers": tuple(figures["randomised_layers"])})
+                         for figures in json.loads(str(stored[0]["figures"])))
+        figures = self._checked_figures()
+        run.cache.store(key, {"figures": np.array(json.dumps([dataclasses.asdict(f) for f in figures],
+                                                             default=lambda value: value.item()))}, [])
+        return figures
+
+    def _checked_figures(self) -> tuple[ExplainerFigures, ...]:
         positions = self.sample_positions
         applicable = availability(self._model)
         if not positions.size:

@@ -23,10 +23,12 @@ import numpy as np
 
 from safety_harness.core import __version__
 
-#: the harness code that turns an image file into the stored outputs (predictions, fitted image detectors)
+#: the harness code that turns an image file into the stored outputs (predictions, fitted image detectors,
+#: explainer self-checks)
 _CODE = ("safety_harness/ingest", "model_under_test", "perturbations", "safety_harness/ood/reconstruction.py",
          "safety_harness/ood/vae.py", "safety_harness/run/predictions.py", "safety_harness/run/mc_dropout.py",
-         "safety_harness/ood/mc_dropout.py", "safety_harness/explanations/model_access.py",
+         "safety_harness/ood/mc_dropout.py", "safety_harness/explanations", "safety_harness/run/explanations.py",
+         "safety_harness/metrics/bootstrap.py",
          "safety_harness/backdoor", "safety_harness/run/trigger_scan.py")
 _LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "tf-keras", "numpy", "opencv-python-headless",
               "albumentations", "pillow")
