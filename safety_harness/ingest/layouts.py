@@ -269,10 +269,21 @@ def _by_file_name(root: Path, name: str, files_by_name: dict[str, set[Path]], am
     return next(iter(found)) if len(found) == 1 else None
 
 
+def _surveyed(known: dict[Path, Path], base: Path, name: str) -> Path | None:
+    """The file a label file's ``name`` (relative to ``base``) names, found among the surveyed ``known`` files
+    (path as walked -> its resolved, checked target) without touching the disk; None when the name has ``..``,
+    is absolute, or is not a surveyed path as written (then it is resolved on disk, and checked)."""
+    relative = Path(name.strip().replace("\\", "/"))
+    if relative.is_absolute() or ".." in relative.parts:
+        return None
+    return known.get(base / relative)
+
+
 def _records_from_csv(root, label_file, delimiter, name_column, label_column, search_dirs, labelled=True,
-                      files_by_name=None):
+                      files_by_name=None, known=None):
     """``(records, origins, found by file name)`` of the rows of ``label_file``; a row whose image is not in
-    ``search_dirs`` is looked up in ``files_by_name`` (None: it is missing)."""
+    ``search_dirs`` is looked up in ``files_by_name`` (None: it is missing). ``known``: the surveyed files
+    (:func:`_survey`), which spare resolving each listed path on disk."""
     required = (name_column, label_column) if labelled else (name_column,)
     records, origins, missing, ambiguous = [], [], [], []
     found_by_name = 0
@@ -283,7 +294,9 @@ def _records_from_csv(root, label_file, delimiter, name_column, label_column, se
                                     "Fix that line: name an image of the ingest, or remove the line.")
         path = None
         for base in search_dirs:
-            candidate = _resolve_inside(root, base, name, label_file, line)
+            candidate = None if known is None else _surveyed(known, base, name)
+            if candidate is None:
+                candidate = _resolve_inside(root, base, name, label_file, line)
             if candidate.is_file():
                 path = candidate
                 break
@@ -324,20 +337,20 @@ def _label_file_reading(label_file: Path, root: Path, records, found_by_name: in
             "elsewhere under the ingest (each name unique there)")
 
 
-def _gtsrb_test(root: Path, files_by_name) -> LabelSource | None:
+def _gtsrb_test(root: Path, files_by_name, known) -> LabelSource | None:
     for folder in (root, root / "Images"):
         for name, labelled in (("GT-final_test.csv", True), ("GT-final_test.test.csv", False)):
             label_file = folder / name
             if label_file.is_file():
                 records, origins, by_name = _records_from_csv(root, label_file, ";", "Filename", "ClassId",
                                                               (label_file.parent, root / "Images"), labelled,
-                                                              files_by_name)
+                                                              files_by_name, known)
                 return LabelSource("gtsrb-test", (label_file,), tuple(records), tuple(origins),
                                    reading=_label_file_reading(label_file, root, records, by_name))
     return None
 
 
-def _gtsrb_train(root: Path) -> LabelSource | None:
+def _gtsrb_train(root: Path, known) -> LabelSource | None:
     for base in (root, root / "Images", root / "Final_Training" / "Images"):
         if not base.is_dir():
             continue
@@ -346,7 +359,7 @@ def _gtsrb_train(root: Path) -> LabelSource | None:
             records, origins = [], []
             for label_file in label_files:
                 more_records, more_origins, _ = _records_from_csv(root, label_file, ";", "Filename", "ClassId",
-                                                                  (label_file.parent,))
+                                                                  (label_file.parent,), known=known)
                 records += more_records
                 origins += more_origins
             return LabelSource("gtsrb-train", tuple(label_files), tuple(records), tuple(origins),
@@ -355,18 +368,18 @@ def _gtsrb_train(root: Path) -> LabelSource | None:
     return None
 
 
-def _kaggle(root: Path, files_by_name) -> LabelSource | None:
+def _kaggle(root: Path, files_by_name, known) -> LabelSource | None:
     for name, layout in (("Test.csv", "kaggle-test"), ("Train.csv", "kaggle-train")):
         label_file = root / name
         if label_file.is_file():
             records, origins, by_name = _records_from_csv(root, label_file, ",", "Path", "ClassId", (root,),
-                                                          files_by_name=files_by_name)
+                                                          files_by_name=files_by_name, known=known)
             return LabelSource(layout, (label_file,), tuple(records), tuple(origins),
                                reading=_label_file_reading(label_file, root, records, by_name))
     return None
 
 
-def _csv_labels(root: Path, files_by_name) -> LabelSource | None:
+def _csv_labels(root: Path, files_by_name, known) -> LabelSource | None:
     label_files = sorted(p for p in root.glob("*.csv") if p.is_file())
     if len(label_files) != 1:
         return None
@@ -379,7 +392,7 @@ def _csv_labels(root: Path, files_by_name) -> LabelSource | None:
     if name_column is None or label_column is None:
         return None
     records, origins, by_name = _records_from_csv(root, label_file, delimiter, name_column, label_column, (root,),
-                                                  files_by_name=files_by_name)
+                                                  files_by_name=files_by_name, known=known)
     return LabelSource("csv-labels", (label_file,), tuple(records), tuple(origins),
                        reading=_label_file_reading(label_file, root, records, by_name))
 
@@ -443,11 +456,16 @@ def _where(origins: list[tuple[Path, int | None]]) -> str:
                      for path, numbers in lines.items())
 
 
-def _refuse_duplicates(root: Path, source: LabelSource) -> None:
+def _real(path: Path, known: dict[Path, Path]) -> Path:
+    """Where ``path`` leads: from the survey when it was walked there, else resolved on disk."""
+    return known.get(path) or Path(os.path.realpath(path))
+
+
+def _refuse_duplicates(root: Path, source: LabelSource, known: dict[Path, Path]) -> None:
     """One image read twice would count as two samples: refuse it, naming where it is listed."""
     listed = defaultdict(list)
     for record, origin in zip(source.records, source.origins):
-        listed[Path(os.path.realpath(record.path))].append(origin)
+        listed[_real(record.path, known)].append(origin)
     repeated = {image: origins for image, origins in listed.items() if len(origins) > 1}
     if not repeated:
         return
@@ -471,8 +489,9 @@ def detect_layout(root: Path, folder_classes: FolderClasses | None = None) -> La
         raise HarnessInputError(f"Ingest {root} is not a folder", "Pass --ingest the folder that holds the images.")
     survey = _survey(root)
     files_by_name = _files_by_name(survey)
-    detectors = (lambda: _gtsrb_test(root, files_by_name), lambda: _gtsrb_train(root),
-                 lambda: _kaggle(root, files_by_name), lambda: _csv_labels(root, files_by_name),
+    known = survey.files
+    detectors = (lambda: _gtsrb_test(root, files_by_name, known), lambda: _gtsrb_train(root, known),
+                 lambda: _kaggle(root, files_by_name, known), lambda: _csv_labels(root, files_by_name, known),
                  lambda: _class_folders(root, folder_classes), lambda: _flat(root))
     for detector in detectors:
         source = detector()
@@ -480,8 +499,8 @@ def detect_layout(root: Path, folder_classes: FolderClasses | None = None) -> La
             if not source.records:
                 raise HarnessInputError(f"Ingest {root} ({source.layout} layout) holds no images",
                                         "Point --ingest at a folder with images.")
-            _refuse_duplicates(root, source)
-            read = {Path(os.path.realpath(path)) for path in (*source.label_files, *(r.path for r in source.records))}
+            _refuse_duplicates(root, source, known)
+            read = {_real(path, known) for path in (*source.label_files, *(r.path for r in source.records))}
             return replace(source, ignored=tuple(_unread(survey, source.layout, read)))
     entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
     shown = ", ".join(entries[:10]) + (" ..." if len(entries) > 10 else "") if entries else "nothing"
