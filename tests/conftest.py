@@ -73,3 +73,20 @@ def shared_path():
         return path
 
     return resolve
+
+
+@pytest.fixture(scope="session")
+def untrained_model(tmp_path_factory):
+    """A real Keras model that has learned nothing (one Dense layer on the pixels, no Dropout): it must fail
+    the stop-sign floor."""
+    from safety_harness.core import tf_runtime
+
+    keras = tf_runtime.keras()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(43, activation="softmax")])
+    folder = tmp_path_factory.mktemp("untrained")
+    model.save(folder / "untrained.keras")
+    (folder / "untrained.yaml").write_text("input:\n  size: [32, 32]\n  channels: RGB\n  range: [0, 1]\n"
+                                           "  resize: area\noutput: probabilities\nclasses: gtsrb43\n")
+    return folder / "untrained.keras"

@@ -115,22 +115,6 @@ def test_unlabelled_ingest_gets_alarm_and_drift_verdicts_and_nothing_label_based
     assert run.evidence["gate"] == "fail" and run.returncode == 1, run.output
 
 
-@pytest.fixture(scope="module")
-def untrained_model(tmp_path_factory):
-    """A real Keras model that has learned nothing: it must fail the stop-sign floor."""
-    from safety_harness.core import tf_runtime
-
-    keras = tf_runtime.keras()
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
-                              keras.layers.Dense(43, activation="softmax")])
-    folder = tmp_path_factory.mktemp("untrained")
-    model.save(folder / "untrained.keras")
-    (folder / "untrained.yaml").write_text("input:\n  size: [32, 32]\n  channels: RGB\n  range: [0, 1]\n"
-                                           "  resize: area\noutput: probabilities\nclasses: gtsrb43\n")
-    return folder / "untrained.keras"
-
-
 def test_a_model_that_misses_stop_signs_fails_the_gate_with_its_evidence(run_safety_suite, untrained_model):
     run = run_safety_suite(f"--model={untrained_model}", "-k", "SR-STOP-RECALL", name="untrained")
     assert run.returncode == 1, run.output

@@ -174,22 +174,9 @@ requirements:
     return path
 
 
-@pytest.fixture(scope="module")
-def model_without_dropout(tmp_path_factory):
-    keras = tf_runtime.keras()
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
-                              keras.layers.Dense(43, activation="softmax")])
-    folder = tmp_path_factory.mktemp("no-dropout")
-    model.save(folder / "no_dropout.keras")
-    (folder / "no_dropout.yaml").write_text("input:\n  size: [32, 32]\n  channels: RGB\n  range: [0, 1]\n"
-                                            "  resize: area\noutput: probabilities\nclasses: gtsrb43\n")
-    return folder / "no_dropout.keras"
-
-
-def test_mc_dropout_requirements_are_not_applicable_to_a_model_without_dropout(run_safety_suite, model_without_dropout,
-                                                                              tmp_path):
-    run = run_safety_suite(f"--model={model_without_dropout}", f"--requirements={mc_dropout_requirements(tmp_path)}",
+def test_mc_dropout_requirements_are_not_applicable_to_a_model_without_dropout(run_safety_suite, untrained_model,
+                                                                                   tmp_path):
+    run = run_safety_suite(f"--model={untrained_model}", f"--requirements={mc_dropout_requirements(tmp_path)}",
                            name="no-dropout")
     results = run.evidence["requirements"]
     assert len(results) == 4, run.output  # two OOD sets, two conditions

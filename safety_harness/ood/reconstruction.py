@@ -60,7 +60,20 @@ def _autoencoder(keras):
     ], name="reconstruction_autoencoder")
 
 
-class Reconstruction(Detector):
+class ImageDetector(Detector):
+    """A detector that reads only the images (16x16 copies), never the classifier's outputs: a second
+    opinion independent of the classifier, fitted once on the reference images with a fixed seed
+    and kept in the run's cache."""
+
+    costly_fit = True
+    classifier_independent = True
+    seed = 0
+
+    def unavailable_reason(self, inputs):
+        return None if inputs.images is not None else "the images were not kept beside the predictions"
+
+
+class Reconstruction(ImageDetector):
     """Mean squared error between an image (16x16, range 0..1) and its autoencoder reconstruction.
 
     Fitted with a fixed seed and TensorFlow op determinism: the same reference gives the same
@@ -68,14 +81,8 @@ class Reconstruction(Detector):
     """
 
     name = "reconstruction"
-    costly_fit = True
-    classifier_independent = True
     description = "reconstruction error of a convolutional autoencoder fitted on reference images (16x16)"
     reference = "An & Cho, SNU Data Mining Center 2015 (autoencoder reconstruction for anomaly detection)"
-    seed = 0
-
-    def unavailable_reason(self, inputs):
-        return None if inputs.images is not None else "the images were not kept beside the predictions"
 
     def fit(self, reference, labels):
         tf, keras = tf_runtime.tensorflow(), tf_runtime.keras()

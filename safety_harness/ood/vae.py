@@ -18,10 +18,10 @@ fitting data. The expectation is estimated from SCORE_SAMPLES draws of a fixed s
 import numpy as np
 
 from safety_harness.core import tf_runtime
-from safety_harness.ood.detectors import Detector
 from safety_harness.ood.reconstruction import (
     APPEARANCE_SIZE,
     CODE_SIZE,
+    ImageDetector,
     convolutional_decoder,
     convolutional_encoder,
 )
@@ -42,7 +42,7 @@ def _networks(keras):
     return encoder, decoder
 
 
-class VariationalAutoencoder(Detector):
+class VariationalAutoencoder(ImageDetector):
     """Negative ELBO of an image (16x16, range 0..1) under a convolutional VAE fitted on reference images.
 
     Fitted with a fixed seed (weights, batch order and reparameterisation noise) and TensorFlow op
@@ -51,16 +51,10 @@ class VariationalAutoencoder(Detector):
     """
 
     name = "vae"
-    costly_fit = True
-    classifier_independent = True
     description = "negative ELBO of a convolutional variational autoencoder fitted on reference images (16x16)"
     reference = "An & Cho, SNU Data Mining Center 2015 (VAE anomaly detection); Kingma & Welling, ICLR 2014"
-    seed = 0
     #: sigma of the Gaussian decoder: the root mean squared error on the fitting data
     decoder_scale: float
-
-    def unavailable_reason(self, inputs):
-        return None if inputs.images is not None else "the images were not kept beside the predictions"
 
     def fit(self, reference, labels):
         tf, keras = tf_runtime.tensorflow(), tf_runtime.keras()
