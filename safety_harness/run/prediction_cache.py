@@ -24,12 +24,13 @@ import numpy as np
 from safety_harness.core import __version__
 
 #: the harness code that turns an image file into the stored outputs (predictions, fitted image detectors,
-#: explainer self-checks)
+#: explainer self-checks, trigger scans, counterexample searches)
 _CODE = ("safety_harness/ingest", "model_under_test", "perturbations", "safety_harness/ood/reconstruction.py",
          "safety_harness/ood/vae.py", "safety_harness/run/predictions.py", "safety_harness/run/mc_dropout.py",
          "safety_harness/ood/mc_dropout.py", "safety_harness/explanations", "safety_harness/run/explanations.py",
          "safety_harness/metrics/bootstrap.py",
-         "safety_harness/backdoor", "safety_harness/run/trigger_scan.py")
+         "safety_harness/backdoor", "safety_harness/run/trigger_scan.py",
+         "safety_harness/run/counterexample.py")
 _LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "tf-keras", "numpy", "opencv-python-headless",
               "albumentations", "pillow")
 

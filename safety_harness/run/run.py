@@ -25,6 +25,7 @@ from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest
 from safety_harness.ingest.decoded import DecodedIngest
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
+from safety_harness.run.counterexample import CounterexampleStage
 from safety_harness.run.distributed import RayPredictionStage, WorkerSetup
 from safety_harness.run.explanations import ExplanationStage
 from safety_harness.run.mc_dropout import McDropoutStage
@@ -77,6 +78,8 @@ class SafetyRun:
         self.sticker_attraction = StickerAttractionStage(self)
         #: every class's reverse-engineered trigger (Neural Cleanse), computed or read from the cache on first use
         self.trigger_scan = TriggerScanStage(self)
+        #: sticker counterexample searches, computed or read from the cache
+        self.counterexample = CounterexampleStage(self)
 
     def _folder_classes(self) -> FolderClasses:
         """What class folders named by class name are matched to: the card's class names (read without
