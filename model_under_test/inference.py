@@ -77,9 +77,51 @@ class Forward:
             self.features_unavailable_reason = f"the penultimate layer is not reachable ({type(error).__name__})"
             return None
 
+    @property
+    def network(self):
+        """The loaded network itself (a Keras or tf_keras model, or a SavedModel object)."""
+        return self._network
+
+    def facts(self) -> dict:
+        """What a run needs to know about the forward pass before calling it (JSON-able): shapes, parameter
+        count, and why features are unavailable (None: available)."""
+        return {"input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
+                "num_parameters": self.num_parameters,
+                "features_unavailable_reason": self.features_unavailable_reason}
+
     def __call__(self, batch: np.ndarray):
         outputs, features = self._compiled(batch)
         return outputs.numpy(), None if features is None else features.numpy().reshape(len(batch), -1)
+
+
+class DeferredForward:
+    """A :class:`Forward` whose network is loaded on first call: its :meth:`Forward.facts` come from an earlier
+    run's load of the same file, so a run served entirely from the cache never imports TensorFlow.
+
+    ``load`` returns the :class:`Forward` of the model file whose facts these are."""
+
+    def __init__(self, facts: dict, load):
+        self.input_shape = tuple(facts["input_shape"])
+        self.output_shape = tuple(facts["output_shape"])
+        self.num_parameters = int(facts["num_parameters"])
+        self.features_unavailable_reason = facts["features_unavailable_reason"]
+        self._load, self._loaded = load, None
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def _forward(self) -> Forward:
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    @property
+    def network(self):
+        return self._forward().network
+
+    def __call__(self, batch: np.ndarray):
+        return self._forward()(batch)
 
 
 def preprocess(images: np.ndarray, card: ModelCard) -> np.ndarray:
@@ -113,7 +155,7 @@ class LoadedModel:
     card_path: Path | None
     card_assumed: bool
     load_warnings: tuple[str, ...]
-    forward: Forward
+    forward: "Forward | DeferredForward"
     #: what screening checked before the model was deserialised
     safety_checks: tuple[str, ...] = ()
     #: what screening found and --allow-unsafe-model let through (empty for a model that only computes)
@@ -143,7 +185,7 @@ class LoadedModel:
     @property
     def network(self):
         """The loaded network itself (a Keras or tf_keras model, or a SavedModel object), for the explainers."""
-        return self.forward._network
+        return self.forward.network
 
     def predict(self, images: np.ndarray) -> ModelOutputs:
         """One batched forward pass on uint8 RGB images already at the card's size."""

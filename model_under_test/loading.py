@@ -9,10 +9,11 @@ refused unless the user opts in; what the user let through is recorded for the r
 import hashlib
 import warnings
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 from model_under_test.card import ModelCard, resolve_card
-from model_under_test.inference import Forward, LoadedModel
+from model_under_test.inference import DeferredForward, Forward, LoadedModel
 from model_under_test.screening import Screening, screen_keras_file, screen_savedmodel
 from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError
@@ -34,7 +35,8 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _detect_format(path: Path) -> str:
+def detect_format(path: Path) -> str:
+    """The format of the model at ``path`` by its name and first bytes, or a :class:`HarnessInputError`."""
     if not path.exists():
         raise HarnessInputError(f"Model {path} does not exist", "Pass --model the path of a saved model.")
     if path.is_dir():
@@ -118,7 +120,7 @@ def load_model(path, card_path=None, allow_unsafe: bool = False) -> LoadedModel:
 
     The file is screened first; its findings refuse it unless ``allow_unsafe``, which records them."""
     path = Path(path).resolve()
-    model_format = _detect_format(path)
+    model_format = detect_format(path)
     card, card_path, assumed = resolve_card(path, card_path)
     screening = screen_savedmodel(path) if model_format == "savedmodel" else screen_keras_file(path, model_format)
     _refuse_unless_trusted(path, screening, allow_unsafe)
@@ -143,9 +145,40 @@ def load_model(path, card_path=None, allow_unsafe: bool = False) -> LoadedModel:
     )
 
 
-def _with_size(card: ModelCard, input_shape) -> ModelCard:
-    from dataclasses import replace
+def admission(model: LoadedModel) -> dict:
+    """What loading ``model`` established beyond its file and card (JSON-able): the format and loader, the card's
+    size as resolved, the load's warnings, the screening, and the forward pass's facts. For
+    :func:`deferred_model`: the same file, card and trust always load to the same."""
+    return {"format": model.format, "loader": model.loader,
+            "size": None if model.card.size is None else list(model.card.size),
+            "load_warnings": list(model.load_warnings), "safety_checks": list(model.safety_checks),
+            "unsafe_allowed": list(model.unsafe_allowed), "forward": model.forward.facts()}
 
+
+def deferred_model(path, card_path, allow_unsafe: bool, sha256: str, admitted: dict) -> LoadedModel:
+    """The model at ``path`` (SHA-256 ``sha256``) as an earlier :func:`load_model` with the same card and trust
+    admitted it (:func:`admission`), loaded only when first called. The load checks that the file is still the
+    one hashed: a model replaced during the run is an input error, never a silent switch."""
+    path = Path(path).resolve()
+    card, card_path, assumed = resolve_card(path, card_path)
+    if admitted["size"] is not None:
+        card = replace(card, size=tuple(admitted["size"]))
+
+    def load() -> Forward:
+        loaded = load_model(path, card_path, allow_unsafe)
+        if loaded.sha256 != sha256:
+            raise HarnessInputError(f"Model {path} changed during the run (its SHA-256 is no longer {sha256})",
+                                    "Leave the model file unchanged while the harness evaluates it, and run again.")
+        return loaded.forward
+
+    return LoadedModel(
+        path=path, format=admitted["format"], loader=admitted["loader"], sha256=sha256, card=card,
+        card_path=card_path, card_assumed=assumed, load_warnings=tuple(admitted["load_warnings"]),
+        forward=DeferredForward(admitted["forward"], load), safety_checks=tuple(admitted["safety_checks"]),
+        unsafe_allowed=tuple(admitted["unsafe_allowed"]))
+
+
+def _with_size(card: ModelCard, input_shape) -> ModelCard:
     return replace(card, size=(int(input_shape[1]), int(input_shape[2])))
 
 

@@ -88,6 +88,13 @@ class VariantFigures:
                 "mean_confidence": self.mean_confidence, "class_entropy": self.class_entropy,
                 "p_value": self.p_value, "clearly_better": self.clearly_better, "unusable": self.unusable}
 
+    @classmethod
+    def from_dict(cls, figures: dict, card: ModelCard) -> "VariantFigures":
+        """The figures :meth:`to_dict` gave, for ``card`` fed with their channel order and range."""
+        variant = replace(card, channels=figures["channels"], pixel_range=tuple(figures["range"]))
+        return cls(variant, **{name: figures[name] for name in
+                               ("accuracy", "mean_confidence", "class_entropy", "p_value", "clearly_better", "unusable")})
+
 
 @dataclass(frozen=True)
 class PreprocessingCheck:
@@ -127,6 +134,12 @@ class PreprocessingCheck:
         return {"n": self.n, "labelled": self.labelled, "rule": self.rule, "card": self.card.to_dict(),
                 "alternatives": [v.to_dict() for v in self.alternatives],
                 "clearly_better": None if best is None else setting(best.card)}
+
+    @classmethod
+    def from_dict(cls, document: dict, card: ModelCard) -> "PreprocessingCheck":
+        """The check :meth:`to_dict` gave for a model fed as ``card`` says."""
+        return cls(document["n"], document["labelled"], VariantFigures.from_dict(document["card"], card),
+                   tuple(VariantFigures.from_dict(figures, card) for figures in document["alternatives"]))
 
 
 def _figures(card: ModelCard, probabilities: np.ndarray, labels: np.ndarray | None) -> VariantFigures:

@@ -7,6 +7,7 @@ before any test runs, so bad input ends the run with one :class:`HarnessInputErr
 
 import dataclasses
 import functools
+import json
 import shutil
 import tempfile
 import time
@@ -14,9 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from model_under_test import Ensemble, ensemble_of, load_model, resolve_card
+from model_under_test import Ensemble, LoadedModel, ensemble_of, load_model, resolve_card
 from model_under_test.ensemble import COMBINATION
-from model_under_test.preprocessing_check import apply_check, compare_preprocessing, model_predict, sample_indices
+from model_under_test.loading import admission, deferred_model, detect_format, file_sha256
+from model_under_test.preprocessing_check import (
+    PreprocessingCheck,
+    apply_check,
+    compare_preprocessing,
+    model_predict,
+    sample_indices,
+)
 from perturbations import get_perturbation
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.progress import SILENT, Progress
@@ -52,19 +60,19 @@ class SafetyRun:
                                  else open_ingest(options.reference_path, folder_classes))
         self._check_class_map_used()
         self.given_ood_sets = given_ood_sets(options.ood_set_paths)
-        members = [load_model(path, card, allow_unsafe=options.allow_unsafe_model) for path, card in options.members]
+        self.cache = PredictionCache(options.cache_dir)
+        self._content_hashes: dict[Path, str] = {}
+        members = [self._admitted(path, card) for path, card in options.members]
         #: the model under test: a single model, or the ensemble of the models given (--model more than once)
         self.model = members[0] if len(members) == 1 else ensemble_of(members)
         self.class_names = tuple(self.model.card.class_names)
         self._check_ingest_labels()
-        #: each member's preprocessing check (one for a single model), None where no sampled image decoded
+        #: each member's preprocessing check (one for a single model), None where no sampled image decodes
         self.preprocessing_checks = self._check_preprocessing()
         self.uncertainty = UncertaintyContext(self)
         self._perturbed: dict[Condition, Predictions] = {}
         self.excluded: list[tuple[str, str]] = []
         self.evidence = EvidenceLog()
-        self.cache = PredictionCache(options.cache_dir)
-        self._content_hashes: dict[Path, str] = {}
         #: the prediction stage of the run's ingest on Ray (None: in this process), and what it computed ahead
         self._temporary_store: Path | None = None
         self.distributed = None if options.ray_address is None else RayPredictionStage(
@@ -88,6 +96,23 @@ class SafetyRun:
         card, _, _ = resolve_card(options.model_path, options.card_path)
         class_map = None if options.class_map_path is None else read_class_map(options.class_map_path)
         return FolderClasses(tuple(card.class_names), class_map)
+
+    def _admitted(self, path: Path, card_path: Path | None) -> LoadedModel:
+        """The model at ``path`` with its card: loaded and screened now, or, when an earlier run admitted the
+        same bytes with the same card and trust, as it admitted them, its network loaded on first use (a run
+        served entirely from the cache never imports TensorFlow)."""
+        detect_format(path)
+        sha256 = file_sha256(Path(path).resolve())
+        card, _, assumed = resolve_card(path, card_path)
+        allow_unsafe = self.options.allow_unsafe_model
+        key = cache_key(stage="model admission", model=sha256, card=card.to_dict(), card_assumed=assumed,
+                        allow_unsafe=allow_unsafe)
+        stored = self.cache.load(key, f"model admission of {path}")
+        if stored is not None:
+            return deferred_model(path, card_path, allow_unsafe, sha256, json.loads(str(stored[0]["admission"])))
+        model = load_model(path, card_path, allow_unsafe=allow_unsafe)
+        self.cache.store(key, {"admission": np.array(json.dumps(admission(model)))}, [])
+        return model
 
     def _check_class_map_used(self):
         """A ``--class-map`` that no ingest reads would be ignored silently: refuse it."""
@@ -222,15 +247,29 @@ class SafetyRun:
     def _checked(self, model):
         """Compare ``model``'s card's channel order and pixel range with the alternatives on one seeded batch of
         the ingest (:mod:`model_under_test.preprocessing_check`); a clearly better one stops a run with a card and
-        replaces an assumed card. Returns the model to evaluate and the check (None: no sampled image decodes)."""
+        replaces an assumed card. Returns the model to evaluate and the check (None: no sampled image decodes).
+        The check is read from the cache when an earlier run checked the same model, card and ingest."""
+        card = model.card
+        key = cache_key(stage="preprocessing check", model=model.sha256, card=card.to_dict(),
+                        ingest=self.content_sha256(self.ingest), records=self.ingest.order_sha256,
+                        seed=self.options.seed)
+        stored = self.cache.load(key, f"preprocessing check of {model.path}")
+        if stored is not None:
+            document = json.loads(str(stored[0]["check"]))
+            check = None if document is None else PreprocessingCheck.from_dict(document, card)
+        else:
+            check = self._check_on_sample(model)
+            self.cache.store(key, {"check": np.array(json.dumps(None if check is None else check.to_dict()))}, [])
+        return (model, None) if check is None else (apply_check(model, check), check)
+
+    def _check_on_sample(self, model) -> PreprocessingCheck | None:
         card = model.card
         sample = sample_indices(len(self.ingest.records), self.options.seed)
         batch = next(iter_image_batches(self.ingest, card.size, card.resize, len(sample), sample))
         if not batch.indices.size:
-            return model, None  # nothing decodes: the clean pass reports every image
+            return None  # nothing decodes: the clean pass reports every image
         labels = self.ingest.labels[batch.indices] if self.ingest.labelled else None
-        check = compare_preprocessing(model_predict(model), card, batch.images, labels)
-        return apply_check(model, check), check
+        return compare_preprocessing(model_predict(model), card, batch.images, labels)
 
     @functools.cached_property
     def clean(self) -> Predictions:
