@@ -57,6 +57,10 @@ class Ensemble:
     def card_assumed(self) -> bool:
         return any(m.card_assumed for m in self.members)
 
+    @property
+    def network_loaded(self) -> bool:
+        return any(m.network_loaded for m in self.members)
+
     def predict(self, images: np.ndarray) -> ModelOutputs:
         """One forward pass of every member on uint8 RGB images at :attr:`card`'s size: the mean of their
         probabilities, each member's in ``member_probabilities`` (n, members, classes); no logits, no features."""

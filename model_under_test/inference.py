@@ -187,6 +187,11 @@ class LoadedModel:
         """The loaded network itself (a Keras or tf_keras model, or a SavedModel object), for the explainers."""
         return self.forward.network
 
+    @property
+    def network_loaded(self) -> bool:
+        """False while the model is taken as an earlier run admitted it and nothing has called it."""
+        return not isinstance(self.forward, DeferredForward) or self.forward.loaded
+
     def predict(self, images: np.ndarray) -> ModelOutputs:
         """One batched forward pass on uint8 RGB images already at the card's size."""
         raw, features = self.forward(preprocess(images, self.card))

@@ -140,10 +140,13 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
                "-k", "SR-STOP-RECALL or SR-ACCURACY or SR-OOD-INDEPENDENT-SEPARATION-noise")
     first = run_safety_suite(*options, name="cache-cold")
     second = run_safety_suite(*options, name="cache-warm")
-    assert set(first.evidence["predictions_from"]) >= {"ingest clean", "reconstruction detector", "vae detector",
-                                                       f"content hash of {ingest}"}
-    assert set(first.evidence["predictions_from"].values()) == {"computed"}
-    assert set(second.evidence["predictions_from"].values()) == {"cache"}
+    stages = set(first.evidence["predictions_from"]) - {"model network"}
+    assert stages >= {"ingest clean", "reconstruction detector", "vae detector", f"content hash of {ingest}"}
+    check = next(stage for stage in stages if stage.startswith("preprocessing check of "))
+    assert any(stage.startswith("model admission of ") for stage in stages)
+    assert {first.evidence["predictions_from"][stage] for stage in stages} == {"computed"}
+    assert {second.evidence["predictions_from"][stage] for stage in stages} == {"cache"}
+    assert first.evidence["predictions_from"]["model network"] == "loaded"
     assert second.evidence["requirements"] == first.evidence["requirements"]
     image = next((ingest / "Images").iterdir())
     Image.fromarray(255 - np.asarray(Image.open(image))).save(image)
@@ -151,5 +154,5 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
     # exactly what depends on the ingest is recomputed (its bytes are hashed again: the changed file's
     # manifest changed); the reference and the detector fitted on it are not
     recomputed = {stage for stage, outcome in third.evidence["predictions_from"].items() if outcome == "computed"}
-    assert recomputed == {"ingest clean", f"content hash of {ingest}", "explainer self-checks"}
+    assert recomputed == {"ingest clean", f"content hash of {ingest}", "explainer self-checks", check}
     assert third.evidence["ingest"]["sha256"] != first.evidence["ingest"]["sha256"]

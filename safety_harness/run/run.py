@@ -291,6 +291,12 @@ class SafetyRun:
             )
         return predictions
 
+    def stage_outcomes(self) -> dict[str, str]:
+        """Per stage, computed or read from the cache (with any note), and whether the model was loaded at all."""
+        loaded = self.model.network_loaded
+        return {**self.cache.outcomes,
+                "model network": "loaded" if loaded else "not loaded: every stage that calls it was read from the cache"}
+
     def model_identity(self) -> dict:
         """The model section of the evidence: the model's identity, or an ensemble's with each member's."""
         if isinstance(self.model, Ensemble):

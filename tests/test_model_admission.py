@@ -1,0 +1,74 @@
+"""A model an earlier run admitted (same bytes, card and trust) is taken as admitted, and its network loaded only
+when something calls it (model_under_test/loading.py ``admission``/``deferred_model``; SafetyRun ``_admitted``).
+On the bundled reference model and a small rendered ingest; no mock."""
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_under_test import load_model
+from model_under_test.loading import admission, deferred_model
+from model_under_test.reference import BUNDLED_MODEL
+from model_under_test.shortcut import TWIN_MODEL
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.plan.plan import RunOptions, plan_run
+from safety_harness.run.run import SafetyRun
+from safety_harness.synthetic.default_ingest import write_ingest
+
+REQUIREMENTS = Path(__file__).parents[1] / "safety_tests" / "requirements.yaml"
+IDENTITY = ("path", "format", "loader", "sha256", "card", "card_path", "card_assumed", "load_warnings",
+            "safety_checks", "unsafe_allowed", "input_shape", "output_shape", "num_parameters",
+            "features_unavailable_reason", "screening")
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return load_model(BUNDLED_MODEL)
+
+
+def images(count: int) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+
+
+def test_a_deferred_model_has_the_loaded_identity_and_predicts_the_same_once_called(loaded):
+    record = json.loads(json.dumps(admission(loaded)))  # as the cache stores it
+    deferred = deferred_model(BUNDLED_MODEL, None, False, loaded.sha256, record)
+    assert {name: getattr(deferred, name) for name in IDENTITY} == {name: getattr(loaded, name) for name in IDENTITY}
+    assert loaded.network_loaded and not deferred.network_loaded
+    batch = images(8)
+    np.testing.assert_array_equal(deferred.predict(batch).probabilities, loaded.predict(batch).probabilities)
+    assert deferred.network_loaded
+
+
+def test_a_model_file_replaced_after_admission_is_an_input_error_when_first_called(loaded, tmp_path):
+    path = tmp_path / "model.keras"
+    shutil.copy(BUNDLED_MODEL, path)
+    shutil.copy(BUNDLED_MODEL.with_suffix(".yaml"), path.with_suffix(".yaml"))
+    deferred = deferred_model(path, None, False, loaded.sha256, admission(loaded))
+    shutil.copy(TWIN_MODEL, path)
+    with pytest.raises(HarnessInputError, match=r"model\.keras changed during the run"):
+        deferred.predict(images(2))
+
+
+def test_a_second_run_takes_the_admitted_model_and_its_preprocessing_check_from_the_cache(tmp_path):
+    write_ingest(tmp_path / "ingest", per_class=1, stop_signs=4, seed=1)
+    options = RunOptions(model_path=BUNDLED_MODEL, card_path=None, ingest_path=tmp_path / "ingest",
+                         requirements_path=REQUIREMENTS, cache_dir=tmp_path / "cache")
+    first = SafetyRun(plan_run(options))
+    first.clean  # noqa: B018 — the clean predictions, stored
+    second = SafetyRun(plan_run(options))
+    second.clean  # noqa: B018 — read back
+    outcomes = second.stage_outcomes()
+    assert outcomes[f"model admission of {BUNDLED_MODEL}"] == "cache"
+    assert outcomes[f"preprocessing check of {BUNDLED_MODEL}"] == "cache"
+    assert first.stage_outcomes()["model network"] == "loaded"
+    assert outcomes["model network"] == "not loaded: every stage that calls it was read from the cache"
+    assert second.model_identity() == first.model_identity()
+    # with other trust the model is screened and loaded again
+    third = SafetyRun(plan_run(dataclasses.replace(options, allow_unsafe_model=True)))
+    assert third.stage_outcomes()[f"model admission of {BUNDLED_MODEL}"] == "computed"
+    assert third.model.network_loaded
