@@ -53,7 +53,8 @@ def test_ood_alarm_rate_floor(requirement_case, safety_run, evidence):
     chosen_set, ood_inputs = ood_set(safety_run, requirement_case, evidence)
     detector = fitted_detector(safety_run, requirement_case, evidence)
     threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
-    scores_in, scores_out = detector.score(inputs_of(uncertainty.held_out)), detector.score(ood_inputs)
+    scores_in = uncertainty.scores(detector, inputs_of(uncertainty.held_out))
+    scores_out = uncertainty.scores(detector, ood_inputs)
     result = evidence.judge_alarms(ranking.alarm_rate(scores_out, threshold), detector, threshold,
                                    scores_in, scores_out, ood_set=chosen_set)
     assert result.verdict is Verdict.PASS, result.message
@@ -64,8 +65,8 @@ def test_false_alarm_rate_ceiling(requirement_case, safety_run, evidence):
     uncertainty = safety_run.uncertainty
     detector = fitted_detector(safety_run, requirement_case, evidence)
     threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
-    scores_calibration, scores_held_out = (detector.score(inputs_of(uncertainty.calibration)),
-                                           detector.score(inputs_of(uncertainty.held_out)))
+    scores_calibration, scores_held_out = (uncertainty.scores(detector, inputs_of(uncertainty.calibration)),
+                                           uncertainty.scores(detector, inputs_of(uncertainty.held_out)))
     result = evidence.judge_alarms(ranking.alarm_rate(scores_held_out, threshold), detector, threshold,
                                    scores_calibration, scores_held_out, held_out=uncertainty.held_out)
     assert result.verdict is Verdict.PASS, result.message
@@ -79,7 +80,7 @@ def independent_detector_aurocs(safety_run, ood_inputs) -> dict:
         if detector_class.classifier_independent:
             detector = uncertainty.detector(name)
             aurocs[name] = None if isinstance(detector, str) else ranking.auroc(
-                detector.score(inputs_of(uncertainty.held_out)), detector.score(ood_inputs))
+                uncertainty.scores(detector, inputs_of(uncertainty.held_out)), uncertainty.scores(detector, ood_inputs))
     return aurocs
 
 
@@ -88,7 +89,8 @@ def test_ood_separation_floor(requirement_case, safety_run, evidence):
     uncertainty = safety_run.uncertainty
     chosen_set, ood_inputs = ood_set(safety_run, requirement_case, evidence)
     detector = fitted_detector(safety_run, requirement_case, evidence)
-    scores_in, scores_out = detector.score(inputs_of(uncertainty.held_out)), detector.score(ood_inputs)
+    scores_in = uncertainty.scores(detector, inputs_of(uncertainty.held_out))
+    scores_out = uncertainty.scores(detector, ood_inputs)
     requirement = requirement_case.requirement
     separation = ranking.auroc_delong(scores_in, scores_out, requirement.direction, requirement.confidence)
     compared = independent_detector_aurocs(safety_run, ood_inputs) if detector.classifier_independent else None
@@ -103,8 +105,8 @@ def test_ingest_drift_ceiling(requirement_case, safety_run, evidence):
         evidence.not_applicable("no independent reference (--reference): the ingest cannot drift from itself")
     detector = fitted_detector(safety_run, requirement_case, evidence)
     threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
-    scores_reference, scores_ingest = (detector.score(inputs_of(uncertainty.calibration)),
-                                       detector.score(inputs_of(safety_run.clean)))
+    scores_reference, scores_ingest = (uncertainty.scores(detector, inputs_of(uncertainty.calibration)),
+                                       uncertainty.scores(detector, inputs_of(safety_run.clean)))
     result = evidence.judge_drift(ks_drift(scores_reference, scores_ingest), ranking.alarm_rate(scores_ingest, threshold),
                                   threshold, scores_reference, scores_ingest)
     assert result.verdict is Verdict.PASS, result.message
@@ -128,7 +130,8 @@ def test_silent_failure_rate_ceiling(requirement_case, predictions, safety_run, 
                                 f"{unavailable} (predictions under a perturbed condition keep probabilities and "
                                 "logits only, an ensemble's member probabilities and MC dropout scores; detectors "
                                 "msp, energy, ensemble_disagreement, mc_entropy and mc_mutual_information read them)")
-    silent = monitor.silent_failure_rate(predictions.labels, predictions.predicted, detector.score(inputs), threshold,
+    silent = monitor.silent_failure_rate(predictions.labels, predictions.predicted,
+                                         safety_run.uncertainty.scores(detector, inputs), threshold,
                                          requirement_case.class_id)
     result = evidence.judge_monitored(silent.rate, predictions, "Misclassified images that raised no alarm",
                                       detector, threshold, {"scored_on": f"the images under {requirement_case.condition}",
@@ -144,7 +147,7 @@ def test_coverage_floor(requirement_case, safety_run, evidence):
     """Held-out in-distribution images the monitor accepts: the alarm leaves the classifier work to do."""
     detector, threshold = fitted_monitor(safety_run, requirement_case, evidence)
     held_out = safety_run.uncertainty.held_out
-    scores = detector.score(inputs_of(held_out))
+    scores = safety_run.uncertainty.scores(detector, inputs_of(held_out))
     accepted = monitor.coverage(scores, threshold)
     counts = {"held_out": accepted.n, "accepted": accepted.successes, "alarms": accepted.n - accepted.successes}
     risk = curve = None

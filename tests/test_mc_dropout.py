@@ -54,8 +54,9 @@ def test_the_detectors_read_the_scores_and_say_when_there_are_none():
 
 
 def loaded(network, output="probabilities"):
-    """What StochasticForward reads of a LoadedModel: its network, loader and card."""
-    card = types.SimpleNamespace(output=output, channels="RGB", pixel_range=(0, 1), size=network.inputs[0].shape[1:3])
+    """What StochasticForward and the cache keys read of a LoadedModel: its network, loader, card and identity."""
+    fields = {"output": output, "channels": "RGB", "pixel_range": (0, 1), "size": tuple(network.inputs[0].shape[1:3])}
+    card = types.SimpleNamespace(**fields, to_dict=lambda: fields)
     return types.SimpleNamespace(network=network, loader="keras", card=card, path="test-model", sha256="0")
 
 
@@ -109,7 +110,7 @@ def test_a_model_without_dropout_cannot_run_mc_dropout():
                                 keras.layers.Dense(43, activation="softmax")])
     with pytest.raises(ValueError, match=NO_DROPOUT):
         StochasticForward(loaded(network))
-    run = types.SimpleNamespace(model=loaded(network), options=types.SimpleNamespace(seed=0))
+    run = types.SimpleNamespace(model=loaded(network), options=types.SimpleNamespace(seed=0), cache=PredictionCache(None))
     assert McDropoutStage(run).unavailable_reason == "model has no Dropout layer: MC dropout needs one"
     saved_model = types.SimpleNamespace(network=None, loader="tf.saved_model", card=loaded(network).card)
     with pytest.raises(ValueError, match="MC dropout needs the model's layers, which are not accessible: SavedModel"):
@@ -210,6 +211,6 @@ def test_mc_dropout_detectors_judge_a_shared_model_with_dropout_end_to_end(run_s
     mc_stages = {stage: source for stage, source in again.evidence["predictions_from"].items()
                  if stage.startswith("MC dropout")}
     assert set(mc_stages) == {"MC dropout ingest clean", "MC dropout ingest fog:1", "MC dropout reference data clean",
-                              "MC dropout OOD set noise", "MC dropout OOD set scenes"}
+                              "MC dropout OOD set noise", "MC dropout OOD set scenes", "MC dropout availability"}
     assert set(mc_stages.values()) == {"cache"}
     assert again.evidence["requirements"] == run.evidence["requirements"]

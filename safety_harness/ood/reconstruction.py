@@ -69,8 +69,33 @@ class ImageDetector(Detector):
     classifier_independent = True
     seed = 0
 
+    #: a restored state whose network is not built yet (see :meth:`restore`)
+    _unbuilt_state: list | None = None
+
     def unavailable_reason(self, inputs):
         return None if inputs.images is not None else "the images were not kept beside the predictions"
+
+    def state(self) -> list[np.ndarray]:
+        return self._unbuilt_state if self._unbuilt_state is not None else self._network_state()
+
+    def restore(self, state) -> "ImageDetector":
+        """The detector as fitted, from :meth:`state`: the network is built (TensorFlow loaded) on first use,
+        so a run that finds all its scores in the cache never builds it."""
+        self._unbuilt_state = list(state)
+        return self
+
+    def _built(self) -> "ImageDetector":
+        """The detector with the network of a restored state built, once."""
+        if self._unbuilt_state is not None:
+            self._build(self._unbuilt_state)
+            self._unbuilt_state = None
+        return self
+
+    def _network_state(self) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _build(self, state) -> None:
+        raise NotImplementedError
 
 
 class Reconstruction(ImageDetector):
@@ -94,13 +119,13 @@ class Reconstruction(ImageDetector):
         model.fit(x, x, epochs=EPOCHS, batch_size=BATCH_SIZE, shuffle=True, verbose=0)
         return self._use(model)
 
-    def state(self) -> list[np.ndarray]:
+    def _network_state(self) -> list[np.ndarray]:
         return self._model.get_weights()
 
-    def restore(self, state) -> "Reconstruction":
+    def _build(self, state) -> None:
         model = _autoencoder(tf_runtime.keras())
         model.set_weights(state)
-        return self._use(model)
+        self._use(model)
 
     def _use(self, model):
         self._model = model
@@ -109,6 +134,7 @@ class Reconstruction(ImageDetector):
         return self
 
     def score(self, inputs):
+        self._built()
         x = inputs.images.astype(np.float32) / 255
         errors = [np.mean((self._reconstruct(x[i:i + 512]).numpy() - x[i:i + 512]) ** 2, axis=(1, 2, 3))
                   for i in range(0, len(x), 512)]

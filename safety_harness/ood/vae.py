@@ -87,16 +87,16 @@ class VariationalAutoencoder(ImageDetector):
         self.decoder_scale = float(np.sqrt(np.mean(squared_error) / PIXELS))
         return self
 
-    def state(self) -> list[np.ndarray]:
+    def _network_state(self) -> list[np.ndarray]:
         return [*self._encoder.get_weights(), *self._decoder.get_weights(), np.array(self.decoder_scale)]
 
-    def restore(self, state) -> "VariationalAutoencoder":
+    def _build(self, state) -> None:
         encoder, decoder = _networks(tf_runtime.keras())
         split = len(encoder.get_weights())
         encoder.set_weights(state[:split])
         decoder.set_weights(state[split:-1])
         self.decoder_scale = float(state[-1])
-        return self._use(encoder, decoder)
+        self._use(encoder, decoder)
 
     def _use(self, encoder, decoder):
         tf = tf_runtime.tensorflow()
@@ -126,6 +126,7 @@ class VariationalAutoencoder(ImageDetector):
 
     def elbo_terms(self, inputs) -> tuple[np.ndarray, np.ndarray]:
         """Per image, in nats: the expected reconstruction term E_q[-log p(x|z)] and KL(q(z|x) || N(0, I))."""
+        self._built()
         squared_error, kl = self._terms(inputs.images.astype(np.float32) / 255)
         sigma = self.decoder_scale
         reconstruction = squared_error / (2 * sigma ** 2) + PIXELS * np.log(sigma * np.sqrt(2 * np.pi))

@@ -207,12 +207,17 @@ class ExplanationStage:
 
     def heatmaps(self, images: np.ndarray, class_ids) -> Heatmaps | None:
         """Maps of uint8 ``images`` (as the model saw them, before the card's preprocessing) for ``class_ids``,
-        by :attr:`heatmap_explainer`, in one batch; None when no explainer applies."""
+        by :attr:`heatmap_explainer`, in one batch; None when no explainer applies. The maps are kept in the
+        run's cache under the model, its card, the explainer, the images and the classes: a warm run reads them."""
         name = self.heatmap_explainer
         if name is None or not len(images):
             return None
-        maps = EXPLAINERS[name][0](self._model, self._inputs(images), np.asarray(class_ids, np.int64),
-                                   tuple(self._run.model.card.pixel_range))
+        run, class_ids = self._run, np.asarray(class_ids, np.int64)
+        maps = run.cache.cached(
+            "heatmaps", lambda: {"maps": EXPLAINERS[name][0](self._model, self._inputs(images), class_ids,
+                                                              tuple(run.model.card.pixel_range))},
+            model=run.model.sha256, card=run.model.card.to_dict(), explainer=name, images=images,
+            class_ids=class_ids)["maps"]
         return Heatmaps(maps, name, name == self.chosen)
 
     def viewed_classes(self) -> list[int]:

@@ -10,6 +10,7 @@ give the same scores, whatever the batch size.
 """
 
 import functools
+import json
 
 import numpy as np
 
@@ -137,25 +138,40 @@ class McDropoutStage:
         except ValueError as error:
             return None, str(error)
 
+    @functools.cached_property
+    def _availability(self) -> dict:
+        """Why the model cannot run the passes (None: it can) and what the evidence records of them, kept in
+        the run's cache under the model and its card: a warm run reads them without loading the model."""
+        def inspected():
+            forward, reason = self._forward_or_reason
+            return {"availability": np.array(json.dumps({"unavailable_reason": reason,
+                                                         "described": None if forward is None else forward.describe()}))}
+
+        run = self._run
+        stored = run.cache.cached("MC dropout availability", inspected, model=run.model.sha256,
+                                  card=run.model.card.to_dict(), passes=MC_DROPOUT_PASSES, seed=run.options.seed)
+        return json.loads(str(stored["availability"]))
+
     @property
     def unavailable_reason(self) -> str | None:
         """Why the model cannot run MC dropout passes, or None."""
-        return self._forward_or_reason[1]
+        return self._availability["unavailable_reason"]
 
     def describe(self) -> dict:
-        return self._forward_or_reason[0].describe()
+        return self._availability["described"]
 
     def scores(self, key: str, stage: str, image_batches, count: int) -> McDropoutScores:
         """The scores of the ``count`` images of ``image_batches`` (uint8 arrays, in order), whose identity
         ``key`` states (e.g. the key of their predictions), from the cache or computed."""
-        forward = self._forward_or_reason[0]
         cache = self._run.cache
-        key = cache_key(images=key, mc_dropout_passes=forward.passes, mc_dropout_seed=forward.seed, chunk=CHUNK)
+        key = cache_key(images=key, mc_dropout_passes=MC_DROPOUT_PASSES, mc_dropout_seed=self._run.options.seed,
+                        chunk=CHUNK)
         positions = np.arange(count)
         stored = cache.load(key, f"MC dropout {stage}", expected_indices=positions)
         if stored is not None:
             arrays, _ = stored
             return McDropoutScores(arrays["entropy"], arrays["mutual_information"])
+        forward = self._forward_or_reason[0]
         with self._run.progress.stage(f"MC dropout passes on {stage}", count) as advance:
             def counted():
                 for images in image_batches:

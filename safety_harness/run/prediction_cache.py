@@ -24,13 +24,14 @@ import numpy as np
 from safety_harness.core import __version__
 
 #: the harness code that turns an image file into the stored outputs (predictions, fitted image detectors,
-#: explainer self-checks, trigger scans, counterexample searches)
+#: explainer self-checks, trigger scans, counterexample searches, image detector scores, OOD set predictions,
+#: heatmaps)
 _CODE = ("safety_harness/ingest", "model_under_test", "perturbations", "safety_harness/ood/reconstruction.py",
          "safety_harness/ood/vae.py", "safety_harness/run/predictions.py", "safety_harness/run/mc_dropout.py",
          "safety_harness/ood/mc_dropout.py", "safety_harness/explanations", "safety_harness/run/explanations.py",
          "safety_harness/metrics/bootstrap.py",
          "safety_harness/backdoor", "safety_harness/run/trigger_scan.py",
-         "safety_harness/run/counterexample.py")
+         "safety_harness/run/counterexample.py", "safety_harness/run/uncertainty.py")
 _LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "tf-keras", "numpy", "opencv-python-headless",
               "albumentations", "pillow")
 
@@ -112,6 +113,21 @@ class PredictionCache:
         failures = [(int(index), reason) for index, reason in json.loads(str(arrays.pop(_FAILURES)))]
         del arrays[_KEY], arrays[_DIGEST]
         return arrays, failures
+
+    def cached(self, stage: str, compute, **key_parts) -> dict:
+        """The named arrays ``compute()`` returns, kept under a key of ``stage`` and ``key_parts`` (see
+        :func:`cache_key`: everything that determines them); on a hit ``compute`` is not called. Arrays
+        given as None are absent from the result. A stage of several entries is noted as served from the
+        cache only when each of them was: one computed earlier in the run keeps its outcome."""
+        key, earlier = cache_key(stage=stage, **key_parts), self.outcomes.get(stage, "cache")
+        stored = self.load(key, stage)
+        if earlier != "cache":
+            self.outcomes[stage] = earlier
+        if stored is not None:
+            return stored[0]
+        arrays = {name: value for name, value in compute().items() if value is not None}
+        self.store(key, arrays, [])
+        return arrays
 
     def store(self, key: str, arrays: dict, failures) -> None:
         """Write an entry; a cache that cannot be written to is noted in ``outcomes``, not raised."""

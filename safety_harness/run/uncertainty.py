@@ -42,6 +42,8 @@ class UncertaintyContext:
     def __init__(self, run):
         self._run = run
         self._fitted: dict[str, object] = {}
+        #: the cache key of each costly detector's fitted state
+        self._fit_keys: dict[str, str] = {}
 
     @functools.cached_property
     def _split(self):
@@ -108,15 +110,13 @@ class UncertaintyContext:
         for ood_set in sets:
             batches = [ood_set.images[i:i + run.options.batch_size]
                        for i in range(0, len(ood_set.images), run.options.batch_size)]
-            outputs = [run.model.predict(batch) for batch in batches]
+            outputs = run.cache.cached(f"OOD set {ood_set.name} predictions",
+                                       functools.partial(_predicted, run.model, batches), model=run.model.sha256,
+                                       card=run.model.card.to_dict(), images=ood_set.images,
+                                       batch_size=run.options.batch_size)
             result[ood_set.name] = (ood_set, DetectorInputs(
-                np.concatenate([o.probabilities for o in outputs]),
-                None if outputs[0].logits is None else np.concatenate([o.logits for o in outputs]),
-                None if outputs[0].features is None else np.concatenate([o.features for o in outputs]),
-                appearance(ood_set.images),
-                None if outputs[0].member_probabilities is None else
-                np.concatenate([o.member_probabilities for o in outputs]),
-                self._mc_dropout(ood_set, batches)))
+                outputs["probabilities"], outputs.get("logits"), outputs.get("features"), appearance(ood_set.images),
+                outputs.get("member_probabilities"), self._mc_dropout(ood_set, batches)))
         return result
 
     def _mc_dropout(self, ood_set, batches):
@@ -146,7 +146,7 @@ class UncertaintyContext:
             detector.fit(inputs, labels)
             return
         cache = self._run.cache
-        key = cache_key(detector=detector.name, images=inputs.images, labels=labels)
+        key = self._fit_keys[detector.name] = cache_key(detector=detector.name, images=inputs.images, labels=labels)
         stored = cache.load(key, f"{detector.name} detector")
         if stored is not None:
             arrays, _ = stored
@@ -155,8 +155,24 @@ class UncertaintyContext:
         detector.fit(inputs, labels)
         cache.store(key, {f"w{i:03d}": weights for i, weights in enumerate(detector.state())}, [])
 
+    def scores(self, detector, inputs: DetectorInputs) -> np.ndarray:
+        """``detector``'s scores of ``inputs``. A costly detector reads the images only (its fit is keyed by
+        them too): its scores are kept in the run's cache under its fitted state's key and the images, so a
+        warm run neither builds its network nor runs it."""
+        if not detector.costly_fit:
+            return detector.score(inputs)
+        return self._run.cache.cached(f"{detector.name} detector scores", lambda: {"scores": detector.score(inputs)},
+                                      detector=self._fit_keys[detector.name], images=inputs.images)["scores"]
+
     def threshold(self, detector, target_false_alarm_rate: float) -> float:
-        return fit_threshold(detector.score(inputs_of(self.calibration)), target_false_alarm_rate)
+        return fit_threshold(self.scores(detector, inputs_of(self.calibration)), target_false_alarm_rate)
+
+
+def _predicted(model, batches) -> dict:
+    """The model's outputs on ``batches``, concatenated, by name (None: the model does not give it)."""
+    outputs = [model.predict(batch) for batch in batches]
+    return {name: None if getattr(outputs[0], name) is None else np.concatenate([getattr(o, name) for o in outputs])
+            for name in ("probabilities", "logits", "features", "member_probabilities")}
 
 
 def _subset(predictions, positions):
