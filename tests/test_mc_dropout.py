@@ -110,7 +110,8 @@ def test_a_model_without_dropout_cannot_run_mc_dropout():
                                 keras.layers.Dense(43, activation="softmax")])
     with pytest.raises(ValueError, match=NO_DROPOUT):
         StochasticForward(loaded(network))
-    run = types.SimpleNamespace(model=loaded(network), options=types.SimpleNamespace(seed=0), cache=PredictionCache(None))
+    run = types.SimpleNamespace(model=loaded(network), options=types.SimpleNamespace(seed=0),
+                                cache=PredictionCache(None))
     assert McDropoutStage(run).unavailable_reason == "model has no Dropout layer: MC dropout needs one"
     saved_model = types.SimpleNamespace(network=None, loader="tf.saved_model", card=loaded(network).card)
     with pytest.raises(ValueError, match="MC dropout needs the model's layers, which are not accessible: SavedModel"):

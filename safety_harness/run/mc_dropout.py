@@ -144,8 +144,8 @@ class McDropoutStage:
         the run's cache under the model and its card: a warm run reads them without loading the model."""
         def inspected():
             forward, reason = self._forward_or_reason
-            return {"availability": np.array(json.dumps({"unavailable_reason": reason,
-                                                         "described": None if forward is None else forward.describe()}))}
+            described = None if forward is None else forward.describe()
+            return {"availability": np.array(json.dumps({"unavailable_reason": reason, "described": described}))}
 
         run = self._run
         stored = run.cache.cached("MC dropout availability", inspected, model=run.model.sha256,
