@@ -147,6 +147,8 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
     assert {first.evidence["predictions_from"][stage] for stage in stages} == {"computed"}
     assert {second.evidence["predictions_from"][stage] for stage in stages} == {"cache"}
     assert first.evidence["predictions_from"]["model network"] == "loaded"
+    assert second.evidence["predictions_from"]["model network"] == ("not loaded: every stage that calls it was "
+                                                                      "read from the cache")
     assert second.evidence["requirements"] == first.evidence["requirements"]
     image = next((ingest / "Images").iterdir())
     Image.fromarray(255 - np.asarray(Image.open(image))).save(image)
