@@ -150,8 +150,9 @@ def _unread(survey: _Survey, layout: str, read: set[Path]) -> list[tuple[Path, s
                       else f"not an image file ({', '.join(IMAGE_SUFFIXES)})")
                for path, target in survey.files.items() if target not in read}
     reasons.update(survey.unreadable)
-    holding_read = {parent for path, target in survey.files.items() if target in read for parent in path.parents}
-    holding_read |= {parent for path in read for parent in path.parents}
+    holding_read = set()
+    for folder in {path.parent for path, target in survey.files.items() if target in read} | {p.parent for p in read}:
+        holding_read.update((folder, *folder.parents))
     unread_folders = [f for f in survey.folders if f not in holding_read and f.parent in holding_read]
     inside = dict.fromkeys(unread_folders, 0)
     listed = []
@@ -292,11 +293,11 @@ def _records_from_csv(root, label_file, delimiter, name_column, label_column, se
         if not name.strip():
             raise HarnessInputError(f"Label file {label_file}, line {line}: the {name_column} column is empty",
                                     "Fix that line: name an image of the ingest, or remove the line.")
-        path = None
-        for base in search_dirs:
-            candidate = None if known is None else _surveyed(known, base, name)
-            if candidate is None:
-                candidate = _resolve_inside(root, base, name, label_file, line)
+        # a surveyed file in any search folder first (no disk access), else each folder on disk in turn
+        path = None if known is None else next(
+            (found for base in search_dirs if (found := _surveyed(known, base, name)) is not None), None)
+        for base in () if path is not None else search_dirs:
+            candidate = _resolve_inside(root, base, name, label_file, line)
             if candidate.is_file():
                 path = candidate
                 break
