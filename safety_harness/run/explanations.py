@@ -138,7 +138,7 @@ class ExplanationStage:
             return tuple(ExplainerFigures(name, False, ENSEMBLE_NOT_EXPLAINED) for name in EXPLAINERS)
         run = self._run
         key = cache_key(stage="explainer self-checks", model=run.model.sha256, card=run.model.card.to_dict(),
-                        ingest=run.content_sha256(run.ingest), seed=run.options.seed,
+                        ingest=run.content_sha256(run.ingest), records=run.ingest.order_sha256, seed=run.options.seed,
                         positions=self.sample_positions, explainers=list(EXPLAINERS))
         stored = run.cache.load(key, "explainer self-checks")
         if stored is not None:

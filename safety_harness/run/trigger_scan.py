@@ -49,7 +49,8 @@ class TriggerScanStage:
         rng = np.random.default_rng(seed)
         positions = np.sort(rng.choice(clean.indices.size, min(SAMPLE_SIZE, clean.indices.size), replace=False))
         key = cache_key(stage=STAGE, model=run.model.sha256, card=run.model.card.to_dict(),
-                        ingest=run.ingest.content_sha256(), seed=seed, max_steps=max_steps, sample=positions)
+                        ingest=run.content_sha256(run.ingest), records=run.ingest.order_sha256, seed=seed,
+                        max_steps=max_steps, sample=positions)
         stored = run.cache.load(key, STAGE)
         if stored is not None:
             arrays, _ = stored
