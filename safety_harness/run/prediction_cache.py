@@ -25,11 +25,11 @@ from safety_harness.core import __version__
 
 #: the harness code that turns an image file into the stored outputs (predictions, fitted image detectors,
 #: explainer self-checks, trigger scans, counterexample searches, image detector scores, OOD set predictions,
-#: heatmaps)
+#: heatmaps, bootstrap bounds)
 _CODE = ("safety_harness/ingest", "model_under_test", "perturbations", "safety_harness/ood/reconstruction.py",
          "safety_harness/ood/vae.py", "safety_harness/run/predictions.py", "safety_harness/run/mc_dropout.py",
          "safety_harness/ood/mc_dropout.py", "safety_harness/explanations", "safety_harness/run/explanations.py",
-         "safety_harness/metrics/bootstrap.py",
+         "safety_harness/metrics/bootstrap.py", "safety_harness/metrics/calibration.py",
          "safety_harness/backdoor", "safety_harness/run/trigger_scan.py",
          "safety_harness/run/counterexample.py", "safety_harness/run/uncertainty.py")
 _LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "tf-keras", "numpy", "opencv-python-headless",
