@@ -5,8 +5,8 @@
 For each workload, in one run on one machine:
   * the whole suite cold (empty prediction cache) and warm (second run): wall time and peak RSS;
   * the floor: batched tf.function inference over every image variant the suite evaluates
-    (clean, each perturbed condition on the images it reads, reference data, OOD sets), and
-    the generation of every perturbed variant, each timed alone;
+    (clean, each perturbed condition on the images it reads, the stickered sets of the sticker-attraction
+    requirement, reference data, OOD sets), and the generation of every perturbed variant, each timed alone;
   * ratios cold / floor and warm / cold; images per second per perturbation (one core);
   * the trigger scan (SR-TRIGGER-SCAN, Neural Cleanse) as its own stage: wall and CPU seconds and steps
     at the default step budget, without the cache;
@@ -38,9 +38,14 @@ from model_under_test.reference import BUNDLED_MODEL  # noqa: E402
 from perturbations import get_perturbation, perturb_batch  # noqa: E402
 from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest  # noqa: E402
-from safety_harness.plan.plan import RunOptions, plan_run  # noqa: E402
-from safety_harness.plan.requirements import CLEAN  # noqa: E402
+from safety_harness.plan.plan import (  # noqa: E402
+    ATTRACTION_STICKERS,  # noqa: E402
+    RunOptions,
+    plan_run,
+)
+from safety_harness.plan.requirements import CLEAN, Condition  # noqa: E402
 from safety_harness.run.run import SafetyRun  # noqa: E402
+from safety_harness.run.sticker_attraction import IMAGES_PER_FAMILY, PLACEMENT_SEVERITIES  # noqa: E402
 from safety_harness.run.uncertainty import OOD_SET_SIZE  # noqa: E402
 from safety_harness.synthetic.default_ingest import ensure_default_ingest, ensure_default_reference  # noqa: E402
 
@@ -66,11 +71,20 @@ def run_suite(options, cache_dir) -> dict:
 
 
 def variants(plan, ingest):
-    """(condition, ingest indices) of every image variant the plan's cases read."""
+    """(condition, ingest indices) of every image variant the plan's cases read: the conditions' and, with the
+    sticker-attraction requirement, its stickered sets (a seeded sample of labelled images, as the stage draws
+    it). The counterexample search's candidates are left out: how many it tries depends on what it finds."""
     everything = np.arange(len(ingest.records))
-    return [(CLEAN, everything)] + [
+    read = [(CLEAN, everything)] + [
         (condition, everything if classes is None else np.flatnonzero(np.isin(ingest.labels, sorted(classes))))
         for condition, classes in plan.classes_per_condition.items()]
+    if any(case.requirement.metric == "sticker_attraction" for case in plan.cases):
+        labelled = np.flatnonzero(ingest.labels >= 0)
+        sample = np.sort(np.random.default_rng(plan.options.seed).choice(labelled, min(IMAGES_PER_FAMILY, labelled.size),
+                                                         replace=False))
+        read += [(Condition(name, severity), sample) for name in ATTRACTION_STICKERS
+                 for severity in PLACEMENT_SEVERITIES]
+    return read
 
 
 def floor(model_path, card_path, ingest_path, reference_path) -> dict:
