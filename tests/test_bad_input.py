@@ -54,6 +54,15 @@ def image(path, size=(32, 32)):
     Image.fromarray(np.full((*size, 3), 128, np.uint8)).save(path)
 
 
+@pytest.fixture(scope="module")
+def small_ingest(tmp_path_factory):
+    """Two images: a bad model is refused on loading or on its first batch of outputs, whatever the ingest's size."""
+    folder = tmp_path_factory.mktemp("small-ingest")
+    image(folder / "14" / "a.png")
+    image(folder / "13" / "b.png")
+    return folder
+
+
 def gtsrb_csv(folder, rows):
     lines = ["Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"]
     lines += [f"{name};32;32;2;2;29;29;{label}" for name, label in rows]
@@ -78,8 +87,9 @@ def assert_clear_error(run, *phrases):
         ("unknown format", ("model.pt",)),
     ],
 )
-def test_bad_models(run_safety_suite, models, model, phrases):
-    assert_clear_error(run_safety_suite(f"--model={models[model]}", name="bad-model"), *phrases)
+def test_bad_models(run_safety_suite, models, small_ingest, model, phrases):
+    assert_clear_error(run_safety_suite(f"--model={models[model]}", f"--ingest={small_ingest}", name="bad-model"),
+                       *phrases)
 
 
 def test_missing_model(run_safety_suite, tmp_path):
