@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 
 from safety_harness.evidence.document import load_schema
@@ -73,6 +74,22 @@ def shared_path():
         return path
 
     return resolve
+
+
+@pytest.fixture(scope="session")
+def final_test_subset(shared_path, tmp_path_factory):
+    """A seeded subset of the real GTSRB test set in its own layout: every stop sign and 330 others."""
+    test_set = shared_path("gtsrb", "Final_Test")
+    header, *rows = (test_set / "GT-final_test.csv").read_text().splitlines()
+    stop = [row for row in rows if row.split(";")[7] == "14"]
+    others = [row for row in rows if row.split(";")[7] != "14"]
+    chosen = stop + [others[i] for i in np.random.default_rng(7).choice(len(others), 330, replace=False)]
+    folder = tmp_path_factory.mktemp("final_test_subset")
+    (folder / "Images").mkdir()
+    for row in chosen:
+        (folder / "Images" / row.split(";")[0]).write_bytes((test_set / "Images" / row.split(";")[0]).read_bytes())
+    (folder / "GT-final_test.csv").write_text("\n".join([header, *chosen]) + "\n")
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -54,11 +54,20 @@ def independent_clopper_pearson(result):
     return 1.0 if k == n else beta.ppf(confidence, k + 1, n - k)
 
 
-def independent_predictions(model_path, loader, size, channels, value_range, resize, test_set):
+@pytest.fixture(scope="module")
+def decoded_test_set(shared_path):
+    """The real GTSRB test set decoded once for every model's independent computation: its labels and
+    its RGB images at their own sizes."""
+    test_set = shared_path("gtsrb", "Final_Test")
     rows = [line.split(";") for line in (test_set / "GT-final_test.csv").read_text().splitlines()[1:]]
     labels = np.array([int(row[7]) for row in rows])
-    images = np.stack([cv2.resize(np.asarray(Image.open(test_set / "Images" / row[0]).convert("RGB")),
-                                  size[::-1], interpolation=INTERPOLATION[resize]) for row in rows]).astype(np.float32)
+    return labels, [np.asarray(Image.open(test_set / "Images" / row[0]).convert("RGB")) for row in rows]
+
+
+def independent_predictions(model_path, loader, size, channels, value_range, resize, decoded_test_set):
+    labels, decoded = decoded_test_set
+    images = np.stack([cv2.resize(image, size[::-1], interpolation=INTERPOLATION[resize])
+                       for image in decoded]).astype(np.float32)
     if channels == "BGR":
         images = images[..., ::-1]
     elif channels == "GRAY":
@@ -73,15 +82,16 @@ def independent_predictions(model_path, loader, size, channels, value_range, res
 
 @pytest.mark.parametrize("folder, name, loader, size, channels, value_range, resize", MODELS,
                          ids=[m[0] for m in MODELS])
-def test_evidence_agrees_with_an_independent_computation(run_safety_suite, shared_path, folder, name, loader, size,
-                                                         channels, value_range, resize):
+def test_evidence_agrees_with_an_independent_computation(run_safety_suite, shared_path, decoded_test_set, folder, name,
+                                                         loader, size, channels, value_range, resize):
     model_path, test_set = shared_path("models", folder, name), shared_path("gtsrb", "Final_Test")
     run = run_safety_suite(f"--model={model_path}", f"--model-card={CARDS / f'{folder}.yaml'}",
                            f"--ingest={test_set}", "-k", "SR-ACCURACY or SR-STOP-RECALL or SR-CALIBRATION-ECE "
                            "or SR-SHORTCUT-STICKER or SR-SILENT-STOP-MISS or SR-MONITOR-COVERAGE", name=folder)
     assert run.returncode in (0, 1), run.output
     results = {r["id"]: r for r in run.evidence["requirements"]}
-    labels, probabilities = independent_predictions(model_path, loader, size, channels, value_range, resize, test_set)
+    labels, probabilities = independent_predictions(model_path, loader, size, channels, value_range, resize,
+                                                    decoded_test_set)
     predicted = probabilities.argmax(axis=1)
     stop = labels == 14
     assert results["SR-STOP-RECALL"]["n"] == stop.sum() == 270
@@ -113,27 +123,20 @@ def test_the_42_output_savedmodel_gets_its_clear_error(run_safety_suite, shared_
 
 
 @pytest.fixture(scope="module")
-def final_test_subset(shared_path, tmp_path_factory):
-    """A seeded subset of the real GTSRB test set in its own layout: every stop sign and 330 others."""
-    test_set = shared_path("gtsrb", "Final_Test")
-    header, *rows = (test_set / "GT-final_test.csv").read_text().splitlines()
-    stop = [row for row in rows if row.split(";")[7] == "14"]
-    others = [row for row in rows if row.split(";")[7] != "14"]
-    chosen = stop + [others[i] for i in np.random.default_rng(7).choice(len(others), 330, replace=False)]
-    folder = tmp_path_factory.mktemp("final_test_subset")
-    (folder / "Images").mkdir()
-    for row in chosen:
-        (folder / "Images" / row.split(";")[0]).write_bytes((test_set / "Images" / row.split(";")[0]).read_bytes())
-    (folder / "GT-final_test.csv").write_text("\n".join([header, *chosen]) + "\n")
-    return folder
-
-
-def test_robustness_on_real_signs_is_measured_and_reproducible(run_safety_suite, shared_path, final_test_subset):
+def runs_on_real_signs(run_safety_suite, shared_path, final_test_subset):
+    """The first model on the subset, with the Polish signs as its near-OOD set, run twice on the same inputs:
+    the robustness and the uncertainty requirements in one selection, so that one pair of runs serves the
+    test of each (and the second run shows both reproducible)."""
     folder, name = MODELS[0][:2]
     options = (f"--model={shared_path('models', folder, name)}", f"--model-card={CARDS / f'{folder}.yaml'}",
-               f"--ingest={final_test_subset}", "-k",
-               "SR-STOP-RECALL or SR-WEATHER-STOP-RECALL or SR-CORRUPTION-ACCURACY-DROP")
-    first, second = run_safety_suite(*options, name="robust-1"), run_safety_suite(*options, name="robust-2")
+               f"--ingest={final_test_subset}", f"--ood-set={shared_path('gtsrb', 'Polish_Test')}", "-k",
+               "SR-STOP-RECALL or SR-WEATHER-STOP-RECALL or SR-CORRUPTION-ACCURACY-DROP "
+               "or SR-CALIBRATION or SR-OOD or SR-INGEST-DRIFT")
+    return run_safety_suite(*options, name="real-signs-1"), run_safety_suite(*options, name="real-signs-2")
+
+
+def test_robustness_on_real_signs_is_measured_and_reproducible(runs_on_real_signs):
+    first, second = runs_on_real_signs
     assert first.returncode in (0, 1), first.output
     assert first.evidence["requirements"] == second.evidence["requirements"]
     results = {r["id"]: r for r in first.evidence["requirements"]}
@@ -151,12 +154,8 @@ def test_robustness_on_real_signs_is_measured_and_reproducible(run_safety_suite,
     assert drops[0] <= drops[1] and drops[1] > 0
 
 
-def test_uncertainty_on_real_signs_with_foreign_signs_as_near_ood(run_safety_suite, shared_path, final_test_subset):
-    folder, name = MODELS[0][:2]
-    polish = shared_path("gtsrb", "Polish_Test")
-    run = run_safety_suite(f"--model={shared_path('models', folder, name)}", f"--model-card={CARDS / f'{folder}.yaml'}",
-                           f"--ingest={final_test_subset}", f"--ood-set={polish}", "-k",
-                           "SR-CALIBRATION or SR-OOD or SR-INGEST-DRIFT", name="uncertainty-abis47")
+def test_uncertainty_on_real_signs_with_foreign_signs_as_near_ood(runs_on_real_signs):
+    run, _ = runs_on_real_signs
     assert run.returncode in (0, 1), run.output
     results = {r["id"]: r for r in run.evidence["requirements"]}
     given = results["SR-OOD-GIVEN-SEPARATION-Polish_Test"]
