@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -40,6 +41,18 @@ def deterministic_sections(evidence: dict) -> dict:
     (``environment.timestamp``) and where its report went (``report``)."""
     environment = {key: value for key, value in evidence["environment"].items() if key != "timestamp"}
     return {**{key: value for key, value in evidence.items() if key != "report"}, "environment": environment}
+
+
+def gtsrb_test_head(source: Path, folder: Path, images: int) -> Path:
+    """The first ``images`` images of the GTSRB-test-layout folder ``source`` (the bundled ingest or reference,
+    whose classes are mixed throughout), with their labels, in that layout in ``folder``: for a test whose
+    assertions do not depend on how many images there are."""
+    header, *rows = (source / "GT-final_test.csv").read_text().splitlines()
+    (folder / "Images").mkdir(parents=True)
+    for row in rows[:images]:
+        shutil.copy(source / "Images" / row.split(";")[0], folder / "Images")
+    (folder / "GT-final_test.csv").write_text("\n".join([header, *rows[:images]]) + "\n")
+    return folder
 
 
 @pytest.fixture(scope="session")

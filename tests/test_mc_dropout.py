@@ -12,6 +12,7 @@ from safety_harness.ood import DETECTORS, DetectorInputs, McDropoutScores
 from safety_harness.ood.mc_dropout import mutual_information, predictive_entropy
 from safety_harness.run.mc_dropout import NO_DROPOUT, McDropoutStage, StochasticForward, noise_shape
 from safety_harness.run.prediction_cache import PredictionCache
+from tests.conftest import PROJECT_ROOT, gtsrb_test_head
 
 LN2 = np.log(2)
 
@@ -188,11 +189,16 @@ def test_mc_dropout_requirements_are_not_applicable_to_a_model_without_dropout(r
 
 
 def test_mc_dropout_detectors_judge_a_shared_model_with_dropout_end_to_end(run_safety_suite, shared_path, tmp_path):
-    """nvarshi2004 has one Dropout layer, before its last Dense layer; on the bundled synthetic ingest."""
+    """nvarshi2004 has one Dropout layer, before its last Dense layer; on the first 1000 images of the bundled
+    synthetic ingest (20 passes on each), with the bundled reference."""
+    from safety_harness.synthetic.default_ingest import ensure_default_ingest, ensure_default_reference
+
     model = shared_path("models", "nvarshi2004", "traffic_sign_model.keras")
     card = Path(__file__).parent / "shared_model_cards" / "nvarshi2004.yaml"
     requirements = mc_dropout_requirements(tmp_path)
-    options = (f"--model={model}", f"--model-card={card}", f"--requirements={requirements}")
+    options = (f"--model={model}", f"--model-card={card}", f"--requirements={requirements}",
+               f"--ingest={gtsrb_test_head(ensure_default_ingest(PROJECT_ROOT / '.cache'), tmp_path / 'ingest', 1000)}",
+               f"--reference={ensure_default_reference(PROJECT_ROOT / '.cache')}")
     run = run_safety_suite(*options, name="mc-dropout")
     results = {(r["requirement"], r["condition"], r["details"].get("ood_set")): r
                for r in run.evidence["requirements"]}
@@ -205,7 +211,8 @@ def test_mc_dropout_detectors_judge_a_shared_model_with_dropout_end_to_end(run_s
         assert result["details"]["mc_dropout"]["passes"] == 20
         assert result["details"]["mc_dropout"]["dropout_layers"] == [{"name": "dropout", "rate": 0.5}]
     silent = results[("SR-MC-SILENT-STOP-MISS", "fog:1", None)]
-    assert silent["details"]["detector"] == "mc_mutual_information" and silent["n"] == 700
+    # n: the stop signs among the 1000 images
+    assert silent["details"]["detector"] == "mc_mutual_information" and silent["n"] == 159
     assert silent["details"]["silent_failures"] == silent["successes"]
     # a second run reads every MC dropout score from the cache and judges the same
     again = run_safety_suite(*options, name="mc-dropout-warm")

@@ -1,6 +1,5 @@
 """The persistent prediction cache: exact keys, atomic entries, and a second run served from disk."""
 
-import shutil
 import time
 
 import numpy as np
@@ -9,7 +8,7 @@ from PIL import Image
 
 from safety_harness.ingest.reader import RACY_WINDOW_NS
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, gtsrb_test_head
 
 ARRAYS = {"indices": np.arange(3), "probabilities": np.eye(3, dtype=np.float32), "logits": None,
           "features": np.ones((3, 2), np.float32), "appearance": np.zeros((3, 16, 16, 3), np.uint8)}
@@ -131,12 +130,14 @@ def test_disabled_cache_stores_nothing(tmp_path):
 
 
 def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed(run_safety_suite, tmp_path):
-    from safety_harness.synthetic.default_ingest import ensure_default_ingest
+    from safety_harness.synthetic.default_ingest import ensure_default_ingest, ensure_default_reference
 
-    ingest = tmp_path / "ingest"
-    shutil.copytree(ensure_default_ingest(PROJECT_ROOT / ".cache"), ingest)
+    # what is cached does not depend on how many images there are: parts of the bundled ingest and reference
+    # (the reference given, not drawn again in this cache folder)
+    ingest = gtsrb_test_head(ensure_default_ingest(PROJECT_ROOT / ".cache"), tmp_path / "ingest", 900)
+    reference = gtsrb_test_head(ensure_default_reference(PROJECT_ROOT / ".cache"), tmp_path / "reference", 1500)
     time.sleep(RACY_WINDOW_NS / 1e9)  # files this fresh are hashed every run (safety_harness/ingest/reader.py)
-    options = (f"--ingest={ingest}", f"--cache-dir={tmp_path / 'cache'}",
+    options = (f"--ingest={ingest}", f"--reference={reference}", f"--cache-dir={tmp_path / 'cache'}",
                "-k", "SR-STOP-RECALL or SR-ACCURACY or SR-OOD-INDEPENDENT-SEPARATION-noise")
     first = run_safety_suite(*options, name="cache-cold")
     second = run_safety_suite(*options, name="cache-warm")
