@@ -43,15 +43,15 @@ def deterministic_sections(evidence: dict) -> dict:
     return {**{key: value for key, value in evidence.items() if key != "report"}, "environment": environment}
 
 
-def gtsrb_test_head(source: Path, folder: Path, images: int) -> Path:
-    """The first ``images`` images of the GTSRB-test-layout folder ``source`` (the bundled ingest or reference,
-    whose classes are mixed throughout), with their labels, in that layout in ``folder``: for a test whose
-    assertions do not depend on how many images there are."""
+def gtsrb_test_subset(source: Path, folder: Path, choose) -> Path:
+    """The images of the GTSRB-test-layout folder ``source`` whose label-file rows ``choose(rows)`` returns,
+    with their labels, in that layout in ``folder``: for a test whose assertions do not need all of them."""
     header, *rows = (source / "GT-final_test.csv").read_text().splitlines()
+    chosen = choose(rows)
     (folder / "Images").mkdir(parents=True)
-    for row in rows[:images]:
-        shutil.copy(source / "Images" / row.split(";")[0], folder / "Images")
-    (folder / "GT-final_test.csv").write_text("\n".join([header, *rows[:images]]) + "\n")
+    for row in chosen:
+        shutil.copyfile(source / "Images" / row.split(";")[0], folder / "Images" / row.split(";")[0])
+    (folder / "GT-final_test.csv").write_text("\n".join([header, *chosen]) + "\n")
     return folder
 
 
@@ -92,17 +92,14 @@ def shared_path():
 @pytest.fixture(scope="session")
 def final_test_subset(shared_path, tmp_path_factory):
     """A seeded subset of the real GTSRB test set in its own layout: every stop sign and 330 others."""
-    test_set = shared_path("gtsrb", "Final_Test")
-    header, *rows = (test_set / "GT-final_test.csv").read_text().splitlines()
-    stop = [row for row in rows if row.split(";")[7] == "14"]
-    others = [row for row in rows if row.split(";")[7] != "14"]
-    chosen = stop + [others[i] for i in np.random.default_rng(7).choice(len(others), 330, replace=False)]
-    folder = tmp_path_factory.mktemp("final_test_subset")
-    (folder / "Images").mkdir()
-    for row in chosen:
-        (folder / "Images" / row.split(";")[0]).write_bytes((test_set / "Images" / row.split(";")[0]).read_bytes())
-    (folder / "GT-final_test.csv").write_text("\n".join([header, *chosen]) + "\n")
-    return folder
+
+    def every_stop_sign_and_330_others(rows):
+        stop = [row for row in rows if row.split(";")[7] == "14"]
+        others = [row for row in rows if row.split(";")[7] != "14"]
+        return stop + [others[i] for i in np.random.default_rng(7).choice(len(others), 330, replace=False)]
+
+    return gtsrb_test_subset(shared_path("gtsrb", "Final_Test"), tmp_path_factory.mktemp("final_test_subset"),
+                             every_stop_sign_and_330_others)
 
 
 @pytest.fixture(scope="session")

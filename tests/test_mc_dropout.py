@@ -12,7 +12,7 @@ from safety_harness.ood import DETECTORS, DetectorInputs, McDropoutScores
 from safety_harness.ood.mc_dropout import mutual_information, predictive_entropy
 from safety_harness.run.mc_dropout import NO_DROPOUT, McDropoutStage, StochasticForward, noise_shape
 from safety_harness.run.prediction_cache import PredictionCache
-from tests.conftest import PROJECT_ROOT, gtsrb_test_head
+from tests.conftest import PROJECT_ROOT, gtsrb_test_subset
 
 LN2 = np.log(2)
 
@@ -196,8 +196,9 @@ def test_mc_dropout_detectors_judge_a_shared_model_with_dropout_end_to_end(run_s
     model = shared_path("models", "nvarshi2004", "traffic_sign_model.keras")
     card = Path(__file__).parent / "shared_model_cards" / "nvarshi2004.yaml"
     requirements = mc_dropout_requirements(tmp_path)
-    options = (f"--model={model}", f"--model-card={card}", f"--requirements={requirements}",
-               f"--ingest={gtsrb_test_head(ensure_default_ingest(PROJECT_ROOT / '.cache'), tmp_path / 'ingest', 1000)}",
+    ingest = gtsrb_test_subset(ensure_default_ingest(PROJECT_ROOT / ".cache"), tmp_path / "ingest",
+                               lambda rows: rows[:1000])
+    options = (f"--model={model}", f"--model-card={card}", f"--requirements={requirements}", f"--ingest={ingest}",
                f"--reference={ensure_default_reference(PROJECT_ROOT / '.cache')}")
     run = run_safety_suite(*options, name="mc-dropout")
     results = {(r["requirement"], r["condition"], r["details"].get("ood_set")): r

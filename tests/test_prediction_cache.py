@@ -8,7 +8,7 @@ from PIL import Image
 
 from safety_harness.ingest.reader import RACY_WINDOW_NS
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
-from tests.conftest import PROJECT_ROOT, gtsrb_test_head
+from tests.conftest import PROJECT_ROOT, gtsrb_test_subset
 
 ARRAYS = {"indices": np.arange(3), "probabilities": np.eye(3, dtype=np.float32), "logits": None,
           "features": np.ones((3, 2), np.float32), "appearance": np.zeros((3, 16, 16, 3), np.uint8)}
@@ -134,8 +134,10 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
 
     # what is cached does not depend on how many images there are: parts of the bundled ingest and reference
     # (the reference given, not drawn again in this cache folder)
-    ingest = gtsrb_test_head(ensure_default_ingest(PROJECT_ROOT / ".cache"), tmp_path / "ingest", 900)
-    reference = gtsrb_test_head(ensure_default_reference(PROJECT_ROOT / ".cache"), tmp_path / "reference", 1500)
+    ingest = gtsrb_test_subset(ensure_default_ingest(PROJECT_ROOT / ".cache"), tmp_path / "ingest",
+                               lambda rows: rows[:900])
+    reference = gtsrb_test_subset(ensure_default_reference(PROJECT_ROOT / ".cache"), tmp_path / "reference",
+                                  lambda rows: rows[:1500])
     time.sleep(RACY_WINDOW_NS / 1e9)  # files this fresh are hashed every run (safety_harness/ingest/reader.py)
     options = (f"--ingest={ingest}", f"--reference={reference}", f"--cache-dir={tmp_path / 'cache'}",
                "-k", "SR-STOP-RECALL or SR-ACCURACY or SR-OOD-INDEPENDENT-SEPARATION-noise")
