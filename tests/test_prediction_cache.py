@@ -140,11 +140,12 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
                                   lambda rows: rows[:1500])
     time.sleep(RACY_WINDOW_NS / 1e9)  # files this fresh are hashed every run (safety_harness/ingest/reader.py)
     options = (f"--ingest={ingest}", f"--reference={reference}", f"--cache-dir={tmp_path / 'cache'}",
-               "-k", "SR-STOP-RECALL or SR-ACCURACY or SR-OOD-INDEPENDENT-SEPARATION-noise")
+               "-k", "SR-STOP-RECALL or SR-ACCURACY or SR-CALIBRATION-ECE or SR-OOD-INDEPENDENT-SEPARATION-noise")
     first = run_safety_suite(*options, name="cache-cold")
     second = run_safety_suite(*options, name="cache-warm")
     stages = set(first.evidence["predictions_from"]) - {"model network"}
-    assert stages >= {"ingest clean", "reconstruction detector", "vae detector", f"content hash of {ingest}"}
+    assert stages >= {"ingest clean", "reconstruction detector", "vae detector", f"content hash of {ingest}",
+                      "bootstrap bounds"}
     check = next(stage for stage in stages if stage.startswith("preprocessing check of "))
     assert any(stage.startswith("model admission of ") for stage in stages)
     assert {first.evidence["predictions_from"][stage] for stage in stages} == {"computed"}
@@ -159,5 +160,6 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
     # exactly what depends on the ingest is recomputed (its bytes are hashed again: the changed file's
     # manifest changed); the reference and the detector fitted on it are not
     recomputed = {stage for stage, outcome in third.evidence["predictions_from"].items() if outcome == "computed"}
-    assert recomputed == {"ingest clean", f"content hash of {ingest}", "explainer self-checks", check}
+    assert recomputed == {"ingest clean", f"content hash of {ingest}", "explainer self-checks", check,
+                          "bootstrap bounds"}
     assert third.evidence["ingest"]["sha256"] != first.evidence["ingest"]["sha256"]
