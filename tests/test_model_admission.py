@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from model_under_test import load_model
 from model_under_test.loading import admission, deferred_model
@@ -18,6 +19,7 @@ from safety_harness.core.errors import HarnessInputError
 from safety_harness.plan.plan import RunOptions, plan_run
 from safety_harness.run.run import SafetyRun
 from safety_harness.synthetic.default_ingest import write_ingest
+from safety_harness.synthetic.renderer import render_sign
 
 REQUIREMENTS = Path(__file__).parents[1] / "safety_tests" / "requirements.yaml"
 IDENTITY = ("path", "format", "loader", "sha256", "card", "card_path", "card_assumed", "load_warnings",
@@ -72,3 +74,19 @@ def test_a_second_run_takes_the_admitted_model_and_its_preprocessing_check_from_
     third = SafetyRun(plan_run(dataclasses.replace(options, allow_unsafe_model=True)))
     assert third.stage_outcomes()[f"model admission of {BUNDLED_MODEL}"] == "computed"
     assert third.model.network_loaded
+
+
+def test_a_preprocessing_check_is_not_read_back_for_the_same_files_relabelled_by_another_class_map(tmp_path):
+    for folder, class_id in (("a", 14), ("b", 1)):
+        (tmp_path / "ingest" / folder).mkdir(parents=True)
+        for seed in range(4):
+            Image.fromarray(render_sign(class_id, seed, 32).image).save(tmp_path / "ingest" / folder / f"{seed}.png")
+    (tmp_path / "right.csv").write_text("a,14\nb,1\n")
+    (tmp_path / "swapped.csv").write_text("a,1\nb,14\n")
+    options = RunOptions(model_path=BUNDLED_MODEL, card_path=None, ingest_path=tmp_path / "ingest",
+                         requirements_path=REQUIREMENTS, cache_dir=tmp_path / "cache", class_map_path=tmp_path / "right.csv")
+    right = SafetyRun(plan_run(options))
+    swapped = SafetyRun(plan_run(dataclasses.replace(options, class_map_path=tmp_path / "swapped.csv")))
+    assert swapped.ingest.order_sha256 == right.ingest.order_sha256  # same files, same order, other labels
+    assert swapped.stage_outcomes()[f"preprocessing check of {BUNDLED_MODEL}"] == "computed"
+    assert swapped.preprocessing_checks[0].card.accuracy != right.preprocessing_checks[0].card.accuracy

@@ -248,11 +248,12 @@ class SafetyRun:
         """Compare ``model``'s card's channel order and pixel range with the alternatives on one seeded batch of
         the ingest (:mod:`model_under_test.preprocessing_check`); a clearly better one stops a run with a card and
         replaces an assumed card. Returns the model to evaluate and the check (None: no sampled image decodes).
-        The check is read from the cache when an earlier run checked the same model, card and ingest."""
+        The check is read from the cache when an earlier run checked the same model, card and ingest; its labels
+        are keyed too: a class map can relabel the same files in the same order."""
         card = model.card
         key = cache_key(stage="preprocessing check", model=model.sha256, card=card.to_dict(),
                         ingest=self.content_sha256(self.ingest), records=self.ingest.order_sha256,
-                        seed=self.options.seed)
+                        labels=self.ingest.labels, seed=self.options.seed)
         stored = self.cache.load(key, f"preprocessing check of {model.path}")
         if stored is not None:
             document = json.loads(str(stored[0]["check"]))
