@@ -44,6 +44,11 @@ def test_equal_inputs_give_the_same_key_whatever_their_order_or_identity():
     assert cache_key(**{**PARTS, "indices": np.arange(3, dtype=np.int32)}) != cache_key(**PARTS)
 
 
+def test_the_same_bytes_in_another_shape_give_another_key():
+    blank = np.zeros((9, 32, 32, 3), np.uint8)  # nine blank 32x32 images: the bytes of four blank 48x48 ones
+    assert cache_key(images=blank) != cache_key(images=blank.reshape(4, 48, 48, 3))
+
+
 def test_an_unreadable_entry_is_recomputed_not_trusted(tmp_path):
     cache = PredictionCache(tmp_path)
     key = cache_key(**PARTS)

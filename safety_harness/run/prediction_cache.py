@@ -54,10 +54,12 @@ def code_fingerprint() -> str:
 
 
 def cache_key(**parts) -> str:
-    """A key over ``parts`` (JSON-able values; numpy arrays are hashed) and the code fingerprint."""
+    """A key over ``parts`` (JSON-able values; numpy arrays are hashed with their dtype and shape: the same bytes
+    can be other images) and the code fingerprint."""
     def encode(value):
         if isinstance(value, np.ndarray):
-            return hashlib.sha256(np.ascontiguousarray(value).tobytes() + str(value.dtype).encode()).hexdigest()
+            layout = f"{value.dtype}{value.shape}".encode()
+            return hashlib.sha256(np.ascontiguousarray(value).tobytes() + layout).hexdigest()
         return value
 
     text = json.dumps({k: encode(v) for k, v in parts.items()}, sort_keys=True, default=str)
