@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from model_under_test import load_model
-from model_under_test.loading import admission, deferred_model
+from model_under_test.loading import HDF5_MAGIC, admission, deferred_model
 from model_under_test.reference import BUNDLED_MODEL
 from model_under_test.shortcut import TWIN_MODEL
 from safety_harness.core.errors import HarnessInputError
@@ -90,3 +90,16 @@ def test_a_preprocessing_check_is_not_read_back_for_the_same_files_relabelled_by
     assert swapped.ingest.order_sha256 == right.ingest.order_sha256  # same files, same order, other labels
     assert swapped.stage_outcomes()[f"preprocessing check of {BUNDLED_MODEL}"] == "computed"
     assert swapped.preprocessing_checks[0].card.accuracy != right.preprocessing_checks[0].card.accuracy
+
+
+def test_an_admission_is_not_taken_for_the_same_bytes_under_a_name_of_another_format(tmp_path):
+    # an HDF5 signature before a .keras archive: still a .keras archive, and an .h5 file Keras cannot read
+    polyglot = HDF5_MAGIC + BUNDLED_MODEL.read_bytes()
+    (tmp_path / "model.keras").write_bytes(polyglot)
+    (tmp_path / "model.h5").write_bytes(polyglot)
+    write_ingest(tmp_path / "ingest", per_class=1, stop_signs=1, seed=1)
+    options = RunOptions(model_path=tmp_path / "model.keras", card_path=BUNDLED_MODEL.with_suffix(".yaml"),
+                         ingest_path=tmp_path / "ingest", requirements_path=REQUIREMENTS, cache_dir=tmp_path / "cache")
+    SafetyRun(plan_run(options))
+    with pytest.raises(HarnessInputError, match=r"model\.h5 cannot be read by Keras 3"):
+        SafetyRun(plan_run(dataclasses.replace(options, model_path=tmp_path / "model.h5")))

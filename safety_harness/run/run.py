@@ -101,12 +101,12 @@ class SafetyRun:
         """The model at ``path`` with its card: loaded and screened now, or, when an earlier run admitted the
         same bytes with the same card and trust, as it admitted them, its network loaded on first use (a run
         served entirely from the cache never imports TensorFlow)."""
-        detect_format(path)
+        model_format = detect_format(path)  # by name and bytes: the same bytes under another name load otherwise
         sha256 = file_sha256(Path(path).resolve())
         card, _, assumed = resolve_card(path, card_path)
         allow_unsafe = self.options.allow_unsafe_model
-        key = cache_key(stage="model admission", model=sha256, card=card.to_dict(), card_assumed=assumed,
-                        allow_unsafe=allow_unsafe)
+        key = cache_key(stage="model admission", model=sha256, format=model_format, card=card.to_dict(),
+                        card_assumed=assumed, allow_unsafe=allow_unsafe)
         stored = self.cache.load(key, f"model admission of {path}")
         if stored is not None:
             return deferred_model(path, card_path, allow_unsafe, sha256, json.loads(str(stored[0]["admission"])))
