@@ -170,3 +170,15 @@ def test_real_gtsrb_test_set(shared_path):
 def test_real_polish_signs(shared_path):
     ingest = open_ingest(shared_path("gtsrb", "Polish_Test"))
     assert ingest.layout == "csv-labels" and len(ingest.records) == 9 and ingest.class_counts()[14] == 1
+
+
+def test_a_gtsrb_test_row_is_the_image_in_the_first_search_folder_that_holds_it_even_through_a_folder_link(tmp_path):
+    # the label file at the root: rows are looked up beside it first, then in Images; here root/sub is a link to
+    # root/other (its files are surveyed under other/), and Images/sub holds a file of the same name
+    image(tmp_path / "other" / "x.ppm", value=0)
+    image(tmp_path / "Images" / "sub" / "x.ppm", value=200)
+    (tmp_path / "sub").symlink_to("other")
+    (tmp_path / "GT-final_test.csv").write_text("Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n"
+                                                "sub/x.ppm;40;36;2;2;29;29;14\n")
+    (record,) = open_ingest(tmp_path).records
+    assert os.path.realpath(record.path) == str((tmp_path / "other" / "x.ppm").resolve())

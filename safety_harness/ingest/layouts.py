@@ -280,11 +280,18 @@ def _surveyed(known: dict[Path, Path], base: Path, name: str) -> Path | None:
     return known.get(base / relative)
 
 
+def _walked_without(walked, base: Path, name: str) -> bool:
+    """Whether ``name`` (relative to ``base``) is in one of the ``walked`` folders, whose files are all surveyed."""
+    relative = Path(name.strip().replace("\\", "/"))
+    return not relative.is_absolute() and ".." not in relative.parts and (base / relative).parent in walked
+
+
 def _records_from_csv(root, label_file, delimiter, name_column, label_column, search_dirs, labelled=True,
-                      files_by_name=None, known=None):
+                      files_by_name=None, known=None, walked=frozenset()):
     """``(records, origins, found by file name)`` of the rows of ``label_file``; a row whose image is not in
-    ``search_dirs`` is looked up in ``files_by_name`` (None: it is missing). ``known``: the surveyed files
-    (:func:`_survey`), which spare resolving each listed path on disk."""
+    ``search_dirs`` (the first that holds it) is looked up in ``files_by_name`` (None: it is missing).
+    ``known``: the surveyed files (:func:`_survey`), which spare resolving each listed path on disk; ``walked``:
+    folders the survey walked (with ``root``), where a file not surveyed need not be looked for on disk."""
     required = (name_column, label_column) if labelled else (name_column,)
     records, origins, missing, ambiguous = [], [], [], []
     found_by_name = 0
@@ -293,13 +300,15 @@ def _records_from_csv(root, label_file, delimiter, name_column, label_column, se
         if not name.strip():
             raise HarnessInputError(f"Label file {label_file}, line {line}: the {name_column} column is empty",
                                     "Fix that line: name an image of the ingest, or remove the line.")
-        # a surveyed file in any search folder first (no disk access), else each folder on disk in turn
-        path = None if known is None else next(
-            (found for base in search_dirs if (found := _surveyed(known, base, name)) is not None), None)
-        for base in () if path is not None else search_dirs:
-            candidate = _resolve_inside(root, base, name, label_file, line)
-            if candidate.is_file():
-                path = candidate
+        # each search folder in turn: a surveyed file (no disk access), else the path resolved on disk unless
+        # the folder it names was walked without finding it (a link to a folder is not walked: it is resolved)
+        path = None
+        for base in search_dirs:
+            path = None if known is None else _surveyed(known, base, name)
+            if path is None and not _walked_without(walked, base, name):
+                candidate = _resolve_inside(root, base, name, label_file, line)
+                path = candidate if candidate.is_file() else None
+            if path is not None:
                 break
         if path is None and files_by_name is not None:
             path = _by_file_name(root, name, files_by_name, ambiguous)
@@ -338,14 +347,14 @@ def _label_file_reading(label_file: Path, root: Path, records, found_by_name: in
             "elsewhere under the ingest (each name unique there)")
 
 
-def _gtsrb_test(root: Path, files_by_name, known) -> LabelSource | None:
+def _gtsrb_test(root: Path, files_by_name, known, walked) -> LabelSource | None:
     for folder in (root, root / "Images"):
         for name, labelled in (("GT-final_test.csv", True), ("GT-final_test.test.csv", False)):
             label_file = folder / name
             if label_file.is_file():
                 records, origins, by_name = _records_from_csv(root, label_file, ";", "Filename", "ClassId",
                                                               (label_file.parent, root / "Images"), labelled,
-                                                              files_by_name, known)
+                                                              files_by_name, known, walked)
                 return LabelSource("gtsrb-test", (label_file,), tuple(records), tuple(origins),
                                    reading=_label_file_reading(label_file, root, records, by_name))
     return None
@@ -491,7 +500,8 @@ def detect_layout(root: Path, folder_classes: FolderClasses | None = None) -> La
     survey = _survey(root)
     files_by_name = _files_by_name(survey)
     known = survey.files
-    detectors = (lambda: _gtsrb_test(root, files_by_name, known), lambda: _gtsrb_train(root, known),
+    walked = frozenset((root, *survey.folders))
+    detectors = (lambda: _gtsrb_test(root, files_by_name, known, walked), lambda: _gtsrb_train(root, known),
                  lambda: _kaggle(root, files_by_name, known), lambda: _csv_labels(root, files_by_name, known),
                  lambda: _class_folders(root, folder_classes), lambda: _flat(root))
     for detector in detectors:
