@@ -2,6 +2,7 @@
 detectors' scores, the OOD sets' predictions, the explainer's heatmaps and whether MC dropout applies
 (safety_harness/run/prediction_cache.py ``PredictionCache.cached``)."""
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,7 +17,7 @@ from safety_harness.run.explanations import ExplainerFigures, ExplanationStage
 from safety_harness.run.mc_dropout import McDropoutStage
 from safety_harness.run.prediction_cache import PredictionCache
 from safety_harness.run.predictions import Predictions
-from safety_harness.run.uncertainty import UncertaintyContext
+from safety_harness.run.uncertainty import UncertaintyContext, inputs_of
 from safety_harness.synthetic.renderer import render_sign
 
 REFERENCE_MODEL = Path(__file__).resolve().parents[1] / "model_under_test" / "reference" / "gtsrb_reference.keras"
@@ -81,6 +82,20 @@ def test_image_detector_scores_are_cached_and_a_warm_run_builds_no_network(tmp_p
     rescored = warm.scores(detector, DetectorInputs(np.ones((50, 1)), images=changed))
     assert warm_run.cache.outcomes["reconstruction detector scores"] == "computed"
     assert np.array_equal(rescored[1:], computed[1:]) and rescored[0] != computed[0]
+
+
+def test_the_seeded_thirds_index_the_detector_inputs_of_the_clean_data_instead_of_copying_them(tmp_path):
+    run = detector_run(tmp_path)
+    clean = run.clean = dataclasses.replace(run.clean, features=np.random.default_rng(0).normal(size=(300, 8)))
+    uncertainty = UncertaintyContext(run)
+    thirds = (uncertainty.fitting, uncertainty.calibration, uncertainty.held_out)
+    assert sorted(np.concatenate([third.indices for third in thirds]).tolist()) == list(range(300))
+    for third in thirds:
+        assert third.features is None and third.appearance is None  # no second copy kept all run
+        inputs, positions = inputs_of(third), np.searchsorted(clean.indices, third.indices)
+        assert np.array_equal(inputs.features, clean.features[positions])
+        assert np.array_equal(inputs.images, clean.appearance[positions])
+        assert np.array_equal(inputs.probabilities, clean.probabilities[positions])
 
 
 def ood_run(model, cache_folder):

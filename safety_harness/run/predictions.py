@@ -38,6 +38,9 @@ class Predictions:
     appearance: np.ndarray | None
     member_probabilities: np.ndarray | None = None
     mc_dropout: McDropoutScores | None = None
+    #: for a subset that does not copy the detectors' ``features`` and ``appearance`` (both None here):
+    #: the predictions holding them and this subset's positions there, indexed when a detector reads them
+    detector_inputs_from: tuple["Predictions", np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @functools.cached_property
     def predicted(self) -> np.ndarray:

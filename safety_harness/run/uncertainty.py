@@ -32,7 +32,11 @@ OOD_SET_SIZE = 300
 
 
 def inputs_of(predictions) -> DetectorInputs:
-    return DetectorInputs(predictions.probabilities, predictions.logits, predictions.features, predictions.appearance,
+    features, looks = predictions.features, predictions.appearance
+    if predictions.detector_inputs_from is not None:
+        source, positions = predictions.detector_inputs_from
+        features, looks = _pick(source.features, positions), _pick(source.appearance, positions)
+    return DetectorInputs(predictions.probabilities, predictions.logits, features, looks,
                           predictions.member_probabilities, predictions.mc_dropout)
 
 
@@ -175,14 +179,18 @@ def _predicted(model, batches) -> dict:
             for name in ("probabilities", "logits", "features", "member_probabilities")}
 
 
-def _subset(predictions, positions):
-    def pick(array):
-        return None if array is None else array[positions]
+def _pick(array, positions):
+    return None if array is None else array[positions]
 
+
+def _subset(predictions, positions):
+    """``predictions`` at ``positions``. The features and appearance, the largest arrays, are not copied
+    but indexed from ``predictions`` when a detector reads them (:func:`inputs_of`): the thirds stay alive
+    all run, and copies would double the clean images' detector inputs."""
     return dataclasses.replace(predictions, indices=predictions.indices[positions], labels=predictions.labels[positions],
-                   probabilities=predictions.probabilities[positions], logits=pick(predictions.logits),
-                   features=pick(predictions.features), appearance=pick(predictions.appearance),
-                   member_probabilities=pick(predictions.member_probabilities),
+                   probabilities=predictions.probabilities[positions], logits=_pick(predictions.logits, positions),
+                   features=None, appearance=None, detector_inputs_from=(predictions, positions),
+                   member_probabilities=_pick(predictions.member_probabilities, positions),
                    mc_dropout=None if predictions.mc_dropout is None else predictions.mc_dropout.subset(positions))
 
 
