@@ -178,10 +178,13 @@ def worker_throughput(model_path, card_path, ingest_path) -> dict:
     from safety_harness.run.distributed import SHARD_BATCHES, ShardPredictor, WorkerSetup
 
     model = load_model(Path(model_path), None if card_path is None else Path(card_path))
-    indices = np.arange(min(len(open_ingest(ingest_path).records), 256 * SHARD_BATCHES * 2))
+    folder_classes = FolderClasses(tuple(model.card.class_names))
+    ingest = open_ingest(ingest_path, folder_classes)
+    indices = np.arange(min(len(ingest.records), 256 * SHARD_BATCHES * 2))
     with tempfile.TemporaryDirectory() as store:
         worker = ShardPredictor(WorkerSetup(Path(model_path), None if card_path is None else Path(card_path),
-                                            model.card, False, Path(ingest_path), 256, 0, Path(store)))
+                                            model.card, False, Path(ingest_path), 256, 0, Path(store),
+                                            folder_classes=folder_classes, records_sha256=ingest.order_sha256))
         rates = {}
         for condition in ("clean", "rain:2"):
             started = time.perf_counter()
