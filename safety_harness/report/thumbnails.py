@@ -16,7 +16,8 @@ def png_data_uri(image: np.ndarray, scale: int = 2) -> str:
     if scale > 1:
         image = image.repeat(scale, axis=0).repeat(scale, axis=1)
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG", optimize=True)
+    # zlib's default level: "optimize" makes each thumbnail about 12x slower for under 1 % fewer bytes
+    Image.fromarray(image).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
