@@ -115,10 +115,11 @@ def _check_one_input_one_output(path: Path, network):
             "save a model with exactly those.")
 
 
-def load_model(path, card_path=None, allow_unsafe: bool = False) -> LoadedModel:
+def load_model(path, card_path=None, allow_unsafe: bool = False, sha256: str | None = None) -> LoadedModel:
     """Load ``path`` with the card in force, validate the pair, and compile the batched forward pass.
 
-    The file is screened first; its findings refuse it unless ``allow_unsafe``, which records them."""
+    The file is screened first; its findings refuse it unless ``allow_unsafe``, which records them. ``sha256``:
+    the file's SHA-256 when the caller has just hashed it (None: hashed here), so a large model is read once."""
     path = Path(path).resolve()
     model_format = detect_format(path)
     card, card_path, assumed = resolve_card(path, card_path)
@@ -139,7 +140,7 @@ def load_model(path, card_path=None, allow_unsafe: bool = False) -> LoadedModel:
     _check_card_against_model(path, card, card_path, forward.input_shape, forward.output_shape)
     card = card if card.size is not None else _with_size(card, forward.input_shape)
     return LoadedModel(
-        path=path, format=model_format, loader=loader, sha256=file_sha256(path), card=card, card_path=card_path,
+        path=path, format=model_format, loader=loader, sha256=sha256 or file_sha256(path), card=card, card_path=card_path,
         card_assumed=assumed, load_warnings=tuple(load_warnings), forward=forward,
         safety_checks=checks, unsafe_allowed=screening.findings,
     )

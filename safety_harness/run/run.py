@@ -110,7 +110,7 @@ class SafetyRun:
         stored = self.cache.load(key, f"model admission of {path}")
         if stored is not None:
             return deferred_model(path, card_path, allow_unsafe, sha256, json.loads(str(stored[0]["admission"])))
-        model = load_model(path, card_path, allow_unsafe=allow_unsafe)
+        model = load_model(path, card_path, allow_unsafe=allow_unsafe, sha256=sha256)
         self.cache.store(key, {"admission": np.array(json.dumps(admission(model)))}, [])
         return model
 
