@@ -60,8 +60,9 @@ OPTIONS = (
                                 "cached)")),
     (("--ray-address",), dict(metavar="ADDRESS", default=None,
                               help="run the prediction stage (decode, perturb, forward pass) on Ray: 'local' starts "
-                                   "a Ray instance here, 'auto' joins this machine's cluster, 'ray://HOST:PORT' a "
-                                   "remote one; needs requirements-ray.txt (default: predict in this process)")),
+                                   "a Ray instance here, 'auto' or 'HOST:PORT' (the head node) joins the cluster this "
+                                   "machine is a node of, 'ray://HOST:PORT' a remote one; needs requirements-ray.txt "
+                                   "(default: predict in this process)")),
     (("--ray-workers",), dict(metavar="N", type=int, default=2,
                               help="model-holding Ray actors, one CPU each (default: 2)")),
     (("--ray-store",), dict(metavar="DIR", type=Path, default=None,

@@ -172,6 +172,7 @@ def worker_throughput(model_path, card_path, ingest_path) -> dict:
     and on shards under the plan's slowest-to-generate perturbation, measured in this process."""
     from safety_harness.plan.conditions import Condition
     from safety_harness.run.distributed import SHARD_BATCHES, ShardPredictor, WorkerSetup
+    from safety_harness.run.prediction_cache import code_fingerprint
 
     model = load_model(Path(model_path), None if card_path is None else Path(card_path))
     folder_classes = FolderClasses(tuple(model.card.class_names))
@@ -180,7 +181,8 @@ def worker_throughput(model_path, card_path, ingest_path) -> dict:
     with tempfile.TemporaryDirectory() as store:
         worker = ShardPredictor(WorkerSetup(Path(model_path), None if card_path is None else Path(card_path),
                                             model.card, False, Path(ingest_path), 256, 0, Path(store),
-                                            folder_classes=folder_classes, records_sha256=ingest.order_sha256))
+                                            folder_classes=folder_classes, records_sha256=ingest.order_sha256,
+                                            code_fingerprint=code_fingerprint()))
         rates = {}
         for condition in ("clean", "rain:2"):
             started = time.perf_counter()

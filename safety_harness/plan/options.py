@@ -128,11 +128,12 @@ def _ray_problems(address, workers: int, members: int) -> list[HarnessInputError
     if address is None:
         return []
     problems = []
-    if not (address in ("local", "auto") or re.fullmatch(r"ray://[A-Za-z0-9.-]+:[0-9]{1,5}", address)):
+    if not (address in ("local", "auto") or re.fullmatch(r"(ray://)?[A-Za-z0-9.-]+:[0-9]{1,5}", address)):
         problems.append(HarnessInputError(
             f"--ray-address {address!r} is not a Ray address",
             "Pass --ray-address=local (a Ray instance started for this run), auto (the cluster this machine "
-            "belongs to) or ray://HOST:PORT (a Ray client server)."))
+            "belongs to), HOST:PORT (the head node's address of a cluster this machine is a node of) or "
+            "ray://HOST:PORT (a Ray client server)."))
     if importlib.util.find_spec("ray") is None:
         problems.append(HarnessInputError(
             f"--ray-address needs Ray, which is not installed for {sys.executable}",

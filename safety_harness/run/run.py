@@ -37,7 +37,7 @@ from safety_harness.run.counterexample import CounterexampleStage
 from safety_harness.run.distributed import RayPredictionStage, WorkerSetup
 from safety_harness.run.explanations import ExplanationStage
 from safety_harness.run.mc_dropout import McDropoutStage
-from safety_harness.run.prediction_cache import PredictionCache, cache_key
+from safety_harness.run.prediction_cache import PredictionCache, cache_key, code_fingerprint
 from safety_harness.run.predictions import Predictions, model_inputs, predict_batches
 from safety_harness.run.sticker_attraction import StickerAttractionStage
 from safety_harness.run.trigger_scan import TriggerScanStage
@@ -173,7 +173,8 @@ class SafetyRun:
         return WorkerSetup(model_path=options.model_path, card_path=options.card_path, card=self.model.card,
                            allow_unsafe_model=options.allow_unsafe_model, ingest_path=self.ingest.root,
                            batch_size=options.batch_size, seed=options.seed, store=store,
-                           folder_classes=self.folder_classes, records_sha256=self.ingest.order_sha256)
+                           folder_classes=self.folder_classes, records_sha256=self.ingest.order_sha256,
+                           code_fingerprint=code_fingerprint())
 
     def close(self) -> None:
         """Release what the run holds outside this process: the Ray workers and a temporary shard store."""
