@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -58,8 +59,9 @@ def session_processes(sessions: set[int]) -> dict[int, str]:
 
 
 def free_port() -> int:
+    """A port free on every interface: Ray's servers listen on all of them (the probe does not listen)."""
     with socket.socket() as probe:
-        probe.bind((NODE_IP, 0))
+        probe.bind(("", 0))
         return probe.getsockname()[1]
 
 
@@ -70,12 +72,13 @@ def start_node(temp_dir: Path, environment: dict, name: str, *options) -> subpro
         "node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
         "runtime-env-agent-port", "metrics-export-port")]
     log = temp_dir / f"{name}.log"
-    node = subprocess.Popen(
-        ["ray", "start", "--block", f"--node-ip-address={NODE_IP}", "--num-cpus=1", f"--temp-dir={temp_dir}",
-         "--object-store-memory=100000000", "--disable-usage-stats", *ports, *options],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, **environment})
-    deadline = time.monotonic() + 60
+    with log.open("w") as output:
+        node = subprocess.Popen(
+            [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", f"--node-ip-address={NODE_IP}",
+             "--num-cpus=1", f"--temp-dir={temp_dir}", "--object-store-memory=100000000", "--disable-usage-stats",
+             *ports, *options],
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **environment})
+    deadline = time.monotonic() + 120
     while "Ray runtime started" not in log.read_text():
         if node.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the Ray {name} node did not start:\n{log.read_text()[-3000:]}")
@@ -87,16 +90,18 @@ def start_node(temp_dir: Path, environment: dict, name: str, *options) -> subpro
 def ray_cluster():
     """A started Ray cluster of two nodes on NODE_IP; stopped afterwards, failed test or not, and no process of
     it left (only its own processes are stopped: `ray stop` would end every Ray on the machine)."""
-    if importlib.util.find_spec("ray") is None or shutil.which("ray") is None:
+    if importlib.util.find_spec("ray") is None:
         pytest.skip("Ray is not installed (requirements-ray.txt; `make test` installs it)")
+    if not sys.platform.startswith("linux"):
+        pytest.skip("a Ray cluster of several nodes on one machine needs Linux (its processes are found in /proc)")
     temp_dir = Path(tempfile.mkdtemp(prefix="ray-"))  # short: Ray's socket paths must fit in 107 characters
-    # no usage report leaves the machine
-    environment = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
+    environment = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+                   "RAY_USAGE_STATS_ENABLED": "0"}  # no usage report leaves the machine
     nodes = []
     try:
         gcs_port = free_port()
-        nodes.append(start_node(temp_dir, environment, "head", "--head", f"--port={gcs_port}", "--include-dashboard=false",
-                                f"--ray-client-server-port={free_port()}"))
+        nodes.append(start_node(temp_dir, environment, "head", "--head", f"--port={gcs_port}",
+                                "--include-dashboard=false", f"--ray-client-server-port={free_port()}"))
         nodes.append(start_node(temp_dir, environment, "worker", f"--address={NODE_IP}:{gcs_port}"))
         yield RayCluster(f"{NODE_IP}:{gcs_port}", environment, *nodes)
     finally:
@@ -171,6 +176,6 @@ def kill_the_worker_nodes_model_holder_once_it_has_stored(cluster: RayCluster, r
         if holders and stored:
             pid, line = next(iter(holders.items()))
             os.kill(pid, signal.SIGKILL)
-            return line, stored
+            return line.strip(), stored
         time.sleep(0.1)
     raise AssertionError("the worker node's shard predictor never started while the run was storing shards")
