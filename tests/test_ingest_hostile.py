@@ -122,6 +122,30 @@ def test_label_file_layouts_list_unnamed_files(tmp_path):
     assert [(p.name, "label file names" in reason) for p, reason in ingest.ignored] == [("00001.ppm", True)]
 
 
+@pytest.mark.parametrize("folder", ["labels.csv", "GT-final_test.csv", "Images/GT-final_test.csv", "Test.CSV"])
+def test_a_folder_named_like_a_label_file_is_named_in_the_refusal(tmp_path, folder):
+    for index in range(12):  # more than a message lists of the ingest's entries
+        image(tmp_path / f"{index:05d}.ppm")
+    (tmp_path / folder).mkdir(parents=True)
+    message = error_for(tmp_path)
+    assert f"{folder}/ is a folder named like a label file" in message and "Rename the folder" in message
+
+
+def test_a_folder_named_like_a_class_label_file_is_named_as_a_folder(tmp_path):
+    image(tmp_path / "00014" / "00000.ppm")
+    (tmp_path / "00014" / "GT-00014.csv").mkdir()
+    assert f"Label file {tmp_path / '00014' / 'GT-00014.csv'} is a folder, not a file" in error_for(tmp_path)
+
+
+def test_images_beside_a_folder_are_said_not_to_be_a_flat_ingest(tmp_path):
+    image(tmp_path / "00000.ppm")
+    (tmp_path / "notes").mkdir()
+    message = error_for(tmp_path)
+    assert "no known layout found (it holds notes/, 00000.ppm)" in message
+    assert "its 1 image(s) directly inside are not read as a flat folder of images because it also holds " \
+           "folder(s): notes/" in message
+
+
 @pytest.mark.parametrize("layout", ["class-folders", "gtsrb-test", "flat"])
 def test_links_leading_outside_the_ingest_are_refused_in_every_layout(tmp_path, layout):
     outside = image(tmp_path / "outside.png")
