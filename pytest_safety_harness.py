@@ -79,6 +79,10 @@ OPTIONS = (
     (("--allow-corrupt-images",), dict(action="store_true",
                                        help="evaluate the readable images when some cannot be decoded; the report "
                                             "lists the excluded ones")),
+    (("--max-image-pixels",), dict(metavar="N", type=int, default=None,
+                                   help="the most pixels (width x height) an image may have: a larger one is "
+                                        "refused before it is decoded, as a possible decompression bomb; raise "
+                                        "it for genuine large images (default: 67108864, 8192 x 8192)")),
     (("--allow-unsafe-model",), dict(action="store_true",
                                      help="load a model that carries code (Lambda layers, custom objects) or whose "
                                           "graph has ops with side effects (file, network, Python callbacks); the "

@@ -155,9 +155,13 @@ def ingest_with_corrupt_image(tmp_path):
     return tmp_path
 
 
-def test_corrupt_images_are_listed_and_refused(run_safety_suite, ingest_with_corrupt_image):
-    assert_clear_error(run_safety_suite(f"--ingest={ingest_with_corrupt_image}", name="corrupt"),
-                       "truncated.png", "--allow-corrupt-images")
+def test_corrupt_images_and_images_over_the_size_cap_are_listed_and_refused(run_safety_suite,
+                                                                              ingest_with_corrupt_image):
+    image(ingest_with_corrupt_image / "14" / "large.png", size=(40, 40))
+    run = run_safety_suite(f"--ingest={ingest_with_corrupt_image}", "--max-image-pixels=1500", name="corrupt")
+    assert_clear_error(run, "2 image(s) cannot be used (1 over the image size cap)", "truncated.png: cannot decode",
+                       "large.png: over the size cap against decompression bombs: the image is 40 x 40 = 1,600 "
+                       "pixels, the cap 1,500", "--max-image-pixels=1600", "Raise the size cap", "--allow-corrupt-images")
 
 
 def test_corrupt_images_excluded_on_request_are_reported(run_safety_suite, ingest_with_corrupt_image):

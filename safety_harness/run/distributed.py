@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from safety_harness.core.progress import SILENT, Progress
+from safety_harness.ingest.reader import MAX_IMAGE_PIXELS
 from safety_harness.plan.conditions import Condition
 from safety_harness.run.prediction_cache import PredictionCache, cache_key
 
@@ -68,6 +69,8 @@ class WorkerSetup:
     folder_classes: object = None
     #: the driver's ingest record order (``Ingest.order_sha256``): a worker reading another order is refused
     records_sha256: str = ""
+    #: ``--max-image-pixels``: an image declaring more is a failure of that image
+    max_image_pixels: int = MAX_IMAGE_PIXELS
 
 
 def worker_ingest(setup: WorkerSetup):
@@ -100,7 +103,8 @@ class ShardPredictor:
 
         condition = Condition.parse(condition)
         card, setup = self._model.card, self._setup
-        batches = iter_image_batches(self._ingest, card.size, card.resize, setup.batch_size, indices)
+        batches = iter_image_batches(self._ingest, card.size, card.resize, setup.batch_size, indices,
+                                     setup.max_image_pixels)
         predictions, failures = predict_batches(self._model, self._ingest, condition, batches,
                                                 model_inputs(condition, setup.seed), indices.size, SILENT)
         self._store.store(key, predictions.arrays(), failures)
