@@ -160,11 +160,16 @@ def test_label_file_layouts_list_unnamed_files(tmp_path):
     assert [(p.name, "label file names" in reason) for p, reason in ingest.ignored] == [("00001.ppm", True)]
 
 
-@pytest.mark.parametrize("folder", ["labels.csv", "GT-final_test.csv", "Images/GT-final_test.csv", "Test.CSV"])
+@pytest.mark.parametrize("folder", ["labels.csv", "GT-final_test.csv", "Images/GT-final_test.csv", "Test.CSV",
+                                    "linked.csv"])
 def test_a_folder_named_like_a_label_file_is_named_in_the_refusal(tmp_path, folder):
     for index in range(12):  # more than a message lists of the ingest's entries
         image(tmp_path / f"{index:05d}.ppm")
-    (tmp_path / folder).mkdir(parents=True)
+    if folder == "linked.csv":
+        (tmp_path / "sub").mkdir()
+        (tmp_path / folder).symlink_to("sub")
+    else:
+        (tmp_path / folder).mkdir(parents=True)
     message = error_for(tmp_path)
     assert f"{folder}/ is a folder named like a label file" in message and "Rename the folder" in message
 

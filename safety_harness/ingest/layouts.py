@@ -489,11 +489,11 @@ def _refuse_duplicates(root: Path, source: LabelSource, known: dict[Path, Path])
     )
 
 
-def _refuse_folders_named_like_label_files(root: Path, survey: _Survey) -> None:
-    """A folder where the label-file layouts look for their ``.csv`` (the root, ``Images/``) would be passed
-    over, and the ingest read as another layout or as none: refuse it, naming it."""
-    folders = [folder for folder in survey.folders
-               if folder.suffix.lower() == ".csv" and folder.parent in (root, root / "Images")]
+def _refuse_folders_named_like_label_files(root: Path) -> None:
+    """A folder (or a link to one) where the label-file layouts look for their ``.csv`` (the root,
+    ``Images/``) would be passed over, and the ingest read as another layout or as none: refuse it, naming it."""
+    folders = sorted(path for base in (root, root / "Images") if base.is_dir() for path in base.iterdir()
+                     if path.suffix.lower() == ".csv" and path.is_dir())
     if folders:
         raise HarnessInputError(
             f"Ingest {root}: {', '.join(f'{folder.relative_to(root)}/' for folder in folders[:5])}"
@@ -523,7 +523,7 @@ def detect_layout(root: Path, folder_classes: FolderClasses | None = None) -> La
     if not root.is_dir():
         raise HarnessInputError(f"Ingest {root} is not a folder", "Pass --ingest the folder that holds the images.")
     survey = _survey(root)
-    _refuse_folders_named_like_label_files(root, survey)
+    _refuse_folders_named_like_label_files(root)
     files_by_name = _files_by_name(survey)
     known = survey.files
     walked = frozenset((root, *survey.folders))
