@@ -146,6 +146,15 @@ def test_missing_requirements_file(run_safety_suite, tmp_path):
     assert_clear_error(run_safety_suite(f"--requirements={tmp_path / 'req.yaml'}", name="req"), "req.yaml")
 
 
+def test_requirements_whose_cases_would_share_an_id(run_safety_suite, tmp_path):
+    entry = "  - {{id: {id}, title: t, hazard: h, metric: recall, class: {cls}, threshold: 0.9, direction: '>='}}\n"
+    requirements = tmp_path / "requirements.yaml"
+    requirements.write_text("version: 1\nrequirements:\n" + entry.format(id="R", cls="each")
+                            + entry.format(id="R-class14", cls=14))
+    assert_clear_error(run_safety_suite(f"--requirements={requirements}", name="case-ids"),
+                       "Requirements 'R' (class 14 of 'class: each') and 'R-class14' both give the case id 'R-class14'")
+
+
 @pytest.fixture
 def ingest_with_corrupt_image(tmp_path):
     for i in range(3):
