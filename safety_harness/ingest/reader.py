@@ -156,6 +156,10 @@ def scaled_roi(record: ImageRecord, size) -> np.ndarray:
     return np.clip(box, 0, [out_w, out_h, out_w, out_h]).astype(np.int32)
 
 
+class _OverSizeCap(ValueError):
+    """The image declares more pixels than the run's cap."""
+
+
 def decode_image(path: Path, size: tuple[int, int], interpolation: str,
                  max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """uint8 RGB (H, W, 3) at ``size`` (height, width), turned upright as its EXIF orientation says;
@@ -164,21 +168,22 @@ def decode_image(path: Path, size: tuple[int, int], interpolation: str,
     try:
         with Image.open(path) as image:
             width, height = image.size
-            if width * height <= max_pixels:
-                image.load()  # a truncated file fails here, not later
-                ImageOps.exif_transpose(image, in_place=True)
-                rgb = _rgb8(image)
+            if width * height > max_pixels:
+                raise _OverSizeCap(f"{OVER_SIZE_CAP} against decompression bombs: the image is {width} x {height} "
+                                   f"= {width * height:,} pixels, the cap {max_pixels:,}; if the file is genuine, "
+                                   f"raise the cap with --max-image-pixels={width * height}")
+            image.load()  # a truncated file fails here, not later
+            ImageOps.exif_transpose(image, in_place=True)
+            rgb = _rgb8(image)
+        height, width = size
+        if rgb.shape[:2] != (height, width):
+            rgb = cv2.resize(rgb, (width, height), interpolation=INTERPOLATIONS[interpolation])
+    except _OverSizeCap:
+        raise
     # a hostile file makes Pillow raise many types (OSError, ValueError, struct.error, EOFError, ...):
     # each is this file's decoding failure, never the run's
     except Exception as error:
         raise ValueError(f"cannot decode image ({error})") from None
-    if width * height > max_pixels:
-        raise ValueError(f"{OVER_SIZE_CAP} against decompression bombs: the image is {width} x {height} = "
-                         f"{width * height:,} pixels, the cap {max_pixels:,}; if the file is genuine, raise the "
-                         f"cap with --max-image-pixels={width * height}")
-    height, width = size
-    if rgb.shape[:2] != (height, width):
-        rgb = cv2.resize(rgb, (width, height), interpolation=INTERPOLATIONS[interpolation])
     return rgb
 
 
