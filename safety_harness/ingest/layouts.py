@@ -495,11 +495,11 @@ def _refuse_folders_named_like_label_files(root: Path) -> None:
     folders = sorted(path for base in (root, root / "Images") if base.is_dir() for path in base.iterdir()
                      if path.suffix.lower() == ".csv" and path.is_dir())
     if folders:
+        named = ", ".join(f"{folder.relative_to(root)}/" for folder in folders[:5]) + " ..." * (len(folders) > 5)
         raise HarnessInputError(
-            f"Ingest {root}: {', '.join(f'{folder.relative_to(root)}/' for folder in folders[:5])}"
-            f"{' ...' if len(folders) > 5 else ''} {'is a folder' if len(folders) == 1 else 'are folders'} named like "
-            "a label file, where the label-file layouts read their labels from a .csv file (GT-final_test.csv, Test.csv, Train.csv, or one CSV with Filename "
-            "and ClassId columns)",
+            f"Ingest {root}: {named} {'is a folder' if len(folders) == 1 else 'are folders'} named like a label "
+            "file, where the label-file layouts read their labels from a .csv file (GT-final_test.csv, Test.csv, "
+            "Train.csv, or one CSV with Filename and ClassId columns)",
             "Rename the folder, or put the label file in its place: a label file is a regular file.",
         )
 
