@@ -80,6 +80,10 @@ OPTIONS = (
     (("--allow-corrupt-images",), dict(action="store_true",
                                        help="evaluate the readable images when some cannot be decoded; the report "
                                             "lists the excluded ones")),
+    (("--max-image-pixels",), dict(metavar="N", type=int, default=None,
+                                   help="the most pixels (width x height) an image may have: a larger one is "
+                                        "refused before it is decoded, as a possible decompression bomb; raise "
+                                        "it for genuine large images (default: 67108864, 8192 x 8192)")),
     (("--allow-unsafe-model",), dict(action="store_true",
                                      help="load a model that carries code (Lambda layers, custom objects) or whose "
                                           "graph has ops with side effects (file, network, Python callbacks); the "
@@ -110,10 +114,10 @@ def pytest_load_initial_conftests(early_config, parser, args):
         return
     settings = iniconfig.IniConfig(ini)["pytest"]
     args[:0] = shlex.split(settings.get("addopts", ""))
-    if not early_config.known_args_namespace.file_or_dir:
-        testpaths = [str(project / path) for path in settings.get("testpaths", "").split()]
-        args.extend(testpaths)
-        early_config.known_args_namespace.file_or_dir = testpaths  # the initial conftests are found from these
+    if not parser.parse_known_args(args).file_or_dir:
+        # pytest finds the initial conftests (this folder's conftest.py registers the harness's plugins)
+        # from the invocation folder, this one, when the command line names no path
+        args.extend(str(project / path) for path in settings.get("testpaths", "").split())
     for path in reversed(settings.get("pythonpath", "").split()):
         sys.path.insert(0, str(project / path))
     for name in ("markers", "filterwarnings"):

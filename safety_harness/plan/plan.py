@@ -14,6 +14,7 @@ from model_under_test import resolve_card
 from perturbations import get_perturbation
 from safety_harness.backdoor.neural_cleanse import DEFAULT_STEPS as DEFAULT_TRIGGER_SCAN_STEPS
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.ingest.reader import MAX_IMAGE_PIXELS
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.ood import DETECTORS, OOD_SET_NAMES, Detector
 from safety_harness.plan.conditions import Condition
@@ -65,6 +66,8 @@ class RunOptions:
     further_members: tuple[tuple[Path, Path | None], ...] = ()
     #: steps of the trigger scan, every class at once (safety_harness/run/trigger_scan.py)
     trigger_scan_steps: int = DEFAULT_TRIGGER_SCAN_STEPS
+    #: the most pixels an image may declare (safety_harness/ingest/reader.py): a cap against decompression bombs
+    max_image_pixels: int = MAX_IMAGE_PIXELS
 
     @property
     def members(self) -> tuple[tuple[Path, Path | None], ...]:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from safety_harness.core.progress import SILENT, Progress
+from safety_harness.ingest.reader import MAX_IMAGE_PIXELS
 from safety_harness.plan.conditions import Condition
 from safety_harness.run.prediction_cache import PredictionCache, cache_key, code_fingerprint
 
@@ -74,6 +75,8 @@ class WorkerSetup:
     #: the driver's harness code and library versions (``code_fingerprint``), which the shard keys name: a
     #: worker with others is refused
     code_fingerprint: str = ""
+    #: ``--max-image-pixels``: an image declaring more is a failure of that image
+    max_image_pixels: int = MAX_IMAGE_PIXELS
 
 
 def worker_ingest(setup: WorkerSetup):
@@ -110,7 +113,8 @@ class ShardPredictor:
 
         condition = Condition.parse(condition)
         card, setup = self._model.card, self._setup
-        batches = iter_image_batches(self._ingest, card.size, card.resize, setup.batch_size, indices)
+        batches = iter_image_batches(self._ingest, card.size, card.resize, setup.batch_size, indices,
+                                     setup.max_image_pixels)
         predictions, failures = predict_batches(self._model, self._ingest, condition, batches,
                                                 model_inputs(condition, setup.seed), indices.size, SILENT)
         self._store.store(key, predictions.arrays(), failures)

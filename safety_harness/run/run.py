@@ -31,6 +31,7 @@ from safety_harness.core.progress import SILENT, Progress
 from safety_harness.evidence.results import EvidenceLog
 from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest, read_class_map
 from safety_harness.ingest.decoded import DecodedIngest
+from safety_harness.ingest.reader import OVER_SIZE_CAP
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
 from safety_harness.run.counterexample import CounterexampleStage
@@ -163,7 +164,8 @@ class SafetyRun:
         return dict(model=self.model.sha256, card=self.model.card.to_dict(), ingest=self.content_sha256(ingest),
                     records=ingest.order_sha256,
                     condition=str(condition), perturbation=self._perturbation_definition(condition),
-                    seed=self.options.seed, indices=indices, batch_size=self.options.batch_size)
+                    seed=self.options.seed, indices=indices, batch_size=self.options.batch_size,
+                    max_image_pixels=self.options.max_image_pixels)
 
     def _worker_setup(self) -> WorkerSetup:
         options = self.options
@@ -173,6 +175,7 @@ class SafetyRun:
         return WorkerSetup(model_path=options.model_path, card_path=options.card_path, card=self.model.card,
                            allow_unsafe_model=options.allow_unsafe_model, ingest_path=self.ingest.root,
                            batch_size=options.batch_size, seed=options.seed, store=store,
+                           max_image_pixels=options.max_image_pixels,
                            folder_classes=self.folder_classes, records_sha256=self.ingest.order_sha256,
                            code_fingerprint=code_fingerprint())
 
@@ -267,7 +270,8 @@ class SafetyRun:
     def _check_on_sample(self, model) -> PreprocessingCheck | None:
         card = model.card
         sample = sample_indices(len(self.ingest.records), self.options.seed)
-        batch = next(iter_image_batches(self.ingest, card.size, card.resize, len(sample), sample))
+        batch = next(iter_image_batches(self.ingest, card.size, card.resize, len(sample), sample,
+                                        self.options.max_image_pixels))
         if not batch.indices.size:
             return None  # nothing decodes: the clean pass reports every image
         labels = self.ingest.labels[batch.indices] if self.ingest.labelled else None
@@ -281,10 +285,14 @@ class SafetyRun:
             listed = "\n".join(f"    {self.ingest.records[i].path}: {reason}" for i, reason in failures[:20])
             more = f"\n    ... and {len(failures) - 20} more" if len(failures) > 20 else ""
             if not self.options.allow_corrupt_images:
+                over_cap = sum(reason.startswith(OVER_SIZE_CAP) for _, reason in failures)
                 raise HarnessInputError(
-                    f"Ingest {self.ingest.root}: {len(failures)} image(s) cannot be decoded:\n{listed}{more}",
-                    "Replace or remove them, or pass --allow-corrupt-images to evaluate the rest "
-                    "(the report then lists every excluded image).",
+                    f"Ingest {self.ingest.root}: {len(failures)} image(s) cannot be used"
+                    f"{f' ({over_cap} over the image size cap)' if over_cap else ''}:\n{listed}{more}",
+                    ("Raise the size cap with --max-image-pixels for the images over it that you trust, as their "
+                     "lines say; replace or remove the others" if over_cap else "Replace or remove them")
+                    + ", or pass --allow-corrupt-images to evaluate the rest (the report then lists every excluded "
+                    "image).",
                 )
             self.excluded = [(str(self.ingest.records[i].path), reason) for i, reason in failures]
         if not predictions.indices.size:
@@ -331,11 +339,12 @@ class SafetyRun:
         ingest is decoded once: what was decoded before is read back from :attr:`_decoded`."""
         card = self.model.card
         if ingest is not None and ingest is not self.ingest:
-            return iter_image_batches(ingest, card.size, card.resize, self.options.batch_size, indices)
+            return iter_image_batches(ingest, card.size, card.resize, self.options.batch_size, indices,
+                                      self.options.max_image_pixels)
         if indices is not None and self._decoded.holds(indices):
             return self._decoded.batches(indices, self.options.batch_size)
         return self._decoded.keep(iter_image_batches(self.ingest, card.size, card.resize, self.options.batch_size,
-                                                     indices))
+                                                     indices, self.options.max_image_pixels))
 
     @functools.cached_property
     def _decoded(self) -> DecodedIngest:

@@ -89,8 +89,9 @@ class UncertaintyContext:
     def _predict_reference(self, reference):
         predictions, failures = self._run.predict(reference, CLEAN, stage="reference data")
         if failures:
-            raise HarnessInputError(f"Reference {reference.root}: {len(failures)} image(s) cannot be decoded, e.g. "
-                                    f"{reference.records[failures[0][0]].path}", "Repair or remove them.")
+            index, reason = failures[0]
+            raise HarnessInputError(f"Reference {reference.root}: {len(failures)} image(s) cannot be used, e.g. "
+                                    f"{reference.records[index].path} ({reason})", "Repair or remove them.")
         return predictions
 
     @functools.cached_property
@@ -103,10 +104,11 @@ class UncertaintyContext:
         for name, ingest in run.given_ood_sets.items():
             if name not in needed:
                 continue
-            batches = list(iter_image_batches(ingest, card.size, card.resize, run.options.batch_size))
+            batches = list(iter_image_batches(ingest, card.size, card.resize, run.options.batch_size,
+                                              max_pixels=run.options.max_image_pixels))
             if any(batch.failures for batch in batches):
                 path, reason = next((ingest.records[i].path, r) for b in batches for i, r in b.failures)
-                raise HarnessInputError(f"OOD set {ingest.root}: {path} cannot be decoded ({reason})",
+                raise HarnessInputError(f"OOD set {ingest.root}: {path} cannot be used ({reason})",
                                         "Repair or remove it.")
             sets.append(OodSet(name, "near", f"given with --ood-set: {ingest.root}",
                                np.concatenate([batch.images for batch in batches])))
