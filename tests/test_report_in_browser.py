@@ -136,9 +136,9 @@ def hostile_run(run_safety_suite, tmp_path_factory):
     for class_id in (14, 1, 13):
         noise_images(ingest / str(class_id), [make(f"file{class_id}-{i}") for i, make in enumerate(file_payloads)]
                      + [f"plain{i}" for i in range(3)])
-    ood_sets = [folder / "foreign-signs", folder / "more_foreign.signs"]
+    ood_sets = [folder / "noise-frames", folder / "more_noise.frames"]
     for ood in ood_sets:
-        noise_images(ood, [f"foreign{i}" for i in range(20)])
+        noise_images(ood, [f"frame{i}" for i in range(20)])
 
     run = run_safety_suite(f"--model={REFERENCE_CARD.with_suffix('.keras')}", f"--model-card={folder / 'card.yaml'}",
                            f"--ingest={ingest}", *(f"--ood-set={ood}" for ood in ood_sets),
