@@ -1,0 +1,48 @@
+"""Where a data set of the evidence comes from: a folder the user gave (``real``) or the harness's own generators.
+
+A run's verdicts are only release evidence when they stand on real data. The bundled default
+ingest and reference are rendered by the bundled renderer, and the model card of a model trained on
+renders can say so (``training_data``): the evidence then records that the ingest comes from the
+generator the model was trained on, and the report that the gate is a demonstration.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+REAL = "real"
+GENERATED = "generated"
+PROVENANCES = (REAL, GENERATED)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """Data the harness generated: ``generator`` names the code and its version, ``seed`` the draw."""
+
+    generator: str
+    seed: int
+    description: str
+
+
+def data_set(role: str, name: str, description: str, sha256: str | None, generated: Generated | None = None) -> dict:
+    """One data set of the evidence's ``data`` section: real unless ``generated`` says how it was generated."""
+    return {"role": role, "name": name, "provenance": GENERATED if generated else REAL,
+            "description": generated.description if generated else description, "sha256": sha256,
+            "generator": generated.generator if generated else None,
+            "seed": generated.seed if generated else None}
+
+
+def images_sha256(images: np.ndarray) -> str:
+    """SHA-256 over an image array's shape and its uint8 bytes (C order): the content hash of a generated set."""
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    digest = hashlib.sha256(repr(images.shape).encode())
+    digest.update(images.tobytes())
+    return digest.hexdigest()
+
+
+def same_generator(data_sets: list[dict]) -> list[str]:
+    """The names of the generated evaluation sets (ingest, reference, OOD sets) drawn from a generator that
+    also made the model's training data (a ``training`` set of ``data_sets``, as its card names it)."""
+    trained_on = {d["generator"] for d in data_sets if d["role"] == "training" and d["generator"]}
+    return [d["name"] for d in data_sets if d["role"] != "training" and d["generator"] in trained_on]
