@@ -92,9 +92,15 @@ def _model_text(model: dict) -> tuple[str, str]:
 
 
 def _data_text(data: dict) -> str:
-    described = [f"{d['role'].replace('_', ' ')} {d['name']}: {d['provenance']}" if d["role"] == "ood_set"
-                 else f"{d['name']}: {d['provenance']} ({d['description']})" for d in data["sets"]]
-    return "Data: " + "; ".join(described)
+    """Each data set by name and provenance (the generator and seed of generated data), the OOD sets of one
+    origin together; the report's data table holds the descriptions and hashes."""
+    by_origin: dict[tuple[str, str], list[str]] = {}
+    for d in data["sets"]:
+        origin = d["provenance"] if d["generator"] is None else f"{d['provenance']} by {d['generator']}"
+        origin += "" if d["seed"] is None else f", seed {d['seed']}"
+        by_origin.setdefault((d["role"], origin), []).append(d["name"])
+    return "Data: " + "; ".join(f"{'OOD sets ' if role == 'ood_set' else ''}{', '.join(names)}: {origin}"
+                                for (role, origin), names in by_origin.items())
 
 
 def build_safety_case(requirements: list[dict], model: dict, data: dict,

@@ -95,17 +95,19 @@ def _undeveloped_diamond(cx: float, top: float) -> str:
 
 
 def _goal(x: float, y: float, width: float, node_id: str, status: str, text: str, wrap: int,
-          anchor: str | None) -> tuple[str, float]:
-    """A goal rectangle with its id, status (word and symbol) and text; its height."""
+          anchor: str | None, supported_by_strategy: bool = False) -> tuple[str, float]:
+    """A goal rectangle with its id, status (word and symbol) and text, and the undeveloped diamond under an
+    undeveloped goal that no strategy develops further; its height."""
     words, fill, stroke = STATUS_STYLES[status]
     lines = [f"{node_id} [{words}]", *textwrap.wrap(text, wrap)]
     height = _box_height(lines)
     svg = (f'<rect x="{x:.0f}" y="{y:.0f}" width="{width:.0f}" height="{height}" fill="{fill}" stroke="{stroke}" '
            f'stroke-width="2"/>' + _text_lines(x + 8, y + _PAD, lines, bold_first=True))
-    if status == "undeveloped":
+    undeveloped = status == "undeveloped" and not supported_by_strategy
+    if undeveloped:
         svg += f'<line x1="{x + width / 2:.0f}" y1="{y + height:.0f}" x2="{x + width / 2:.0f}" ' \
                f'y2="{y + height + 6:.0f}" stroke="{_STROKE}"/>' + _undeveloped_diamond(x + width / 2, y + height + 6)
-    return (_link(anchor, svg) if anchor else svg), height + (22 if status == "undeveloped" else 0)
+    return (_link(anchor, svg) if anchor else svg), height + (22 if undeveloped else 0)
 
 
 def _context_row(document: EvidenceDocument, top: float) -> tuple[str, float, list[float]]:
@@ -157,7 +159,8 @@ def safety_case_svg(document: EvidenceDocument) -> str:
     case = document.safety_case
     top = case.top_goal
     parts = [_MARKERS]
-    goal_svg, goal_height = _goal(10, 10, WIDTH - 20, top.id, top.status, top.text, 130, None)
+    goal_svg, goal_height = _goal(10, 10, WIDTH - 20, top.id, top.status, top.text, 130, None,
+                                  supported_by_strategy=True)
     parts.append(goal_svg)
     goal_bottom = 10 + goal_height
     context_top = goal_bottom + _GAP
