@@ -199,12 +199,27 @@ def test_the_report_renders_without_console_errors_with_every_section(default_li
     completed = chromium(default_like_report, tmp_path / "profile", "--dump-dom")
     assert console_messages(completed) == []
     dom = completed.stdout
-    assert re.search(r'<div class="gate gate-(pass|fail|no_verdict)">RELEASE GATE: ', dom)
-    assert '<svg xmlns="http://www.w3.org/2000/svg" class="safety-case"' in dom and "G1: mitigated: " in dom
+    # the bundled ingest is generated: the gate says so, outside the release colours
+    assert re.search(r'<div class="gate gate-(pass|fail|no_verdict) gate-demonstration">RELEASE GATE: '
+                     r'(PASS|FAIL|NO VERDICT) \(demonstration on generated data: not release evidence\) — ', dom)
+    assert "<td>ingest</td><td>ingest</td><td>generated: safety_harness.synthetic.renderer v2, seed 20261122</td>" in dom
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="safety-case"' in dom
     assert dom.count('<table class="safety-case-table">') == 1 and dom.count("<details><summary>") >= 4
+    # statuses derived from the verdicts: the stop-sign hazard judged here, the hazards deselected undeveloped
+    case = dom[dom.index("<h2>Safety case</h2>"):dom.index("<h2>Limitations and residual risk</h2>")]
+    assert re.search(r'<td rowspan="\d+" id="hazard-G1">G1: The vehicle does not stop at a stop sign[^<]*</td>'
+                     r'<td rowspan="\d+" class="goal-(supported|not_supported)">', case)
+    assert "G0 [◇ undeveloped]" in case and '<td rowspan="1" class="goal-undeveloped">◇ undeveloped</td>' in case
+    assert '<a href="#requirement-SR-STOP-RECALL">' in case and '<tr id="requirement-SR-STOP-RECALL">' in case
+    assert "Jointly: all " in dom and "zero-event SR-SILENT-STOP-MISS cases" in dom and "Family-wise verdict: " in dom
     for heading in ("Summary: may this model be released?", "Safety case", "Limitations and residual risk",
                     "Identity and integrity"):
         assert f"<h2>{heading}</h2>" in dom
+    limitations = dom[dom.index("<h2>Limitations and residual risk</h2>"):dom.index("<h2>Requirements</h2>")]
+    assert re.findall(r"<h3>([^<]+)</h3>", limitations) == [
+        "Data provenance and independence", "Operating conditions covered and not covered",
+        "Hazards without evidence", "Requirements defined but not in this requirement set",
+        "Known detector blind spots", "Statistical caveats", "Assumptions"]
     # pytest-html's results table stays below the report's own sections
     assert dom.index("Identity and integrity") < dom.index('id="results-table"')
 
