@@ -18,19 +18,21 @@ PROVENANCES = (REAL, GENERATED)
 
 @dataclass(frozen=True)
 class Generated:
-    """Data the harness generated: ``generator`` names the code and its version, ``seed`` the draw."""
+    """Data made by a generator: ``generator`` names the code and its version (None: unnamed), ``seed`` the
+    draw (None: not known, e.g. training data as a model card describes it)."""
 
-    generator: str
-    seed: int
+    generator: str | None
+    seed: int | None
     description: str
 
 
-def data_set(role: str, name: str, description: str, sha256: str | None, generated: Generated | None = None) -> dict:
-    """One data set of the evidence's ``data`` section: real unless ``generated`` says how it was generated."""
+def data_set(role: str, name: str, sha256: str | None, source: "str | Generated") -> dict:
+    """One data set of the evidence's ``data`` section: ``source`` is how it was generated, or the description
+    of a real one (a folder the user gave, training data a card calls real)."""
+    generated = isinstance(source, Generated)
     return {"role": role, "name": name, "provenance": GENERATED if generated else REAL,
-            "description": generated.description if generated else description, "sha256": sha256,
-            "generator": generated.generator if generated else None,
-            "seed": generated.seed if generated else None}
+            "description": source.description if generated else source, "sha256": sha256,
+            "generator": source.generator if generated else None, "seed": source.seed if generated else None}
 
 
 def images_sha256(images: np.ndarray) -> str:

@@ -12,6 +12,9 @@ import numpy as np
 
 from safety_harness.synthetic.renderer import render_sign
 
+#: how the evidence names the generator of these sets (their provenance)
+OOD_GENERATOR = "safety_harness.ood.datasets"
+
 
 @dataclass(frozen=True)
 class OodSet:
