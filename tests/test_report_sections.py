@@ -79,8 +79,15 @@ def test_the_summary_answers_the_release_question():
     assert "<h3>Requirements not met (2)</h3>" in summary
     assert "<li><strong>clean</strong> (title): fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in summary
     assert "<strong>undecided</strong>" in summary and "<strong>unlabelled</strong>" not in summary
-    # the one case met, with its margin
-    assert "<td>robust</td><td>title</td>" in summary and '<td class="num">0.0400</td>' in summary
+    # the one case met, with its sample size and margin
+    assert "<td>robust</td><td>title</td><td class=\"num\">300</td>" in summary
+    assert '<td class="num">0.0400</td>' in summary and "<th>Effective n</th>" in summary
+    # the data behind the verdicts, and what the confidence rests on
+    assert "<td>ingest</td><td>ingest</td><td>generated: generator, seed 7</td>" in summary
+    assert "Drawn from the same generator as the model's training data: ingest." in summary
+    assert "each requirement case holds at its own stated confidence (95 %)" in summary
+    assert "set by 1 zero-event robust case (n = 300)" in summary
+    assert "0 of the 1 passing rate cases would pass: the gate would read <strong>FAIL</strong>" in summary
 
 
 def test_the_safety_case_groups_requirements_under_their_hazard_with_every_case_expandable():
@@ -114,6 +121,13 @@ def test_limitations_are_generated_from_the_run():
     assert "1 image(s) excluded" in limitations and "1 file(s) of the ingest not read" in limitations
     # rain judged at severity 1 only
     assert "no requirement of this run judged them:\nrain 2, 3, 4, 5." in limitations
+    assert re.findall(r"<h3>([^<]+)</h3>", limitations) == [
+        "Data provenance and independence", "Operating conditions covered and not covered",
+        "Hazards without evidence", "Requirements defined but not in this requirement set",
+        "Known detector blind spots", "Statistical caveats", "Assumptions"]
+    assert "<li><strong>not_judged</strong> (not_judged_title): not_judged_reason.</li>" in limitations
+    assert '<a href="#hazard-G2">G2</a> (◇ undeveloped): not_judged_hazard No requirement against it' in limitations
+    assert '<a href="#hazard-G1">G1</a> (✗ not supported): hazard Evidence against it: clean.' in limitations
 
 
 def test_the_report_prints_the_digest_of_the_evidence_file_as_written(tmp_path):
