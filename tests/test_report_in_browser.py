@@ -216,7 +216,7 @@ def test_the_report_renders_without_console_errors_with_every_section(default_li
                     "Identity and integrity"):
         assert f"<h2>{heading}</h2>" in dom
     limitations = dom[dom.index("<h2>Limitations and residual risk</h2>"):dom.index("<h2>Requirements</h2>")]
-    assert re.findall(r"<h3>([^<]+)</h3>", limitations) == [
+    assert re.findall(r"<h3[^>]*>([^<]+)</h3>", limitations) == [
         "Data provenance and independence", "Operating conditions covered and not covered",
         "Hazards without evidence", "Requirements defined but not in this requirement set",
         "Known detector blind spots", "Statistical caveats", "Assumptions"]

@@ -102,6 +102,10 @@ def test_the_safety_case_groups_requirements_under_their_hazard_with_every_case_
     assert case.count("<svg") == 1 and "Hazard mitigated: the sign is missed in rain" in case
     assert '<td rowspan="1" id="hazard-G1">G1: the sign is missed in rain</td>' in case
     assert '<td rowspan="3" id="hazard-G2">G2: hazard</td>' in case
+    # every node links to where the report shows it: solutions to their requirement's row, goals to their
+    # hazard's, the data and operating-conditions context and the assumption to their sections
+    for anchor in ("requirement-clean", "hazard-G1", "data-provenance", "operating-conditions", "assumptions"):
+        assert f'<a href="#{anchor}">' in case and f'id="{anchor}"' in html, anchor
     # the requirement "clean" has two cases: its worst (smallest margin) is shown, both are behind <details>
     row = case[case.index("<td>clean: title</td>"):]
     row = row[:row.index("</details>")]
@@ -121,7 +125,7 @@ def test_limitations_are_generated_from_the_run():
     assert "1 image(s) excluded" in limitations and "1 file(s) of the ingest not read" in limitations
     # rain judged at severity 1 only
     assert "no requirement of this run judged them:\nrain 2, 3, 4, 5." in limitations
-    assert re.findall(r"<h3>([^<]+)</h3>", limitations) == [
+    assert re.findall(r"<h3[^>]*>([^<]+)</h3>", limitations) == [
         "Data provenance and independence", "Operating conditions covered and not covered",
         "Hazards without evidence", "Requirements defined but not in this requirement set",
         "Known detector blind spots", "Statistical caveats", "Assumptions"]

@@ -33,6 +33,12 @@ def status_text(status: str) -> str:
     return STATUS_STYLES[status][0]
 
 
+#: where the report shows what a context node names: the data (summary), the operating conditions and the
+#: assumptions (limitations); the model's context is the top goal's own text
+CONTEXT_ANCHORS = {"C2": "data-provenance", "C3": "operating-conditions"}
+ASSUMPTIONS_ANCHOR = "assumptions"
+
+
 def hazard_anchor(hazard: SafetyCaseHazard) -> str:
     return f"hazard-{hazard.id}"
 
@@ -118,25 +124,28 @@ def _context_row(document: EvidenceDocument, top: float) -> tuple[str, float, li
     nodes = [(node.id, node.text, False) for node in case.context]
     nodes += [(a.id, f"{a.text} Provenance: {a.provenance}. Independence: {a.independence}.", True)
               for a in case.assumptions]
+    anchors = [CONTEXT_ANCHORS.get(node.id) for node in case.context] + [ASSUMPTIONS_ANCHOR] * len(case.assumptions)
     middle_gap = 40
     width = (WIDTH - 20 - middle_gap - 10 * (len(nodes) - 2)) / len(nodes)
     wrapped = [[node_id, *textwrap.wrap(text, int(width / 6.4) - (6 if oval else 0))] for node_id, text, oval in nodes]
     height = max(_box_height(lines) + (24 if oval else 0) for lines, (_, _, oval) in zip(wrapped, nodes, strict=True))
     parts, centres, x = [], [], 10.0
-    for index, (lines, (_, _, oval)) in enumerate(zip(wrapped, nodes, strict=True)):
+    for index, (lines, (_, _, oval), anchor) in enumerate(zip(wrapped, nodes, anchors, strict=True)):
         if index == len(nodes) // 2:
             x += middle_gap - 10
         cx = x + width / 2
+        node = []
         if oval:
-            parts.append(f'<ellipse cx="{cx:.0f}" cy="{top + height / 2:.0f}" rx="{width / 2:.0f}" ry="{height / 2:.0f}" '
+            node.append(f'<ellipse cx="{cx:.0f}" cy="{top + height / 2:.0f}" rx="{width / 2:.0f}" ry="{height / 2:.0f}" '
                          f'fill="#fffbe6" stroke="{_STROKE}"/><text x="{x + width - 6:.0f}" y="{top + height + 12:.0f}" '
                          f'font-weight="bold">A</text>')
             text_top = top + (height - _box_height(lines)) / 2
         else:
-            parts.append(f'<rect x="{x:.0f}" y="{top:.0f}" width="{width:.0f}" height="{height}" rx="12" ry="12" '
-                         f'fill="#f4f8ff" stroke="{_STROKE}"/>')
+            node.append(f'<rect x="{x:.0f}" y="{top:.0f}" width="{width:.0f}" height="{height}" rx="12" ry="12" '
+                        f'fill="#f4f8ff" stroke="{_STROKE}"/>')
             text_top = top
-        parts.append(_text_lines(cx, text_top + _PAD, lines, anchor="middle", bold_first=True))
+        node.append(_text_lines(cx, text_top + _PAD, lines, anchor="middle", bold_first=True))
+        parts.append(_link(anchor, "".join(node)) if anchor else "".join(node))
         centres.append(cx)
         x += width + 10
     return "".join(parts), height, centres
