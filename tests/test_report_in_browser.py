@@ -220,6 +220,7 @@ def test_the_report_renders_without_console_errors_with_every_section(default_li
         "Data provenance and independence", "Operating conditions covered and not covered",
         "Hazards without evidence", "Requirements defined but not in this requirement set",
         "Known detector blind spots", "Statistical caveats", "Assumptions"]
+    assert "<li>msp: reads only the classifier's outputs: an unknown input the classifier maps onto a class" in limitations
     # pytest-html's results table stays below the report's own sections
     assert dom.index("Identity and integrity") < dom.index('id="results-table"')
 
