@@ -114,11 +114,11 @@ def result_of(judgement, metric, successes=None, n=None):
 
 @pytest.mark.parametrize("judgement, metric, counts, status, sentence", [
     (judge_proportion(269, 270, 0.99, ">=", 0.95), "recall", (269, 270), "computed",
-     "at the observed error count 473 samples would be needed (have 270)"),
+     "at the observed error count 473 samples would be needed (have 270: 203 more)"),
     (judge_proportion(500, 500, 1.0, ">=", 0.95), "recall", (500, 500), "impossible",
      "no sample size can decide it at the observed error count"),
     (judge_proportion(3, 100, 0.05, "<=", 0.95, estimate=0.01), "accuracy_drop", (3, 100), "computed",
-     "samples would be needed (have 100)"),
+     "samples would be needed (have 100: "),
     (judge_bound(0.02, 0.07, 0.05, "<=", 0.95), "ece", (None, 900), "not_defined",
      "the bound's method gives no sample size that would decide it"),
 ])

@@ -15,9 +15,9 @@ import numpy as np
 
 from safety_harness.metrics.attraction import StickerAttraction
 from safety_harness.metrics.calibration import ReliabilityBins
-from safety_harness.metrics.multiplicity import holm_joint_confidence, rate_p_value
+from safety_harness.metrics.multiplicity import holm_deciding_hypotheses, holm_joint_confidence, rate_p_value
 from safety_harness.metrics.verdicts import Judgement, SamplesNeeded, Verdict
-from safety_harness.plan.requirements import RequirementCase
+from safety_harness.plan.requirements import METRICS, RequirementCase
 from safety_harness.run.predictions import Predictions
 from safety_harness.run.sticker_attraction import Corroboration
 
@@ -120,10 +120,16 @@ GATE_NO_VERDICT = "no_verdict"
 
 
 SAMPLES_NEEDED_TEXT = {
-    SamplesNeeded.COMPUTED: "at the observed error count {needed} samples would be needed (have {n})",
+    SamplesNeeded.COMPUTED: "at the observed error count {needed} samples would be needed (have {n}: {more} more)",
     SamplesNeeded.IMPOSSIBLE: "no sample size can decide it at the observed error count",
     SamplesNeeded.NOT_DEFINED: "the bound's method gives no sample size that would decide it",
 }
+
+
+def samples_needed_text(status: SamplesNeeded, needed: int | None, n: int | None) -> str:
+    """What sample size would decide an insufficient case, and how many more samples that is."""
+    more = None if needed is None or n is None else needed - n
+    return SAMPLES_NEEDED_TEXT[status].format(needed=needed, n=n, more=more)
 
 
 @dataclass
@@ -158,7 +164,7 @@ class RequirementResult:
             f"required {j.direction} {_fmt(j.threshold)} -> {self.verdict.value}"
         )
         if j.samples_needed_status is not None:
-            text += f"; {SAMPLES_NEEDED_TEXT[j.samples_needed_status].format(needed=j.samples_needed, n=self.n)}"
+            text += f"; {samples_needed_text(j.samples_needed_status, j.samples_needed, self.n)}"
         if self.reason:
             text += f". {self.reason}"
         return text
@@ -237,12 +243,20 @@ class EvidenceLog:
         """
         passed = [result for result in self.results if result.verdict is Verdict.PASS]
         rates = [result for result in passed if result.successes is not None]
-        p_values = [rate_p_value(r.successes, r.n, r.case.requirement.threshold, r.case.requirement.direction)
-                    for r in rates]
+        p_values = np.array([rate_p_value(r.successes, r.n, r.case.requirement.threshold,
+                                          r.case.requirement.direction) for r in rates])
+        # what --family-wise would judge: every rate case of the run at 1 - (1 - c) / m (RunPlan.selected)
+        family = sum(METRICS[result.case.requirement.metric].binomial for result in self.results)
+        levels = np.array([(1 - r.case.requirement.confidence) / (1 if family_wise else family) for r in rates])
+        family_wise_passing = int(np.sum(p_values <= levels))
+        gate = self.gate
         return {
-            "value": _number(holm_joint_confidence(p_values)) if p_values else None,
+            "value": _number(holm_joint_confidence(p_values)) if rates else None,
             "method": "holm",
             "rate_cases": len(rates),
+            "set_by": [rates[i].case.case_id for i in holm_deciding_hypotheses(p_values)] if rates else [],
+            "family_wise_passing": family_wise_passing,
+            "family_wise_gate": GATE_FAIL if gate == GATE_PASS and family_wise_passing < len(rates) else gate,
             "left_out": [result.case.case_id for result in passed if result.successes is None],
             "family_wise": family_wise,
         }

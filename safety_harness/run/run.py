@@ -28,10 +28,12 @@ from model_under_test.preprocessing_check import (
 from perturbations import get_perturbation
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.progress import SILENT, Progress
+from safety_harness.core.provenance import GENERATED, Generated, data_set, images_sha256, same_generator
 from safety_harness.evidence.results import EvidenceLog
 from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest, read_class_map
 from safety_harness.ingest.decoded import DecodedIngest
 from safety_harness.ingest.reader import OVER_SIZE_CAP
+from safety_harness.ood.datasets import OOD_GENERATOR
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
 from safety_harness.run.counterexample import CounterexampleStage
@@ -333,6 +335,32 @@ class SafetyRun:
             "excluded": [{"path": path, "reason": reason} for path, reason in self.excluded],
             "ignored": [{"path": str(path), "reason": reason} for path, reason in ingest.ignored],
         }
+
+    def data_identity(self) -> dict:
+        """The evidence's ``data`` section: every data set the verdicts stand on (the ingest, the reference, each
+        OOD set the cases read) and the model's training data as its card names it, each with its provenance."""
+        options = self.options
+        sets = [data_set("ingest", "ingest", self.content_sha256(self.ingest), options.ingest_generated or (
+            f"the folder given with --ingest: {self.ingest.root} (taken as real data: the harness cannot tell how "
+            "a given folder was made)"))]
+        if self.reference_ingest is not None:
+            sets.append(data_set("reference", "reference", self.content_sha256(self.reference_ingest),
+                                 options.reference_generated
+                                 or f"the folder given with --reference: {self.reference_ingest.root}"))
+        sets += [data_set("ood_set", ood.name, images_sha256(ood.images),
+                          Generated(OOD_GENERATOR, options.seed, f"generated {ood.kind} OOD set: {ood.description}"))
+                 for ood in self.uncertainty.generated_ood_sets]
+        sets += [data_set("ood_set", name, self.content_sha256(ingest), f"the folder given with --ood-set: {ingest.root}")
+                 for name, ingest in self.given_ood_sets.items() if name in self.plan.ood_sets_needed]
+        members = self.model.members if isinstance(self.model, Ensemble) else (self.model,)
+        for member in members:
+            trained = member.card.training_data
+            if trained is not None:
+                source = (Generated(trained.generator, None, trained.description) if trained.provenance == GENERATED
+                          else trained.description)
+                sets.append(data_set("training", f"training data of {Path(member.path).name}", trained.sha256, source))
+        return {"demonstration": options.ingest_generated is not None, "sets": sets,
+                "same_generator_as_training": same_generator(sets)}
 
     def _batches(self, indices=None, ingest=None):
         """Decoded batches of ``indices`` of ``ingest`` (default: the run's ingest, all images). The run's

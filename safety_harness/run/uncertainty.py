@@ -95,12 +95,18 @@ class UncertaintyContext:
         return predictions
 
     @functools.cached_property
+    def generated_ood_sets(self) -> list[OodSet]:
+        """The generated OOD sets the plan's cases read, at the model's input size."""
+        run = self._run
+        return bundled_ood_sets(run.model.card.size, OOD_SET_SIZE, run.options.seed, names=run.plan.ood_sets_needed)
+
+    @functools.cached_property
     def ood_sets(self) -> dict:
         """The generated and user-given OOD sets the plan's cases read, at the model's input size:
         name -> (set, DetectorInputs)."""
         run = self._run
         card, needed = run.model.card, run.plan.ood_sets_needed
-        sets = bundled_ood_sets(card.size, OOD_SET_SIZE, run.options.seed, names=needed)
+        sets = list(self.generated_ood_sets)
         for name, ingest in run.given_ood_sets.items():
             if name not in needed:
                 continue
