@@ -12,8 +12,10 @@ from safety_harness.metrics.group_bounds import (
     CORRELATION_ESTIMATED,
     CORRELATION_SINGLETONS,
     group_bound,
+    group_p_value,
     groups_needed,
 )
+from safety_harness.metrics.multiplicity import rate_p_value
 from tools.group_bound_coverage import coverage_table, markdown
 
 directions = st.sampled_from([">=", "<="])
@@ -117,3 +119,17 @@ def test_simulated_coverage_of_the_group_aware_bound():
         assert row["group_aware"] >= 0.94, row
     correlated = [row for row in rows if row["rho"] >= 0.7 and row["rate"] == 0.95]
     assert all(row["image_level"] < 0.9 for row in correlated), correlated
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=300), directions, st.floats(0.01, 0.99))
+def test_the_p_value_is_the_exact_binomial_one_where_every_image_is_its_own_group(outcomes, direction, threshold):
+    outcomes = np.array(outcomes, bool)
+    grouped = group_bound(outcomes, np.arange(outcomes.size), direction)
+    exact = rate_p_value(int(outcomes.sum()), outcomes.size, threshold, direction)
+    assert group_p_value(grouped, threshold) == pytest.approx(exact, abs=1e-9)
+
+
+def test_the_p_value_over_tracks_counts_one_trial_per_track():
+    tracks = group_bound(np.ones(270, bool), np.repeat(np.arange(9), 30), ">=")
+    assert group_p_value(tracks, 0.9) == pytest.approx(0.9 ** 9)
+    assert rate_p_value(270, 270, 0.9, ">=") == pytest.approx(0.9 ** 270)

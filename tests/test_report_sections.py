@@ -34,7 +34,7 @@ def test_no_external_string_reaches_the_report_as_markup():
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
         "library_version", "stage", "stage_source", "left_out", "report", "variant_channels", "clearly_better",
         "unusable_reason", "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable",
-        "explainer_reason", "class_view_name", "class_view_reason",
+        "explainer_reason", "class_view_name", "class_view_reason", "groups_description",
     }
 
 
@@ -62,7 +62,7 @@ def test_the_sections_show_gate_verdicts_and_rationale():
     assert "<th>Rationale</th>" in html and "<td>rationale</td>" in html
     assert '<td class="verdict-fail">fail</td>' in html and '<td class="verdict-pass">pass</td>' in html
     assert "<li><strong>clean</strong>: fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in html
-    assert "0.99 against &gt;= 0.95; at the observed error count 450 samples would be needed (have 300)</li>" in html
+    assert "0.99 against &gt;= 0.95; at the observed error count 450 independent groups would be needed (have 40)</li>" in html
     assert "NO MODEL CARD was found" in html
     assert "all 1 passing rate requirement cases hold <strong>simultaneously</strong> with confidence 97.00 %" in html
 
@@ -99,7 +99,7 @@ def test_limitations_are_generated_from_the_run():
     html = render_sample()
     limitations = html[html.index("<h2>Limitations"):html.index("<h2>Requirements")]
     assert "Too few samples to decide 1 requirement case(s)" in limitations
-    assert "450 samples would be needed (have 300)" in limitations
+    assert "450 independent groups would be needed (have 40)" in limitations
     assert "No silent-failure requirement ran" in limitations
     # the sample ingest has images of classes 0 and 14 only
     assert "41 class(es) of the model card have no image in the ingest" in limitations and "1 class 1" in limitations

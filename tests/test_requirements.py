@@ -323,3 +323,14 @@ def test_a_monitored_requirement_carries_its_monitor(tmp_path):
     requirement, = load_requirements(write(tmp_path, body))
     assert requirement.parameters == {"detector": "msp", "target_false_alarm_rate": 0.05}
     assert [case.case_id for case in expand_cases([requirement], 43)] == ["SR-X@clean", "SR-X@fog:1", "SR-X@fog:2"]
+
+
+def test_independence_is_groups_unless_a_requirement_or_the_defaults_say_images(tmp_path):
+    (requirement,) = load_requirements(write(tmp_path, "requirements:" + ENTRY))
+    assert requirement.independence == "groups"
+    (requirement,) = load_requirements(write(tmp_path, "defaults:\n  independence: images\nrequirements:" + ENTRY))
+    assert requirement.independence == "images"
+    (requirement,) = load_requirements(write(tmp_path, "requirements:" + ENTRY + "    independence: images\n"))
+    assert requirement.independence == "images" and "independence" not in requirement.parameters
+    with pytest.raises(HarnessInputError, match="'independence'"):
+        load_requirements(write(tmp_path, "requirements:" + ENTRY + "    independence: frames\n"))

@@ -3,6 +3,7 @@
 import functools
 import hashlib
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,25 @@ def open_ingest(path, folder_classes: FolderClasses | None = None) -> Ingest:
                   source.folder_classes)
 
 
+class StoredImages(Sequence):
+    """The images of an ingest's records at their stored sizes, decoded when indexed (memory stays one image);
+    an image that cannot be decoded reads as one flat gray pixel (it is never evaluated)."""
+
+    def __init__(self, ingest: Ingest):
+        self._records = ingest.records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        try:
+            return decode_image(self._records[index].path, None)
+        except ValueError:
+            return np.full((1, 1, 3), 128, np.uint8)
+
+
 @dataclass(frozen=True)
 class ImageBatch:
     """Decoded images of one batch. ``indices`` are positions in ``ingest.records`` of the images
@@ -152,9 +172,9 @@ def scaled_roi(record: ImageRecord, size) -> np.ndarray:
     return np.clip(box, 0, [out_w, out_h, out_w, out_h]).astype(np.int32)
 
 
-def decode_image(path: Path, size: tuple[int, int], interpolation: str) -> np.ndarray:
-    """uint8 RGB (H, W, 3) at ``size`` (height, width), turned upright as its EXIF orientation says;
-    raises ``ValueError`` when unreadable."""
+def decode_image(path: Path, size: tuple[int, int] | None, interpolation: str = "area") -> np.ndarray:
+    """uint8 RGB (H, W, 3) at ``size`` (height, width; None: as stored), turned upright as its EXIF
+    orientation says; raises ``ValueError`` when unreadable."""
     too_large = f"more than the {MAX_IMAGE_PIXELS} pixels (8192 x 8192) an ingest image may have: a decompression bomb?"
     try:
         with Image.open(path) as image:
@@ -164,7 +184,7 @@ def decode_image(path: Path, size: tuple[int, int], interpolation: str) -> np.nd
             image.load()  # a truncated file fails here, not later
             ImageOps.exif_transpose(image, in_place=True)
             rgb = _rgb8(image)
-        height, width = size
+        height, width = rgb.shape[:2] if size is None else size
         if rgb.shape[:2] != (height, width):
             rgb = cv2.resize(rgb, (width, height), interpolation=INTERPOLATIONS[interpolation])
     except Image.DecompressionBombError:

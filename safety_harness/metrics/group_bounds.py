@@ -39,6 +39,7 @@ import numpy as np
 from scipy.stats import beta, f
 
 from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper
+from safety_harness.metrics.multiplicity import rate_p_value
 
 _DIRECTIONS = (">=", "<=")
 #: how ``rho`` was obtained (GroupedBound.correlation_source)
@@ -177,6 +178,24 @@ def group_bound(outcomes, groups, direction: str, confidence: float = 0.95) -> G
     return GroupedBound(bound=bound, image_bound=image_bound, successes=k, n=n, groups=int(computed["groups"]),
                         effective_n=float(computed["effective_n"]), correlation=float(computed["correlation"]),
                         correlation_source=source, direction=direction, confidence=confidence)
+
+
+def group_p_value(grouped: GroupedBound, threshold: float) -> float:
+    """One-sided p-value of "the rate is on the wrong side of ``threshold``" at the effective counts
+    ``x = k * n_eff / n`` of ``n_eff`` trials: ``I_t(x, n_eff - x + 1)`` for a floor and
+    ``1 - I_t(x + 1, n_eff - x)`` for a ceiling (``I`` the regularised incomplete Beta function), the
+    exact binomial p-value of :func:`safety_harness.metrics.multiplicity.rate_p_value` (used as such)
+    where every group holds one image. The confidence at which its bound meets ``threshold`` is ``1 - p``."""
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    if grouped.correlation_source == CORRELATION_SINGLETONS:
+        return rate_p_value(grouped.successes, grouped.n, threshold, grouped.direction)
+    x, trials = grouped.effective_successes, grouped.effective_n
+    if grouped.direction == ">=":
+        p = 1.0 if x <= 0 else beta.cdf(threshold, x, trials - x + 1)
+    else:
+        p = 1.0 if x >= trials else beta.sf(threshold, x + 1, trials - x)
+    return float(np.clip(p, 0.0, 1.0))
 
 
 def groups_needed(grouped: GroupedBound, threshold: float) -> int | None:

@@ -43,6 +43,10 @@ class RunOptions:
     requirements_path: Path
     #: the ``--class-map`` file mapping class folder names to class ids; None: the card's class names
     class_map_path: Path | None = None
+    #: the ``--groups`` file naming each ingest image's group of dependent images; None: from the ingest or estimated
+    groups_path: Path | None = None
+    #: data folders the bundled renderer drew, every image from its own seed (so each image is its own group)
+    generated_paths: tuple[Path, ...] = ()
     seed: int = 0
     allow_corrupt_images: bool = False
     allow_unsafe_model: bool = False

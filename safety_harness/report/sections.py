@@ -17,7 +17,7 @@ from safety_harness.evidence.document import (
     RequirementEvidence,
     document_sha256,
 )
-from safety_harness.evidence.results import SAMPLES_NEEDED_TEXT
+from safety_harness.evidence.results import samples_needed_text
 from safety_harness.plan.conditions import CLEAN, SEVERITIES, Condition
 from safety_harness.report.charts import line_chart_svg
 from safety_harness.report.safety_case import STRATEGY, TOP_GOAL, hazard_groups, safety_case_svg
@@ -67,7 +67,8 @@ def explanation(r: RequirementEvidence) -> str:
         return f"{verdict}: {r.reason}"
     text = f"{verdict}: value {r.value} with bound {r.bound} against {r.direction} {r.threshold}"
     if verdict == "insufficient_evidence" and r.samples_needed_status is not None:
-        text += f"; {SAMPLES_NEEDED_TEXT[r.samples_needed_status].format(needed=r.samples_needed, n=r.n)}"
+        groups = None if r.independence is None else r.independence.groups
+        text += f"; {samples_needed_text(r.samples_needed_status, r.samples_needed, r.n, groups)}"
     return text
 
 
