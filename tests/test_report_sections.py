@@ -107,6 +107,19 @@ def test_limitations_are_generated_from_the_run():
     assert "1 image(s) excluded" in limitations and "1 file(s) of the ingest not read" in limitations
     # rain judged at severity 1 only
     assert "no requirement of this run judged them:\nrain 2, 3, 4, 5." in limitations
+    assert "Groups of dependent images: groups_description (41 groups)." in limitations
+    assert "count every image as independent" not in limitations
+
+
+def test_cases_that_count_every_image_as_independent_are_listed_among_the_limitations():
+    evidence = sample_evidence()
+    evidence["requirements"][0]["independence"] = {
+        "independence": "images", "reason": "not group-aware: the bootstrap resamples images, not groups",
+        "image_bound": None, "groups": None, "effective_n": None, "correlation": None, "correlation_source": None}
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {"perturbation": CONTACT_SHEET}))
+    limitations = html[html.index("<h2>Limitations"):html.index("<h2>Requirements")]
+    assert (f"1 case(s) count every image as independent: <strong>{evidence['requirements'][0]['id']}</strong> "
+            "(not group-aware: the bootstrap resamples images, not groups).") in limitations
 
 
 def test_the_report_prints_the_digest_of_the_evidence_file_as_written(tmp_path):
