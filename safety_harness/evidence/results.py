@@ -175,9 +175,9 @@ class RequirementResult:
         if self.independence is None:
             return None
         grouped = self.judgement.grouped if self.judgement else None
-        return {**self.independence,
+        return {"groups": None, **self.independence,
                 "image_bound": None if grouped is None else _number(grouped.image_bound),
-                "groups": None if grouped is None else grouped.groups,
+                **({} if grouped is None else {"groups": grouped.groups}),
                 "effective_n": None if grouped is None else round(grouped.effective_n, 3),
                 "correlation": None if grouped is None else round(grouped.correlation, 6),
                 "correlation_source": None if grouped is None else grouped.correlation_source}
