@@ -12,7 +12,7 @@ Clopper–Pearson at Kish's effective sample size::
 
 with ``rho`` the intra-class correlation of the outcomes. The point estimate of ``rho`` is often
 low on few groups and a low ``rho`` overclaims, so ``rho`` is its one-sided upper confidence limit
-at the bound's confidence (``ICC_CONFIDENCE_METHOD``): from the ANOVA estimator's F ratio
+at the bound's confidence, from the ANOVA estimator's F ratio
 ``F = MSB / MSW`` between and within groups, with ``n0 = (n - sum m_g**2 / n) / (G - 1)``::
 
     F_U   = F * F.ppf(confidence; n - G, G - 1)
@@ -21,9 +21,9 @@ at the bound's confidence (``ICC_CONFIDENCE_METHOD``): from the ANOVA estimator'
 Where ``rho`` cannot be estimated it is taken as 1, one trial per group: fewer than
 ``MIN_GROUPS_PER_OUTCOME`` groups hold each outcome (in particular no adverse event at all), or no
 group holds two images. The simulation in tools/group_bound_coverage.py shows why: with one or two
-groups holding every miss, the estimate says little and a low one overclaims. With ``rho = 1`` the bound is
-also never more optimistic than Clopper–Pearson over the groups with each group one trial (its
-share of successes its outcome): the more conservative of the two is returned. Every group of
+groups holding every miss, the estimate says little and a low one overclaims. With ``rho = 1``
+the bound is also never more optimistic than Clopper–Pearson over the groups with each group one
+trial (its share of successes its outcome): the more conservative of the two is returned. Every group of
 one image gives ``n_eff = n`` and the exact image-level Clopper–Pearson bound.
 
 References: L. Kish, "Survey Sampling", Wiley 1965, §5.4 (design effect); S. R. Searle, "Linear
@@ -44,11 +44,10 @@ from safety_harness.metrics.multiplicity import rate_p_value
 _DIRECTIONS = (">=", "<=")
 #: how ``rho`` was obtained (GroupedBound.correlation_source)
 CORRELATION_SINGLETONS = "every group holds one image"
-CORRELATION_ESTIMATED = "upper confidence limit of the ANOVA intra-class correlation"
+CORRELATION_ESTIMATED = "upper confidence limit of the ANOVA intra-class correlation (F ratio, Searle 1971)"
 CORRELATION_ASSUMED = "assumed 1 (one trial per group): too few groups hold each outcome to estimate it"
 #: groups that must hold each outcome (a success, and an adverse event) for the correlation to be estimated
 MIN_GROUPS_PER_OUTCOME = 3
-ICC_CONFIDENCE_METHOD = "F-ratio upper limit (Searle 1971)"
 
 
 @dataclass(frozen=True)
