@@ -142,6 +142,14 @@ class SafetyRun:
         return Groups(np.asarray(ids, dtype=np.int64), SOURCE_ESTIMATED,
                       "estimated from image similarity (near-duplicate images of one class form a group)")
 
+    def ood_set_groups(self, ood_set) -> Groups:
+        """The groups of an OOD set's images: a given folder's (as any ingest's), or, for a generated set whose
+        every image is drawn on its own, one group per image."""
+        if ood_set.name in self.given_ood_sets:
+            return self.groups(self.given_ood_sets[ood_set.name])
+        return singletons(len(ood_set.images), f"generated OOD set {ood_set.name}, every image drawn on its own: "
+                                               "each image is its own group")
+
     def group_ids(self, predictions: Predictions) -> np.ndarray:
         """The group of each image of ``predictions``."""
         return self.groups(predictions.ingest).ids[predictions.indices]
