@@ -1,15 +1,20 @@
 """Groups of dependent images: read from a --groups file, a Track column or the GTSRB training naming,
 stated for generated data, or estimated from image similarity; a bad groups file is refused naming the line."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from model_under_test.reference import BUNDLED_MODEL
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.ingest import groups as ingest_groups
 from safety_harness.ingest import open_ingest
 from safety_harness.ingest.groups import (
+    SOURCE_ESTIMATED,
     SOURCE_FILE,
+    SOURCE_GENERATED,
     SOURCE_LABEL_COLUMN,
     SOURCE_TRACK_NAMES,
     groups_from_records,
@@ -17,8 +22,11 @@ from safety_harness.ingest.groups import (
 )
 from safety_harness.ingest.reader import StoredImages
 from safety_harness.ingest.similarity_groups import estimate_groups
+from safety_harness.plan.plan import RunOptions, plan_run
+from safety_harness.run.run import SafetyRun
 from tests.test_bad_input import assert_clear_error
 
+REQUIREMENTS = Path(__file__).parents[1] / "safety_tests" / "requirements.yaml"
 HEADER = "Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"
 
 
@@ -127,3 +135,24 @@ def test_a_groups_file_naming_an_unknown_image_ends_the_run_with_exit_4(run_safe
     assert_clear_error(run_safety_suite(f"--ingest={ingest}", f"--groups={tmp_path / 'groups.csv'}", "-k",
                                         "SR-STOP-RECALL", name="bad-groups"),
                        "groups.csv, line 2: 'Images/b.png' is not an image")
+
+
+def test_the_run_takes_groups_from_the_first_source_that_applies_and_caches_estimated_ones(tmp_path):
+    ingest = tmp_path / "ingest"
+    gtsrb_test(ingest, [("a.png", 14), ("b.png", 14), ("c.png", 1)])
+    (tmp_path / "groups.csv").write_text("Images/a.png,t1\nImages/b.png,t1\nImages/c.png,t2\n")
+
+    def run(**options):
+        return SafetyRun(plan_run(RunOptions(model_path=BUNDLED_MODEL, card_path=None, ingest_path=ingest,
+                                             requirements_path=REQUIREMENTS, cache_dir=tmp_path / "cache",
+                                             **options)))
+
+    given = run(groups_path=tmp_path / "groups.csv")
+    assert given.groups(given.ingest).source == SOURCE_FILE
+    generated = run(generated_paths=(ingest,))
+    assert generated.groups(generated.ingest).source == SOURCE_GENERATED
+    estimated, again = run(), run()
+    first, second = estimated.groups(estimated.ingest), again.groups(again.ingest)
+    stage = f"image groups of {estimated.ingest.root}"
+    assert first.source == second.source == SOURCE_ESTIMATED and np.array_equal(first.ids, second.ids)
+    assert estimated.cache.outcomes[stage] == "computed" and again.cache.outcomes[stage] == "cache"
