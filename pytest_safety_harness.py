@@ -39,6 +39,12 @@ OPTIONS = (
                             help="CSV of 'folder name,class id' rows (header optional) mapping the ingest's class "
                                  "folders to class ids (default: folders named by class id, or by the model card's "
                                  "class names)")),
+    (("--groups",), dict(metavar="PATH", type=Path, default=None,
+                         help="CSV of 'file,group' rows (header optional), one per image of --ingest, its path "
+                              "relative to the ingest folder: images of one group (a track, one physical sign) "
+                              "are dependent, and rates are bounded over groups (default: a Track column of the "
+                              "label file, the GTSRB training naming TTTTT_FFFFF, or groups estimated from image "
+                              "similarity)")),
     (("--reference",), dict(metavar="DIR", type=Path, default=None,
                             help="in-distribution reference data the OOD alarm is fitted on, e.g. the model's "
                                  "validation set (default: the bundled reference with the bundled model or ingest, "

@@ -19,6 +19,10 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "margin": None if bound is None else round(bound - 0.95, 6), "samples_needed": 450 if verdict == "insufficient_evidence" else None,
             "samples_needed_status": "computed" if verdict == "insufficient_evidence" else None, "verdict": verdict, "reason": reason,
             "parameters": {text("parameter"): text("parameter_value")}, "details": {text("detail"): [1, 2.5, None]},
+            "samples_needed_unit": "independent groups" if verdict == "insufficient_evidence" else None,
+            "independence": {"independence": "groups", "reason": text("independence_reason"),
+                             "image_bound": bound, "groups": 40, "effective_n": 88.5, "correlation": 0.25,
+                             "correlation_source": text("correlation_source")},
         }
 
     def preprocessing_variant(p_value, clearly_better):
@@ -54,6 +58,9 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "n": 302, "evaluated": 300, "sha256": "cd" * 32, "class_counts": {"0": 2, "14": 300},
             "excluded": [{"path": text("excluded_path"), "reason": text("excluded_reason")}],
             "ignored": [{"path": text("ignored_path"), "reason": text("ignored_reason")}],
+            "groups": {"source": "estimated", "description": text("groups_description"), "count": 41,
+                       "per_class": {"0": 1, "14": 40},
+                       "sizes": {"min": 1, "median": 7.0, "max": 30, "histogram": {"1": 3, "5-9": 38}}},
         },
         "data": {"demonstration": True, "same_generator_as_training": ["ingest"], "sets": [
             {"role": "ingest", "name": "ingest", "provenance": "generated", "description": text("ingest_description"),

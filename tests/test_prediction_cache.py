@@ -189,7 +189,7 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
     second = run_safety_suite(*options, name="cache-warm")
     stages = set(first.evidence["predictions_from"]) - {"model network"}
     assert stages >= {"ingest clean", "reconstruction detector", "vae detector", f"content hash of {ingest}",
-                      "bootstrap bounds"}
+                      "bootstrap bounds", f"image groups of {ingest}"}
     check = next(stage for stage in stages if stage.startswith("preprocessing check of "))
     assert any(stage.startswith("model admission of ") for stage in stages)
     assert {first.evidence["predictions_from"][stage] for stage in stages} == {"computed"}
@@ -205,5 +205,5 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
     # manifest changed); the reference and the detector fitted on it are not
     recomputed = {stage for stage, outcome in third.evidence["predictions_from"].items() if outcome == "computed"}
     assert recomputed == {"ingest clean", f"content hash of {ingest}", "explainer self-checks", check,
-                          "bootstrap bounds"}
+                          "bootstrap bounds", f"image groups of {ingest}"}
     assert third.evidence["ingest"]["sha256"] != first.evidence["ingest"]["sha256"]

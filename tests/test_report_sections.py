@@ -37,7 +37,7 @@ def test_no_external_string_reaches_the_report_as_markup():
         "unusable_reason", "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable",
         "explainer_reason", "class_view_name", "class_view_reason", "ingest_description", "ood_set", "ood_description",
         "generator", "training_name", "training_description", "not_judged", "not_judged_title", "not_judged_hazard",
-        "not_judged_reason",
+        "not_judged_reason", "groups_description",
     }
 
 
@@ -66,7 +66,7 @@ def test_the_sections_show_gate_verdicts_and_rationale():
     assert "<th>Rationale</th>" in html and "<td>rationale</td>" in html
     assert '<td class="verdict-fail">fail</td>' in html and '<td class="verdict-pass">pass</td>' in html
     assert "<li><strong>clean</strong>: fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in html
-    assert "0.99 against &gt;= 0.95; at the observed error count 450 samples would be needed (have 300: 150 more)</li>" in html
+    assert "0.99 against &gt;= 0.95; at the observed error count 450 independent groups would be needed (have 40: 410 more)</li>" in html
     assert "NO MODEL CARD was found" in html
     assert "all 1 passing rate requirement cases hold <strong>simultaneously</strong> with confidence 97.00 %" in html
 
@@ -117,7 +117,7 @@ def test_limitations_are_generated_from_the_run():
     html = render_sample()
     limitations = html[html.index("<h2>Limitations"):html.index("<h2>Requirements")]
     assert "Too few samples to decide <strong>undecided</strong>" in limitations
-    assert "450 samples would be needed (have 300: 150 more)" in limitations
+    assert "450 independent groups would be needed (have 40: 410 more)" in limitations
     assert "No silent-failure requirement ran" in limitations
     # the sample ingest has images of classes 0 and 14 only
     assert "41 class(es) of the model card have no image in the ingest" in limitations and "1 class 1" in limitations
@@ -132,6 +132,19 @@ def test_limitations_are_generated_from_the_run():
     assert "<li><strong>not_judged</strong> (not_judged_title): not_judged_reason.</li>" in limitations
     assert '<a href="#hazard-G2">G2</a> (◇ undeveloped): not_judged_hazard No requirement against it' in limitations
     assert '<a href="#hazard-G1">G1</a> (✗ not supported): hazard Evidence against it: clean.' in limitations
+    assert "Groups of dependent images: groups_description (41 groups)" in limitations
+    assert "count every image as independent" not in limitations
+
+
+def test_cases_that_count_every_image_as_independent_are_listed_among_the_limitations():
+    evidence = sample_evidence()
+    evidence["requirements"][0]["independence"] = {
+        "independence": "images", "reason": "not group-aware: the bootstrap resamples images, not groups",
+        "image_bound": None, "groups": None, "effective_n": None, "correlation": None, "correlation_source": None}
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {"perturbation": CONTACT_SHEET}))
+    limitations = html[html.index("<h2>Limitations"):html.index("<h2>Requirements")]
+    assert (f"1 case(s) count every image as independent: <strong>{evidence['requirements'][0]['id']}</strong> "
+            "(not group-aware: the bootstrap resamples images, not groups).") in limitations
 
 
 def test_the_report_prints_the_digest_of_the_evidence_file_as_written(tmp_path):

@@ -343,3 +343,14 @@ def test_an_ood_set_listed_twice_is_refused_and_a_given_one_named_too_is_one_cas
     assert "requirement 'SR-O', 'ood_sets': lists noise more than once" in message
     requirements = load_requirements(write(tmp_path, OOD_ENTRY.replace("[noise, given]", "[given, billboards]")))
     assert [c.case_id for c in expand_cases(requirements, 43, ("billboards",))] == ["SR-O-billboards"]
+
+
+def test_independence_is_groups_unless_a_requirement_or_the_defaults_say_images(tmp_path):
+    (requirement,) = load_requirements(write(tmp_path, "requirements:" + ENTRY))
+    assert requirement.independence == "groups"
+    (requirement,) = load_requirements(write(tmp_path, "defaults:\n  independence: images\nrequirements:" + ENTRY))
+    assert requirement.independence == "images"
+    (requirement,) = load_requirements(write(tmp_path, "requirements:" + ENTRY + "    independence: images\n"))
+    assert requirement.independence == "images" and "independence" not in requirement.parameters
+    with pytest.raises(HarnessInputError, match="'independence'"):
+        load_requirements(write(tmp_path, "requirements:" + ENTRY + "    independence: frames\n"))

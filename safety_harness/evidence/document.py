@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 from safety_harness.core.names import NAME_PATTERN
 from safety_harness.evidence.results import GATE_FAIL, GATE_NO_VERDICT, GATE_PASS
+from safety_harness.ingest.groups import SOURCES as GROUP_SOURCES
 from safety_harness.metrics.verdicts import SamplesNeeded, Verdict
 
 SCHEMA_VERSION = "2.1"
@@ -227,6 +228,39 @@ class SafetyCase(_Section):
     context: list[SafetyCaseNode]
     assumptions: list[SafetyCaseAssumption]
     hazards: list[SafetyCaseHazard]
+class GroupSizes(_Section):
+    min: NonNegativeInt
+    median: float
+    max: NonNegativeInt
+    histogram: dict[str, NonNegativeInt] = Field(description="groups by size: 1, 2-4, 5-9, 10-19, 20-29, 30-49, 50+")
+
+
+class IngestGroups(_Section):
+    """The ingest's groups of dependent images (tracks, one physical sign): rates are bounded over them."""
+
+    source: Literal[GROUP_SOURCES] = Field(description="groups_file (--groups), label_file_column (a Track column), "
+                                                       "gtsrb_track_names (TTTTT_FFFFF file names), "
+                                                       "generated_independent (the bundled renderer: every image "
+                                                       "its own group) or estimated (from image similarity)")
+    description: str
+    count: NonNegativeInt
+    per_class: dict[str, NonNegativeInt] = Field(description="groups per ClassId (a group spanning two classes "
+                                                             "counts in each)")
+    sizes: GroupSizes
+
+
+class Independence(_Section):
+    """Whether a statistic's bound treats images as independent or respects their groups."""
+
+    independence: Literal["groups", "images"] = Field(description="groups: bounded over groups of dependent images "
+                                                                  "(Kish's effective sample size); images: every "
+                                                                  "image counted as independent")
+    reason: str = Field(description="how the groups were formed, or why the images are treated as independent")
+    image_bound: float | None = Field(description="the image-level Clopper–Pearson bound, beside the judged one")
+    groups: NonNegativeInt | None = Field(description="groups among the rate's images")
+    effective_n: float | None = Field(description="Kish's effective sample size the bound was computed at")
+    correlation: float | None = Field(ge=0, le=1, description="the intra-class correlation used")
+    correlation_source: str | None = Field(description="how the correlation was obtained")
 
 
 class IngestIdentity(_Section):
@@ -245,6 +279,7 @@ class IngestIdentity(_Section):
     class_counts: dict[str, NonNegativeInt] = Field(description="images per ClassId (the key, as a string)")
     excluded: list[PathReason]
     ignored: list[PathReason]
+    groups: IngestGroups
 
 
 class PerturbationDefinition(_Section):
@@ -340,6 +375,8 @@ class RequirementEvidence(_Section):
     margin: float | None
     samples_needed: NonNegativeInt | None
     samples_needed_status: SamplesNeeded | None
+    samples_needed_unit: Literal["images", "independent groups"] | None
+    independence: Independence | None = Field(description="null for a search (no statistic over images)")
     verdict: Verdict
     reason: str
     parameters: dict[str, Any]

@@ -38,6 +38,8 @@ from safety_harness.core.errors import HarnessInputError
 from safety_harness.ingest.class_names import MATCHING_RULE, FolderClasses
 from safety_harness.ingest.csv_text import class_id, text_lines
 
+#: the label-file column naming an image's track (safety_harness/ingest/groups.py)
+TRACK_COLUMN = "Track"
 IMAGE_SUFFIXES = (".ppm", ".png", ".jpg", ".jpeg", ".bmp")
 _ROI_COLUMNS = ("Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2")
 #: what each layout reads, for the entries it leaves unread
@@ -65,6 +67,8 @@ class ImageRecord:
     label: int | None
     roi: tuple[int, int, int, int] | None = None
     declared_size: tuple[int, int] | None = None
+    #: the track its label file names (a ``Track`` column), None where none does (safety_harness/ingest/groups.py)
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,17 @@ def _read_rows(label_file: Path, delimiter: str, required: tuple[str, ...]):
                                 "Provide a readable text CSV file.") from None
 
 
+def _track(row, label_file: Path, line: int) -> str | None:
+    """The row's ``Track`` value (None: the label file has no such column); empty is refused."""
+    if TRACK_COLUMN not in row:
+        return None
+    track = (row[TRACK_COLUMN] or "").strip()
+    if not track:
+        raise HarnessInputError(f"Label file {label_file}, line {line}: the {TRACK_COLUMN} column is empty",
+                                f"Give every row its track, or remove the {TRACK_COLUMN} column.")
+    return track
+
+
 def _roi(row) -> tuple[tuple[int, int, int, int] | None, tuple[int, int] | None]:
     if not all(row.get(c) not in (None, "") for c in _ROI_COLUMNS):
         return None, None
@@ -318,7 +333,7 @@ def _records_from_csv(root, label_file, delimiter, name_column, label_column, se
             continue
         label = _parse_label(row[label_column], label_file, line, label_column) if labelled else None
         roi, declared = _roi(row)
-        records.append(ImageRecord(path, label, roi, declared))
+        records.append(ImageRecord(path, label, roi, declared, _track(row, label_file, line)))
         origins.append((label_file, line))
     if ambiguous:
         shown = "; ".join(ambiguous[:10]) + (f" ... ({len(ambiguous)} in all)" if len(ambiguous) > 10 else "")

@@ -3,6 +3,7 @@
 import functools
 import hashlib
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,25 @@ def open_ingest(path, folder_classes: FolderClasses | None = None) -> Ingest:
                   source.folder_classes)
 
 
+class StoredImages(Sequence):
+    """The images of an ingest's records at their stored sizes, decoded when indexed (memory stays one image);
+    an image that cannot be decoded reads as one flat gray pixel (it is never evaluated)."""
+
+    def __init__(self, ingest: Ingest, max_pixels: int = MAX_IMAGE_PIXELS):
+        self._records, self._max_pixels = ingest.records, max_pixels
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        try:
+            return decode_image(self._records[index].path, None, max_pixels=self._max_pixels)
+        except ValueError:
+            return np.full((1, 1, 3), 128, np.uint8)
+
+
 @dataclass(frozen=True)
 class ImageBatch:
     """Decoded images of one batch. ``indices`` are positions in ``ingest.records`` of the images
@@ -160,11 +180,11 @@ class _OverSizeCap(ValueError):
     """The image declares more pixels than the run's cap."""
 
 
-def decode_image(path: Path, size: tuple[int, int], interpolation: str,
+def decode_image(path: Path, size: tuple[int, int] | None, interpolation: str = "area",
                  max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """uint8 RGB (H, W, 3) at ``size`` (height, width), turned upright as its EXIF orientation says;
-    raises ``ValueError`` when unreadable, or when the file declares more than ``max_pixels`` pixels
-    (checked before any pixel is decoded)."""
+    """uint8 RGB (H, W, 3) at ``size`` (height, width; None: as stored), turned upright as its EXIF
+    orientation says; raises ``ValueError`` when unreadable, or when the file declares more than
+    ``max_pixels`` pixels (checked before any pixel is decoded)."""
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -175,7 +195,7 @@ def decode_image(path: Path, size: tuple[int, int], interpolation: str,
             image.load()  # a truncated file fails here, not later
             ImageOps.exif_transpose(image, in_place=True)
             rgb = _rgb8(image)
-        height, width = size
+        height, width = rgb.shape[:2] if size is None else size
         if rgb.shape[:2] != (height, width):
             rgb = cv2.resize(rgb, (width, height), interpolation=INTERPOLATIONS[interpolation])
     except _OverSizeCap:

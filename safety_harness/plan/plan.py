@@ -45,6 +45,8 @@ class RunOptions:
     requirements_path: Path
     #: the ``--class-map`` file mapping class folder names to class ids; None: the card's class names
     class_map_path: Path | None = None
+    #: the ``--groups`` file naming each ingest image's group of dependent images; None: from the ingest or estimated
+    groups_path: Path | None = None
     seed: int = 0
     allow_corrupt_images: bool = False
     allow_unsafe_model: bool = False
@@ -72,6 +74,14 @@ class RunOptions:
     #: how the harness generated the ingest and the reference (the bundled ones); None: a folder the user gave
     ingest_generated: Generated | None = None
     reference_generated: Generated | None = None
+
+    @property
+    def generated_paths(self) -> tuple[Path, ...]:
+        """The data folders the bundled renderer drew, every image from its own seed (so each image is its own
+        group)."""
+        return tuple(Path(path) for path, generated in ((self.ingest_path, self.ingest_generated),
+                                                        (self.reference_path, self.reference_generated))
+                     if generated is not None)
 
     @property
     def members(self) -> tuple[tuple[Path, Path | None], ...]:

@@ -92,6 +92,7 @@ Direction = Literal[DIRECTIONS]
 _FIX = "Edit the requirements file; see README.md, section 'Requirements reference'."
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+Independence = Literal["groups", "images"]
 Threshold = Annotated[float, Field(ge=0, le=1)]
 Confidence = Annotated[float, Field(ge=0.5, lt=1)]
 ClassId = Annotated[int, Field(ge=0)]
@@ -124,6 +125,7 @@ class _Defaults(BaseModel):
     model_config = _STRICT
     confidence: Confidence = 0.95
     condition: Conditions = (CLEAN,)
+    independence: Independence = "groups"
 
 
 class _Entry(BaseModel):
@@ -138,6 +140,9 @@ class _Entry(BaseModel):
                                                                               validate_default=True)
     condition: Conditions = Field(CLEAN.name, validate_default=True)
     confidence: Confidence = 0.95
+    #: ``groups``: a rate is bounded over the ingest's groups of dependent images; ``images``: every image is
+    #: independent (an ingest known to be i.i.d.)
+    independence: Independence = "groups"
     rationale: str = ""
 
     @field_validator("id")
@@ -300,6 +305,8 @@ class Requirement:
     rationale: str = ""
     #: the metric family's own keys (e.g. ``bins``, ``detector``), lists as tuples
     parameters: dict = field(default_factory=dict)
+    #: ``groups`` (a rate is bounded over groups of dependent images) or ``images`` (every image independent)
+    independence: str = "groups"
 
     @classmethod
     def _from_entry(cls, entry: _Entry) -> "Requirement":
@@ -311,7 +318,7 @@ class Requirement:
                    threshold=None if threshold is None else float(threshold),
                    direction=getattr(entry, "direction", None), confidence=float(entry.confidence),
                    class_id=entry.class_, conditions=entry.condition, rationale=entry.rationale,
-                   parameters=parameters)
+                   parameters=parameters, independence=entry.independence)
 
 
 @dataclass(frozen=True)

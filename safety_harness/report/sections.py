@@ -78,7 +78,8 @@ def explanation(r: RequirementEvidence) -> str:
         return f"{verdict}: {r.reason}"
     text = f"{verdict}: value {r.value} with bound {r.bound} against {r.direction} {r.threshold}"
     if verdict == "insufficient_evidence" and r.samples_needed_status is not None:
-        text += f"; {samples_needed_text(r.samples_needed_status, r.samples_needed, r.n)}"
+        groups = None if r.independence is None else r.independence.groups
+        text += f"; {samples_needed_text(r.samples_needed_status, r.samples_needed, r.n, groups)}"
     return text
 
 

@@ -32,7 +32,9 @@ from safety_harness.core.provenance import GENERATED, Generated, data_set, image
 from safety_harness.evidence.results import EvidenceLog
 from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest, read_class_map
 from safety_harness.ingest.decoded import DecodedIngest
-from safety_harness.ingest.reader import OVER_SIZE_CAP
+from safety_harness.ingest.groups import SOURCE_ESTIMATED, Groups, groups_from_records, read_groups_file, singletons
+from safety_harness.ingest.reader import OVER_SIZE_CAP, StoredImages
+from safety_harness.ingest.similarity_groups import estimate_groups
 from safety_harness.ood.datasets import OOD_GENERATOR
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
@@ -62,6 +64,10 @@ class SafetyRun:
         self.reference_ingest = (None if options.reference_path is None
                                  else open_ingest(options.reference_path, folder_classes))
         self._check_class_map_used()
+        #: each ingest's groups of dependent images, by root: the --groups file is read (and checked) now
+        self._groups: dict[Path, Groups] = {}
+        if options.groups_path is not None:
+            self._groups[self.ingest.root] = read_groups_file(options.groups_path, self.ingest)
         self.given_ood_sets = given_ood_sets(options.ood_set_paths)
         self.cache = PredictionCache(options.cache_dir)
         self._content_hashes: dict[Path, str] = {}
@@ -116,6 +122,39 @@ class SafetyRun:
         model = load_model(path, card_path, allow_unsafe=allow_unsafe, sha256=sha256)
         self.cache.store(key, {"admission": np.array(json.dumps(admission(model)))}, [])
         return model
+
+    def groups(self, ingest) -> Groups:
+        """The groups of dependent images of ``ingest`` (the run's or the reference), formed once per run from
+        the first source that applies (safety_harness/ingest/groups.py); estimated groups are cached, keyed on
+        the ingest's content and order."""
+        if ingest.root not in self._groups:
+            given = groups_from_records(ingest)
+            if given is None and ingest.root in {Path(path).resolve() for path in self.options.generated_paths}:
+                given = singletons(len(ingest.records), "drawn by the bundled renderer, every image from its own "
+                                                        "seed: each image is its own group")
+            self._groups[ingest.root] = given or self._estimated_groups(ingest)
+        return self._groups[ingest.root]
+
+    def _estimated_groups(self, ingest) -> Groups:
+        seed = self.options.seed
+        ids = self.cache.cached(
+            f"image groups of {ingest.root}",
+            lambda: {"ids": estimate_groups(StoredImages(ingest, self.options.max_image_pixels), ingest.labels, seed)},
+            ingest=self.content_sha256(ingest), records=ingest.order_sha256, labels=ingest.labels, seed=seed)["ids"]
+        return Groups(np.asarray(ids, dtype=np.int64), SOURCE_ESTIMATED,
+                      "estimated from image similarity (near-duplicate images of one class form a group)")
+
+    def ood_set_groups(self, ood_set) -> Groups:
+        """The groups of an OOD set's images: a given folder's (as any ingest's), or, for a generated set whose
+        every image is drawn on its own, one group per image."""
+        if ood_set.name in self.given_ood_sets:
+            return self.groups(self.given_ood_sets[ood_set.name])
+        return singletons(len(ood_set.images), f"generated OOD set {ood_set.name}, every image drawn on its own: "
+                                               "each image is its own group")
+
+    def group_ids(self, predictions: Predictions) -> np.ndarray:
+        """The group of each image of ``predictions``."""
+        return self.groups(predictions.ingest).ids[predictions.indices]
 
     def _check_class_map_used(self):
         """A ``--class-map`` that no ingest reads would be ignored silently: refuse it."""
@@ -332,6 +371,7 @@ class SafetyRun:
             "evaluated": int(self.clean.indices.size),
             "sha256": self.content_sha256(ingest),
             "class_counts": {str(k): v for k, v in sorted(ingest.class_counts().items())},
+            "groups": self.groups(ingest).summary(ingest.labels),
             "excluded": [{"path": path, "reason": reason} for path, reason in self.excluded],
             "ignored": [{"path": str(path), "reason": reason} for path, reason in ingest.ignored],
         }
