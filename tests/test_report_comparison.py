@@ -16,6 +16,7 @@ from safety_harness.report import comparison
 from safety_harness.report.comparison import compare, read_evidence, render_comparison
 from tests.conftest import PROJECT_ROOT
 from tests.evidence_samples import sample_evidence
+from tests.test_report_in_browser import CHROMIUM, img_payload, parse, pwned_marks, rendered_dom, script_payload
 
 #: runs ``python -m safety_harness.report`` with every import of TensorFlow, Keras or tf_keras refused
 WITHOUT_TENSORFLOW = """
@@ -125,6 +126,17 @@ def test_every_string_of_either_run_is_escaped():
     assert "<script" not in html and "<img" not in html
     assert "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt;" in html
     assert "&lt;script&gt;alert(&#39;requirements_file&#39;)" in html
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (Debian package `chromium`)")
+def test_markup_in_either_run_stays_text_in_the_browser(tmp_path):
+    """Every string of both documents a payload that would mark ``<body>`` if it ran."""
+    released = sample_evidence(lambda field: script_payload(f"{field}-a") + img_payload(f"{field}-a"))
+    page = tmp_path / "comparison.html"
+    page.write_text(render_comparison(compare(*(EvidenceDocument.model_validate(e)
+                                                for e in (released, candidate_of(released))))))
+    facts = parse(rendered_dom(page, tmp_path / "profile"))
+    assert pwned_marks(facts) == [] and facts.scripts == []
 
 
 def _relative_luminance(colour: str) -> float:
