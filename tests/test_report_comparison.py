@@ -3,6 +3,7 @@ from the two evidence documents alone, in a process that cannot import TensorFlo
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -13,10 +14,19 @@ import yaml
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.evidence.document import SCHEMA_VERSION, EvidenceDocument
 from safety_harness.report import comparison
+from safety_harness.report.__main__ import main
 from safety_harness.report.comparison import compare, read_evidence, render_comparison
 from tests.conftest import PROJECT_ROOT
 from tests.evidence_samples import sample_evidence
-from tests.test_report_in_browser import CHROMIUM, img_payload, parse, pwned_marks, rendered_dom, script_payload
+from tests.test_report_in_browser import (
+    CHROMIUM,
+    chromium,
+    img_payload,
+    parse,
+    pwned_marks,
+    rendered_dom,
+    script_payload,
+)
 
 #: runs ``python -m safety_harness.report`` with every import of TensorFlow, Keras or tf_keras refused
 WITHOUT_TENSORFLOW = """
@@ -139,6 +149,21 @@ def test_markup_in_either_run_stays_text_in_the_browser(tmp_path):
     assert pwned_marks(facts) == [] and facts.scripts == []
 
 
+@pytest.mark.skipif(not (CHROMIUM.exists() and shutil.which("pdftotext")),
+                    reason="needs chromium and pdftotext (Debian packages `chromium`, `poppler-utils`)")
+def test_the_printed_comparison_holds_every_changed_verdict(tmp_path):
+    released = sample_evidence()
+    page, pdf = tmp_path / "comparison.html", tmp_path / "comparison.pdf"
+    page.write_text(render_comparison(compare(*(EvidenceDocument.model_validate(e)
+                                                for e in (released, candidate_of(released))))))
+    chromium(page, tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    text = " ".join(subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())
+    for phrase in ("robust", "new failure", "now blocks", "clean", "fixed failure", "no longer blocks",
+                   "Only in run A (1)", "unlabelled", "Only in run B (1)", "added"):
+        assert phrase in text
+
+
 def _relative_luminance(colour: str) -> float:
     channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
     linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
@@ -189,16 +214,28 @@ def test_oversized_evidence_is_refused_before_it_is_read(tmp_path, monkeypatch):
         read_evidence(path)
 
 
-def test_command_exits_4_with_one_message_and_2_for_a_single_file(tmp_path):
+def test_command_exits_4_with_one_message_and_2_for_a_single_file(tmp_path, capsys):
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
     good.write_text(json.dumps(sample_evidence()))
     bad.write_text(json.dumps({**sample_evidence(), "schema_version": "9.9"}))
-    refused = compare_without_tensorflow(good, bad, "--html", tmp_path / "out.html")
-    assert refused.returncode == 4, refused.stderr
-    assert "Traceback" not in refused.stderr and str(bad) in refused.stderr and "'9.9'" in refused.stderr
+    assert main([str(good), str(bad), "--html", str(tmp_path / "out.html")]) == 4
+    message = capsys.readouterr().err
+    assert message.startswith(f"error: evidence file {bad} has schema version '9.9'") and "How to fix" in message
     assert not (tmp_path / "out.html").exists()
-    single = compare_without_tensorflow(good, "--html", tmp_path / "out.html")
-    assert single.returncode == 2 and "not available yet" in single.stderr
+    assert main([str(good), str(good), "--html", str(tmp_path)]) == 4
+    assert "cannot write the comparison to" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as single:
+        main([str(good), "--html", str(tmp_path / "out.html")])
+    assert single.value.code == 2 and "not available yet" in capsys.readouterr().err
+
+
+def test_command_runs_with_tensorflow_and_keras_blocked(tmp_path):
+    released, candidate = tmp_path / "released.json", tmp_path / "candidate.json"
+    released.write_text(json.dumps(sample_evidence()))
+    candidate.write_text(json.dumps(candidate_of(sample_evidence())))
+    completed = compare_without_tensorflow(released, candidate, "--html", tmp_path / "out.html")
+    assert completed.returncode == 0, completed.stderr
+    assert "new failure" in (tmp_path / "out.html").read_text()
 
 
 @pytest.fixture(scope="module")

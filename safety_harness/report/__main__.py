@@ -27,12 +27,16 @@ def main(argv: list[str] | None = None) -> int:
                      "alone is not available yet; its run writes that report)")
     try:
         before, after = (read_evidence(path) for path in arguments.evidence)
+        html = render_comparison(compare(before, after, *map(str, arguments.evidence)))
+        try:
+            arguments.html.parent.mkdir(parents=True, exist_ok=True)
+            arguments.html.write_text(html, encoding="utf-8")
+        except OSError as error:
+            raise HarnessInputError(f"cannot write the comparison to {arguments.html}: {error.strerror}",
+                                    "give --html a file path in a folder you can write to") from None
     except HarnessInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
-    comparison = compare(before, after, *map(str, arguments.evidence))
-    arguments.html.parent.mkdir(parents=True, exist_ok=True)
-    arguments.html.write_text(render_comparison(comparison), encoding="utf-8")
     print(f"comparison of {arguments.evidence[0]} and {arguments.evidence[1]}: {arguments.html}")
     return EXIT_WRITTEN
 

@@ -20,7 +20,7 @@ import jinja2
 import pydantic
 
 from safety_harness.core.errors import HarnessInputError, shown
-from safety_harness.evidence.document import SCHEMA_VERSION, EvidenceDocument, RequirementEvidence
+from safety_harness.evidence.document import SCHEMA_VERSION, EnsembleIdentity, EvidenceDocument, RequirementEvidence
 from safety_harness.metrics.verdicts import Verdict
 
 #: the largest evidence file read (bytes): the default run's evidence is about 0.2 MB, a full GTSRB run's under 2 MB
@@ -179,7 +179,7 @@ class IdentityRow:
 
 def _model_path(document: EvidenceDocument) -> str:
     model = document.model
-    return model.path if hasattr(model, "path") else " + ".join(member.path for member in model.members)
+    return " + ".join(member.path for member in model.members) if isinstance(model, EnsembleIdentity) else model.path
 
 
 def identity_rows(before: EvidenceDocument, after: EvidenceDocument) -> list[IdentityRow]:
