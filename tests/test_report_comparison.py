@@ -193,11 +193,12 @@ def test_page_is_self_contained_without_script_and_prints():
     (b"{not json", "is not JSON"),
     (b"\xff\xfe", "is not JSON"),
     (b"[1, 2]", "not an object"),
+    (b"[" * 100_000 + b"]" * 100_000, "nests arrays or objects too deeply"),
     (json.dumps({**sample_evidence(), "schema_version": "1.0"}).encode(), f"schema version '1.0'; this harness "
                                                                           f"reads schema version {SCHEMA_VERSION!r}"),
     (json.dumps({**sample_evidence(), "gate": "maybe"}).encode(), "does not follow the evidence schema"),
     (json.dumps({**sample_evidence(), "surprise": 1}).encode(), "does not follow the evidence schema"),
-], ids=["broken-json", "not-utf8", "json-array", "other-schema-version", "unknown-gate", "undeclared-key"])
+], ids=["broken-json", "not-utf8", "json-array", "deep-nesting", "other-schema-version", "unknown-gate", "undeclared-key"])
 def test_unreadable_evidence_is_one_message_naming_the_file(tmp_path, content, expected):
     path = tmp_path / "released.evidence.json"
     path.write_bytes(content)

@@ -77,6 +77,8 @@ def read_evidence(path: Path) -> EvidenceDocument:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise HarnessInputError(f"evidence file {path} is not JSON: {error}", fix) from None
+    except RecursionError:  # arrays or objects nested deeper than Python's recursion limit: no evidence is
+        raise HarnessInputError(f"evidence file {path} nests arrays or objects too deeply to be evidence", fix) from None
     if not isinstance(data, dict):
         raise HarnessInputError(f"evidence file {path} is JSON but not an object (an evidence document)", fix)
     version = data.get("schema_version")
