@@ -23,7 +23,7 @@ from safety_harness.core.errors import HarnessInputError, shown
 from safety_harness.evidence.document import SCHEMA_VERSION, EnsembleIdentity, EvidenceDocument, RequirementEvidence
 from safety_harness.metrics.verdicts import Verdict
 
-#: the largest evidence file read (bytes): the default run's evidence is about 0.2 MB, a full GTSRB run's under 2 MB
+#: the largest evidence file read (bytes), far above a run's evidence (the default run's: about 0.2 MB)
 MAX_EVIDENCE_BYTES = 50 * 2**20
 #: schema errors quoted in the message about a file that fails the schema
 SCHEMA_ERRORS_SHOWN = 3
