@@ -177,6 +177,6 @@ def robustness_charts(document: EvidenceDocument) -> list[RobustnessChart]:
             bounds = [None] + [None if r is None else r.bound for r in results]
             series.append((name, values, bounds))
         svg = line_chart_svg(["clean", 1, 2, 3, 4, 5], series, threshold=any_result.threshold,
-                             y_label=any_result.metric)
+                             y_label=any_result.metric, title=f"{requirement_id}: {any_result.metric} against severity")
         charts.append(RobustnessChart(requirement_id, any_result.title, requirement_text(any_result), svg))
     return charts
