@@ -54,6 +54,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "ignored": [{"path": text("ignored_path"), "reason": text("ignored_reason")}],
         },
         "requirements_file": text("requirements_file"),
+        "requirements_sha256": "ef" * 32,
         "report": text("report"),
         "class_names": [text("class_name_0")] + [f"class {i}" for i in range(1, 43)],
         "perturbations": {text("perturbation"): {"description": text("description"),

@@ -32,7 +32,8 @@ def test_no_external_string_reaches_the_report_as_markup():
         "loader", "channels", "resize", "output", "card_class", "load_warning", "safety_check", "unsafe_allowed", "ingest_path",
         "layout", "reading", "folder", "label_file", "class_name_0", "ignored_path", "ignored_reason", "description",
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
-        "library_version", "stage", "stage_source", "left_out", "report", "variant_channels", "clearly_better",
+        "library_version", "stage", "stage_source", "left_out", "report", "requirements_file", "variant_channels",
+        "clearly_better",
         "unusable_reason", "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable",
         "explainer_reason", "class_view_name", "class_view_reason",
     }
@@ -115,4 +116,6 @@ def test_the_report_prints_the_digest_of_the_evidence_file_as_written(tmp_path):
     digest = hashlib.sha256((tmp_path / "evidence.json").read_bytes()).hexdigest()
     html = "".join(render(document, {}))
     assert f"<tr><td>Evidence JSON SHA-256</td><td>{digest}</td></tr>" in html
+    assert f"<tr><td>Requirements file SHA-256</td><td>{'ef' * 32}</td></tr>" in html
+    assert "<tr><td>Requirements file</td><td>requirements_file</td></tr>" in html
     assert "<td>2026-11-23T22:00:00+00:00</td>" in html

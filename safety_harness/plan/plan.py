@@ -8,6 +8,7 @@ report and evidence document only their requirements and perturbations.
 
 import dataclasses
 import functools
+import hashlib
 from pathlib import Path
 
 from model_under_test import resolve_card
@@ -83,6 +84,7 @@ class RunPlan:
     options: RunOptions
     requirements: tuple[Requirement, ...]
     cases: tuple[RequirementCase, ...]
+    requirements_sha256: str
 
     def selected(self, case_ids) -> "RunPlan":
         """The plan narrowed to the cases named by ``case_ids`` (the items left after deselection).
@@ -100,7 +102,8 @@ class RunPlan:
             cases = tuple(_judged_family_wise(case, rates) if METRICS[case.requirement.metric].binomial else case
                           for case in cases)
         requirements = {case.requirement.id for case in cases}
-        return RunPlan(self.options, tuple(r for r in self.requirements if r.id in requirements), cases)
+        return dataclasses.replace(self, requirements=tuple(r for r in self.requirements if r.id in requirements),
+                                   cases=cases)
 
     @functools.cached_property
     def _cases_by_id(self) -> dict:
@@ -173,7 +176,8 @@ def plan_run(options: RunOptions) -> RunPlan:
     card, _, _ = resolve_card(options.model_path, options.card_path)
     requirements = load_requirements(options.requirements_path)
     plan = RunPlan(options, requirements,
-                   tuple(expand_cases(requirements, len(card.class_names), options.given_ood_set_names)))
+                   tuple(expand_cases(requirements, len(card.class_names), options.given_ood_set_names)),
+                   hashlib.sha256(options.requirements_path.read_bytes()).hexdigest())
     _check_conditions(plan)
     _check_ood_sets(plan)
     return plan
