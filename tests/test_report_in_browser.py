@@ -16,6 +16,7 @@ import subprocess
 from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -214,6 +215,10 @@ def test_the_report_renders_without_console_errors_with_every_section(default_li
         assert f"<h2>{heading}</h2>" in dom
     # pytest-html's results table stays below the report's own sections
     assert dom.index("Identity and integrity") < dom.index('id="results-table"')
+    # a table of contents whose every entry leads to a section, and the margins table to the requirements' rows
+    contents = dom[dom.index('<nav class="toc"'):dom.index("</nav>")]
+    for target in re.findall(r'href="#([^"]+)"', contents) + re.findall(r'<td><a href="#(case-[^"]+)">', dom):
+        assert dom.count(f'id="{unquote(target)}"') == 1, target
 
 
 def test_every_image_of_the_report_is_embedded_and_decodes(default_like_report, tmp_path):

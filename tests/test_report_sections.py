@@ -77,7 +77,35 @@ def test_the_summary_answers_the_release_question():
     assert "<li><strong>clean</strong> (title): fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in summary
     assert "<strong>undecided</strong>" in summary and "<strong>unlabelled</strong>" not in summary
     # the one case met, with its margin
-    assert "<td>robust</td><td>title</td>" in summary and '<td class="num">0.0400</td>' in summary
+    assert '<td><a href="#case-robust">robust</a></td><td>title</td>' in summary and '<td class="num">0.0400</td>' in summary
+    # which links to the case's row of the requirements table
+    assert '<tr id="case-robust">' in html[html.index("<h2>Requirements"):]
+
+
+def test_a_table_of_contents_leads_to_an_anchor_on_every_section_requirement_and_case():
+    html = render_sample()
+    contents = html[html.index('<nav class="toc"'):html.index("</nav>")]
+    targets = re.findall(r'<a href="#([^"]+)">', contents)
+    assert targets[:3] == ["reading-guide", "summary", "safety-case"] and targets[-1] == "test-details"
+    assert {"perturbations", "model", "ingest", "run-environment", "integrity"} <= set(targets)
+    for target in targets:
+        assert html.count(f'id="{target}"') == 1, target
+    document = EvidenceDocument.model_validate(sample_evidence())
+    for case in document.requirements:
+        assert html.count(f'<tr id="case-{case.id}">') == 1
+    for requirement in {case.requirement for case in document.requirements}:
+        assert html.count(f'id="requirement-{requirement}"') == 1
+
+
+def test_the_verdicts_and_terms_are_defined_before_their_first_use():
+    html = render_sample()
+    guide = html[html.index('<section id="reading-guide">'):html.index("</section>")]
+    assert html.index(guide) < html.index('<div class="gate')
+    for verdict in ("pass", "fail", "insufficient_evidence", "not_applicable"):
+        assert f'<span class="verdict-{verdict}">{verdict}</span>: ' in guide
+    for term in ("ingest", "condition", "Clopper–Pearson", "Holm", "flip rate", "silent failure", "coverage", "AUROC",
+                 "ECE, MCE", "anomaly index", "deletion AUC", "DeLong bound", "MSP, Mahalanobis"):
+        assert f"<dt>{term}</dt><dd>" in guide, term
 
 
 def test_the_safety_case_groups_requirements_under_their_hazard_with_every_case_expandable():

@@ -41,6 +41,46 @@ VERDICT_LEGEND = (
 )
 
 
+#: the terms the report uses, defined before their first use (the reading guide opens the report)
+GLOSSARY = (
+    ("ingest", "the images under test (--ingest), with their true classes when the layout carries labels."),
+    ("case", "one requirement judged on one class and condition: one row of the requirements table, one pytest item."),
+    ("condition", "clean (the images as read), or perturbation:severity such as rain:2, severity 1 (mild) to 5 "
+                  "(extreme); each perturbation's parameters are listed under Perturbations."),
+    ("n, successes", "the samples a rate is judged on and the count it is computed from (for a ceiling, the "
+                     "events it limits: misses, flips, alarms, silent failures)."),
+    ("value, bound", "the measured figure and its one-sided confidence bound at the requirement's confidence: "
+                     "the lower bound for a floor (>=), the upper bound for a ceiling (<=)."),
+    ("margin", "how far the bound clears the threshold; negative: it does not."),
+    ("Clopper–Pearson", "the exact binomial confidence bound every rate is judged on."),
+    ("bootstrap bound", "a bound from resampling the images (calibration statistics, 1,000 seeded resamples)."),
+    ("DeLong bound", "the normal bound from DeLong's closed-form variance of an AUROC (no resampling)."),
+    ("DKW bound", "the Dvoretzky–Kiefer–Wolfowitz bound on a Kolmogorov–Smirnov distance (drift)."),
+    ("Holm", "Holm's step-down procedure: the confidence with which all passing rate cases hold at once."),
+    ("flip rate", "the share of signs recognised on the clean image whose prediction changes under the "
+                  "perturbation."),
+    ("accuracy drop", "clean accuracy minus accuracy under the perturbation."),
+    ("ECE, MCE", "expected and maximum calibration error: the weighted mean and the largest gap between "
+                 "confidence and accuracy over confidence bins."),
+    ("OOD", "out of distribution: inputs unlike the training data (other signs, noise, scenes); the detector "
+            "raises an alarm on them."),
+    ("MSP, Mahalanobis", "OOD detectors: the classifier's maximum softmax probability, and the distance of an "
+                         "input's features from the nearest class mean."),
+    ("alarm rate, false-alarm rate", "the share of OOD inputs that raise the alarm, and of in-distribution "
+                                     "inputs that do."),
+    ("AUROC", "area under the ROC curve: the chance that a random OOD input scores as more unusual than a "
+              "random in-distribution one."),
+    ("drift", "the Kolmogorov–Smirnov distance between the detector scores of the ingest and of the reference "
+              "data."),
+    ("silent failure", "the classifier is wrong and the runtime monitor raises no alarm."),
+    ("coverage", "the share of in-distribution inputs the monitor accepts (no alarm)."),
+    ("anomaly index", "Neural Cleanse's outlier measure of the smallest class trigger: |median − min| / "
+                      "(1.4826 · MAD) of the classes' trigger L1 norms."),
+    ("deletion AUC", "the model's confidence as the most relevant pixels of a map are deleted first, integrated; "
+                     "below that of a random order, the map points at what the model uses."),
+)
+
+
 def _cell_text(value) -> str:
     """A table cell's text: a dash for nothing, four decimals for a float, else the value as text."""
     if value is None:
@@ -99,7 +139,37 @@ _TEMPLATES = jinja2.Environment(
 _TEMPLATES.filters["cell_text"] = _cell_text
 _TEMPLATES.globals.update(requirement_text=requirement_text, explanation=explanation,
                           parameters_text=_parameters_text, gate_text=GATE_TEXT, verdict_legend=VERDICT_LEGEND,
+                          glossary=GLOSSARY,
                           preprocessing_check_summary=preprocessing_check_summary)
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One section of the report: its anchor, its entry in the table of contents (None: not listed), its template."""
+
+    anchor: str
+    title: str | None
+    template: str
+
+
+def chapters(document: EvidenceDocument) -> list[Chapter]:
+    """The report's sections in reading order, those with nothing to show for ``document`` left out. (Anchors
+    differ from pytest-html's own ids, such as its hidden ``environment`` table.)"""
+    listed = [
+        Chapter("summary", "Summary: may this model be released?", "gate.html.j2"),
+        Chapter("warnings", None, "warnings.html.j2"),
+        Chapter("safety-case", "Safety case", "safety_case.html.j2"),
+        Chapter("limitations", "Limitations and residual risk", "limitations.html.j2"),
+        Chapter("requirements", "Requirements", "requirements.html.j2"),
+        Chapter("perturbations", "Perturbations", "perturbations.html.j2") if document.perturbations else None,
+        Chapter("model", "Model under test", "model.html.j2"),
+        Chapter("class-views", "Where the model looks", "class_views.html.j2")
+        if document.explanations.class_views else None,
+        Chapter("ingest", "Data ingest", "ingest.html.j2"),
+        Chapter("run-environment", "Environment", "environment.html.j2"),
+        Chapter("integrity", "Identity and integrity", "integrity.html.j2"),
+    ]
+    return [chapter for chapter in listed if chapter is not None]
 
 
 def render(document: EvidenceDocument, sheets: dict, class_views: dict | None = None) -> list[str]:
@@ -112,7 +182,7 @@ def render(document: EvidenceDocument, sheets: dict, class_views: dict | None = 
         verdict_counts=document.verdict_counts.by_verdict(), tightest=tightest_margins(document),
         hazards=hazards, safety_case_svg=safety_case_svg(hazards), top_goal=TOP_GOAL, strategy=STRATEGY,
         uncovered_classes=uncovered_classes(document), unjudged_severities=unjudged_severities(document),
-        evidence_sha256=document_sha256(document))
+        evidence_sha256=document_sha256(document), chapters=chapters(document))
     return [html]
 
 
