@@ -256,8 +256,22 @@ def test_the_printed_report_holds_every_requirement_case_with_its_verdict(defaul
         assert [case["id"], case["verdict"]] in [[row[0], row[-1]] for row in rows], case["id"]
         # and the safety case's per-requirement table of cases, printed open, ends a line in it again
         assert sum(case["id"] in row and row[-1] == case["verdict"] for row in rows) >= 2, case["id"]
-    # the charts inside the (collapsed on screen) test rows are printed: the reliability diagram's title
+    # the evidence under each case is printed: the reliability diagram's title
     assert "reliability diagram" in pages
+
+
+def test_every_chart_and_thumbnail_shows_with_javascript_off(default_like_report, tmp_path):
+    """The evidence is static HTML under each case, not drawn by pytest-html's script into its rows."""
+    scripted = rendered_dom(default_like_report, tmp_path / "profile")
+    # the page without its scripts (headless Chromium dumps no DOM with JavaScript disabled)
+    unscripted = tmp_path / "unscripted.html"
+    unscripted.write_text(re.sub(r"<script\b.*?</script>", "", default_like_report.read_text(), flags=re.S))
+    static = rendered_dom(unscripted, tmp_path / "profile")
+    assert 'id="results-table-head"' in static and '<td class="col-testId">' not in static  # no script ran: no rows
+    charts, thumbnails = '<svg xmlns="http://www.w3.org/2000/svg" class="chart"', '<img src="data:image/png'
+    # two reliability diagrams (calibration), two robustness charts (weather, silent misses)
+    assert static.count(charts) == scripted.count(charts) >= 4
+    assert static.count(thumbnails) == scripted.count(thumbnails) > 0
 
 
 #: Run in the page after its own scripts: every test row's evidence and every <details> opened, then per element

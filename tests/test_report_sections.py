@@ -147,3 +147,16 @@ def test_the_report_prints_the_digest_of_the_evidence_file_as_written(tmp_path):
     assert f"<tr><td>Requirements file SHA-256</td><td>{'ef' * 32}</td></tr>" in html
     assert "<tr><td>Requirements file</td><td>requirements_file</td></tr>" in html
     assert "<td>2026-11-23T22:00:00+00:00</td>" in html
+
+
+def test_each_cases_evidence_is_static_html_under_its_row_open_when_it_blocks():
+    document = EvidenceDocument.model_validate(sample_evidence())
+    exhibits = {"robust": ['<svg class="chart">robust chart</svg>'], "clean": ["<div>missed signs</div>"]}
+    html = "".join(render(document, {}, exhibits=exhibits))
+    table = html[html.index("<h2>Requirements"):html.index("</table>", html.index("<h2>Requirements"))]
+    passed = table[table.index('<tr id="case-robust">'):table.index('<tr id="case-clean">')]
+    assert '<tr class="case-evidence"><td colspan="14"><details><summary>Evidence of robust</summary>' \
+           '<svg class="chart">robust chart</svg></details></td></tr>' in passed
+    failed = table[table.index('<tr id="case-clean">'):table.index('<tr id="case-undecided">')]
+    assert "<details open><summary>Evidence of clean</summary><div>missed signs</div></details>" in failed
+    assert table.count('class="case-evidence"') == 2

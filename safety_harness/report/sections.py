@@ -172,13 +172,16 @@ def chapters(document: EvidenceDocument) -> list[Chapter]:
     return [chapter for chapter in listed if chapter is not None]
 
 
-def render(document: EvidenceDocument, sheets: dict, class_views: dict | None = None) -> list[str]:
+def render(document: EvidenceDocument, sheets: dict, class_views: dict | None = None,
+           exhibits: dict | None = None) -> list[str]:
     """The report's top sections, in reading order; ``sheets`` maps perturbation names to contact-sheet
     images (PNG data URIs the harness made), ``class_views`` class ids to the harness's HTML of their
-    per-class heatmap view (safety_harness/report/heatmaps.py)."""
+    per-class heatmap view (safety_harness/report/heatmaps.py), ``exhibits`` case ids to the harness's HTML
+    fragments of their evidence (safety_harness/report/exhibits.py), shown under the case's row."""
     hazards = hazard_groups(document)
     html = _TEMPLATES.get_template("report.html.j2").render(
-        document=document, sheets=sheets, class_views=class_views or {}, charts=robustness_charts(document),
+        document=document, sheets=sheets, class_views=class_views or {}, exhibits=exhibits or {},
+        charts=robustness_charts(document),
         verdict_counts=document.verdict_counts.by_verdict(), tightest=tightest_margins(document),
         hazards=hazards, safety_case_svg=safety_case_svg(hazards), top_goal=TOP_GOAL, strategy=STRATEGY,
         uncovered_classes=uncovered_classes(document), unjudged_severities=unjudged_severities(document),
