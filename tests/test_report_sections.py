@@ -153,10 +153,29 @@ def test_each_cases_evidence_is_static_html_under_its_row_open_when_it_blocks():
     document = EvidenceDocument.model_validate(sample_evidence())
     exhibits = {"robust": ['<svg class="chart">robust chart</svg>'], "clean": ["<div>missed signs</div>"]}
     html = "".join(render(document, {}, exhibits=exhibits))
-    table = html[html.index("<h2>Requirements"):html.index("</table>", html.index("<h2>Requirements"))]
-    passed = table[table.index('<tr id="case-robust">'):table.index('<tr id="case-clean">')]
-    assert '<tr class="case-evidence"><td colspan="14"><details><summary>Evidence of robust</summary>' \
+    section = html[html.index('<section id="requirements">'):html.index("</section>", html.index("<h2>Requirements"))]
+    passed = section[section.index('<tr id="case-robust">'):]
+    passed = passed[:passed.index("</tbody>")]
+    assert '<tr class="case-evidence"><td colspan="10"><details><summary>Evidence of robust</summary>' \
            '<svg class="chart">robust chart</svg></details></td></tr>' in passed
-    failed = table[table.index('<tr id="case-clean">'):table.index('<tr id="case-undecided">')]
+    failed = section[section.index('<tr id="case-clean">'):]
+    failed = failed[:failed.index("</tbody>")]
     assert "<details open><summary>Evidence of clean</summary><div>missed signs</div></details>" in failed
-    assert table.count('class="case-evidence"') == 2
+    assert section.count('class="case-evidence"') == 2
+
+
+def test_the_requirements_table_has_a_row_per_requirement_with_its_cases_folded_under_it():
+    evidence = sample_evidence()
+    evidence["requirements"].append({**evidence["requirements"][1], "id": "clean@rain:2", "condition": "rain:2",
+                                     "value": 0.8, "bound": 0.7, "margin": -0.25})
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    section = html[html.index('<section id="requirements">'):html.index("</section>", html.index("<h2>Requirements"))]
+    # four requirements, five cases: the requirement "clean" folds its two cases, open as it blocks the release
+    assert section.count('<tr id="requirement-') == 4 and section.count('<tr id="case-') == 5
+    clean = section[section.index('<tr id="requirement-clean">'):]
+    clean = clean[:clean.index("</details>")]
+    assert '<td class="num">2</td><td class="verdict-fail">fail</td></tr>' in clean
+    assert "<details open><summary>2 case(s) of clean</summary>" in clean
+    assert '<tr id="case-clean@rain:2"><td class="case-id">clean@rain:2</td><td>14 class_name</td><td>rain:2</td>' in clean
+    # the hazard is stated once per requirement, not per case
+    assert clean.count("<td>hazard</td>") == 1

@@ -185,7 +185,8 @@ def render(document: EvidenceDocument, sheets: dict, class_views: dict | None = 
         verdict_counts=document.verdict_counts.by_verdict(), tightest=tightest_margins(document),
         hazards=hazards, safety_case_svg=safety_case_svg(hazards), top_goal=TOP_GOAL, strategy=STRATEGY,
         uncovered_classes=uncovered_classes(document), unjudged_severities=unjudged_severities(document),
-        evidence_sha256=document_sha256(document), chapters=chapters(document))
+        evidence_sha256=document_sha256(document), chapters=chapters(document),
+        requirement_groups=[requirement for hazard in hazards for requirement in hazard.requirements])
     return [html]
 
 
