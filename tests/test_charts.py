@@ -57,3 +57,13 @@ def test_score_histogram_marks_the_threshold_and_draws_both_sets():
     texts = {t.text for t in root.iter(f"{SVG}text")}
     assert {"noise & co", "alarm threshold", "2"} <= texts
     assert "of noise & co above it" in root.find(f"{SVG}desc").text
+
+
+def test_a_long_legend_label_widens_the_chart_instead_of_running_past_its_edge():
+    rng = np.random.default_rng(0)
+    name = "threshold-fitting in-distribution"
+    root = ET.fromstring(score_histogram_svg(rng.normal(0, 1, 50), rng.normal(3, 1, 50), 1.0, "held-out", name))
+    (label,) = [t for t in root.iter(f"{SVG}text") if t.text == name]
+    # about 6 px a character at 10 px sans-serif
+    assert float(label.get("x")) + 6 * len(name) <= float(root.get("width"))
+    assert root.get("viewBox") == f"0 0 {root.get('width')} {root.get('height')}"

@@ -303,18 +303,15 @@ window.addEventListener("load", () => setTimeout(() => {
     if (["SCRIPT", "STYLE", "title", "desc"].includes(element.tagName)) continue;
     if (!element.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
     const rect = element.getBoundingClientRect();
-    if (rect.right > window.innerWidth + 1) {
-      // reachable: the nearest box that does not let it overflow scrolls, and so does one inside the window
-      const overflow = (e) => getComputedStyle(e).overflowX;
-      let box = element.parentElement;
-      while (box && overflow(box) === "visible") box = box.parentElement;
-      let scroller = box && ["auto", "scroll"].includes(overflow(box)) ? box : null;
-      while (scroller && !(["auto", "scroll"].includes(overflow(scroller))
-                           && scroller.getBoundingClientRect().right <= window.innerWidth + 1)) {
-        scroller = scroller.parentElement;
-      }
-      if (!scroller) clipped.push(element.outerHTML.slice(0, 120));
+    // clipped: it runs past a box that hides its overflow (an <svg>'s edge, say), or past the window's right
+    // edge with no scrolling box inside the window around it
+    let reachable = rect.right <= window.innerWidth + 1, cut = false;
+    for (let box = element.parentElement; box && !cut && !(reachable && box === document.body); box = box.parentElement) {
+      const overflow = getComputedStyle(box).overflowX, edge = box.getBoundingClientRect();
+      if (overflow === "hidden" || overflow === "clip") cut = rect.right > edge.right + 1 || rect.left < edge.left - 1;
+      else if (overflow !== "visible" && edge.right <= window.innerWidth + 1) reachable = true;
     }
+    if (cut || !reachable) clipped.push(element.outerHTML.slice(0, 120));
     const ownText = [...element.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
     if (!ownText || rect.width === 0) continue;
     const style = getComputedStyle(element);
@@ -376,10 +373,12 @@ def test_nothing_is_clipped_on_a_400_px_screen(default_like_report, tmp_path):
     assert facts["clipped"] == [] and facts["pageWidth"] <= 400, facts["clipped"][:10]
 
 
-def test_the_clipping_check_finds_a_wide_table(tmp_path):
+def test_the_clipping_check_finds_a_wide_table_and_text_past_a_charts_edge(tmp_path):
     page = tmp_path / "wide.html"
     page.write_text('<!DOCTYPE html><html><body><table><tr><td style="min-width:700px">wide</td></tr></table>'
-                    '<div style="overflow-x:auto"><div style="width:700px">scrolls</div></div></body></html>')
+                    '<div style="overflow-x:auto"><div style="width:700px">scrolls</div></div>'
+                    '<svg width="100" height="20"><text x="60" y="15">cut legend</text></svg></body></html>')
     facts = measured(page, tmp_path / "profile", width=400)
     assert facts["width"] == 400 and facts["pageWidth"] > 400
-    assert facts["clipped"] and all("wide" in element for element in facts["clipped"])
+    assert facts["clipped"] and all("wide" in element or "cut legend" in element for element in facts["clipped"])
+    assert any(element.startswith("<text") for element in facts["clipped"])

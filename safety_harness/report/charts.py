@@ -28,6 +28,12 @@ def _svg_open(width: int, height: int, title: str, description: str, font_size: 
             f'<text x="4" y="12" font-weight="bold" fill="{TEXT}">{escape(title)}</text>')
 
 
+def _legend_width(labels) -> int:
+    """The room right of the plot for a legend: at least RIGHT, else its longest label at about 6 px a character
+    (10 px sans-serif) beside a marker, so no label runs past the chart's edge."""
+    return max(RIGHT, 24 + 6 * max(map(len, labels)))
+
+
 def _numbers(values) -> str:
     return ", ".join("none" if v is None else f"{v:.4g}" for v in values)
 
@@ -67,11 +73,12 @@ def line_chart_svg(x_labels, series, threshold=None, y_label="", y_range=None, t
     y = _y_scale(low, high)
     step = (WIDTH - LEFT - RIGHT) / max(1, len(x_labels) - 1)
     x = [LEFT + i * step for i in range(len(x_labels))]
+    width = WIDTH - RIGHT + _legend_width([name for name, _, _ in series])
     title = title or f"{y_label} against severity"
     plotted = "; ".join(f"{name}: measured {_numbers(values)}; bound {_numbers(bounds)}" for name, values, bounds in series)
     description = (f"{y_label} at {', '.join(map(str, x_labels))}. {plotted}."
                    + ("" if threshold is None else f" Threshold {threshold:g}."))
-    parts = [_svg_open(WIDTH, HEIGHT, title, description),
+    parts = [_svg_open(width, HEIGHT, title, description),
              f'<rect x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" height="{HEIGHT - TOP - BOTTOM}" '
              'fill="none" stroke="#999"/>']
     for fraction in (0, 0.5, 1):
@@ -147,12 +154,13 @@ def score_histogram_svg(scores_in, scores_out, threshold: float, name_out: str,
     def x(v):
         return LEFT + inner_w * (v - edges[0]) / (edges[-1] - edges[0])
 
+    width = WIDTH - RIGHT + _legend_width((name_in, name_out))
     title = f"Detector scores: {name_in} and {name_out}"
     description = (f"Share of each set per score bin, bin edges {_numbers(edges)}. {name_in} ({scores_in.size} "
                    f"scores): {_numbers(shares[0])}. {name_out} ({scores_out.size} scores): {_numbers(shares[1])}. "
                    f"Alarm threshold {threshold:.4g}: {np.mean(scores_in > threshold):.4g} of {name_in} and "
                    f"{np.mean(scores_out > threshold):.4g} of {name_out} above it.")
-    parts = [_svg_open(WIDTH, HEIGHT, title, description),
+    parts = [_svg_open(width, HEIGHT, title, description),
              f'<rect x="{LEFT}" y="{TOP}" width="{inner_w}" height="{inner_h}" fill="none" stroke="#999"/>']
     # in-distribution filled, the OOD set outlined: told apart without their colours
     styles = ('fill="{}" fill-opacity="0.5"', 'fill="none" stroke="{}" stroke-width="1.2"')
@@ -194,18 +202,19 @@ def risk_coverage_svg(coverage, selective_risk, threshold: float, chosen_coverag
     description = ("Selective risk at coverage (coverage: risk): "
                    + "; ".join(f"{c:.4g}: {r:.4g}" for c, r in zip(coverage, selective_risk))
                    + f". Chosen threshold {threshold:.4g}: coverage {chosen_coverage:.4g}, risk {chosen_risk_text}.")
-    parts = [_svg_open(WIDTH, HEIGHT, "Risk-coverage curve of the monitor", description),
+    legend = (f"threshold {threshold:.3g}", f"coverage {chosen_coverage:.3f}", f"risk {chosen_risk_text}")
+    parts = [_svg_open(WIDTH - RIGHT + _legend_width(legend), HEIGHT, "Risk-coverage curve of the monitor", description),
              f'<rect x="{LEFT}" y="{TOP}" width="{inner_w}" height="{HEIGHT - TOP - BOTTOM}" fill="none" stroke="#999"/>',
              f'<polyline points="{points}" fill="none" stroke="{COLOURS[0]}" stroke-width="1.5"/>',
              marker_svg("diamond", x(chosen_coverage), y(chosen_risk or 0.0), "#c00", size=4.5),
-             f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 12}" fill="{TEXT}">threshold {threshold:.3g}</text>',
-             f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 24}" fill="{TEXT}">coverage {chosen_coverage:.3f}</text>',
-             f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 36}" fill="{TEXT}">risk {chosen_risk_text}</text>']
+             marker_svg("diamond", WIDTH - RIGHT + 8, TOP + 9, "#c00", size=3.5)]
+    parts += [f'<text x="{WIDTH - RIGHT + 16}" y="{TOP + 12 + 12 * i}" fill="{TEXT}">{text}</text>'
+              for i, text in enumerate(legend)]
     for value in (0, 0.5, 1):
         parts.append(f'<text x="{x(value):.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{value:g}</text>')
         parts.append(f'<text x="{LEFT - 4}" y="{y(top * value) + 3:.1f}" text-anchor="end">{top * value:.3f}</text>')
     parts.append(f'<text x="12" y="{(HEIGHT - BOTTOM + TOP) / 2:.1f}" transform="rotate(-90 12 '
                  f'{(HEIGHT - BOTTOM + TOP) / 2:.1f})" text-anchor="middle">selective risk</text>'
                  f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#555">coverage: share of in-distribution inputs '
-                 'accepted; red diamond: chosen threshold</text></svg>')
+                 'accepted</text></svg>')
     return "".join(parts)
