@@ -30,10 +30,11 @@ report: install
 	fi; \
 	exit $$status
 
-# tests/test_report_in_browser.py opens the HTML report in headless Chromium; CI starts from a
-# fresh Debian machine as root.
+# tests/test_report_in_browser.py opens the HTML report in headless Chromium and reads its PDF print
+# with pdftotext (poppler-utils); CI starts from a fresh Debian machine as root.
 browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+	@(command -v chromium && command -v pdftotext) >/dev/null \
+	  || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver poppler-utils)
 
 # Ray (requirements-ray.txt) is optional for users; the tests run the prediction stage on it.
 ray: .ray-installed

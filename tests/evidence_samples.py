@@ -73,6 +73,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
         "requirements_file": text("requirements_file"),
         "requirements_not_judged": [{"id": text("not_judged"), "title": text("not_judged_title"),
                                      "hazard": text("not_judged_hazard"), "reason": text("not_judged_reason")}],
+        "requirements_sha256": "ef" * 32,
         "report": text("report"),
         "class_names": [text("class_name_0")] + [f"class {i}" for i in range(1, 43)],
         "perturbations": {text("perturbation"): {"description": text("description"),

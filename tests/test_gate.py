@@ -132,6 +132,8 @@ def test_relative_option_paths_resolve_against_the_invocation_folder(pytester):
     assert outcome.ret == pytest.ExitCode.OK
     evidence = read_evidence(pytester.path / "out" / "evidence.json")
     assert evidence["requirements_file"] == str(pytester.path / "mine" / "requirements.yaml")
+    assert evidence["requirements_sha256"] == hashlib.sha256(
+        (pytester.path / "mine" / "requirements.yaml").read_bytes()).hexdigest()
     assert (pytester.path / "out" / "report.html").is_file()
     # no --model: the bundled reference model, read with its own card
     assert evidence["model"]["path"].endswith("model_under_test/reference/gtsrb_reference.keras")

@@ -75,7 +75,7 @@ def test_risk_coverage_chart_marks_the_chosen_threshold():
     curve = risk_coverage_curve(LABELS, PREDICTED, SCORES)
     root = ET.fromstring(risk_coverage_svg(curve.coverage, curve.selective_risk, 0.5, 5 / 6, 0.4))
     assert len(root.find(f"{SVG}polyline").get("points").split()) == 6
-    assert [c.get("fill") for c in root.iter(f"{SVG}circle")] == ["#c00"]
+    assert [c.get("fill") for c in root.iter(f"{SVG}polygon")] == ["#c00"] * 2  # the point and its legend
     texts = [t.text for t in root.iter(f"{SVG}text")]
     assert {"threshold 0.5", "coverage 0.833", "risk 0.4000", "selective risk"} <= set(texts)
     nothing_accepted = ET.fromstring(risk_coverage_svg(curve.coverage, curve.selective_risk, -1.0, 0.0, None))

@@ -239,18 +239,27 @@ def test_command_runs_with_tensorflow_and_keras_blocked(tmp_path):
     assert "new failure" in (tmp_path / "out.html").read_text()
 
 
-@pytest.fixture(scope="module")
-def threshold_moved(tmp_path_factory):
-    """The bundled requirements with the stop-sign recall floor lowered to 0.90 (abis47's 263 of 270 stop signs
-    then pass) and the stop-sign precision floor raised to 0.99 (its 263 of 263 then fall short of the bound)."""
+def _requirements_file(folder, name: str, thresholds: dict):
+    """The bundled requirements with ``thresholds`` moved, every image counted as independent (the comparison is
+    under test here, not the groups: image-level bounds keep the verdicts below where they were measured)."""
     document = yaml.safe_load((PROJECT_ROOT / "safety_tests" / "requirements.yaml").read_text())
-    thresholds = {"SR-STOP-RECALL": 0.90, "SR-STOP-PRECISION": 0.99}
+    document.setdefault("defaults", {})["independence"] = "images"
     for requirement in document["requirements"]:
         if requirement["id"] in thresholds:
             requirement["threshold"] = thresholds[requirement["id"]]
-    path = tmp_path_factory.mktemp("requirements") / "moved.yaml"
+    path = folder / name
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="module")
+def threshold_moved(tmp_path_factory):
+    """The requirements as released, and with the stop-sign recall floor lowered to 0.90 (abis47's 263 of 270 stop
+    signs then pass) and the stop-sign precision floor raised to 0.99 (its 263 of 263 then fall short of the
+    bound)."""
+    folder = tmp_path_factory.mktemp("requirements")
+    return (_requirements_file(folder, "released.yaml", {}),
+            _requirements_file(folder, "moved.yaml", {"SR-STOP-RECALL": 0.90, "SR-STOP-PRECISION": 0.99}))
 
 
 def test_two_real_runs_with_moved_thresholds_list_the_changed_verdicts(run_safety_suite, shared_path,
@@ -258,8 +267,9 @@ def test_two_real_runs_with_moved_thresholds_list_the_changed_verdicts(run_safet
     model = shared_path("models", "abis47", "traffic_classifier.h5")
     options = (f"--model={model}", f"--model-card={PROJECT_ROOT / 'tests' / 'shared_model_cards' / 'abis47.yaml'}",
                f"--ingest={final_test_subset}", "-k", "SR-STOP-RECALL or SR-STOP-PRECISION")
-    released = run_safety_suite(*options, name="released")
-    candidate = run_safety_suite(*options, f"--requirements={threshold_moved}", name="candidate")
+    released_requirements, moved_requirements = threshold_moved
+    released = run_safety_suite(*options, f"--requirements={released_requirements}", name="released")
+    candidate = run_safety_suite(*options, f"--requirements={moved_requirements}", name="candidate")
     assert released.evidence and candidate.evidence, released.output + candidate.output
     assert _case(released.evidence, "SR-STOP-RECALL")["verdict"] == "fail", released.output
     assert _case(candidate.evidence, "SR-STOP-RECALL")["verdict"] == "pass", candidate.output
@@ -278,5 +288,5 @@ def test_two_real_runs_with_moved_thresholds_list_the_changed_verdicts(run_safet
     assert ["SR-STOP-RECALL", "threshold", "0.9900", "0.9000"] in rows["requirements"]
     identity = {row[0]: row[1:] for row in rows["identity"][1:]}
     assert identity["Model SHA-256"][0] == identity["Model SHA-256"][1] == released.evidence["model"]["sha256"]
-    assert identity["Requirements file (differs)"][1] == str(threshold_moved)
+    assert identity["Requirements file (differs)"][1] == str(moved_requirements)
     assert identity["Seed"] == ["0", "0"]

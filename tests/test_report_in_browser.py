@@ -1,5 +1,5 @@
-"""The HTML report opened in a real browser (headless Chromium, no network): it renders, prints, and untrusted
-names reach it only as text.
+"""The HTML report opened in a real browser (headless Chromium, no network): it renders, prints every requirement
+with its verdict, reads at WCAG AA contrast, fits a 400 px screen, and untrusted names reach it only as text.
 
 Class names (model card) and ingest file names are chosen by whoever hands over the model and the
 data (``--ood-set`` folder names too, but those become test ids and are refused outside a safe alphabet), CI metadata such as the branch name by any contributor; the auditor opens
@@ -11,9 +11,12 @@ import base64
 import io
 import json
 import re
+import shutil
 import subprocess
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -184,14 +187,19 @@ def test_the_browser_reports_a_script_error_on_its_console(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def default_like_report(run_safety_suite, tmp_path_factory):
-    """The report of the bundled model and ingest, on requirements of every kind the default run has: rates per
-    class, under weather (contact sheets, charts), the monitor's silent failures, a calibration statistic."""
+def default_like_run(run_safety_suite):
+    """The bundled model and ingest, on requirements of every kind the default run has: rates per class, under
+    weather (contact sheets, charts), the monitor's silent failures, a calibration statistic."""
     run = run_safety_suite("-k", "SR-STOP or SR-WEATHER-STOP-RECALL or SR-SILENT-STOP-MISS or SR-CALIBRATION-ECE",
                            name="browser")
     assert run.returncode in (0, 1) and run.html is not None, run.output
+    return run
+
+
+@pytest.fixture(scope="module")
+def default_like_report(default_like_run, tmp_path_factory):
     page = tmp_path_factory.mktemp("browser") / "report.html"
-    page.write_text(run.html)
+    page.write_text(default_like_run.html)
     return page
 
 
@@ -223,6 +231,10 @@ def test_the_report_renders_without_console_errors_with_every_section(default_li
     assert "<li>msp: reads only the classifier's outputs: an unknown input the classifier maps onto a class" in limitations
     # pytest-html's results table stays below the report's own sections
     assert dom.index("Identity and integrity") < dom.index('id="results-table"')
+    # a table of contents whose every entry leads to a section, and the margins table to the requirements' rows
+    contents = dom[dom.index('<nav class="toc"'):dom.index("</nav>")]
+    for target in re.findall(r'href="#([^"]+)"', contents) + re.findall(r'<td><a href="#(case-[^"]+)">', dom):
+        assert dom.count(f'id="{unquote(target)}"') == 1, target
 
 
 def test_every_image_of_the_report_is_embedded_and_decodes(default_like_report, tmp_path):
@@ -238,8 +250,151 @@ def test_every_image_of_the_report_is_embedded_and_decodes(default_like_report, 
             assert image.width > 0 and image.height > 0
 
 
-def test_the_report_is_small_and_prints_to_pdf(default_like_report, tmp_path):
+PDFTOTEXT = shutil.which("pdftotext")
+
+
+@pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext is absent (Debian package `poppler-utils`; "
+                                              "`make browser` installs it)")
+def test_the_printed_report_holds_every_requirement_case_with_its_verdict(default_like_run, default_like_report,
+                                                                         tmp_path):
+    """Printed on A4, the requirements table keeps its last column (pytest-html's body min-width once clipped it
+    after "Threshold"), every <details> is open and every test row's evidence (its charts) is shown."""
     assert default_like_report.stat().st_size < 5_000_000
     pdf = tmp_path / "report.pdf"
     chromium(default_like_report, tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
     assert pdf.read_bytes().startswith(b"%PDF") and 0 < pdf.stat().st_size < 10_000_000
+    pages = subprocess.run([PDFTOTEXT, "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    # A4 (the two wide tables on landscape pages)
+    assert "pts (A4)" in subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in pages.splitlines() if line.strip()]
+    for case in default_like_run.evidence["requirements"]:
+        # the requirements table's row: the case id first, its verdict last (the cells are top-aligned)
+        assert [case["id"], case["verdict"]] in [[row[0], row[-1]] for row in rows], case["id"]
+        # and the safety case's per-requirement table of cases, printed open, ends a line in it again
+        assert sum(case["id"] in row and row[-1] == case["verdict"] for row in rows) >= 2, case["id"]
+    # the evidence under each case is printed: the reliability diagram's title
+    assert "reliability diagram" in pages
+
+
+def test_every_chart_and_thumbnail_shows_with_javascript_off(default_like_report, tmp_path):
+    """The evidence is static HTML under each case, not drawn by pytest-html's script into its rows."""
+    scripted = rendered_dom(default_like_report, tmp_path / "profile")
+    # the page without its scripts (headless Chromium dumps no DOM with JavaScript disabled)
+    unscripted = tmp_path / "unscripted.html"
+    unscripted.write_text(re.sub(r"<script\b.*?</script>", "", default_like_report.read_text(), flags=re.S))
+    static = rendered_dom(unscripted, tmp_path / "profile")
+    assert 'id="results-table-head"' in static and '<td class="col-testId">' not in static  # no script ran: no rows
+    charts, thumbnails = '<svg xmlns="http://www.w3.org/2000/svg" class="chart"', '<img src="data:image/png'
+    # two reliability diagrams (calibration), two robustness charts (weather, silent misses)
+    assert static.count(charts) == scripted.count(charts) >= 4
+    assert static.count(thumbnails) == scripted.count(thumbnails) > 0
+
+
+#: Run in the page after its own scripts: every test row's evidence and every <details> opened, then per element
+#: with text of its own, the WCAG 2 contrast of its colour (SVG text: its fill) on the background behind it, and
+#: every element that reaches past the window's right edge without a scrolling box of its own around it.
+MEASURE_SCRIPT = """
+<script>
+window.addEventListener("load", () => setTimeout(() => {
+  document.querySelectorAll("#results-table .extras-row.hidden").forEach((row) => row.classList.remove("hidden"));
+  document.querySelectorAll("details").forEach((details) => { details.open = true; });
+  const rgba = (text) => { const v = text.match(/[\\d.]+/g).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+  const over = (top, bottom) => top.slice(0, 3).map((c, i) => c * top[3] + bottom[i] * (1 - top[3]));
+  const luminance = (rgb) => {
+    const [r, g, b] = rgb.map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const background = (element) => {
+    const layers = [];
+    for (let e = element; e instanceof Element; e = e.parentElement) {
+      const layer = rgba(getComputedStyle(e).backgroundColor);
+      if (layer[3] > 0) layers.push(layer);
+      if (layer[3] === 1) break;
+    }
+    return layers.reverse().reduce((below, layer) => over(layer, below), [255, 255, 255]);
+  };
+  const lowContrast = [], clipped = [];
+  let texts = 0;
+  for (const element of document.body.querySelectorAll("*")) {
+    if (["SCRIPT", "STYLE", "title", "desc"].includes(element.tagName)) continue;
+    if (!element.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
+    const rect = element.getBoundingClientRect();
+    // clipped: it runs past a box that hides its overflow (an <svg>'s edge, say), or past the window's right
+    // edge with no scrolling box inside the window around it
+    let reachable = rect.right <= window.innerWidth + 1, cut = false;
+    for (let box = element.parentElement; box && !cut && !(reachable && box === document.body); box = box.parentElement) {
+      const overflow = getComputedStyle(box).overflowX, edge = box.getBoundingClientRect();
+      if (overflow === "hidden" || overflow === "clip") cut = rect.right > edge.right + 1 || rect.left < edge.left - 1;
+      else if (overflow !== "visible" && edge.right <= window.innerWidth + 1) reachable = true;
+    }
+    if (cut || !reachable) clipped.push(element.outerHTML.slice(0, 120));
+    const ownText = [...element.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+    if (!ownText || rect.width === 0) continue;
+    const style = getComputedStyle(element);
+    const colour = rgba(element instanceof SVGElement ? style.fill : style.color);
+    const behind = background(element);
+    const light = [luminance(over(colour, behind)), luminance(behind)].sort((a, b) => b - a);
+    const ratio = (light[0] + 0.05) / (light[1] + 0.05);
+    texts += 1;
+    if (ratio < 4.5) lowContrast.push({text: element.textContent.trim().slice(0, 60), tag: element.tagName,
+                                       class: element.getAttribute("class"), ratio: Math.round(ratio * 100) / 100});
+  }
+  const page = window.parent.document;  // the frame's parent when measured in a narrow frame
+  const out = page.createElement("pre");
+  out.id = "measurements";
+  out.textContent = JSON.stringify({width: window.innerWidth, pageWidth: document.documentElement.scrollWidth,
+                                    texts, lowContrast, clipped});
+  page.body.appendChild(out);
+}, 500));
+</script>
+"""
+
+
+def measured(page: Path, profile: Path, width: int | None = None) -> dict:
+    """The measurements of MEASURE_SCRIPT on a copy of ``page``; with ``width``, in a frame that wide (headless
+    Chromium keeps its window at least 500 px wide)."""
+    measuring = page.with_name("measuring-" + page.name)
+    html = page.read_text().replace("</body>", MEASURE_SCRIPT + "</body>")
+    if width is not None:
+        html = (f'<!DOCTYPE html><html><body style="margin:0"><iframe width="{width}" height="900" style="border:0" '
+                f'srcdoc="{escape(html, quote=True)}"></iframe></body></html>')
+    measuring.write_text(html)
+    dom = rendered_dom(measuring, profile)
+    found = re.search(r'<pre id="measurements">(.*?)</pre>', dom, re.S)
+    assert found, "the measuring script did not run"
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+                      .replace("&amp;", "&"))
+
+
+def test_every_text_of_the_report_reads_at_wcag_aa_contrast(default_like_report, tmp_path):
+    """pytest-html's grey (#999 on white, 2.85:1) once reached every cell; chart legends were in their series' colour."""
+    facts = measured(default_like_report, tmp_path / "profile")
+    assert facts["texts"] > 500, "the page's text (tables, test rows, chart labels) was measured"
+    assert facts["lowContrast"] == [], facts["lowContrast"][:20]
+
+
+def test_the_contrast_check_finds_pytest_html_grey(tmp_path):
+    """The check above is only worth something if it catches grey text on white."""
+    page = tmp_path / "grey.html"
+    page.write_text('<!DOCTYPE html><html><body style="color:#999"><p>grey</p>'
+                    '<svg><text x="5" y="15" fill="#ff7f0e">orange</text></svg></body></html>')
+    facts = measured(page, tmp_path / "profile")
+    assert [(low["text"], low["ratio"]) for low in facts["lowContrast"]] == [("grey", 2.85), ("orange", 2.53)]
+
+
+def test_nothing_is_clipped_on_a_400_px_screen(default_like_report, tmp_path):
+    """Tables scroll inside their own box, charts and the safety-case diagram scale down, long ids wrap."""
+    facts = measured(default_like_report, tmp_path / "profile", width=400)
+    assert facts["width"] == 400
+    assert facts["clipped"] == [] and facts["pageWidth"] <= 400, facts["clipped"][:10]
+
+
+def test_the_clipping_check_finds_a_wide_table_and_text_past_a_charts_edge(tmp_path):
+    page = tmp_path / "wide.html"
+    page.write_text('<!DOCTYPE html><html><body><table><tr><td style="min-width:700px">wide</td></tr></table>'
+                    '<div style="overflow-x:auto"><div style="width:700px">scrolls</div></div>'
+                    '<svg width="100" height="20"><text x="60" y="15">cut legend</text></svg></body></html>')
+    facts = measured(page, tmp_path / "profile", width=400)
+    assert facts["width"] == 400 and facts["pageWidth"] > 400
+    assert facts["clipped"] and all("wide" in element or "cut legend" in element for element in facts["clipped"])
+    assert any(element.startswith("<text") for element in facts["clipped"])

@@ -33,7 +33,8 @@ def test_no_external_string_reaches_the_report_as_markup():
         "loader", "channels", "resize", "output", "card_class", "load_warning", "safety_check", "unsafe_allowed", "ingest_path",
         "layout", "reading", "folder", "label_file", "class_name_0", "ignored_path", "ignored_reason", "description",
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
-        "library_version", "stage", "stage_source", "left_out", "report", "variant_channels", "clearly_better",
+        "library_version", "stage", "stage_source", "left_out", "report", "requirements_file", "variant_channels",
+        "clearly_better",
         "unusable_reason", "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable",
         "explainer_reason", "class_view_name", "class_view_reason", "ingest_description", "ood_set", "ood_description",
         "generator", "training_name", "training_description", "not_judged", "not_judged_title", "not_judged_hazard",
@@ -79,8 +80,8 @@ def test_the_summary_answers_the_release_question():
     assert "<h3>Requirements not met (2)</h3>" in summary
     assert "<li><strong>clean</strong> (title): fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in summary
     assert "<strong>undecided</strong>" in summary and "<strong>unlabelled</strong>" not in summary
-    # the one case met, with its sample size and margin
-    assert "<td>robust</td><td>title</td><td class=\"num\">300</td>" in summary
+    # the one case met, with its effective sample size (over its groups) and margin
+    assert '<td><a href="#case-robust">robust</a></td><td>title</td><td class="num">88.5000</td>' in summary
     assert '<td class="num">0.0400</td>' in summary and "<th>Effective n</th>" in summary
     # the data behind the verdicts, and what the confidence rests on
     assert "<td>ingest</td><td>ingest</td><td>generated: generator, seed 7</td>" in summary
@@ -88,6 +89,36 @@ def test_the_summary_answers_the_release_question():
     assert "each requirement case holds at its own stated confidence (95 %)" in summary
     assert "set by 1 zero-event robust case (n = 300)" in summary
     assert "0 of the 1 passing rate cases would pass: the gate would read <strong>FAIL</strong>" in summary
+    # the one case met, with its margin
+    assert '<td><a href="#case-robust">robust</a></td><td>title</td>' in summary and '<td class="num">0.0400</td>' in summary
+    # which links to the case's row of the requirements table
+    assert '<tr id="case-robust">' in html[html.index("<h2>Requirements"):]
+
+
+def test_a_table_of_contents_leads_to_an_anchor_on_every_section_requirement_and_case():
+    html = render_sample()
+    contents = html[html.index('<nav class="toc"'):html.index("</nav>")]
+    targets = re.findall(r'<a href="#([^"]+)">', contents)
+    assert targets[:3] == ["reading-guide", "summary", "safety-case"] and targets[-1] == "test-details"
+    assert {"perturbations", "model", "ingest", "run-environment", "integrity"} <= set(targets)
+    for target in targets:
+        assert html.count(f'id="{target}"') == 1, target
+    document = EvidenceDocument.model_validate(sample_evidence())
+    for case in document.requirements:
+        assert html.count(f'<tr id="case-{case.id}">') == 1
+    for requirement in {case.requirement for case in document.requirements}:
+        assert html.count(f'id="requirement-{requirement}"') == 1
+
+
+def test_the_verdicts_and_terms_are_defined_before_their_first_use():
+    html = render_sample()
+    guide = html[html.index('<section id="reading-guide">'):html.index("</section>")]
+    assert html.index(guide) < html.index('<div class="gate')
+    for verdict in ("pass", "fail", "insufficient_evidence", "not_applicable"):
+        assert f'<span class="verdict-{verdict}">{verdict}</span>: ' in guide
+    for term in ("ingest", "condition", "Clopper–Pearson", "Holm", "flip rate", "silent failure", "coverage", "AUROC",
+                 "ECE, MCE", "anomaly index", "deletion AUC", "DeLong bound", "MSP, Mahalanobis"):
+        assert f"<dt>{term}</dt><dd>" in guide, term
 
 
 def test_the_safety_case_groups_requirements_under_their_hazard_with_every_case_expandable():
@@ -107,7 +138,7 @@ def test_the_safety_case_groups_requirements_under_their_hazard_with_every_case_
     for anchor in ("requirement-clean", "hazard-G1", "data-provenance", "operating-conditions", "assumptions"):
         assert f'<a href="#{anchor}">' in case and f'id="{anchor}"' in html, anchor
     # the requirement "clean" has two cases: its worst (smallest margin) is shown, both are behind <details>
-    row = case[case.index("<td>clean: title</td>"):]
+    row = case[case.index('<td><a href="#requirement-clean">clean</a>: title</td>'):]
     row = row[:row.index("</details>")]
     assert '<td class="verdict-fail">fail</td><td>clean@rain:2</td>' in row
     assert "<summary>2 case(s)</summary>" in row and "<td>clean</td>" in row
@@ -153,4 +184,40 @@ def test_the_report_prints_the_digest_of_the_evidence_file_as_written(tmp_path):
     digest = hashlib.sha256((tmp_path / "evidence.json").read_bytes()).hexdigest()
     html = "".join(render(document, {}))
     assert f"<tr><td>Evidence JSON SHA-256</td><td>{digest}</td></tr>" in html
+    assert f"<tr><td>Requirements file SHA-256</td><td>{'ef' * 32}</td></tr>" in html
+    assert "<tr><td>Requirements file</td><td>requirements_file</td></tr>" in html
     assert "<td>2026-11-23T22:00:00+00:00</td>" in html
+
+
+def test_each_cases_evidence_is_static_html_under_its_row_open_when_it_blocks():
+    document = EvidenceDocument.model_validate(sample_evidence())
+    exhibits = {"robust": ['<svg class="chart">robust chart</svg>'], "clean": ["<div>missed signs</div>"]}
+    html = "".join(render(document, {}, exhibits=exhibits))
+    section = html[html.index('<section id="requirements">'):html.index("</section>", html.index("<h2>Requirements"))]
+    passed = section[section.index('<tr id="case-robust">'):]
+    passed = passed[:passed.index("</tbody>")]
+    assert '<tr class="case-evidence"><td colspan="13"><details><summary>Evidence of robust</summary>' \
+           '<svg class="chart">robust chart</svg></details></td></tr>' in passed
+    failed = section[section.index('<tr id="case-clean">'):]
+    failed = failed[:failed.index("</tbody>")]
+    assert "<details open><summary>Evidence of clean</summary><div>missed signs</div></details>" in failed
+    assert section.count('class="case-evidence"') == 2
+
+
+def test_the_requirements_table_has_a_row_per_requirement_with_its_cases_folded_under_it():
+    evidence = sample_evidence()
+    evidence["requirements"].append({**evidence["requirements"][1], "id": "clean@rain:2", "condition": "rain:2",
+                                     "value": 0.8, "bound": 0.7, "margin": -0.25})
+    evidence["safety_case"] = build_safety_case(evidence["requirements"], evidence["model"], evidence["data"],
+                                                evidence["requirements_not_judged"])
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    section = html[html.index('<section id="requirements">'):html.index("</section>", html.index("<h2>Requirements"))]
+    # four requirements, five cases: the requirement "clean" folds its two cases, open as it blocks the release
+    assert section.count('<tr id="requirement-') == 4 and section.count('<tr id="case-') == 5
+    clean = section[section.index('<tr id="requirement-clean">'):]
+    clean = clean[:clean.index("</details>")]
+    assert '<td class="num">2</td><td class="verdict-fail">fail</td></tr>' in clean
+    assert "<details open><summary>2 case(s) of clean</summary>" in clean
+    assert '<tr id="case-clean@rain:2"><td class="case-id">clean@rain:2</td><td>14 class_name</td><td>rain:2</td>' in clean
+    # the hazard is stated once per requirement, not per case
+    assert clean.count("<td>hazard</td>") == 1

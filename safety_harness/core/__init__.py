@@ -1,3 +1,11 @@
 """Cross-cutting core of the safety-validation harness: version, errors, quiet TensorFlow import."""
 
-__version__ = "0.1.0"
+import importlib.metadata
+
+#: the distribution pyproject.toml defines; its installed metadata is the one source of the harness's version
+DISTRIBUTION = "traffic-sign-safety-harness"
+
+try:
+    __version__ = importlib.metadata.version(DISTRIBUTION)
+except importlib.metadata.PackageNotFoundError:
+    __version__ = "unknown (not installed: run `make install`)"

@@ -13,8 +13,14 @@ _LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "tf-keras", "numpy", "sci
 
 
 def _git_commit() -> str:
+    """The commit of the harness's checkout, marked when the tree has uncommitted changes; not that of a
+    repository the harness merely sits in."""
     root = Path(__file__).resolve().parents[2]
     try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        if Path(top).resolve() != root:
+            return "unknown (not a git checkout)"
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=5, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,

@@ -400,6 +400,7 @@ class EvidenceDocument(_Section):
     requirements_file: str
     requirements_not_judged: list[RequirementNotJudged]
     safety_case: SafetyCase
+    requirements_sha256: Sha256 = Field(description="SHA-256 of the requirements file's bytes, as read by the run")
     report: str | None = Field(description="the HTML report rendered from this evidence (null: none was asked for); "
                                            "its SHA-256 is written beside this file as <report name>.sha256")
     class_names: list[str]

@@ -8,6 +8,7 @@ report and evidence document only their requirements and perturbations.
 
 import dataclasses
 import functools
+import hashlib
 from pathlib import Path
 
 from model_under_test import resolve_card
@@ -104,6 +105,7 @@ class RunPlan:
     options: RunOptions
     requirements: tuple[Requirement, ...]
     cases: tuple[RequirementCase, ...]
+    requirements_sha256: str
     #: the requirements of the file this plan judges no case of, each with the reason
     left_out: tuple[tuple[Requirement, str], ...] = ()
 
@@ -124,8 +126,8 @@ class RunPlan:
                           for case in cases)
         requirements = {case.requirement.id for case in cases}
         left_out = tuple((r, NOT_SELECTED) for r in self.requirements if r.id not in requirements)
-        return RunPlan(self.options, tuple(r for r in self.requirements if r.id in requirements), cases,
-                       self.left_out + left_out)
+        return dataclasses.replace(self, requirements=tuple(r for r in self.requirements if r.id in requirements),
+                                   cases=cases, left_out=self.left_out + left_out)
 
     @functools.cached_property
     def _cases_by_id(self) -> dict:
@@ -198,7 +200,8 @@ def plan_run(options: RunOptions) -> RunPlan:
     card, _, _ = resolve_card(options.model_path, options.card_path)
     requirements = load_requirements(options.requirements_path)
     plan = RunPlan(options, requirements,
-                   tuple(expand_cases(requirements, len(card.class_names), options.given_ood_set_names)))
+                   tuple(expand_cases(requirements, len(card.class_names), options.given_ood_set_names)),
+                   hashlib.sha256(options.requirements_path.read_bytes()).hexdigest())
     _check_conditions(plan)
     _check_ood_sets(plan)
     return plan

@@ -1,12 +1,56 @@
-"""Small, dependency-free inline SVG charts for the report (deterministic text, escaped labels)."""
+"""Small, dependency-free inline SVG charts for the report (deterministic text, escaped labels).
+
+Every chart carries a visible title, the same title as its accessible name (``<title>``) and the numbers it plots
+as text (``<desc>``: read by screen readers, searchable and copyable). Series differ by line pattern or marker
+besides colour, and legend text is dark: the colours need not be told apart, nor be readable as text.
+"""
 
 from html import escape
 
 import numpy as np
 
-WIDTH, HEIGHT = 420, 220
-LEFT, RIGHT, TOP, BOTTOM = 48, 110, 16, 36
+WIDTH, HEIGHT = 420, 230
+LEFT, RIGHT, TOP, BOTTOM = 48, 110, 26, 36
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+#: one marker shape per series, in the order of COLOURS
+MARKERS = ("circle", "square", "triangle", "diamond", "cross", "triangle-down")
+TEXT = "#222"
+#: the threshold line: black, dash-dot, so it is told from every series by its pattern
+THRESHOLD_STYLE = 'stroke="#000" stroke-width="1.5" stroke-dasharray="8 3 2 3"'
+
+
+def _svg_open(width: int, height: int, title: str, description: str, font_size: int = 10) -> str:
+    """The chart's opening tag (scalable: it has a viewBox), its accessible name and text alternative, and
+    its title drawn at the top left."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{font_size}" role="img">'
+            f'<title>{escape(title)}</title><desc>{escape(description)}</desc>'
+            f'<text x="4" y="12" font-weight="bold" fill="{TEXT}">{escape(title)}</text>')
+
+
+def _legend_width(labels) -> int:
+    """The room right of the plot for a legend: at least RIGHT, else its longest label at about 6 px a character
+    (10 px sans-serif) beside a marker, so no label runs past the chart's edge."""
+    return max(RIGHT, 24 + 6 * max(map(len, labels)))
+
+
+def _numbers(values) -> str:
+    return ", ".join("none" if v is None else f"{v:.4g}" for v in values)
+
+
+def marker_svg(shape: str, x: float, y: float, colour: str, size: float = 3.0) -> str:
+    """A series marker centred on (x, y)."""
+    if shape == "circle":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" fill="{colour}"/>'
+    if shape == "square":
+        return f'<rect x="{x - size:.1f}" y="{y - size:.1f}" width="{2 * size:.1f}" height="{2 * size:.1f}" fill="{colour}"/>'
+    if shape == "cross":
+        return (f'<path d="M{x - size:.1f},{y - size:.1f}L{x + size:.1f},{y + size:.1f}M{x - size:.1f},{y + size:.1f}'
+                f'L{x + size:.1f},{y - size:.1f}" stroke="{colour}" stroke-width="1.8"/>')
+    corners = {"triangle": ((0, -1.2), (1.1, 0.8), (-1.1, 0.8)), "triangle-down": ((0, 1.2), (1.1, -0.8), (-1.1, -0.8)),
+               "diamond": ((0, -1.3), (1.3, 0), (0, 1.3), (-1.3, 0))}[shape]
+    points = " ".join(f"{x + dx * size:.1f},{y + dy * size:.1f}" for dx, dy in corners)
+    return f'<polygon points="{points}" fill="{colour}"/>'
 
 
 def _y_scale(low, high):
@@ -14,11 +58,11 @@ def _y_scale(low, high):
     return lambda v: TOP + (HEIGHT - TOP - BOTTOM) * (1 - (v - low) / span)
 
 
-def line_chart_svg(x_labels, series, threshold=None, y_label="", y_range=None) -> str:
-    """Lines of a metric against severity with their one-sided bounds dashed.
+def line_chart_svg(x_labels, series, threshold=None, y_label="", y_range=None, title="") -> str:
+    """Lines of a metric against severity with their one-sided bounds dashed, one marker shape per series.
 
     ``series``: list of ``(name, values, bounds)``; ``None`` values are gaps. ``threshold``
-    is drawn as a horizontal red line.
+    is drawn as a horizontal black dash-dot line.
     """
     numbers = [v for _, values, bounds in series for v in (*values, *bounds) if v is not None]
     if threshold is not None:
@@ -29,8 +73,12 @@ def line_chart_svg(x_labels, series, threshold=None, y_label="", y_range=None) -
     y = _y_scale(low, high)
     step = (WIDTH - LEFT - RIGHT) / max(1, len(x_labels) - 1)
     x = [LEFT + i * step for i in range(len(x_labels))]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-             f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="10">',
+    width = WIDTH - RIGHT + _legend_width([name for name, _, _ in series])
+    title = title or f"{y_label} against severity"
+    plotted = "; ".join(f"{name}: measured {_numbers(values)}; bound {_numbers(bounds)}" for name, values, bounds in series)
+    description = (f"{y_label} at {', '.join(map(str, x_labels))}. {plotted}."
+                   + ("" if threshold is None else f" Threshold {threshold:g}."))
+    parts = [_svg_open(width, HEIGHT, title, description),
              f'<rect x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" height="{HEIGHT - TOP - BOTTOM}" '
              'fill="none" stroke="#999"/>']
     for fraction in (0, 0.5, 1):
@@ -42,18 +90,18 @@ def line_chart_svg(x_labels, series, threshold=None, y_label="", y_range=None) -
                  f'{(HEIGHT - BOTTOM + TOP) / 2:.1f})" text-anchor="middle">{escape(y_label)}</text>')
     if threshold is not None:
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(threshold):.1f}" y2="{y(threshold):.1f}" '
-                     'stroke="#c00" stroke-width="1.5"/>'
-                     f'<text x="{WIDTH - RIGHT + 4}" y="{y(threshold) + 3:.1f}" fill="#c00">threshold</text>')
+                     f'{THRESHOLD_STYLE}/>'
+                     f'<text x="{WIDTH - RIGHT + 4}" y="{y(threshold) + 3:.1f}" fill="{TEXT}">threshold</text>')
     for index, (name, values, bounds) in enumerate(series):
-        colour = COLOURS[index % len(COLOURS)]
+        colour, shape = COLOURS[index % len(COLOURS)], MARKERS[index % len(MARKERS)]
         for points, dash in ((values, ""), (bounds, ' stroke-dasharray="4 3"')):
             segment = " ".join(f"{xi:.1f},{y(v):.1f}" for xi, v in zip(x, points) if v is not None)
             if segment:
                 parts.append(f'<polyline points="{segment}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>')
-        for xi, v in zip(x, values):
-            if v is not None:
-                parts.append(f'<circle cx="{xi:.1f}" cy="{y(v):.1f}" r="2.5" fill="{colour}"/>')
-        parts.append(f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 12 + 12 * index}" fill="{colour}">{escape(name)}</text>')
+        parts += [marker_svg(shape, xi, y(v), colour) for xi, v in zip(x, values) if v is not None]
+        legend_y = TOP + 12 + 12 * index
+        parts.append(marker_svg(shape, WIDTH - RIGHT + 10, legend_y - 3, colour)
+                     + f'<text x="{WIDTH - RIGHT + 18}" y="{legend_y}" fill="{TEXT}">{escape(name)}</text>')
     parts.append(f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#555">solid: measured; dashed: one-sided '
                  'confidence bound</text></svg>')
     return "".join(parts)
@@ -70,12 +118,15 @@ def reliability_diagram_svg(bins, title: str = "reliability diagram", x_label: s
     def px(v):
         return pad + v * inner
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size + 20}" height="{size}" font-family="sans-serif" '
-             f'font-size="9"><rect x="{pad}" y="{pad}" width="{inner}" height="{inner}" fill="none" stroke="#999"/>',
+    shown = [(lower, upper, int(count), accuracy) for lower, upper, count, accuracy
+             in zip(bins.lower, bins.upper, bins.count, bins.accuracy) if count]
+    description = (f"{y_label} per {x_label} bin (bin: samples, {y_label}): "
+                   + "; ".join(f"{lower:.3g}-{upper:.3g}: {count}, {accuracy:.4g}" for lower, upper, count, accuracy in shown)
+                   + f". {len(shown)} of {len(bins.count)} bins hold samples.")
+    parts = [_svg_open(size + 20, size, f"{title} (bar labels: samples per bin)", description, font_size=9),
+             f'<rect x="{pad}" y="{pad}" width="{inner}" height="{inner}" fill="none" stroke="#999"/>',
              f'<line x1="{px(0)}" y1="{px(1)}" x2="{px(1)}" y2="{px(0)}" stroke="#888" stroke-dasharray="3 3"/>']
-    for lower, upper, count, accuracy in zip(bins.lower, bins.upper, bins.count, bins.accuracy):
-        if count == 0:
-            continue
+    for lower, upper, count, accuracy in shown:
         x, width = px(lower), max(1.0, (upper - lower) * inner - 1)
         height = accuracy * inner
         parts.append(f'<rect x="{x:.1f}" y="{pad + inner - height:.1f}" width="{width:.1f}" height="{height:.1f}" '
@@ -84,15 +135,14 @@ def reliability_diagram_svg(bins, title: str = "reliability diagram", x_label: s
                      f'{int(count)}</text>')
     parts.append(f'<text x="{size / 2}" y="{size - 8}" text-anchor="middle">{escape(x_label)}</text>'
                  f'<text x="10" y="{size / 2}" transform="rotate(-90 10 {size / 2})" text-anchor="middle">'
-                 f'{escape(y_label)}</text><text x="{pad}" y="{pad - 8}">{escape(title)} (bar labels: samples per '
-                 'bin)</text></svg>')
+                 f'{escape(y_label)}</text></svg>')
     return "".join(parts)
 
 
 def score_histogram_svg(scores_in, scores_out, threshold: float, name_out: str,
                         name_in: str = "in-distribution (held out)", bins: int = 30) -> str:
     """Histograms (share of each set per bin) of an OOD detector's scores on in-distribution data
-    and on one OOD set, on shared bins, with the alarm threshold marked."""
+    (filled bars) and on one OOD set (outlined bars), on shared bins, with the alarm threshold marked."""
     scores_in, scores_out = np.asarray(scores_in, float), np.asarray(scores_out, float)
     low = min(scores_in.min(), scores_out.min(), threshold)
     high = max(scores_in.max(), scores_out.max(), threshold)
@@ -104,21 +154,28 @@ def score_histogram_svg(scores_in, scores_out, threshold: float, name_out: str,
     def x(v):
         return LEFT + inner_w * (v - edges[0]) / (edges[-1] - edges[0])
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-             f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="10">',
+    width = WIDTH - RIGHT + _legend_width((name_in, name_out))
+    title = f"Detector scores: {name_in} and {name_out}"
+    description = (f"Share of each set per score bin, bin edges {_numbers(edges)}. {name_in} ({scores_in.size} "
+                   f"scores): {_numbers(shares[0])}. {name_out} ({scores_out.size} scores): {_numbers(shares[1])}. "
+                   f"Alarm threshold {threshold:.4g}: {np.mean(scores_in > threshold):.4g} of {name_in} and "
+                   f"{np.mean(scores_out > threshold):.4g} of {name_out} above it.")
+    parts = [_svg_open(width, HEIGHT, title, description),
              f'<rect x="{LEFT}" y="{TOP}" width="{inner_w}" height="{inner_h}" fill="none" stroke="#999"/>']
+    # in-distribution filled, the OOD set outlined: told apart without their colours
+    styles = ('fill="{}" fill-opacity="0.5"', 'fill="none" stroke="{}" stroke-width="1.2"')
     for index, (share, label) in enumerate(zip(shares, (name_in, name_out))):
-        colour = COLOURS[index]
+        style = styles[index].format(COLOURS[index])
         for left, right, value in zip(edges[:-1], edges[1:], share):
             if value:
                 height = inner_h * value / top
                 parts.append(f'<rect x="{x(left):.1f}" y="{TOP + inner_h - height:.1f}" '
-                             f'width="{max(0.5, x(right) - x(left) - 0.5):.1f}" height="{height:.1f}" '
-                             f'fill="{colour}" fill-opacity="0.5"/>')
-        parts.append(f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 12 + 12 * index}" fill="{colour}">'
-                     f'{escape(label)}</text>')
+                             f'width="{max(0.5, x(right) - x(left) - 0.5):.1f}" height="{height:.1f}" {style}/>')
+        legend_y = TOP + 12 + 12 * index
+        parts.append(f'<rect x="{WIDTH - RIGHT + 4}" y="{legend_y - 8}" width="9" height="9" {style}/>'
+                     f'<text x="{WIDTH - RIGHT + 17}" y="{legend_y}" fill="{TEXT}">{escape(label)}</text>')
     parts.append(f'<line x1="{x(threshold):.1f}" x2="{x(threshold):.1f}" y1="{TOP}" y2="{TOP + inner_h}" '
-                 f'stroke="#c00" stroke-width="1.5"/><text x="{WIDTH - RIGHT + 4}" y="{TOP + 40}" fill="#c00">'
+                 f'{THRESHOLD_STYLE}/><text x="{WIDTH - RIGHT + 4}" y="{TOP + 40}" fill="{TEXT}">'
                  f'alarm threshold</text>')
     for value in (edges[0], threshold, edges[-1]):
         parts.append(f'<text x="{x(value):.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{value:.3g}</text>')
@@ -141,20 +198,23 @@ def risk_coverage_svg(coverage, selective_risk, threshold: float, chosen_coverag
         return LEFT + inner_w * v
 
     points = " ".join(f"{x(c):.1f},{y(r):.1f}" for c, r in zip(coverage, selective_risk))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-             f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="10">',
+    chosen_risk_text = "n/a" if chosen_risk is None else f"{chosen_risk:.4f}"
+    description = ("Selective risk at coverage (coverage: risk): "
+                   + "; ".join(f"{c:.4g}: {r:.4g}" for c, r in zip(coverage, selective_risk))
+                   + f". Chosen threshold {threshold:.4g}: coverage {chosen_coverage:.4g}, risk {chosen_risk_text}.")
+    legend = (f"threshold {threshold:.3g}", f"coverage {chosen_coverage:.3f}", f"risk {chosen_risk_text}")
+    parts = [_svg_open(WIDTH - RIGHT + _legend_width(legend), HEIGHT, "Risk-coverage curve of the monitor", description),
              f'<rect x="{LEFT}" y="{TOP}" width="{inner_w}" height="{HEIGHT - TOP - BOTTOM}" fill="none" stroke="#999"/>',
              f'<polyline points="{points}" fill="none" stroke="{COLOURS[0]}" stroke-width="1.5"/>',
-             f'<circle cx="{x(chosen_coverage):.1f}" cy="{y(chosen_risk or 0.0):.1f}" r="3.5" fill="#c00"/>',
-             f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 12}" fill="#c00">threshold {threshold:.3g}</text>',
-             f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 24}" fill="#c00">coverage {chosen_coverage:.3f}</text>',
-             f'<text x="{WIDTH - RIGHT + 4}" y="{TOP + 36}" fill="#c00">risk '
-             f'{"n/a" if chosen_risk is None else f"{chosen_risk:.4f}"}</text>']
+             marker_svg("diamond", x(chosen_coverage), y(chosen_risk or 0.0), "#c00", size=4.5),
+             marker_svg("diamond", WIDTH - RIGHT + 8, TOP + 9, "#c00", size=3.5)]
+    parts += [f'<text x="{WIDTH - RIGHT + 16}" y="{TOP + 12 + 12 * i}" fill="{TEXT}">{text}</text>'
+              for i, text in enumerate(legend)]
     for value in (0, 0.5, 1):
         parts.append(f'<text x="{x(value):.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{value:g}</text>')
         parts.append(f'<text x="{LEFT - 4}" y="{y(top * value) + 3:.1f}" text-anchor="end">{top * value:.3f}</text>')
     parts.append(f'<text x="12" y="{(HEIGHT - BOTTOM + TOP) / 2:.1f}" transform="rotate(-90 12 '
                  f'{(HEIGHT - BOTTOM + TOP) / 2:.1f})" text-anchor="middle">selective risk</text>'
                  f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#555">coverage: share of in-distribution inputs '
-                 'accepted; red: chosen threshold</text></svg>')
+                 'accepted</text></svg>')
     return "".join(parts)

@@ -18,6 +18,7 @@ from safety_harness.evidence.document import (
     document_sha256,
 )
 from safety_harness.evidence.results import samples_needed_text
+from safety_harness.evidence.safety_case import requirement_anchor
 from safety_harness.plan.conditions import CLEAN, SEVERITIES, Condition
 from safety_harness.report.charts import line_chart_svg
 from safety_harness.report.safety_case import hazard_anchor, safety_case_svg, solution_rows, status_text
@@ -49,6 +50,46 @@ VERDICT_LEGEND = (
                               "decide. Blocks the release like a fail; the table says how many samples would decide it."),
     ("not_applicable", "the requirement cannot be evaluated on this data (reason given); shown as skipped, never "
                        "as passed."),
+)
+
+
+#: the terms the report uses, defined before their first use (the reading guide opens the report)
+GLOSSARY = (
+    ("ingest", "the images under test (--ingest), with their true classes when the layout carries labels."),
+    ("case", "one requirement judged on one class and condition: one row of the requirements table, one pytest item."),
+    ("condition", "clean (the images as read), or perturbation:severity such as rain:2, severity 1 (mild) to 5 "
+                  "(extreme); each perturbation's parameters are listed under Perturbations."),
+    ("n, successes", "the samples a rate is judged on and the count it is computed from (for a ceiling, the "
+                     "events it limits: misses, flips, alarms, silent failures)."),
+    ("value, bound", "the measured figure and its one-sided confidence bound at the requirement's confidence: "
+                     "the lower bound for a floor (>=), the upper bound for a ceiling (<=)."),
+    ("margin", "how far the bound clears the threshold; negative: it does not."),
+    ("Clopper–Pearson", "the exact binomial confidence bound every rate is judged on."),
+    ("bootstrap bound", "a bound from resampling the images (calibration statistics, 1,000 seeded resamples)."),
+    ("DeLong bound", "the normal bound from DeLong's closed-form variance of an AUROC (no resampling)."),
+    ("DKW bound", "the Dvoretzky–Kiefer–Wolfowitz bound on a Kolmogorov–Smirnov distance (drift)."),
+    ("Holm", "Holm's step-down procedure: the confidence with which all passing rate cases hold at once."),
+    ("flip rate", "the share of signs recognised on the clean image whose prediction changes under the "
+                  "perturbation."),
+    ("accuracy drop", "clean accuracy minus accuracy under the perturbation."),
+    ("ECE, MCE", "expected and maximum calibration error: the weighted mean and the largest gap between "
+                 "confidence and accuracy over confidence bins."),
+    ("OOD", "out of distribution: inputs unlike the training data (other signs, noise, scenes); the detector "
+            "raises an alarm on them."),
+    ("MSP, Mahalanobis", "OOD detectors: the classifier's maximum softmax probability, and the distance of an "
+                         "input's features from the nearest class mean."),
+    ("alarm rate, false-alarm rate", "the share of OOD inputs that raise the alarm, and of in-distribution "
+                                     "inputs that do."),
+    ("AUROC", "area under the ROC curve: the chance that a random OOD input scores as more unusual than a "
+              "random in-distribution one."),
+    ("drift", "the Kolmogorov–Smirnov distance between the detector scores of the ingest and of the reference "
+              "data."),
+    ("silent failure", "the classifier is wrong and the runtime monitor raises no alarm."),
+    ("coverage", "the share of in-distribution inputs the monitor accepts (no alarm)."),
+    ("anomaly index", "Neural Cleanse's outlier measure of the smallest class trigger: |median − min| / "
+                      "(1.4826 · MAD) of the classes' trigger L1 norms."),
+    ("deletion AUC", "the model's confidence as the most relevant pixels of a map are deleted first, integrated; "
+                     "below that of a random order, the map points at what the model uses."),
 )
 
 
@@ -140,21 +181,55 @@ _TEMPLATES = jinja2.Environment(
 _TEMPLATES.filters["cell_text"] = _cell_text
 _TEMPLATES.globals.update(requirement_text=requirement_text, explanation=explanation,
                           parameters_text=_parameters_text, gate_text=gate_text, verdict_legend=VERDICT_LEGEND,
-                          preprocessing_check_summary=preprocessing_check_summary, solution_rows=solution_rows,
-                          status_text=status_text, hazard_anchor=hazard_anchor, joint_family=joint_family,
+                          glossary=GLOSSARY, preprocessing_check_summary=preprocessing_check_summary,
+                          solution_rows=solution_rows, status_text=status_text, hazard_anchor=hazard_anchor,
+                          requirement_anchor=requirement_anchor, joint_family=joint_family,
                           confidences_text=confidences_text, short_sha256=short_sha256)
 
 
-def render(document: EvidenceDocument, sheets: dict, class_views: dict | None = None) -> list[str]:
+@dataclass(frozen=True)
+class Chapter:
+    """One section of the report: its anchor, its entry in the table of contents (None: not listed), its template."""
+
+    anchor: str
+    title: str | None
+    template: str
+
+
+def chapters(document: EvidenceDocument) -> list[Chapter]:
+    """The report's sections in reading order, those with nothing to show for ``document`` left out. (Anchors
+    differ from pytest-html's own ids, such as its hidden ``environment`` table.)"""
+    listed = [
+        Chapter("summary", "Summary: may this model be released?", "gate.html.j2"),
+        Chapter("warnings", None, "warnings.html.j2"),
+        Chapter("safety-case", "Safety case", "safety_case.html.j2"),
+        Chapter("limitations", "Limitations and residual risk", "limitations.html.j2"),
+        Chapter("requirements", "Requirements", "requirements.html.j2"),
+        Chapter("perturbations", "Perturbations", "perturbations.html.j2") if document.perturbations else None,
+        Chapter("model", "Model under test", "model.html.j2"),
+        Chapter("class-views", "Where the model looks", "class_views.html.j2")
+        if document.explanations.class_views else None,
+        Chapter("ingest", "Data ingest", "ingest.html.j2"),
+        Chapter("run-environment", "Environment", "environment.html.j2"),
+        Chapter("integrity", "Identity and integrity", "integrity.html.j2"),
+    ]
+    return [chapter for chapter in listed if chapter is not None]
+
+
+def render(document: EvidenceDocument, sheets: dict, class_views: dict | None = None,
+           exhibits: dict | None = None) -> list[str]:
     """The report's top sections, in reading order; ``sheets`` maps perturbation names to contact-sheet
     images (PNG data URIs the harness made), ``class_views`` class ids to the harness's HTML of their
-    per-class heatmap view (safety_harness/report/heatmaps.py)."""
+    per-class heatmap view (safety_harness/report/heatmaps.py), ``exhibits`` case ids to the harness's HTML
+    fragments of their evidence (safety_harness/report/exhibits.py), shown under the case's row."""
     html = _TEMPLATES.get_template("report.html.j2").render(
-        document=document, sheets=sheets, class_views=class_views or {}, charts=robustness_charts(document),
+        document=document, sheets=sheets, class_views=class_views or {}, exhibits=exhibits or {},
+        charts=robustness_charts(document),
         verdict_counts=document.verdict_counts.by_verdict(), tightest=tightest_margins(document),
         safety_case_svg=safety_case_svg(document),
         uncovered_classes=uncovered_classes(document), unjudged_severities=unjudged_severities(document),
-        evidence_sha256=document_sha256(document))
+        evidence_sha256=document_sha256(document), chapters=chapters(document),
+        requirement_rows=[row for hazard in document.safety_case.hazards for row in solution_rows(document, hazard)])
     return [html]
 
 
@@ -219,6 +294,6 @@ def robustness_charts(document: EvidenceDocument) -> list[RobustnessChart]:
             bounds = [None] + [None if r is None else r.bound for r in results]
             series.append((name, values, bounds))
         svg = line_chart_svg(["clean", 1, 2, 3, 4, 5], series, threshold=any_result.threshold,
-                             y_label=any_result.metric)
+                             y_label=any_result.metric, title=f"{requirement_id}: {any_result.metric} against severity")
         charts.append(RobustnessChart(requirement_id, any_result.title, requirement_text(any_result), svg))
     return charts
