@@ -323,3 +323,17 @@ def test_a_monitored_requirement_carries_its_monitor(tmp_path):
     requirement, = load_requirements(write(tmp_path, body))
     assert requirement.parameters == {"detector": "msp", "target_false_alarm_rate": 0.05}
     assert [case.case_id for case in expand_cases([requirement], 43)] == ["SR-X@clean", "SR-X@fog:1", "SR-X@fog:2"]
+
+
+def test_paired_requirements_are_bundled_and_keep_their_direction(tmp_path):
+    requirements = {r.id: r for r in load_requirements(BUNDLED)}
+    stop = requirements["SR-STOP-REGRESSION"]
+    assert (stop.metric, stop.class_id, stop.threshold, stop.direction, stop.conditions[0]) == (
+        "regression", 14, 0.005, "<=", CLEAN)
+    agreement = requirements["SR-STOP-AGREEMENT"]
+    assert (agreement.metric, agreement.class_id, agreement.threshold, agreement.direction) == (
+        "agreement", 14, 0.995, ">=")
+    for metric, wrong in (("regression", ">="), ("agreement", "<=")):
+        entry = ENTRY.replace("metric: recall", f"metric: {metric}").replace('">="', f'"{wrong}"')
+        with pytest.raises(HarnessInputError, match="requirement 'SR-X', 'direction'"):
+            load_requirements(write(tmp_path, "requirements:" + entry))

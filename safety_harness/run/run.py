@@ -33,6 +33,7 @@ from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest
 from safety_harness.ingest.decoded import DecodedIngest
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
+from safety_harness.run.baseline import BaselineStage
 from safety_harness.run.counterexample import CounterexampleStage
 from safety_harness.run.distributed import RayPredictionStage, WorkerSetup
 from safety_harness.run.explanations import ExplanationStage
@@ -88,6 +89,8 @@ class SafetyRun:
         self.trigger_scan = TriggerScanStage(self)
         #: sticker counterexample searches, computed or read from the cache
         self.counterexample = CounterexampleStage(self)
+        #: the released model the paired requirements compare with (--baseline-model), loaded on first use
+        self.baseline = BaselineStage(self)
 
     def _folder_classes(self) -> FolderClasses:
         """What class folders named by class name are matched to: the card's class names (read without
