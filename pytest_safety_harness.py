@@ -31,6 +31,13 @@ OPTIONS = (
     (("--model-card",), dict(metavar="PATH", type=Path, action="append", default=[],
                              help="YAML saying how to feed the model (default: the .yaml beside the model with the "
                                   "same name); for an ensemble, once per --model (paired in order) or once for all")),
+    (("--baseline-model",), dict(metavar="PATH", type=Path, default=None,
+                                 help="the released model the candidate (--model) is compared with on the same images, "
+                                      "conditions and seed, by the 'regression' and 'agreement' requirements (default: "
+                                      "none; those requirements are then not applicable)")),
+    (("--baseline-card",), dict(metavar="PATH", type=Path, default=None,
+                                help="YAML saying how to feed the baseline model (default: the .yaml beside it with "
+                                     "the same name)")),
     (("--ingest",), dict(metavar="DIR", type=Path, default=None,
                          help="data to validate on: GTSRB test or training layout, Kaggle layout, class folders named "
                               "by class id or class name, or a flat folder of images (default: the bundled synthetic "

@@ -223,3 +223,20 @@ def test_an_unexpected_error_during_collection_shows_its_cause(run_safety_suite,
     run = run_safety_suite(str(broken), "--collect-only", name="broken-collection")
     assert "INTERNALERROR" not in run.output and "user_properties" not in run.output, run.output
     assert "test_broken_setup.py" in run.output and "RuntimeError: the real cause of the broken setup" in run.output
+
+
+def test_baseline_with_other_classes(run_safety_suite, small_ingest, tmp_path):
+    """The card says so: refused before any model is loaded."""
+    baseline, card = tmp_path / "released.keras", tmp_path / "released.yaml"
+    baseline.write_bytes(b"")
+    card.write_text(CARD.replace("gtsrb43", "[" + ", ".join(f"sign {i}" for i in range(42)) + "]"))
+    assert_clear_error(run_safety_suite(f"--ingest={small_ingest}", f"--baseline-model={baseline}",
+                                        "-k", "SR-ACCURACY-REGRESSION", name="baseline-classes"),
+                       "--baseline-model", "42 classes", "the model under test 43")
+
+
+def test_baseline_whose_outputs_contradict_its_card(run_safety_suite, models, small_ingest):
+    """The model says so: refused when it is admitted, before any test."""
+    assert_clear_error(run_safety_suite(f"--ingest={small_ingest}", f"--baseline-model={models['42 outputs']}",
+                                        "-k", "SR-ACCURACY-REGRESSION", name="baseline-outputs"),
+                       "forty_two.keras", "42")

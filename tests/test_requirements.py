@@ -354,3 +354,17 @@ def test_independence_is_groups_unless_a_requirement_or_the_defaults_say_images(
     assert requirement.independence == "images" and "independence" not in requirement.parameters
     with pytest.raises(HarnessInputError, match="'independence'"):
         load_requirements(write(tmp_path, "requirements:" + ENTRY + "    independence: frames\n"))
+
+
+def test_paired_requirements_are_bundled_and_keep_their_direction(tmp_path):
+    requirements = {r.id: r for r in load_requirements(BUNDLED)}
+    stop = requirements["SR-STOP-REGRESSION"]
+    assert (stop.metric, stop.class_id, stop.threshold, stop.direction, stop.conditions[0]) == (
+        "regression", 14, 0.005, "<=", CLEAN)
+    agreement = requirements["SR-STOP-AGREEMENT"]
+    assert (agreement.metric, agreement.class_id, agreement.threshold, agreement.direction) == (
+        "agreement", 14, 0.995, ">=")
+    for metric, wrong in (("regression", ">="), ("agreement", "<=")):
+        entry = ENTRY.replace("metric: recall", f"metric: {metric}").replace('">="', f'"{wrong}"')
+        with pytest.raises(HarnessInputError, match="requirement 'SR-X', 'direction'"):
+            load_requirements(write(tmp_path, "requirements:" + entry))

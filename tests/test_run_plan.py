@@ -1,5 +1,6 @@
 """The run plan: what a session evaluates, built once; after ``-k`` the run documents only what remains."""
 
+import dataclasses
 import json
 import re
 import textwrap
@@ -178,3 +179,16 @@ def test_a_keyword_selection_documents_only_the_selected_requirements(pytester):
     for text in (json.dumps(record), judged_sections):
         assert not [word for word in (*deselected, *unused) if word in text]
 
+
+
+def test_a_baseline_card_without_a_baseline_model_stops_the_plan(tmp_path):
+    path = tmp_path / "requirements.yaml"
+    path.write_text(textwrap.dedent(REQUIREMENTS))
+    with pytest.raises(HarnessInputError, match="--baseline-card .* without --baseline-model"):
+        plan_run(RunOptions(model_path=BUNDLED_MODEL, card_path=None, ingest_path=tmp_path, requirements_path=path,
+                            baseline_card_path=tmp_path / "released.yaml"))
+
+
+def test_a_baseline_with_the_same_classes_is_planned(tmp_path):
+    plan = plan_of(tmp_path)
+    assert plan_run(dataclasses.replace(plan.options, baseline_model_path=BUNDLED_MODEL)).cases == plan.cases

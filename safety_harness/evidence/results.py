@@ -39,6 +39,17 @@ class SampleGallery:
 
 
 @dataclass(frozen=True)
+class DiscordantImages:
+    """The images at ``positions`` of ``predictions`` on which the model under test and the baseline
+    (``baseline_predicted``, aligned with ``predictions``) differ, titled ``title``; always shown."""
+
+    title: str
+    predictions: Predictions
+    baseline_predicted: np.ndarray
+    positions: np.ndarray
+
+
+@dataclass(frozen=True)
 class MissedOodInputs:
     """The inputs of an OOD set that did not raise the alarm: ``positions`` in the set's ``images``,
     with every input's detector score in ``scores``; shown when the verdict blocks the release."""

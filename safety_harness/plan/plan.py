@@ -68,6 +68,10 @@ class RunOptions:
     ray_store: Path | None = None
     #: a deep ensemble's members after ``model_path``, each (model, its card or None: the YAML beside it)
     further_members: tuple[tuple[Path, Path | None], ...] = ()
+    #: the released model the paired requirements compare with (``--baseline-model``), and its card (None: the YAML
+    #: beside it); None: no baseline, the paired requirements are not applicable
+    baseline_model_path: Path | None = None
+    baseline_card_path: Path | None = None
     #: steps of the trigger scan, every class at once (safety_harness/run/trigger_scan.py)
     trigger_scan_steps: int = DEFAULT_TRIGGER_SCAN_STEPS
     #: the most pixels an image may declare (safety_harness/ingest/reader.py): a cap against decompression bombs
@@ -204,7 +208,29 @@ def plan_run(options: RunOptions) -> RunPlan:
                    hashlib.sha256(options.requirements_path.read_bytes()).hexdigest())
     _check_conditions(plan)
     _check_ood_sets(plan)
+    _check_baseline(options, card)
     return plan
+
+
+def _check_baseline(options: RunOptions, card):
+    """A baseline is compared class for class with the model under test: its card must name the same classes
+    (its input size and preprocessing are its own)."""
+    if options.baseline_model_path is None:
+        if options.baseline_card_path is not None:
+            raise HarnessInputError(f"--baseline-card {options.baseline_card_path} is given without --baseline-model",
+                                    "Pass --baseline-model PATH with it, or drop --baseline-card.")
+        return
+    baseline_card, card_path, _ = resolve_card(options.baseline_model_path, options.baseline_card_path)
+    if tuple(baseline_card.class_names) != tuple(card.class_names):
+        where = f" (card {card_path})" if card_path is not None else ""
+        counts = (len(baseline_card.class_names), len(card.class_names))
+        differ = (f"has {counts[0]} classes, the model under test {counts[1]}" if counts[0] != counts[1]
+                  else "names or orders its classes otherwise than the model under test")
+        raise HarnessInputError(
+            f"--baseline-model {options.baseline_model_path}{where} {differ}: the two cannot be compared class "
+            "for class",
+            "Compare models of the same classes in the same order: fix the baseline's card 'classes', or pass the "
+            "released model of this classifier.")
 
 
 def _check_conditions(plan: RunPlan):

@@ -53,6 +53,8 @@ class MetricSpec:
     variants_key: str | None = None
     #: judged as a rate on an exact Clopper–Pearson bound (False: a bootstrap or distance bound, a search)
     binomial: bool = True
+    #: compares the model under test with the baseline model (``--baseline-model``); not applicable without one
+    paired: bool = False
 
 
 #: The metrics a requirement may name; each has a safety test that evaluates it.
@@ -83,6 +85,11 @@ METRICS = {
     # a search, not a rate: a class whose reverse-engineered trigger is an outlying small one fails
     # (Neural Cleanse, safety_harness/backdoor/neural_cleanse.py)
     "trigger_anomaly": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False),
+    # paired with the baseline model (--baseline-model) on the same images (safety_harness/metrics/paired.py):
+    # the candidate's recall of a class (accuracy without one) is not worse by more than a margin, on an exact
+    # bound of the paired difference; and the share of images on which both predict the same class
+    "regression": MetricSpec("optional", paired=True, binomial=False),
+    "agreement": MetricSpec("optional", needs_labels=False, paired=True),
 }
 
 #: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
@@ -273,8 +280,23 @@ class _TriggerScan(_Entry):
     max_anomaly_index: Annotated[float, Field(gt=0)] = 2.0
 
 
+class _Regression(_Thresholded):
+    """The candidate's recall of ``class`` (accuracy without one) is below the baseline's by at most ``threshold``
+    (the margin on the paired difference, baseline's rate minus candidate's)."""
+
+    metric: Literal["regression"]
+    direction: Literal["<="]  # a ceiling on how much worse the candidate may be
+
+
+class _Agreement(_Thresholded):
+    """The candidate and the baseline predict the same class on at least ``threshold`` of the images."""
+
+    metric: Literal["agreement"]
+    direction: Literal[">="]  # a floor: agreement is what the requirement asks for
+
+
 _FAMILIES = (_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm,
-             _Monitored, _Relevance, _Attraction, _TriggerScan)
+             _Monitored, _Relevance, _Attraction, _TriggerScan, _Regression, _Agreement)
 _ENTRY = TypeAdapter(Annotated[Union[_FAMILIES], Field(discriminator="metric")])  # noqa: UP007 — a tuple of types
 #: the keys each metric takes, for messages
 _KEYS = {metric: [info.alias or name for name, info in family.model_fields.items()]

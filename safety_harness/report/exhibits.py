@@ -15,6 +15,7 @@ import html
 from safety_harness.evidence.results import (
     AttractionBySet,
     Counterexample,
+    DiscordantImages,
     MissedOodInputs,
     Reliability,
     RequirementResult,
@@ -69,6 +70,29 @@ def _(exhibit: SampleGallery, result, run) -> str:
             return explained_gallery_html(images, heatmaps.maps, captions, exhibit.title, note,
                                           heatmaps.sanity_passed)
     return gallery_html(images, captions, exhibit.title)
+
+
+@_exhibit_html.register
+def _(exhibit: DiscordantImages, result, run) -> str:
+    """Thumbnails of the first discordant images, captioned with the truth and both models' predictions
+    (the evidence lists every one)."""
+    positions = exhibit.positions[:MAX_EXAMPLES]
+    if not positions.size:
+        return ""
+    predictions, names = exhibit.predictions, run.class_names
+    images, _ = run.images(predictions, positions)
+    captions = []
+    for position in positions:
+        label, predicted = int(predictions.labels[position]), int(predictions.predicted[position])
+        baseline = int(exhibit.baseline_predicted[position])
+        record = predictions.ingest.records[int(predictions.indices[position])]
+        truth = f"{names[label]} ({label})" if label >= 0 else "unlabelled"
+        captions.append(f"{record.path.name}: {truth}; candidate -> {names[predicted]} ({predicted}), "
+                        f"baseline -> {names[baseline]} ({baseline})")
+    more = exhibit.positions.size - positions.size
+    title = exhibit.title + (f" (first {positions.size} of {exhibit.positions.size}; the evidence lists all)"
+                             if more else "")
+    return gallery_html(images, captions, title)
 
 
 @_exhibit_html.register

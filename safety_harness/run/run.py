@@ -38,6 +38,7 @@ from safety_harness.ingest.similarity_groups import estimate_groups
 from safety_harness.ood.datasets import OOD_GENERATOR
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
+from safety_harness.run.baseline import BaselineStage
 from safety_harness.run.counterexample import CounterexampleStage
 from safety_harness.run.distributed import RayPredictionStage, WorkerSetup
 from safety_harness.run.explanations import ExplanationStage
@@ -97,6 +98,8 @@ class SafetyRun:
         self.trigger_scan = TriggerScanStage(self)
         #: sticker counterexample searches, computed or read from the cache
         self.counterexample = CounterexampleStage(self)
+        #: the released model the paired requirements compare with (--baseline-model), loaded on first use
+        self.baseline = BaselineStage(self)
 
     def _folder_classes(self) -> FolderClasses:
         """What class folders named by class name are matched to: the card's class names (read without
