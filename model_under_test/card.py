@@ -6,6 +6,7 @@ input:
   channels: RGB         # RGB | BGR | GRAY (mean of R, G, B)
   range: [0, 255]       # [lo, hi]: pixel value v in 0..255 is fed as lo + v * (hi - lo) / 255
   resize: bilinear      # nearest | bilinear | bicubic | area
+  layout: NCHW          # NHWC | NCHW, for a .tflite or .onnx model; default: detected from its input shape
 output: probabilities   # probabilities | logits
 classes: gtsrb43        # the 43 GTSRB classes in ClassId order, or a list of class names
 ```
@@ -17,6 +18,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, field_validator
 
+from model_under_test.deployed import LAYOUTS
 from safety_harness.core.errors import HarnessInputError, shown
 from safety_harness.core.gtsrb import CLASS_NAMES
 from safety_harness.core.safe_yaml import load_yaml
@@ -38,6 +40,8 @@ class ModelCard:
     output: str = "probabilities"
     class_names: tuple[str, ...] = CLASS_NAMES
     classes_spec: str = "gtsrb43"
+    #: the input's axis order (NHWC or NCHW) of a deployed model; None: detected from its input shape
+    layout: str | None = None
 
     @property
     def num_channels(self) -> int:
@@ -52,6 +56,7 @@ class ModelCard:
             "output": self.output,
             "classes": self.classes_spec,
             "class_names": list(self.class_names),
+            "layout": self.layout,
         }
 
 
@@ -96,6 +101,7 @@ class _Input(BaseModel):
     channels: Annotated[str, _one_of(CHANNELS)] | None = None
     range: Annotated[tuple[float, float], _number_pair("number", integers=False)] | None = None
     resize: Annotated[str, _one_of(RESIZES)] | None = None
+    layout: Annotated[str, _one_of(LAYOUTS)] | None = None
 
     @field_validator("size")
     @classmethod
@@ -145,6 +151,7 @@ def parse_card(path: Path) -> ModelCard:
         raise HarnessInputError(f"Model card {path}: {listed}", _CARD_FIX) from None
     inputs = card.input or _Input()
     values = {"size": inputs.size, "channels": inputs.channels, "resize": inputs.resize, "output": card.output,
+              "layout": inputs.layout,
               "pixel_range": None if inputs.range is None else tuple(float(v) for v in inputs.range)}
     if isinstance(card.classes, list):
         values |= {"class_names": tuple(card.classes), "classes_spec": f"list of {len(card.classes)} names"}
