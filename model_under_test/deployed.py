@@ -24,13 +24,14 @@ OPAQUE_TO_GRADIENTS = ("a {kind} model runs in its own runtime, which gives outp
                        "was converted from for those)")
 
 
-def optional_runtime(module: str, model_format: str):
-    """The runtime module ``module`` for ``model_format``, or one :class:`HarnessInputError` naming the install."""
+def optional_runtime(module: str, model_format: str, path):
+    """The runtime module ``module`` for the ``model_format`` model at ``path``, or one :class:`HarnessInputError`
+    naming the install command."""
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise HarnessInputError(f"Running a .{model_format} model needs the Python package {module.split('.')[0]!r}, "
-                                "which is not installed",
+        raise HarnessInputError(f"Model {path} is a .{model_format} model: running it needs the Python package "
+                                f"{module.split('.')[0]!r}, which is not installed",
                                 f"Install it: {INSTALL[model_format]}.") from None
 
 

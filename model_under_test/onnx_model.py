@@ -38,7 +38,7 @@ _INPUT_TYPES = {**_OUTPUT_TYPES, "tensor(uint8)": np.uint8, "tensor(int8)": np.i
 def screen_onnx(path: Path) -> tuple[Screening, int]:
     """The graph read as data: inputs and outputs, custom operator domains, external data; returns the screening
     and the number of weights (elements of the initializers)."""
-    onnx = optional_runtime("onnx", "onnx")
+    onnx = optional_runtime("onnx", "onnx", path)
     size = path.stat().st_size
     if size > MAX_PROTOBUF_BYTES:
         raise HarnessInputError(f"Model {path} takes {size / MIB:.0f} MiB, over the {MAX_PROTOBUF_BYTES // MIB} MiB "
@@ -130,7 +130,7 @@ class OnnxForward(DeployedForward):
     kind = "ONNX"
 
     def __init__(self, path, card_layout: str | None, card_where: str, num_parameters: int):
-        ort = optional_runtime("onnxruntime", "onnx")
+        ort = optional_runtime("onnxruntime", "onnx", path)
         from onnxruntime.capi import onnxruntime_pybind11_state as state
 
         self.loader = f"onnxruntime {ort.__version__} (CPUExecutionProvider)"

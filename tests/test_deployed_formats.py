@@ -1,0 +1,123 @@
+"""The deployed formats: the shared Keras models converted at test time (tools/convert_model.py) to float32 TFLite,
+full-integer TFLite and ONNX, judged as the Keras models are; what the runtimes give, and what they cannot."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_under_test import load_model
+from model_under_test.loading import admission, deferred_model
+from safety_harness.ingest import iter_image_batches, open_ingest
+from tools.convert_model import convert
+
+CARDS = Path(__file__).parent / "shared_model_cards"
+#: shared models converted, with their files and cards
+SHARED = {"abis47": "traffic_classifier.h5", "nvarshi2004": "traffic_sign_model.keras"}
+#: the first images of Final_Test compared per model and format (the whole set was compared by hand: README)
+AGREEMENT_IMAGES = 3000
+
+
+@pytest.fixture(scope="session")
+def converted(shared_path, tmp_path_factory):
+    """Each shared model in each deployed format, with its card beside it: {(model, target): path}; the int8
+    model of nvarshi2004 is calibrated on real training images (Train_Tracks), never on the test set."""
+    folder = tmp_path_factory.mktemp("converted")
+    paths = {}
+    for name, file in SHARED.items():
+        for target, suffix in (("float32.tflite", "tflite"), ("onnx", "onnx")):
+            paths[name, target] = convert(shared_path("models", name, file), target, folder / f"{name}.{suffix}",
+                                          CARDS / f"{name}.yaml")
+    paths["nvarshi2004", "int8.tflite"] = convert(
+        shared_path("models", "nvarshi2004", SHARED["nvarshi2004"]), "int8.tflite", folder / "nvarshi2004_int8.tflite",
+        CARDS / "nvarshi2004.yaml", shared_path("gtsrb", "Train_Tracks"))
+    for path in paths.values():
+        shutil.copyfile(CARDS / f"{path.stem.removesuffix('_int8')}.yaml", path.with_suffix(".yaml"))
+    return paths
+
+
+def predicted_classes(model, test_set, count: int) -> np.ndarray:
+    ingest, card = open_ingest(test_set), model.card
+    batches = iter_image_batches(ingest, card.size, card.resize, 500, np.arange(count))
+    return np.concatenate([model.predict(batch.images).probabilities.argmax(axis=1) for batch in batches])
+
+
+@pytest.mark.parametrize("name", SHARED)
+@pytest.mark.parametrize("target", ["float32.tflite", "onnx"])
+def test_a_converted_model_predicts_the_class_the_keras_model_predicts(converted, shared_path, name, target):
+    test_set = shared_path("gtsrb", "Final_Test")
+    keras_model = load_model(shared_path("models", name, SHARED[name]), CARDS / f"{name}.yaml")
+    deployed = load_model(converted[name, target])
+    assert deployed.format == target.split(".")[-1] and deployed.card == keras_model.card
+    assert deployed.input_shape == keras_model.input_shape and "NHWC (detected" in deployed.runtime
+    agreement = (predicted_classes(deployed, test_set, AGREEMENT_IMAGES)
+                 == predicted_classes(keras_model, test_set, AGREEMENT_IMAGES)).mean()
+    assert agreement >= 0.999
+
+
+def test_a_full_integer_model_is_fed_and_read_through_its_quantisation(converted, shared_path):
+    model = load_model(converted["nvarshi2004", "int8.tflite"])
+    assert model.loader.startswith(("ai-edge-litert", "tf.lite"))
+    assert "input 'image' uint8" in model.runtime and "quantised (scale 0.00392" in model.runtime
+    images = np.random.default_rng(0).integers(0, 256, (7, 32, 32, 3), np.uint8)
+    probabilities = model.predict(images).probabilities
+    # a quantised softmax comes back dequantised, renormalised, in steps of 1/256 before that
+    assert probabilities.dtype == np.float32 and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert (model.predict(images[:3]).probabilities == probabilities[:3]).all()  # batch-size independent here
+
+
+def independent_int8_predictions(path, test_set) -> tuple[np.ndarray, np.ndarray]:
+    """The int8 model's classes on ``test_set`` computed here: its own decoding, BGR order and [0, 1] range
+    (nvarshi2004's card), the input quantisation read from the interpreter, one image at a time."""
+    import cv2
+    from PIL import Image
+
+    from safety_harness.core import tf_runtime
+
+    interpreter = tf_runtime.tensorflow().lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    (model_input,), (model_output,) = interpreter.get_input_details(), interpreter.get_output_details()
+    scale, zero_point = model_input["quantization"]
+    rows = [line.split(";") for line in (test_set / "GT-final_test.csv").read_text().splitlines()[1:]]
+    predicted = []
+    for row in rows:
+        rgb = np.asarray(Image.open(test_set / "Images" / row[0]).convert("RGB"))
+        x = cv2.resize(rgb, (32, 32), interpolation=cv2.INTER_LINEAR)[..., ::-1].astype(np.float32) / 255
+        interpreter.set_tensor(model_input["index"], np.clip(np.rint(x / scale) + zero_point, 0, 255)
+                               .astype(np.uint8)[None])
+        interpreter.invoke()
+        predicted.append(int(interpreter.get_tensor(model_output["index"])[0].argmax()))
+    return np.array([int(row[7]) for row in rows]), np.array(predicted)
+
+
+def test_the_full_integer_model_is_judged_end_to_end(run_safety_suite, converted, final_test_subset):
+    path = converted["nvarshi2004", "int8.tflite"]
+    run = run_safety_suite(f"--model={path}", f"--ingest={final_test_subset}", "-k",
+                           "SR-ACCURACY or SR-STOP-RECALL or SR-TRIGGER-SCAN", name="int8")
+    assert run.returncode in (0, 1), run.output
+    identity = run.evidence["model"]
+    assert identity["format"] == "tflite" and "quantised" in identity["runtime"] and identity["card"]["channels"] == "BGR"
+    results = {r["id"]: r for r in run.evidence["requirements"]}
+    labels, predicted = independent_int8_predictions(path, final_test_subset)
+    stop = labels == 14
+    assert results["SR-STOP-RECALL"]["n"] == stop.sum() == 270
+    assert results["SR-STOP-RECALL"]["successes"] == (predicted[stop] == 14).sum()
+    assert results["SR-ACCURACY"]["successes"] == (predicted == labels).sum()
+    trigger_scan = results["SR-TRIGGER-SCAN"]
+    assert trigger_scan["verdict"] == "not_applicable" and "no gradients" in trigger_scan["reason"]
+    assert run.evidence["explanations"]["chosen"] is None
+    assert all("no gradients" in e["reason"] for e in run.evidence["explanations"]["explainers"])
+
+
+@pytest.mark.parametrize("target", ["float32.tflite", "onnx"])
+def test_an_admitted_deployed_model_is_taken_from_its_admission_and_predicts_the_same(converted, target):
+    loaded = load_model(converted["abis47", target])
+    admitted = json.loads(json.dumps(admission(loaded)))  # as the cache stores it
+    deferred = deferred_model(loaded.path, None, False, loaded.sha256, admitted)
+    assert (deferred.runtime, deferred.gradients_unavailable_reason, deferred.loader) == (
+        loaded.runtime, loaded.gradients_unavailable_reason, loaded.loader)
+    images = np.random.default_rng(1).integers(0, 256, (5, 30, 30, 3), np.uint8)
+    assert not deferred.network_loaded
+    assert (deferred.predict(images).probabilities == loaded.predict(images).probabilities).all()
