@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_under_test import load_model
+from model_under_test import ensemble_of, load_model
 from model_under_test.loading import admission, deferred_model
+from safety_harness.core.errors import HarnessInputError
 from safety_harness.ingest import iter_image_batches, open_ingest
 from tools.convert_model import convert
 
@@ -18,6 +19,8 @@ CARDS = Path(__file__).parent / "shared_model_cards"
 SHARED = {"abis47": "traffic_classifier.h5", "nvarshi2004": "traffic_sign_model.keras"}
 #: the first images of Final_Test compared per model and format (the whole set was compared by hand: README)
 AGREEMENT_IMAGES = 3000
+#: the first images compared for the channels-first and fixed-batch variants, run in small chunks
+VARIANT_IMAGES = 500
 
 
 @pytest.fixture(scope="session")
@@ -30,31 +33,78 @@ def converted(shared_path, tmp_path_factory):
         for target, suffix in (("float32.tflite", "tflite"), ("onnx", "onnx")):
             paths[name, target] = convert(shared_path("models", name, file), target, folder / f"{name}.{suffix}",
                                           CARDS / f"{name}.yaml")
+    abis47 = shared_path("models", "abis47", SHARED["abis47"])
+    paths["abis47", "onnx NCHW batch 8"] = convert(abis47, "onnx", folder / "abis47_nchw.onnx", CARDS / "abis47.yaml",
+                                                   batch=8, nchw=True)
+    paths["abis47", "tflite batch 1"] = convert(abis47, "float32.tflite", folder / "abis47_batch1.tflite",
+                                                CARDS / "abis47.yaml", batch=1)
     paths["nvarshi2004", "int8.tflite"] = convert(
         shared_path("models", "nvarshi2004", SHARED["nvarshi2004"]), "int8.tflite", folder / "nvarshi2004_int8.tflite",
         CARDS / "nvarshi2004.yaml", shared_path("gtsrb", "Train_Tracks"))
     for path in paths.values():
-        shutil.copyfile(CARDS / f"{path.stem.removesuffix('_int8')}.yaml", path.with_suffix(".yaml"))
+        shutil.copyfile(CARDS / f"{path.stem.split('_')[0]}.yaml", path.with_suffix(".yaml"))
     return paths
 
 
-def predicted_classes(model, test_set, count: int) -> np.ndarray:
-    ingest, card = open_ingest(test_set), model.card
-    batches = iter_image_batches(ingest, card.size, card.resize, 500, np.arange(count))
-    return np.concatenate([model.predict(batch.images).probabilities.argmax(axis=1) for batch in batches])
+@pytest.fixture(scope="session")
+def keras_reference(shared_path):
+    """``keras_reference(name)``: the first :data:`AGREEMENT_IMAGES` images of Final_Test decoded as the shared
+    model's card says, and the classes the Keras model predicts for them; computed once per model."""
+    computed = {}
+
+    def reference(name):
+        if name not in computed:
+            model = load_model(shared_path("models", name, SHARED[name]), CARDS / f"{name}.yaml")
+            ingest, card = open_ingest(shared_path("gtsrb", "Final_Test")), model.card
+            images = np.concatenate([batch.images for batch in iter_image_batches(
+                ingest, card.size, card.resize, 500, np.arange(AGREEMENT_IMAGES))])
+            computed[name] = images, predicted_classes(model, images), model
+        return computed[name]
+
+    return reference
+
+
+def predicted_classes(model, images) -> np.ndarray:
+    return np.concatenate([model.predict(images[start:start + 500]).probabilities.argmax(axis=1)
+                           for start in range(0, len(images), 500)])
 
 
 @pytest.mark.parametrize("name", SHARED)
 @pytest.mark.parametrize("target", ["float32.tflite", "onnx"])
-def test_a_converted_model_predicts_the_class_the_keras_model_predicts(converted, shared_path, name, target):
-    test_set = shared_path("gtsrb", "Final_Test")
-    keras_model = load_model(shared_path("models", name, SHARED[name]), CARDS / f"{name}.yaml")
+def test_a_converted_model_predicts_the_class_the_keras_model_predicts(converted, keras_reference, name, target):
+    images, keras_classes, keras_model = keras_reference(name)
     deployed = load_model(converted[name, target])
     assert deployed.format == target.split(".")[-1] and deployed.card == keras_model.card
     assert deployed.input_shape == keras_model.input_shape and "NHWC (detected" in deployed.runtime
-    agreement = (predicted_classes(deployed, test_set, AGREEMENT_IMAGES)
-                 == predicted_classes(keras_model, test_set, AGREEMENT_IMAGES)).mean()
-    assert agreement >= 0.999
+    assert (predicted_classes(deployed, images) == keras_classes).mean() >= 0.999
+
+
+@pytest.mark.parametrize("variant, described", [("onnx NCHW batch 8", "[8, 3, 30, 30] NCHW (detected"),
+                                                 ("tflite batch 1", "[1, 30, 30, 3] NHWC (detected")])
+def test_channels_first_and_fixed_batch_models_agree_with_keras(converted, keras_reference, variant, described):
+    """As PyTorch exports (channels first) and as fixed-batch exporters write: 500 images in chunks of 8 or one by one."""
+    images, keras_classes, _ = keras_reference("abis47")
+    deployed = load_model(converted["abis47", variant])
+    assert described in deployed.runtime and deployed.input_shape == (None, 30, 30, 3)
+    assert (predicted_classes(deployed, images[:VARIANT_IMAGES]) == keras_classes[:VARIANT_IMAGES]).all()
+
+
+def test_the_card_sets_the_layout_of_a_deployed_model_only(converted, shared_path, tmp_path):
+    card = tmp_path / "card.yaml"
+    card.write_text((CARDS / "abis47.yaml").read_text().replace("  resize:", "  layout: NCHW\n  resize:"))
+    assert "NCHW (from card" in load_model(converted["abis47", "onnx NCHW batch 8"], card).runtime
+    with pytest.raises(HarnessInputError, match="feeds channels last"):
+        load_model(shared_path("models", "abis47", SHARED["abis47"]), card)
+
+
+def test_an_ensemble_takes_deployed_members(converted):
+    """Each member at its own size and preprocessing: a float32 TFLite 30x30 RGB and an ONNX 32x32 BGR model."""
+    members = [load_model(converted["abis47", "float32.tflite"]), load_model(converted["nvarshi2004", "onnx"])]
+    ensemble = ensemble_of(members)
+    images = np.random.default_rng(2).integers(0, 256, (4, 32, 32, 3), np.uint8)
+    outputs = ensemble.predict(images)
+    assert outputs.member_probabilities.shape == (4, 2, 43)
+    assert np.allclose(outputs.probabilities, outputs.member_probabilities.mean(axis=1))
 
 
 def test_a_full_integer_model_is_fed_and_read_through_its_quantisation(converted, shared_path):
@@ -92,6 +142,7 @@ def independent_int8_predictions(path, test_set) -> tuple[np.ndarray, np.ndarray
     return np.array([int(row[7]) for row in rows]), np.array(predicted)
 
 
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
 def test_the_full_integer_model_is_judged_end_to_end(run_safety_suite, converted, final_test_subset):
     path = converted["nvarshi2004", "int8.tflite"]
     run = run_safety_suite(f"--model={path}", f"--ingest={final_test_subset}", "-k",
