@@ -23,7 +23,7 @@ import numpy as np
 
 from model_under_test.deployed import DeployedForward, Tensor, optional_runtime
 from model_under_test.screening import MIB, Screening
-from safety_harness.core.errors import HarnessInputError, first_line
+from safety_harness.core.errors import HarnessInputError, first_line, shown
 
 #: protobuf's own limit on one message: a model beyond it keeps its weights in external-data files
 MAX_PROTOBUF_BYTES = 2048 * MIB
@@ -57,8 +57,8 @@ def screen_onnx(path: Path) -> tuple[Screening, int]:
     inputs = [value.name for value in graph.input if value.name not in weights]
     if (len(inputs), len(graph.output)) != (1, 1):
         raise HarnessInputError(
-            f"Model {path} takes {len(inputs)} input(s) ({', '.join(inputs)}) and gives {len(graph.output)} "
-            f"output(s) ({', '.join(value.name for value in graph.output)})",
+            f"Model {path} takes {len(inputs)} input(s) ({', '.join(shown(name, 40) for name in inputs)}) and gives "
+            f"{len(graph.output)} output(s) ({', '.join(shown(value.name, 40) for value in graph.output)})",
             "The harness evaluates image classifiers with one image input and one output of class scores: export "
             "a model with exactly those.")
     functions = {(function.domain, function.name) for function in model.functions}
@@ -104,8 +104,13 @@ def _checked_external_data(path: Path, tensor, onnx) -> str:
     entries = {entry.key: entry.value for entry in tensor.external_data}
     location = entries.get("location", "")
     folder = path.parent.resolve()
-    target = (folder / location).resolve()
-    if not location or Path(location).is_absolute() or not target.is_relative_to(folder) or not target.is_file():
+    try:
+        target = (folder / location).resolve()
+        inside = (bool(location) and not Path(location).is_absolute() and target.is_relative_to(folder)
+                  and target.is_file())
+    except (OSError, ValueError):  # a NUL byte, a name too long, a link loop
+        inside = False
+    if not inside:
         raise HarnessInputError(
             f"Model {path}: its tensor {tensor.name!r} reads external data from {location!r}, which is not a file in "
             f"the model's folder {folder}",

@@ -18,7 +18,7 @@ import numpy as np
 from model_under_test.deployed import DeployedForward, Tensor
 from model_under_test.screening import MAX_ARCHIVE_BYTES, MIB, Screening, side_effect_family
 from safety_harness.core import tf_runtime
-from safety_harness.core.errors import HarnessInputError, first_line
+from safety_harness.core.errors import HarnessInputError, first_line, shown
 
 #: bytes 4..8 of every TensorFlow Lite flatbuffer
 FILE_IDENTIFIER = b"TFL3"
@@ -81,10 +81,11 @@ def screen_tflite(path) -> tuple[Screening, int]:
 
 def _custom_op_finding(name: str) -> str:
     if name.startswith(FLEX_PREFIX):
-        family = side_effect_family(name[len(FLEX_PREFIX):])
-        return (f"TensorFlow operator {name[len(FLEX_PREFIX):]} run through the Flex delegate"
+        op = name[len(FLEX_PREFIX):]
+        family = side_effect_family(op)
+        return (f"TensorFlow operator {op if op.isidentifier() else shown(op)} run through the Flex delegate"
                 + (f" ({family})" if family else " (runs TensorFlow's own kernel, outside the TFLite runtime)"))
-    return f"custom operator {name!r} (native code the runtime must be given)"
+    return f"custom operator {shown(name)} (native code the runtime must be given)"
 
 
 def _interpreter_class():

@@ -97,7 +97,13 @@ def test_a_truncated_model_is_refused(converted_small, tmp_path, target):
 def test_an_onnx_model_with_two_inputs_is_refused(tmp_path):
     nodes = [helper.make_node("Add", ["x", "z"], ["sum"]), *classifier_nodes("sum")]
     refused(onnx_model(tmp_path, "two.onnx", nodes, [image_input(), image_input("z")], classifier_weights()),
-            "takes 2 input(s) (x, z)")
+            "takes 2 input(s) ('x', 'z')")
+
+
+def test_an_input_whose_channel_axis_the_shape_cannot_tell_asks_for_the_cards_layout(tmp_path):
+    shapeless = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", "c", "h", "w"])
+    refused(onnx_model(tmp_path, "shapeless.onnx", classifier_nodes(), [shapeless], classifier_weights()),
+            "channel axis cannot be told", "input.layout: NHWC")
 
 
 def test_a_custom_operator_domain_is_refused_unless_trusted_and_then_not_run(tmp_path):
@@ -107,7 +113,7 @@ def test_a_custom_operator_domain_is_refused_unless_trusted_and_then_not_run(tmp
     refused(path, "cannot be loaded by onnxruntime", allow_unsafe=True)  # trusted, but no library brings the op
 
 
-@pytest.mark.parametrize("location", ["../outside.bin", "/etc/hostname", "link.bin", "missing.bin"])
+@pytest.mark.parametrize("location", ["../outside.bin", "/etc/hostname", "link.bin", "missing.bin", "nul\x00.bin"])
 def test_external_data_is_read_only_from_the_models_folder(tmp_path, location):
     folder = tmp_path / "model"
     folder.mkdir()
