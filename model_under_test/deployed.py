@@ -14,25 +14,20 @@ import numpy as np
 from safety_harness.core.errors import HarnessInputError, first_line
 
 LAYOUTS = ("NHWC", "NCHW")
-#: the install command of each optional runtime, named in the message when it is missing
-INSTALL = {"tflite": "pip install 'ai-edge-litert==2.3.*' (or pip install '.[tflite]' in the harness's checkout)",
-           "onnx": "pip install 'onnxruntime==1.31.*' 'onnx==1.23.*' (or pip install '.[onnx]' in the harness's "
-                   "checkout)"}
 #: why requirements that differentiate the model or run its layers one by one do not apply to a deployed model
 OPAQUE_TO_GRADIENTS = ("a {kind} model runs in its own runtime, which gives outputs only: no gradients and no "
                        "layers (explainers, the trigger scan and MC dropout need them; judge the Keras model it "
                        "was converted from for those)")
 
 
-def optional_runtime(module: str, model_format: str, path):
-    """The runtime module ``module`` for the ``model_format`` model at ``path``, or one :class:`HarnessInputError`
-    naming the install command."""
+def optional_runtime(module: str, path, install: str):
+    """The optional package ``module`` that runs or reads the model at ``path``, or one :class:`HarnessInputError`
+    naming the ``install`` command. (TFLite needs none: TensorFlow's own interpreter stands in for LiteRT.)"""
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise HarnessInputError(f"Model {path} is a .{model_format} model: running it needs the Python package "
-                                f"{module.split('.')[0]!r}, which is not installed",
-                                f"Install it: {INSTALL[model_format]}.") from None
+        raise HarnessInputError(f"Model {path} is a {path.suffix} model: running it needs the Python package "
+                                f"{module!r}, which is not installed", f"Install it: {install}.") from None
 
 
 def channel_layout(path, shape, card_layout: str | None, card_where: str) -> tuple[str, str]:

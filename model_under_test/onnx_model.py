@@ -29,6 +29,8 @@ from safety_harness.core.errors import HarnessInputError, first_line, shown
 MAX_PROTOBUF_BYTES = 2048 * MIB
 #: operator domains whose kernels onnxruntime carries itself ("" is the default ONNX domain)
 KNOWN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "com.microsoft"})
+#: named when onnxruntime or onnx is missing
+INSTALL = "pip install 'onnxruntime==1.31.*' 'onnx==1.23.*' (or pip install '.[onnx]' in the harness's checkout)"
 _CONVERT_AGAIN = "Export or convert the model again, or check that the download completed."
 #: ONNX element types the harness reads, by onnxruntime's type name; an input may also take integers
 _OUTPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
@@ -38,7 +40,7 @@ _INPUT_TYPES = {**_OUTPUT_TYPES, "tensor(uint8)": np.uint8, "tensor(int8)": np.i
 def screen_onnx(path: Path) -> tuple[Screening, int]:
     """The graph read as data: inputs and outputs, custom operator domains, external data; returns the screening
     and the number of weights (elements of the initializers)."""
-    onnx = optional_runtime("onnx", "onnx", path)
+    onnx = optional_runtime("onnx", path, INSTALL)
     size = path.stat().st_size
     if size > MAX_PROTOBUF_BYTES:
         raise HarnessInputError(f"Model {path} takes {size / MIB:.0f} MiB, over the {MAX_PROTOBUF_BYTES // MIB} MiB "
@@ -135,7 +137,7 @@ class OnnxForward(DeployedForward):
     kind = "ONNX"
 
     def __init__(self, path, card_layout: str | None, card_where: str, num_parameters: int):
-        ort = optional_runtime("onnxruntime", "onnx", path)
+        ort = optional_runtime("onnxruntime", path, INSTALL)
         from onnxruntime.capi import onnxruntime_pybind11_state as state
 
         self.loader = f"onnxruntime {ort.__version__} (CPUExecutionProvider)"
