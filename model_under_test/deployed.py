@@ -15,7 +15,7 @@ from safety_harness.core.errors import HarnessInputError, first_line
 
 LAYOUTS = ("NHWC", "NCHW")
 #: why requirements that differentiate the model or run its layers one by one do not apply to a deployed model
-OPAQUE_TO_GRADIENTS = ("a {kind} model runs in its own runtime, which gives outputs only: no gradients and no "
+OPAQUE_TO_GRADIENTS = ("this {kind} model runs in its own runtime, which gives outputs only: no gradients and no "
                        "layers (explainers, the trigger scan and MC dropout need them; judge the Keras model it "
                        "was converted from for those)")
 
