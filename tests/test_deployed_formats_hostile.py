@@ -87,6 +87,26 @@ def test_random_bytes_are_not_a_model(tmp_path, name):
     refused(written(tmp_path, name, content), "TensorFlow Lite" if name.endswith("tflite") else "ONNX")
 
 
+def protobuf_field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field: its tag, its length, its bytes."""
+    def varint(value):
+        out = bytearray()
+        while True:
+            out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+            value >>= 7
+            if not value:
+                return bytes(out)
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def test_a_protobuf_nested_beyond_protobufs_depth_is_refused(tmp_path):
+    """A graph in an If node's attribute in a graph ... 500 deep: a few kB that protobuf refuses to descend."""
+    graph = b""
+    for _ in range(500):  # GraphProto.node (1) > NodeProto.attribute (5) > AttributeProto.g (6) > GraphProto
+        graph = protobuf_field(1, protobuf_field(5, protobuf_field(6, graph)))
+    refused(written(tmp_path, "deep.onnx", protobuf_field(7, graph)), "not a readable ONNX model")
+
+
 @pytest.mark.parametrize("target", ["float32.tflite", "onnx"])
 def test_a_truncated_model_is_refused(converted_small, tmp_path, target):
     content = converted_small[target].read_bytes()
