@@ -13,6 +13,8 @@ touch files, network or processes (:data:`~model_under_test.screening.SIDE_EFFEC
 refused unless the user opts in with ``--allow-unsafe-model``.
 """
 
+import math
+
 import numpy as np
 
 from model_under_test.deployed import DeployedForward, Tensor
@@ -22,6 +24,9 @@ from safety_harness.core.errors import HarnessInputError, first_line, shown
 
 #: bytes 4..8 of every TensorFlow Lite flatbuffer
 FILE_IDENTIFIER = b"TFL3"
+#: the most elements the main graph's tensors may declare for one image (1 GiB at float32): the interpreter
+#: allocates them all, times the batch size, before running anything
+MAX_ELEMENTS_PER_IMAGE = 1 << 28
 FLEX_PREFIX = "Flex"
 
 
@@ -65,17 +70,26 @@ def screen_tflite(path) -> tuple[Screening, int]:
         graph = model.Subgraphs(0)
         if not 0 <= graph.TensorsLength() <= size // 4:
             raise ValueError("tensor count beyond the file")
-        weights = 0
+        weights = declared = 0
         for number in range(graph.TensorsLength()):
             tensor = graph.Tensors(number)
+            elements = math.prod(max(int(side), 1) for side in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else 1
             stored = model.Buffers(tensor.Buffer()) if 0 < tensor.Buffer() < model.BuffersLength() else None
             if stored is not None and (stored.DataLength() > 0 or stored.Size() > 0):
-                weights += int(np.prod(tensor.ShapeAsNumpy())) if tensor.ShapeLength() else 1
+                weights += elements
+            else:
+                declared += elements
     except Exception as error:  # noqa: BLE001 — a damaged flatbuffer fails in many ways
         raise _refused_as_corrupt(path, f"its flatbuffer cannot be read: {type(error).__name__}") from None
+    if declared > MAX_ELEMENTS_PER_IMAGE:
+        raise HarnessInputError(
+            f"Model {path} declares {declared:,} activation elements per image, over the {MAX_ELEMENTS_PER_IMAGE:,} "
+            "(1 GiB of float32) the harness lets the interpreter allocate", "An image classifier needs far fewer: the "
+            "file is damaged or hostile; convert the model again.")
     findings = [_custom_op_finding(name) for name in custom]
-    checks = (f"file size <= {MAX_ARCHIVE_BYTES // MIB} MiB and the TFL3 identifier; operator codes read as data "
-              f"({len(codes)} operator kinds) and checked for custom operators and Flex (TensorFlow) operators",)
+    checks = (f"file size <= {MAX_ARCHIVE_BYTES // MIB} MiB and the TFL3 identifier; activations declared <= "
+              f"{MAX_ELEMENTS_PER_IMAGE:,} elements per image; operator codes read as data ({len(codes)} operator "
+              "kinds) and checked for custom operators and Flex (TensorFlow) operators",)
     return Screening(checks, tuple(findings)), weights
 
 

@@ -165,6 +165,22 @@ def test_a_tflite_model_that_reads_a_file_is_refused(tmp_path):
     refused(path, "TensorFlow operator ReadFile run through the Flex delegate (file access)", "--allow-unsafe-model")
 
 
+def test_a_tflite_model_declaring_gigabytes_of_activations_is_refused_before_allocation(tmp_path):
+    from safety_harness.core import tf_runtime
+
+    tf = tf_runtime.tensorflow()
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32)])
+    def vast(x):
+        spread = tf.broadcast_to(tf.reduce_mean(x, [1, 2, 3])[:, None, None], [tf.shape(x)[0], 20000, 20000])
+        return tf.nn.softmax(tf.reduce_mean(spread, [2])[:, :43])
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([vast.get_concrete_function()])
+    with tf_runtime.stderr_silenced():
+        path = written(tmp_path, "vast.tflite", converter.convert())
+    refused(path, "declares 400,0", "activation elements per image")
+
+
 def test_a_missing_runtime_names_its_install_command(converted_small, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` meets when it is absent
     refused(converted_small["onnx"], "needs the Python package 'onnxruntime'", "pip install 'onnxruntime")
