@@ -3,6 +3,7 @@ full-integer TFLite and ONNX, judged as the Keras models are; what the runtimes 
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,8 @@ def converted(shared_path, tmp_path_factory):
     abis47 = shared_path("models", "abis47", SHARED["abis47"])
     paths["abis47", "onnx NCHW batch 8"] = convert(abis47, "onnx", folder / "abis47_nchw.onnx", CARDS / "abis47.yaml",
                                                    batch=8, nchw=True)
+    paths["abis47", "dynamic-range.tflite"] = convert(abis47, "dynamic-range.tflite", folder / "abis47_dynamic.tflite",
+                                                      CARDS / "abis47.yaml")
     paths["abis47", "tflite batch 1"] = convert(abis47, "float32.tflite", folder / "abis47_batch1.tflite",
                                                 CARDS / "abis47.yaml", batch=1)
     paths["nvarshi2004", "int8.tflite"] = convert(
@@ -87,6 +90,26 @@ def test_channels_first_and_fixed_batch_models_agree_with_keras(converted, keras
     deployed = load_model(converted["abis47", variant])
     assert described in deployed.runtime and deployed.input_shape == (None, 30, 30, 3)
     assert (predicted_classes(deployed, images[:VARIANT_IMAGES]) == keras_classes[:VARIANT_IMAGES]).all()
+
+
+def test_a_dynamic_range_model_is_fed_float_and_agrees_with_keras(converted, keras_reference):
+    """int8 weights, float activations: measured on all of Final_Test, see README."""
+    images, keras_classes, _ = keras_reference("abis47")
+    deployed = load_model(converted["abis47", "dynamic-range.tflite"])
+    assert "input 'image' float32 [None, 30, 30, 3] NHWC" in deployed.runtime and "quantised" not in deployed.runtime
+    assert (predicted_classes(deployed, images[:VARIANT_IMAGES]) == keras_classes[:VARIANT_IMAGES]).mean() >= 0.99
+
+
+def test_without_litert_tflite_runs_on_tensorflows_interpreter_and_says_so(converted, monkeypatch):
+    path = converted["abis47", "float32.tflite"]
+    on_litert = load_model(path)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # what `import ai_edge_litert` meets when absent
+    on_tensorflow = load_model(path)
+    assert on_litert.loader.startswith("ai-edge-litert") and on_tensorflow.loader.startswith("tf.lite (TensorFlow")
+    assert any("deprecated" in warning for warning in on_tensorflow.load_warnings)
+    assert on_tensorflow.runtime.startswith("tf.lite") and on_tensorflow.num_parameters == on_litert.num_parameters
+    images = np.random.default_rng(3).integers(0, 256, (16, 30, 30, 3), np.uint8)
+    assert np.allclose(on_tensorflow.predict(images).probabilities, on_litert.predict(images).probabilities, atol=1e-5)
 
 
 def test_the_card_sets_the_layout_of_a_deployed_model_only(converted, shared_path, tmp_path):

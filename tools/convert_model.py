@@ -1,6 +1,7 @@
 """Convert a Keras model (any format ``--model`` takes but the deployed ones) into the formats that are deployed.
 
     python tools/convert_model.py MODEL --to float32.tflite OUT [--card CARD]
+    python tools/convert_model.py MODEL --to dynamic-range.tflite OUT [--card CARD]
     python tools/convert_model.py MODEL --to int8.tflite OUT --images DIR [--card CARD]
     python tools/convert_model.py MODEL --to onnx OUT [--card CARD] [--nchw]
 
@@ -8,6 +9,7 @@
 gives the ONNX model a channels-first input, as PyTorch exports them.
 
 * ``float32.tflite``: TensorFlow Lite, float weights and activations (``tf.lite``'s converter);
+* ``dynamic-range.tflite``: int8 weights, float input, output and activations (no calibration data);
 * ``int8.tflite``: full-integer TensorFlow Lite, int8 weights and activations, uint8 input and output; the
   activation ranges are calibrated on up to :data:`REPRESENTATIVE_IMAGES` images of the ingest ``DIR``
   (any layout ``--ingest`` reads), decoded at the card's size and preprocessed as the card says, so the
@@ -33,7 +35,7 @@ from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.core.errors import HarnessInputError  # noqa: E402
 from safety_harness.ingest import iter_image_batches, open_ingest  # noqa: E402
 
-TARGETS = ("float32.tflite", "int8.tflite", "onnx")
+TARGETS = ("float32.tflite", "dynamic-range.tflite", "int8.tflite", "onnx")
 REPRESENTATIVE_IMAGES = 300
 ONNX_OPSET = 17
 
@@ -74,9 +76,11 @@ def representative_inputs(model, images_dir: Path, seed: int = 0) -> np.ndarray:
     return preprocess(images, card)
 
 
-def to_tflite(model, out: Path, representative: np.ndarray | None = None, batch: int | None = None) -> Path:
-    """``model`` as float32 TFLite, or full-integer (int8 inside, uint8 input and output) calibrated on
-    ``representative`` (float32 inputs as the card feeds them) when given; ``batch``: a fixed batch size."""
+def to_tflite(model, out: Path, representative: np.ndarray | None = None, batch: int | None = None,
+              dynamic_range: bool = False) -> Path:
+    """``model`` as float32 TFLite; with int8 weights when ``dynamic_range``; full-integer (int8 inside, uint8 input
+    and output) calibrated on ``representative`` (float32 inputs as the card feeds them) when given; ``batch``: a
+    fixed batch size."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     tf = tf_runtime.tensorflow()
@@ -84,8 +88,9 @@ def to_tflite(model, out: Path, representative: np.ndarray | None = None, batch:
     with _quiet():
         converter = tf.lite.TFLiteConverter.from_concrete_functions(
             [convert_variables_to_constants_v2(forward.get_concrete_function())])
-        if representative is not None:
+        if dynamic_range or representative is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if representative is not None:
             converter.representative_dataset = lambda: ([image[None]] for image in representative)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = converter.inference_output_type = tf.uint8
@@ -121,8 +126,8 @@ def convert(model_path, target: str, out, card_path=None, images_dir=None, batch
     model, out = load_model(model_path, card_path), Path(out)
     if target == "onnx":
         return to_onnx(model, out, batch, nchw)
-    representative = None if target == "float32.tflite" else representative_inputs(model, Path(images_dir))
-    return to_tflite(model, out, representative, batch)
+    representative = representative_inputs(model, Path(images_dir)) if target == "int8.tflite" else None
+    return to_tflite(model, out, representative, batch, dynamic_range=target == "dynamic-range.tflite")
 
 
 def main(argv=None) -> int:
