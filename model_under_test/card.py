@@ -18,7 +18,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, field_validator
 
-from model_under_test.deployed import LAYOUTS
 from safety_harness.core.errors import HarnessInputError, shown
 from safety_harness.core.gtsrb import CLASS_NAMES
 from safety_harness.core.safe_yaml import load_yaml
@@ -26,6 +25,8 @@ from safety_harness.core.safe_yaml import load_yaml
 CHANNELS = ("RGB", "BGR", "GRAY")
 RESIZES = ("nearest", "bilinear", "bicubic", "area")
 OUTPUTS = ("probabilities", "logits")
+#: input axis orders of a deployed model (TFLite, ONNX): channels last or first
+LAYOUTS = ("NHWC", "NCHW")
 _CARD_FIX = "See README.md, 'Model card', for the schema."
 
 

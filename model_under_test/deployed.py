@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model_under_test.inference import Forward
 from safety_harness.core.errors import HarnessInputError, first_line
 
-LAYOUTS = ("NHWC", "NCHW")
 #: why requirements that differentiate the model or run its layers one by one do not apply to a deployed model
 OPAQUE_TO_GRADIENTS = ("this {kind} model runs in its own runtime, which gives outputs only: no gradients and no "
                        "layers (explainers, the trigger scan and MC dropout need them; judge the Keras model it "
@@ -123,12 +123,7 @@ class DeployedForward:
         self.runtime = (f"{self.loader}; input {model_input} {self.layout} ({layout_source}); output {model_output}; "
                         f"{batching}")
 
-    def facts(self) -> dict:
-        """As :meth:`Forward.facts <model_under_test.inference.Forward.facts>`, with the runtime's description."""
-        return {"input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
-                "num_parameters": self.num_parameters, "features_unavailable_reason": self.features_unavailable_reason,
-                "gradients_unavailable_reason": self.gradients_unavailable_reason, "runtime": self.runtime,
-                "output_step": self.output_step}
+    facts = Forward.facts
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -43,7 +43,6 @@ class Forward:
 
     def __init__(self, network, loader: str):
         tf = tf_runtime.tensorflow()
-        self.loader = loader
         self.features_unavailable_reason = None
         if loader == "tf.saved_model":
             signature = network.signatures["serving_default"]
@@ -93,11 +92,12 @@ class Forward:
 
     def facts(self) -> dict:
         """What a run needs to know about the forward pass before calling it (JSON-able): shapes, parameter
-        count, and why features are unavailable (None: available)."""
+        count, why features or gradients are unavailable (None: available), and a deployed model's runtime."""
         return {"input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
                 "num_parameters": self.num_parameters,
                 "features_unavailable_reason": self.features_unavailable_reason,
-                "gradients_unavailable_reason": None, "runtime": None, "output_step": None}
+                "gradients_unavailable_reason": self.gradients_unavailable_reason, "runtime": self.runtime,
+                "output_step": self.output_step}
 
     def __call__(self, batch: np.ndarray):
         outputs, features = self._compiled(batch)
