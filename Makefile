@@ -4,7 +4,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install browser ray report test lint bench
+.PHONY: install browser ray formats report test lint bench
 
 # tf-keras pins the full `tensorflow` wheel; installed without deps it runs on tensorflow-cpu.
 # The editable install registers the harness's pytest options (pytest_safety_harness.py) from
@@ -43,7 +43,15 @@ ray: .ray-installed
 	$(PIP) -r requirements-ray.txt
 	touch $@
 
-test: install ray lint browser
+# The deployed formats' runtimes (requirements-formats.txt) are optional for users; the tests convert the
+# shared models to TFLite and ONNX and judge them.
+formats: .formats-installed
+
+.formats-installed: requirements-formats.txt
+	$(PIP) -r requirements-formats.txt
+	touch $@
+
+test: install ray formats lint browser
 	$(PYTHON) -m pytest tests --html=reports/harness_tests.html
 
 lint: .deps-installed

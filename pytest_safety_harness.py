@@ -25,7 +25,7 @@ import pytest
 OPTIONS = (
     # (flags, keyword arguments of parser.addoption)
     (("--model",), dict(metavar="PATH", type=Path, action="append", default=[],
-                        help="saved model: .h5 (Keras 3 or legacy Keras 2), .keras, or a SavedModel directory "
+                        help="saved model: .h5 (Keras 3 or legacy Keras 2), .keras, a SavedModel directory, .tflite or .onnx "
                              "(default: the bundled reference model); given more than once, the models are judged "
                              "as one deep ensemble (the mean of their probabilities)")),
     (("--model-card",), dict(metavar="PATH", type=Path, action="append", default=[],

@@ -6,6 +6,7 @@ input:
   channels: RGB         # RGB | BGR | GRAY (mean of R, G, B)
   range: [0, 255]       # [lo, hi]: pixel value v in 0..255 is fed as lo + v * (hi - lo) / 255
   resize: bilinear      # nearest | bilinear | bicubic | area
+  layout: NCHW          # NHWC | NCHW, for a .tflite or .onnx model; default: detected from its input shape
 output: probabilities   # probabilities | logits
 classes: gtsrb43        # the 43 GTSRB classes in ClassId order, or a list of class names
 training_data:          # optional: what the model was trained on (the evidence and the report name it)
@@ -41,6 +42,8 @@ from safety_harness.core.safe_yaml import load_yaml
 CHANNELS = ("RGB", "BGR", "GRAY")
 RESIZES = ("nearest", "bilinear", "bicubic", "area")
 OUTPUTS = ("probabilities", "logits")
+#: input axis orders of a deployed model (TFLite, ONNX): channels last or first
+LAYOUTS = ("NHWC", "NCHW")
 _CARD_FIX = "See README.md, 'Model card', for the schema."
 
 
@@ -72,6 +75,8 @@ class ModelCard:
     classes_spec: str = "gtsrb43"
     #: not part of :meth:`to_dict`, which says how the model is fed (and keys the cached predictions)
     training_data: TrainingData | None = None
+    #: the input's axis order (NHWC or NCHW) of a deployed model; None: detected from its input shape
+    layout: str | None = None
 
     @property
     def num_channels(self) -> int:
@@ -86,6 +91,7 @@ class ModelCard:
             "output": self.output,
             "classes": self.classes_spec,
             "class_names": list(self.class_names),
+            "layout": self.layout,
         }
 
 
@@ -130,6 +136,7 @@ class _Input(BaseModel):
     channels: Annotated[str, _one_of(CHANNELS)] | None = None
     range: Annotated[tuple[float, float], _number_pair("number", integers=False)] | None = None
     resize: Annotated[str, _one_of(RESIZES)] | None = None
+    layout: Annotated[str, _one_of(LAYOUTS)] | None = None
 
     @field_validator("size")
     @classmethod
@@ -196,6 +203,7 @@ def parse_card(path: Path) -> ModelCard:
         raise HarnessInputError(f"Model card {path}: {listed}", _CARD_FIX) from None
     inputs = card.input or _Input()
     values = {"size": inputs.size, "channels": inputs.channels, "resize": inputs.resize, "output": card.output,
+              "layout": inputs.layout,
               "pixel_range": None if inputs.range is None else tuple(float(v) for v in inputs.range)}
     if isinstance(card.classes, list):
         values |= {"class_names": tuple(card.classes), "classes_spec": f"list of {len(card.classes)} names"}

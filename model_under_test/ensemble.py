@@ -58,6 +58,12 @@ class Ensemble:
         return any(m.card_assumed for m in self.members)
 
     @property
+    def gradients_unavailable_reason(self) -> str:
+        """Why what differentiates one network or runs its layers (MC dropout) does not apply to the ensemble."""
+        return ("an ensemble has one network per member, each with its own input size and preprocessing, and no "
+                "single network to differentiate or run layer by layer")
+
+    @property
     def network_loaded(self) -> bool:
         return any(m.network_loaded for m in self.members)
 

@@ -31,7 +31,15 @@ class ModelOutputs:
 
 class Forward:
     """One compiled ``tf.function`` over a batch dimension of any size: outputs and, where
-    accessible, penultimate features in the same pass."""
+    accessible, penultimate features in the same pass. (A deployed model's runtime has the same interface:
+    :class:`~model_under_test.deployed.DeployedForward`.)"""
+
+    #: why the model cannot be differentiated nor its layers run one by one (None: it can)
+    gradients_unavailable_reason = None
+    #: how a deployed model is run (None: in TensorFlow, as loaded)
+    runtime = None
+    #: the step of a quantised output (None: a float output)
+    output_step = None
 
     def __init__(self, network, loader: str):
         tf = tf_runtime.tensorflow()
@@ -84,10 +92,12 @@ class Forward:
 
     def facts(self) -> dict:
         """What a run needs to know about the forward pass before calling it (JSON-able): shapes, parameter
-        count, and why features are unavailable (None: available)."""
+        count, why features or gradients are unavailable (None: available), and a deployed model's runtime."""
         return {"input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
                 "num_parameters": self.num_parameters,
-                "features_unavailable_reason": self.features_unavailable_reason}
+                "features_unavailable_reason": self.features_unavailable_reason,
+                "gradients_unavailable_reason": self.gradients_unavailable_reason, "runtime": self.runtime,
+                "output_step": self.output_step}
 
     def __call__(self, batch: np.ndarray):
         outputs, features = self._compiled(batch)
@@ -105,6 +115,8 @@ class DeferredForward:
         self.output_shape = tuple(facts["output_shape"])
         self.num_parameters = int(facts["num_parameters"])
         self.features_unavailable_reason = facts["features_unavailable_reason"]
+        self.gradients_unavailable_reason = facts["gradients_unavailable_reason"]
+        self.runtime, self.output_step = facts["runtime"], facts["output_step"]
         self._load, self._loaded = load, None
 
     @property
@@ -183,6 +195,16 @@ class LoadedModel:
         return self.forward.features_unavailable_reason
 
     @property
+    def gradients_unavailable_reason(self) -> str | None:
+        """Why the explainers, the trigger scan and MC dropout cannot reach into the model (None: they can)."""
+        return self.forward.gradients_unavailable_reason
+
+    @property
+    def runtime(self) -> str | None:
+        """How a deployed model (TFLite, ONNX) is run: runtime, input layout and quantisation, batching."""
+        return self.forward.runtime
+
+    @property
     def network(self):
         """The loaded network itself (a Keras or tf_keras model, or a SavedModel object), for the explainers."""
         return self.forward.network
@@ -193,7 +215,8 @@ class LoadedModel:
         return not isinstance(self.forward, DeferredForward) or self.forward.loaded
 
     def predict(self, images: np.ndarray) -> ModelOutputs:
-        """One batched forward pass on uint8 RGB images already at the card's size."""
+        """One batched forward pass on uint8 RGB images already at the card's size. The rows of a quantised softmax
+        (a TFLite model's integer output) are renormalised to sum to 1 after dequantisation."""
         raw, features = self.forward(preprocess(images, self.card))
         raw = raw.astype(np.float32, copy=False)
         bad_rows = ~np.isfinite(raw).all(axis=1)
@@ -207,10 +230,13 @@ class LoadedModel:
         if self.card.output == "logits":
             return ModelOutputs(_softmax(raw), raw, features)
         sums = raw.sum(axis=1)
-        if (raw < -PROBABILITY_TOLERANCE).any() or np.abs(sums - 1).max() > PROBABILITY_TOLERANCE:
+        # a quantised softmax rounds each of its K values to the output step: its rows sum to 1 within K steps / 2
+        step = self.forward.output_step
+        tolerance = PROBABILITY_TOLERANCE + (0 if step is None else raw.shape[1] * step / 2)
+        if (raw < -PROBABILITY_TOLERANCE).any() or np.abs(sums - 1).max() > tolerance:
             raise HarnessInputError(
                 f"Model {self.path} outputs rows that are not probabilities (row sums from {sums.min():.3g} "
                 f"to {sums.max():.3g}, minimum value {raw.min():.3g}) but its card says output: probabilities",
                 "If the model's last layer has no softmax, set 'output: logits' in its card.",
             )
-        return ModelOutputs(raw, None, features)
+        return ModelOutputs(raw if step is None else raw / sums[:, None], None, features)

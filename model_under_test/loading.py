@@ -1,4 +1,5 @@
-"""Loading any saved classifier: Keras 3 and legacy Keras 2 ``.h5``, ``.keras``, TensorFlow SavedModel.
+"""Loading any saved classifier: Keras 3 and legacy Keras 2 ``.h5``, ``.keras``, TensorFlow SavedModel, and the
+deployed formats TensorFlow Lite (:mod:`model_under_test.tflite_model`) and ONNX (:mod:`model_under_test.onnx_model`).
 
 Untrusted artifacts stay untrusted: the file is screened before it is deserialised
 (:mod:`model_under_test.screening`), Keras ``safe_mode`` stays on, and a model that does more
@@ -14,12 +15,17 @@ from pathlib import Path
 
 from model_under_test.card import ModelCard, resolve_card
 from model_under_test.inference import DeferredForward, Forward, LoadedModel
+from model_under_test.onnx_model import OnnxForward, screen_onnx
 from model_under_test.screening import Screening, screen_keras_file, screen_savedmodel
+from model_under_test.tflite_model import TfliteForward, is_tflite, screen_tflite
 from safety_harness.core import tf_runtime
-from safety_harness.core.errors import HarnessInputError
+from safety_harness.core.errors import HarnessInputError, first_line
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-FORMATS = ".h5 / .hdf5 (Keras 3 or legacy Keras 2), .keras, or a TensorFlow SavedModel directory (with saved_model.pb)"
+FORMATS = (".h5 / .hdf5 (Keras 3 or legacy Keras 2), .keras, a TensorFlow SavedModel directory (with saved_model.pb), "
+           ".tflite (TensorFlow Lite) or .onnx")
+#: the deployed formats: screened, then run by their own runtime (no gradients, no layers)
+DEPLOYED = {"tflite": (screen_tflite, TfliteForward), "onnx": (screen_onnx, OnnxForward)}
 
 
 def file_sha256(path: Path) -> str:
@@ -56,13 +62,18 @@ def detect_format(path: Path) -> str:
             raise HarnessInputError(f"Model {path} is not a valid .keras archive (corrupt, truncated or mis-named)",
                                     "Save the model again with model.save('name.keras').")
         return "keras"
+    if suffix == ".tflite":
+        with path.open("rb") as handle:
+            if not is_tflite(handle.read(8)):
+                raise HarnessInputError(f"Model {path} is not a TensorFlow Lite flatbuffer (no TFL3 identifier: "
+                                        "corrupt, truncated or mis-named)",
+                                        "Convert the model again (tools/convert_model.py), or check that the "
+                                        "download completed.")
+        return "tflite"
+    if suffix == ".onnx":
+        return "onnx"
     raise HarnessInputError(f"Model {path} has an unknown format {suffix or '(no extension)'!r}",
                             f"Pass --model one of: {FORMATS}.")
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
 def _load_keras_file(path: Path, model_format: str, safe_mode: bool):
@@ -72,14 +83,14 @@ def _load_keras_file(path: Path, model_format: str, safe_mode: bool):
         return keras.saving.load_model(path, compile=False, safe_mode=safe_mode), "keras"
     except Exception as keras_error:  # noqa: BLE001 — any failure of Keras 3 is reported or retried below
         if model_format != "h5":
-            raise HarnessInputError(f"Model {path} cannot be read by Keras 3 ({_first_line(keras_error)})",
+            raise HarnessInputError(f"Model {path} cannot be read by Keras 3 ({first_line(keras_error)})",
                                     "Check that the file is a complete Keras 3 model.") from None
         try:
             return tf_runtime.tf_keras().models.load_model(path, compile=False, safe_mode=safe_mode), "tf_keras"
         except Exception as legacy_error:  # noqa: BLE001
             raise HarnessInputError(
-                f"Model {path} cannot be read by Keras 3 ({_first_line(keras_error)}) "
-                f"nor by tf_keras ({_first_line(legacy_error)})",
+                f"Model {path} cannot be read by Keras 3 ({first_line(keras_error)}) "
+                f"nor by tf_keras ({first_line(legacy_error)})",
                 "Check that the file is a complete Keras model; re-save it with the Keras that trained it.",
             ) from None
 
@@ -89,7 +100,7 @@ def _load_savedmodel(path: Path):
     try:
         return tf.saved_model.load(str(path))
     except Exception as error:  # noqa: BLE001
-        raise HarnessInputError(f"SavedModel {path} cannot be loaded ({_first_line(error)})",
+        raise HarnessInputError(f"SavedModel {path} cannot be loaded ({first_line(error)})",
                                 "Check that the directory is a complete TensorFlow SavedModel.") from None
 
 
@@ -123,6 +134,12 @@ def load_model(path, card_path=None, allow_unsafe: bool = False, sha256: str | N
     path = Path(path).resolve()
     model_format = detect_format(path)
     card, card_path, assumed = resolve_card(path, card_path)
+    if model_format in DEPLOYED:
+        return _load_deployed(path, model_format, card, card_path, assumed, allow_unsafe, sha256)
+    if card.layout not in (None, "NHWC"):
+        raise HarnessInputError(f"Model card {card_path} says input.layout {card.layout}, but model {path} is a Keras "
+                                "model or SavedModel, which the harness feeds channels last (NHWC)",
+                                "Drop input.layout from the card: it sets the layout of a .tflite or .onnx model.")
     screening = screen_savedmodel(path) if model_format == "savedmodel" else screen_keras_file(path, model_format)
     _refuse_unless_trusted(path, screening, allow_unsafe)
     safe_mode = not screening.findings  # off only for a model whose code the user chose to trust
@@ -144,6 +161,25 @@ def load_model(path, card_path=None, allow_unsafe: bool = False, sha256: str | N
         card_assumed=assumed, load_warnings=tuple(load_warnings), forward=forward,
         safety_checks=checks, unsafe_allowed=screening.findings,
     )
+
+
+def _load_deployed(path: Path, model_format: str, card: ModelCard, card_path, assumed: bool, allow_unsafe: bool,
+                   sha256: str | None) -> LoadedModel:
+    """A TFLite or ONNX model: screened as data, refused on its findings unless trusted, then opened by its runtime."""
+    screen, runtime = DEPLOYED[model_format]
+    screening, num_parameters = screen(path)
+    _refuse_unless_trusted(path, screening, allow_unsafe)
+    where = f"card {card_path}" if card_path else "a card beside the model (none found)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        forward = runtime(path, card.layout, where, num_parameters)
+    load_warnings = sorted({str(w.message).splitlines()[0] for w in caught if issubclass(w.category, UserWarning)})
+    _check_card_against_model(path, card, card_path, forward.input_shape, forward.output_shape)
+    card = card if card.size is not None else _with_size(card, forward.input_shape)
+    return LoadedModel(
+        path=path, format=model_format, loader=forward.loader, sha256=sha256 or file_sha256(path), card=card,
+        card_path=card_path, card_assumed=assumed, load_warnings=tuple(load_warnings), forward=forward,
+        safety_checks=screening.checks, unsafe_allowed=screening.findings)
 
 
 def admission(model: LoadedModel) -> dict:

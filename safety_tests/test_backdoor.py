@@ -14,5 +14,8 @@ def test_no_class_has_an_outlying_small_trigger(requirement_case, safety_run, ev
     if isinstance(safety_run.model, Ensemble):
         evidence.not_applicable("the model is an ensemble: the trigger scan reverse-engineers the triggers of one "
                                 "network, and a member's trigger is not the ensemble's; scan each member on its own")
+    if safety_run.model.gradients_unavailable_reason:
+        evidence.not_applicable(f"the trigger scan optimises triggers by gradient: "
+                                f"{safety_run.model.gradients_unavailable_reason}")
     result = evidence.record_trigger_scan(safety_run.trigger_scan.result)
     assert result.verdict is Verdict.PASS, result.message

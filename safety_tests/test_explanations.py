@@ -18,7 +18,8 @@ from safety_harness.metrics.verdicts import Verdict
 def test_recognised_signs_are_recognised_by_the_sign(requirement_case, predictions, safety_run, evidence):
     explanations, sign = safety_run.explanations, requirement_case.class_id
     if explanations.chosen is None:
-        evidence.not_applicable("no explainer passed its self-checks on this model (see the evidence's explanations)")
+        evidence.not_applicable(explanations.model_wide_reason
+                                or "no explainer passed its self-checks on this model (see the evidence's explanations)")
     recognised = np.flatnonzero((predictions.labels == sign) & (predictions.predicted == sign))
     images, boxes = safety_run.images(predictions, recognised)
     boxed = (boxes >= 0).all(axis=1)

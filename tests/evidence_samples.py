@@ -37,11 +37,13 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
                                   "family_wise": False},
         "verdict_counts": {"pass": 1, "fail": 1, "insufficient_evidence": 1, "not_applicable": 1},
         "model": {
-            "path": text("model_path"), "format": text("format"), "loader": text("loader"), "sha256": "ab" * 32,
+            "path": text("model_path"), "format": text("format"), "loader": text("loader"),
+            "runtime": text("runtime"), "sha256": "ab" * 32,
             "input_shape": [None, 32, 32, 3], "output_shape": [None, 43], "parameters": 1000,
             "card_path": text("card_path"), "card_assumed": True,
             "card": {"size": [32, 32], "channels": text("channels"), "range": [0.0, 1.0], "resize": text("resize"),
-                     "output": text("output"), "classes": [text("card_class")], "class_names": [text("card_class")]},
+                     "output": text("output"), "classes": [text("card_class")], "class_names": [text("card_class")],
+                     "layout": text("card_layout")},
             "load_warnings": [text("load_warning")],
             "preprocessing_check": {
                 "n": 512, "labelled": True, "rule": text("preprocessing_rule"),

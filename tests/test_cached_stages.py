@@ -29,8 +29,10 @@ def model():
 
 
 def identity_only(model):
-    """The model as a warm run may see it: its identity, no network (touching one fails the test)."""
-    return SimpleNamespace(sha256=model.sha256, card=model.card, path=model.path)
+    """The model as a warm run may see it: its identity and what its admission recorded, no network (touching one
+    fails the test)."""
+    return SimpleNamespace(sha256=model.sha256, card=model.card, path=model.path,
+                           gradients_unavailable_reason=model.gradients_unavailable_reason)
 
 
 def test_cached_arrays_are_computed_once_and_absent_ones_stay_absent(tmp_path):

@@ -55,10 +55,12 @@ def test_the_detectors_read_the_scores_and_say_when_there_are_none():
 
 
 def loaded(network, output="probabilities"):
-    """What StochasticForward and the cache keys read of a LoadedModel: its network, loader, card and identity."""
+    """What StochasticForward and the cache keys read of a LoadedModel: its network, loader, card, identity and
+    whether it can be differentiated (a deployed TFLite or ONNX model cannot)."""
     fields = {"output": output, "channels": "RGB", "pixel_range": (0, 1), "size": tuple(network.inputs[0].shape[1:3])}
     card = types.SimpleNamespace(**fields, to_dict=lambda: fields)
-    return types.SimpleNamespace(network=network, loader="keras", card=card, path="test-model", sha256="0")
+    return types.SimpleNamespace(network=network, loader="keras", card=card, path="test-model", sha256="0",
+                                 gradients_unavailable_reason=None)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +116,8 @@ def test_a_model_without_dropout_cannot_run_mc_dropout():
     run = types.SimpleNamespace(model=loaded(network), options=types.SimpleNamespace(seed=0),
                                 cache=PredictionCache(None))
     assert McDropoutStage(run).unavailable_reason == "model has no Dropout layer: MC dropout needs one"
-    saved_model = types.SimpleNamespace(network=None, loader="tf.saved_model", card=loaded(network).card)
+    saved_model = types.SimpleNamespace(network=None, loader="tf.saved_model", card=loaded(network).card,
+                                        gradients_unavailable_reason=None)
     with pytest.raises(ValueError, match="MC dropout needs the model's layers, which are not accessible: SavedModel"):
         StochasticForward(saved_model)
 

@@ -24,7 +24,7 @@ from safety_harness.synthetic.renderer import render_sign
 REQUIREMENTS = Path(__file__).parents[1] / "safety_tests" / "requirements.yaml"
 IDENTITY = ("path", "format", "loader", "sha256", "card", "card_path", "card_assumed", "load_warnings",
             "safety_checks", "unsafe_allowed", "input_shape", "output_shape", "num_parameters",
-            "features_unavailable_reason", "screening")
+            "features_unavailable_reason", "gradients_unavailable_reason", "runtime", "screening")
 
 
 @pytest.fixture(scope="module")

@@ -98,7 +98,7 @@ def test_lambda_layers_are_refused_unless_trusted(tmp_path):
 @pytest.mark.parametrize("name, content, message", [
     ("bad.h5", b"garbage" * 20, "not an HDF5 file"),
     ("bad.keras", b"garbage" * 20, "not a valid .keras archive"),
-    ("model.onnx", b"x", "unknown format '.onnx'"),
+    ("model.pt", b"x", "unknown format '.pt'"),
 ])
 def test_corrupt_and_unknown_files(tmp_path, name, content, message):
     (tmp_path / name).write_bytes(content)

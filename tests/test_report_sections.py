@@ -30,7 +30,7 @@ def test_no_external_string_reaches_the_report_as_markup():
     assert shown == {
         "robust", "clean", "undecided", "unlabelled", "title", "hazard", "rationale", "class_name", "perturbation",
         "not_applicable_reason", "excluded_path", "excluded_reason", "model_path", "format",
-        "loader", "channels", "resize", "output", "card_class", "load_warning", "safety_check", "unsafe_allowed", "ingest_path",
+        "loader", "runtime", "card_layout", "channels", "resize", "output", "card_class", "load_warning", "safety_check", "unsafe_allowed", "ingest_path",
         "layout", "reading", "folder", "label_file", "class_name_0", "ignored_path", "ignored_reason", "description",
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
         "library_version", "stage", "stage_source", "left_out", "report", "requirements_file", "variant_channels",

@@ -31,3 +31,10 @@ def shown(value, limit: int = 80) -> str:
     a megabyte-long value must not become a megabyte-long message."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def first_line(error: Exception) -> str:
+    """``Type: first line of the message`` of a library's exception, for quoting it in a :class:`HarnessInputError`
+    (its traceback and further lines say nothing the user can act on)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"

@@ -81,6 +81,8 @@ class ModelCard(_Section):
     output: str
     classes: str | list[str]
     class_names: list[str]
+    layout: str | None = Field(description="NHWC or NCHW as the card sets it for a deployed model; None: detected "
+                                           "from its input shape (Keras models and SavedModels: NHWC)")
 
 
 class SafetyChecks(_Section):
@@ -119,6 +121,9 @@ class ModelIdentity(_Section):
     path: str
     format: str
     loader: str
+    runtime: str | None = Field(description="how a deployed model (.tflite, .onnx) is run: the runtime and its "
+                                            "version, the input's layout and quantisation, the output's, the "
+                                            "batching; None for a Keras model or SavedModel, run in TensorFlow")
     sha256: Sha256
     input_shape: list[int | None]
     output_shape: list[int | None]

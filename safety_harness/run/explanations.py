@@ -5,7 +5,7 @@ self_checks.py: model-parameter randomisation and deletion) on a seeded sample o
 :data:`SAMPLE_SIZE` correctly recognised clean images, each explained for its true class.
 The chosen explainer is the first, in :data:`~safety_harness.explanations.EXPLAINERS` order,
 that passes both checks; its maps are evidence. No explainer applies to an ensemble
-(:data:`ENSEMBLE_NOT_EXPLAINED`). When none passes, the best-scoring one
+(:data:`ENSEMBLE_NOT_EXPLAINED`) nor to a deployed model (TFLite, ONNX: its runtime gives no gradients). When none passes, the best-scoring one
 (lowest median randomisation correlation) still draws the report's heatmaps, marked as
 having failed its sanity check, and nothing is judged on it.
 
@@ -122,6 +122,13 @@ class ExplanationStage:
         model = self._run.model
         return ExplainedModel(model.network, model.loader, model.card.output)
 
+    @property
+    def model_wide_reason(self) -> str | None:
+        """Why no explainer applies to the model at all (an ensemble, a model without gradients); None when each
+        explainer is checked on it."""
+        model = self._run.model
+        return ENSEMBLE_NOT_EXPLAINED if isinstance(model, Ensemble) else model.gradients_unavailable_reason
+
     @functools.cached_property
     def sample_positions(self) -> np.ndarray:
         """Positions in the clean predictions of the seeded sample of correctly recognised images."""
@@ -134,8 +141,8 @@ class ExplanationStage:
     def figures(self) -> tuple[ExplainerFigures, ...]:
         """Every explainer's self-check figures, read from the run's cache when the model, its card, the
         ingest, the seed and the code are those they were computed with."""
-        if isinstance(self._run.model, Ensemble):
-            return tuple(ExplainerFigures(name, False, ENSEMBLE_NOT_EXPLAINED) for name in EXPLAINERS)
+        if self.model_wide_reason is not None:
+            return tuple(ExplainerFigures(name, False, self.model_wide_reason) for name in EXPLAINERS)
         run = self._run
         key = cache_key(stage="explainer self-checks", model=run.model.sha256, card=run.model.card.to_dict(),
                         ingest=run.content_sha256(run.ingest), records=run.ingest.order_sha256, seed=run.options.seed,

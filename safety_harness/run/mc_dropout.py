@@ -35,6 +35,8 @@ class StochasticForward:
     def __init__(self, model, passes: int = MC_DROPOUT_PASSES, seed: int = 0):
         if passes < 1:
             raise ValueError(f"passes must be >= 1, got {passes}")
+        if model.gradients_unavailable_reason:
+            raise ValueError(f"MC dropout runs the model's layers with dropout on: {model.gradients_unavailable_reason}")
         explained = ExplainedModel(model.network, model.loader, model.card.output)
         layers = explained.layers
         if layers is None:

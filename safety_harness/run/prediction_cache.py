@@ -33,7 +33,7 @@ _CODE = ("safety_harness/ingest", "model_under_test", "perturbations", "safety_h
          "safety_harness/backdoor", "safety_harness/run/trigger_scan.py",
          "safety_harness/run/counterexample.py", "safety_harness/run/uncertainty.py")
 _LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "tf-keras", "numpy", "opencv-python-headless",
-              "albumentations", "pillow")
+              "albumentations", "pillow", "ai-edge-litert", "onnxruntime", "onnx")
 
 
 @functools.cache

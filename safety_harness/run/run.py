@@ -456,6 +456,7 @@ def _model_identity(model, check) -> dict:
         "path": str(model.path),
         "format": model.format,
         "loader": model.loader,
+        "runtime": model.runtime,
         "sha256": model.sha256,
         "input_shape": list(model.input_shape),
         "output_shape": list(model.output_shape),
