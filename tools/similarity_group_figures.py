@@ -8,7 +8,7 @@ the share of classes whose group count lies within 0.67-1.5x the true track coun
 the original crops and for 32x32 copies. On ``gtsrb/Final_Test`` (32x32): the number of groups and the
 stop signs' groups. Then the leakage check: two tracks per class as reference (at 32x32) against the
 other two as ingest (original size), clean and with a third of the ingest's frames copied into the
-reference.
+reference; and every track split into its first and last 15 frames.
 """
 
 import argparse
@@ -63,20 +63,33 @@ def grouping_figures(name: str, images, labels, tracks):
           f"{len(np.unique(tracks))} tracks, classes with 0.67-1.5x the track count {within:.0%}, {seconds}")
 
 
-def leakage_figures(images, small, tracks):
-    reference = np.flatnonzero(tracks % 100 < 2)
-    ingest = np.flatnonzero(tracks % 100 >= 2)
-    clean, seconds = timed(near_duplicate_pairs, [images[i] for i in ingest], [small[i] for i in reference])
-    print(f"leakage, clean split: {len(np.unique(tracks[ingest][clean['index_a']]))} of "
-          f"{len(np.unique(tracks[ingest]))} ingest tracks with a near-duplicate, {len(clean)} pairs, {seconds}")
+def leakage_figures(images, small, labels, tracks):
+
+    def flagged(ingest, reference, extra=()):
+        reference = np.concatenate([reference, extra]).astype(np.int64)
+        pairs = near_duplicate_pairs([images[i] for i in ingest], [small[i] for i in reference],
+                                     labels_a=labels[ingest], labels_b=labels[reference])
+        hits = np.zeros(len(ingest), dtype=bool)
+        hits[pairs["index_a"]] = True
+        return hits, pairs
+
+    reference, ingest = np.flatnonzero(tracks % 100 < 2), np.flatnonzero(tracks % 100 >= 2)
+    (hits, pairs), seconds = timed(flagged, ingest, reference)
+    ingest_tracks = len(np.unique(tracks[ingest]))
+    print(f"leakage, two tracks per class against the other two (reference at 32x32): "
+          f"{len(np.unique(tracks[ingest][hits]))} of {ingest_tracks} ingest tracks with a near-duplicate, "
+          f"{len(pairs)} pairs, {seconds}")
     copied = ingest[::3]
-    leaky = near_duplicate_pairs([images[i] for i in ingest], [small[i] for i in reference] + [small[i] for i in copied])
-    flagged = np.zeros(len(ingest), dtype=bool)
-    flagged[leaky["index_a"]] = True
+    hits, _ = flagged(ingest, reference, copied)
     print(f"leakage, a third of the ingest's frames copied at 32x32 into the reference: "
-          f"{flagged[np.isin(ingest, copied)].mean():.0%} of the copied frames and "
-          f"{flagged[~np.isin(ingest, copied)].mean():.0%} of the other frames flagged, "
-          f"{len(np.unique(tracks[ingest][flagged]))} of {len(np.unique(tracks[ingest]))} ingest tracks leaking")
+          f"{hits[np.isin(ingest, copied)].mean():.0%} of the copies' originals and "
+          f"{hits[~np.isin(ingest, copied)].mean():.0%} of the other frames flagged, "
+          f"{len(np.unique(tracks[ingest][hits]))} of {ingest_tracks} ingest tracks leaking")
+    frames = np.arange(len(tracks)) - np.searchsorted(tracks, tracks)  # position within the track
+    first_half, second_half = np.flatnonzero(frames < 15), np.flatnonzero(frames >= 15)
+    hits, _ = flagged(second_half, first_half)
+    print(f"leakage, each track's first 15 frames in the reference and its last 15 in the ingest: "
+          f"{len(np.unique(tracks[second_half][hits]))} of {len(np.unique(tracks))} tracks flagged")
 
 
 def final_test_figures(folder: Path):
@@ -100,7 +113,7 @@ def main():
     grouping_figures("original size", images, labels, tracks)
     grouping_figures("at 32x32", small, labels, tracks)
     final_test_figures(shared / "Final_Test")
-    leakage_figures(images, small, tracks)
+    leakage_figures(images, small, labels, tracks)
 
 
 if __name__ == "__main__":
