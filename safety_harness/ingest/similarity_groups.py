@@ -198,22 +198,32 @@ def near_duplicate_pairs(images_a, images_b, threshold: float = NEAR_DUPLICATE_S
     trimmed_b = [image_descriptors(_trimmed(images_b, margin)) for margin in CROP_MARGINS]
     best = np.zeros(len(whole_a), dtype=np.int64)
     similarity = np.full(len(whole_a), -np.inf)
-    for start in range(0, len(whole_a), BLOCK_ROWS):
-        rows = slice(start, start + BLOCK_ROWS)
-        block = whole_a[rows] @ whole_b.T
-        for variant_a, variant_b in zip(trimmed_a, trimmed_b):
-            np.maximum(block, variant_a[rows] @ whole_b.T, out=block)
-            np.maximum(block, whole_a[rows] @ variant_b.T, out=block)
-        if labels_a is not None:
-            block_labels = labels_a[rows][:, None]
-            comparable = (block_labels == labels_b) | (block_labels == -1) | (labels_b == -1)
-            block[~comparable] = -np.inf
-        best[rows] = block.argmax(axis=1)
-        similarity[rows] = block[np.arange(len(block)), best[rows]]
+    for rows, columns in _comparable(labels_a, labels_b, len(whole_a), len(whole_b)):
+        if not len(columns):
+            continue
+        for start in range(0, len(rows), BLOCK_ROWS):
+            chunk = rows[start:start + BLOCK_ROWS]
+            block = whole_a[chunk] @ whole_b[columns].T
+            for variant_a, variant_b in zip(trimmed_a, trimmed_b):
+                np.maximum(block, variant_a[chunk] @ whole_b[columns].T, out=block)
+                np.maximum(block, whole_a[chunk] @ variant_b[columns].T, out=block)
+            position = block.argmax(axis=1)
+            best[chunk], similarity[chunk] = columns[position], block[np.arange(len(chunk)), position]
     found = np.flatnonzero(similarity >= threshold)
     pairs = np.empty(len(found), dtype=PAIR_DTYPE)
     pairs["index_a"], pairs["index_b"], pairs["similarity"] = found, best[found], similarity[found]
     return pairs
+
+
+def _comparable(labels_a, labels_b, count_a: int, count_b: int):
+    """``(rows of A, columns of B)`` blocks of the pairs worth comparing: all of them without labels;
+    else each class of A with the same class of B and the unlabelled images (-1), which compare with all."""
+    if labels_a is None:
+        yield np.arange(count_a), np.arange(count_b)
+        return
+    for label in np.unique(labels_a):
+        columns = np.arange(count_b) if label == -1 else np.flatnonzero((labels_b == label) | (labels_b == -1))
+        yield np.flatnonzero(labels_a == label), columns
 
 
 def _trimmed(images, margin: float) -> list:
