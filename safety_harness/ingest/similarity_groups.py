@@ -91,7 +91,7 @@ TONE_BINS = 8
 TRACKLET_NEIGHBOURS, SHARED_NEIGHBOURS = 8, 2
 #: neighbours per image counted as links between tracklets, and the share of them that merges two
 LINK_NEIGHBOURS, LINK_SHARE = 10, 0.3
-#: no neighbour edge below this cosine similarity (far below two frames of a track: median 0.93)
+#: no neighbour edge below this cosine similarity (a frame and its track's closest other frame: median 0.88)
 EDGE_FLOOR = 0.5
 #: cosine similarity from which two images count as near-duplicates
 NEAR_DUPLICATE_SIMILARITY = 0.94
@@ -116,8 +116,8 @@ def image_descriptors(images) -> np.ndarray:
 
     Returns
     -------
-    (n, d) float32 array whose rows have unit length (a constant image's row is zero), computed
-    BLOCK_ROWS images at a time.
+    (n, d) float32 array, computed BLOCK_ROWS images at a time, whose rows have unit length (less for
+    an image without contrast, whose layout and gradient parts are zero).
     """
     blocks = [np.zeros((0, DESCRIPTOR_LENGTH), dtype=np.float32)]
     for start in range(0, len(images), BLOCK_ROWS):
