@@ -74,6 +74,9 @@ METRICS = {
     # a search, not a rate: a class whose reverse-engineered trigger is an outlying small one fails
     # (Neural Cleanse, safety_harness/backdoor/neural_cleanse.py)
     "trigger_anomaly": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False),
+    # share of the ingest's groups with a near-duplicate in the reference or training data
+    # (safety_harness/ingest/similarity_groups.py): the ingest is not development data
+    "leakage_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
 }
 
 #: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
@@ -250,8 +253,15 @@ class _TriggerScan(_Entry):
     max_anomaly_index: Annotated[float, Field(gt=0)] = 2.0
 
 
+class _Leakage(_Thresholded):
+    """At most ``threshold`` of the ingest's groups have a near-duplicate in ``--reference`` or ``--training-data``."""
+
+    metric: Literal["leakage_rate"]
+    direction: Literal["<="]  # a ceiling: leakage is what the requirement limits
+
+
 _FAMILIES = (_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm,
-             _Monitored, _Relevance, _Attraction, _TriggerScan)
+             _Monitored, _Relevance, _Attraction, _TriggerScan, _Leakage)
 _ENTRY = TypeAdapter(Annotated[Union[_FAMILIES], Field(discriminator="metric")])  # noqa: UP007 — a tuple of types
 #: the keys each metric takes, for messages
 _KEYS = {metric: [info.alias or name for name, info in family.model_fields.items()]

@@ -34,6 +34,7 @@ from safety_harness.ingest.decoded import DecodedIngest
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
 from safety_harness.run.counterexample import CounterexampleStage
+from safety_harness.run.data_independence import DataIndependenceStage
 from safety_harness.run.distributed import RayPredictionStage, WorkerSetup
 from safety_harness.run.explanations import ExplanationStage
 from safety_harness.run.mc_dropout import McDropoutStage
@@ -58,6 +59,8 @@ class SafetyRun:
         self.ingest = open_ingest(options.ingest_path, folder_classes)
         self.reference_ingest = (None if options.reference_path is None
                                  else open_ingest(options.reference_path, folder_classes))
+        self.training_data_ingest = (None if options.training_data_path is None
+                                     else open_ingest(options.training_data_path, folder_classes))
         self._check_class_map_used()
         self.given_ood_sets = given_ood_sets(options.ood_set_paths)
         self.cache = PredictionCache(options.cache_dir)
@@ -88,6 +91,8 @@ class SafetyRun:
         self.trigger_scan = TriggerScanStage(self)
         #: sticker counterexample searches, computed or read from the cache
         self.counterexample = CounterexampleStage(self)
+        #: near-duplicates of the ingest's images in the reference and training data, found on first use
+        self.data_independence = DataIndependenceStage(self)
 
     def _folder_classes(self) -> FolderClasses:
         """What class folders named by class name are matched to: the card's class names (read without
@@ -118,7 +123,8 @@ class SafetyRun:
         """A ``--class-map`` that no ingest reads would be ignored silently: refuse it."""
         if self.options.class_map_path is None:
             return
-        ingests = [ingest for ingest in (self.ingest, self.reference_ingest) if ingest is not None]
+        ingests = [ingest for ingest in (self.ingest, self.reference_ingest, self.training_data_ingest)
+                   if ingest is not None]
         if all(ingest.layout != "class-name-folders" for ingest in ingests):
             layouts = ", ".join(f"{ingest.root} is {ingest.layout}" for ingest in ingests)
             raise HarnessInputError(
