@@ -39,6 +39,12 @@ OPTIONS = (
                             help="CSV of 'folder name,class id' rows (header optional) mapping the ingest's class "
                                  "folders to class ids (default: folders named by class id, or by the model card's "
                                  "class names)")),
+    (("--groups",), dict(metavar="PATH", type=Path, default=None,
+                         help="CSV of 'file,group' rows (header optional), one per image of --ingest, its path "
+                              "relative to the ingest folder: images of one group (a track, one physical sign) "
+                              "are dependent, and rates are bounded over groups (default: a Track column of the "
+                              "label file, the GTSRB training naming TTTTT_FFFFF, or groups estimated from image "
+                              "similarity)")),
     (("--reference",), dict(metavar="DIR", type=Path, default=None,
                             help="in-distribution reference data the OOD alarm is fitted on, e.g. the model's "
                                  "validation set (default: the bundled reference with the bundled model or ingest, "
@@ -64,8 +70,9 @@ OPTIONS = (
                                 "cached)")),
     (("--ray-address",), dict(metavar="ADDRESS", default=None,
                               help="run the prediction stage (decode, perturb, forward pass) on Ray: 'local' starts "
-                                   "a Ray instance here, 'auto' joins this machine's cluster, 'ray://HOST:PORT' a "
-                                   "remote one; needs requirements-ray.txt (default: predict in this process)")),
+                                   "a Ray instance here, 'auto' or 'HOST:PORT' (the head node) joins the cluster this "
+                                   "machine is a node of, 'ray://HOST:PORT' a remote one; needs requirements-ray.txt "
+                                   "(default: predict in this process)")),
     (("--ray-workers",), dict(metavar="N", type=int, default=2,
                               help="model-holding Ray actors, one CPU each (default: 2)")),
     (("--ray-store",), dict(metavar="DIR", type=Path, default=None,
@@ -83,6 +90,10 @@ OPTIONS = (
     (("--allow-corrupt-images",), dict(action="store_true",
                                        help="evaluate the readable images when some cannot be decoded; the report "
                                             "lists the excluded ones")),
+    (("--max-image-pixels",), dict(metavar="N", type=int, default=None,
+                                   help="the most pixels (width x height) an image may have: a larger one is "
+                                        "refused before it is decoded, as a possible decompression bomb; raise "
+                                        "it for genuine large images (default: 67108864, 8192 x 8192)")),
     (("--allow-unsafe-model",), dict(action="store_true",
                                      help="load a model that carries code (Lambda layers, custom objects) or whose "
                                           "graph has ops with side effects (file, network, Python callbacks); the "
@@ -113,10 +124,10 @@ def pytest_load_initial_conftests(early_config, parser, args):
         return
     settings = iniconfig.IniConfig(ini)["pytest"]
     args[:0] = shlex.split(settings.get("addopts", ""))
-    if not early_config.known_args_namespace.file_or_dir:
-        testpaths = [str(project / path) for path in settings.get("testpaths", "").split()]
-        args.extend(testpaths)
-        early_config.known_args_namespace.file_or_dir = testpaths  # the initial conftests are found from these
+    if not parser.parse_known_args(args).file_or_dir:
+        # pytest finds the initial conftests (this folder's conftest.py registers the harness's plugins)
+        # from the invocation folder, this one, when the command line names no path
+        args.extend(str(project / path) for path in settings.get("testpaths", "").split())
     for path in reversed(settings.get("pythonpath", "").split()):
         sys.path.insert(0, str(project / path))
     for name in ("markers", "filterwarnings"):

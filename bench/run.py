@@ -3,7 +3,7 @@
     python bench/run.py [--workload default|gtsrb|all] [--skip-4x]
 
 For each workload, in one run on one machine:
-  * the whole suite cold (empty prediction cache) and warm (second run): wall time and peak RSS;
+  * the whole suite cold (empty prediction cache) and warm (second run): wall time and each run's own peak RSS;
   * the floor: batched tf.function inference over every image variant the suite evaluates
     (clean, each perturbed condition on the images it reads, the stickered sets of the sticker-attraction
     requirement, reference data, OOD sets), and the generation of every perturbed variant, each timed alone;
@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
+from bench.peak_memory import run_measured  # noqa: E402
 from model_under_test import load_model  # noqa: E402
 from model_under_test.reference import BUNDLED_MODEL  # noqa: E402
 from perturbations import get_perturbation, perturb_batch  # noqa: E402
@@ -54,20 +54,16 @@ SHARED = ROOT.parent / "shared"
 
 
 def run_suite(options, cache_dir) -> dict:
-    """One `pytest` run in its own process: wall seconds, peak RSS (MiB), exit code."""
+    """One `pytest` run in its own process: wall seconds, its own peak RSS (MiB, bench/peak_memory.py), exit code."""
     with tempfile.TemporaryDirectory() as scratch:
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--cache-dir={cache_dir}",
                    f"--html={scratch}/report.html", *options]
         log = Path(scratch) / "output.log"
-        started = time.perf_counter()
         with log.open("wb") as output:
-            process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
-            _, status, usage = os.wait4(process.pid, 0)
-        seconds = round(time.perf_counter() - started, 1)
-        exit_code = os.waitstatus_to_exitcode(status)
-        if exit_code not in (0, 1):  # 0: gate pass, 1: gate fail; anything else is not a measurement
-            raise SystemExit(f"{' '.join(command)} exited with {exit_code}:\n{log.read_text()[-3000:]}")
-        return {"seconds": seconds, "peak_rss_mib": round(usage.ru_maxrss / 1024), "exit_code": exit_code}
+            run = run_measured(command, cwd=ROOT, output=output)
+        if run.exit_code not in (0, 1):  # 0: gate pass, 1: gate fail; anything else is not a measurement
+            raise SystemExit(f"{' '.join(command)} exited with {run.exit_code}:\n{log.read_text()[-3000:]}")
+        return {"seconds": run.seconds, "peak_rss_mib": run.peak_rss_mib, "exit_code": run.exit_code}
 
 
 def variants(plan, ingest):
@@ -176,6 +172,7 @@ def worker_throughput(model_path, card_path, ingest_path) -> dict:
     and on shards under the plan's slowest-to-generate perturbation, measured in this process."""
     from safety_harness.plan.conditions import Condition
     from safety_harness.run.distributed import SHARD_BATCHES, ShardPredictor, WorkerSetup
+    from safety_harness.run.prediction_cache import code_fingerprint
 
     model = load_model(Path(model_path), None if card_path is None else Path(card_path))
     folder_classes = FolderClasses(tuple(model.card.class_names))
@@ -184,7 +181,8 @@ def worker_throughput(model_path, card_path, ingest_path) -> dict:
     with tempfile.TemporaryDirectory() as store:
         worker = ShardPredictor(WorkerSetup(Path(model_path), None if card_path is None else Path(card_path),
                                             model.card, False, Path(ingest_path), 256, 0, Path(store),
-                                            folder_classes=folder_classes, records_sha256=ingest.order_sha256))
+                                            folder_classes=folder_classes, records_sha256=ingest.order_sha256,
+                                            code_fingerprint=code_fingerprint()))
         rates = {}
         for condition in ("clean", "rain:2"):
             started = time.perf_counter()

@@ -8,23 +8,55 @@ input:
   resize: bilinear      # nearest | bilinear | bicubic | area
 output: probabilities   # probabilities | logits
 classes: gtsrb43        # the 43 GTSRB classes in ClassId order, or a list of class names
+training_data:          # optional: what the model was trained on (the evidence and the report name it)
+  description: 39,209 GTSRB training images, all tracks
+  provenance: real      # real | generated
+  hash: null            # SHA-256 of the training data (hex), or null
+  generator: null       # generated data: the generator and its version, e.g. safety_harness.synthetic.renderer v2
 ```
+
+The training data does not change how the model is fed: it is kept beside the card's input and
+output settings (:class:`TrainingData`), not among them.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainValidator,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from safety_harness.core.errors import HarnessInputError, shown
 from safety_harness.core.gtsrb import CLASS_NAMES
+from safety_harness.core.provenance import GENERATED, PROVENANCES
 from safety_harness.core.safe_yaml import load_yaml
 
 CHANNELS = ("RGB", "BGR", "GRAY")
 RESIZES = ("nearest", "bilinear", "bicubic", "area")
 OUTPUTS = ("probabilities", "logits")
 _CARD_FIX = "See README.md, 'Model card', for the schema."
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What the card says the model was trained on: a description, ``real`` or ``generated``, the data's
+    SHA-256 (None: not given) and, for generated data, the generator with its version."""
+
+    description: str
+    provenance: str
+    sha256: str | None = None
+    generator: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"description": self.description, "provenance": self.provenance, "hash": self.sha256,
+                "generator": self.generator}
 
 
 @dataclass(frozen=True)
@@ -38,6 +70,8 @@ class ModelCard:
     output: str = "probabilities"
     class_names: tuple[str, ...] = CLASS_NAMES
     classes_spec: str = "gtsrb43"
+    #: not part of :meth:`to_dict`, which says how the model is fed (and keys the cached predictions)
+    training_data: TrainingData | None = None
 
     @property
     def num_channels(self) -> int:
@@ -112,18 +146,35 @@ class _Input(BaseModel):
         return value
 
 
+class _TrainingData(BaseModel):
+    model_config = _SCHEMA
+    description: Annotated[str, StringConstraints(min_length=1)]
+    provenance: Annotated[str, _one_of(PROVENANCES)]
+    hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    generator: Annotated[str, StringConstraints(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _generator_of_generated_data(self):
+        if self.generator is not None and self.provenance != GENERATED:
+            raise ValueError(f"names a generator ({shown(self.generator)}) for data whose provenance is "
+                             f"{self.provenance}: a generator belongs to generated data only")
+        return self
+
+
 class _Card(BaseModel):
     model_config = _SCHEMA
     input: _Input | None = None
     output: Annotated[str, _one_of(OUTPUTS)] | None = None
     classes: Annotated[str | list, PlainValidator(_classes)] | None = None
+    training_data: _TrainingData | None = None
 
 
 def _describe(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
-        parent = _Input if error["loc"][0] == "input" and len(error["loc"]) > 1 else _Card
-        prefix = "input." if parent is _Input else ""
+        section = error["loc"][0] if len(error["loc"]) > 1 else None
+        parent = _Card.model_fields[section].annotation.__args__[0] if section else _Card
+        prefix = f"{section}." if section else ""
         return f"unknown key {key}; known: {', '.join(prefix + name for name in parent.model_fields)}"
     if error["type"] == "value_error":
         return f"{key} {error['ctx']['error']}"
@@ -148,6 +199,10 @@ def parse_card(path: Path) -> ModelCard:
               "pixel_range": None if inputs.range is None else tuple(float(v) for v in inputs.range)}
     if isinstance(card.classes, list):
         values |= {"class_names": tuple(card.classes), "classes_spec": f"list of {len(card.classes)} names"}
+    if card.training_data is not None:
+        trained = card.training_data
+        values["training_data"] = TrainingData(trained.description, trained.provenance, trained.hash,
+                                               trained.generator)
     return ModelCard(**{key: value for key, value in values.items() if value is not None})
 
 

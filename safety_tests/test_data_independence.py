@@ -16,10 +16,9 @@ def test_ingest_leakage_ceiling(requirement_case, safety_run, evidence):
         evidence.not_applicable("no --reference or --training-data given: nothing to compare the ingest with "
                                 "(the OOD alarm's reference is then a seeded part of the ingest itself)")
     leakage = stage.leakage
-    result = evidence.judge_rate(leakage.rate, details={
+    result = evidence.judge_rate(leakage.rate, groups=leakage.groups, details={
         "compared_with": leakage.compared_with,
         "leaking_pairs": leakage.pairs,
         "leaking_pair_count": leakage.pair_count,
-        "groups": "estimated from image similarity (safety_harness/ingest/similarity_groups.py)",
     })
     assert result.verdict is Verdict.PASS, result.message

@@ -55,6 +55,19 @@ def gtsrb_test_subset(source: Path, folder: Path, choose) -> Path:
     return folder
 
 
+def suite_command(folder: Path, *options) -> list[str]:
+    """``pytest safety_tests`` with ``options``, its report and evidence in ``folder`` (run it from PROJECT_ROOT,
+    in :func:`suite_environment`)."""
+    return [sys.executable, "-m", "pytest", "safety_tests", "-q", "-p", "no:cacheprovider",
+            f"--html={folder / 'report.html'}", f"--evidence={folder / 'evidence.json'}",
+            f"--cache-dir={PROJECT_ROOT / '.cache'}", *options]
+
+
+def suite_environment(**variables) -> dict:
+    """This process's environment with a fixed hash seed and ``variables``."""
+    return {**os.environ, "PYTHONHASHSEED": "0", **variables}
+
+
 @pytest.fixture(scope="session")
 def run_safety_suite(tmp_path_factory):
     """Run ``pytest safety_tests`` with the given options; report and evidence go to a temporary folder."""
@@ -62,10 +75,8 @@ def run_safety_suite(tmp_path_factory):
     def run(*options, name="run") -> SuiteRun:
         folder = tmp_path_factory.mktemp(name)
         html, evidence = folder / "report.html", folder / "evidence.json"
-        command = [sys.executable, "-m", "pytest", "safety_tests", "-q", "-p", "no:cacheprovider",
-                   f"--html={html}", f"--evidence={evidence}", f"--cache-dir={PROJECT_ROOT / '.cache'}", *options]
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        completed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=900)
+        completed = subprocess.run(suite_command(folder, *options), cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                   env=suite_environment(), timeout=900)
         return SuiteRun(
             returncode=completed.returncode,
             output=completed.stdout + completed.stderr,

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 from safety_harness.evidence.document import SCHEMA_VERSION
+from safety_harness.evidence.safety_case import build_safety_case
 
 
 def sample_evidence(text: Callable[[str], str] = str) -> dict:
@@ -18,16 +19,21 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "margin": None if bound is None else round(bound - 0.95, 6), "samples_needed": 450 if verdict == "insufficient_evidence" else None,
             "samples_needed_status": "computed" if verdict == "insufficient_evidence" else None, "verdict": verdict, "reason": reason,
             "parameters": {text("parameter"): text("parameter_value")}, "details": {text("detail"): [1, 2.5, None]},
+            "samples_needed_unit": "independent groups" if verdict == "insufficient_evidence" else None,
+            "independence": {"independence": "groups", "reason": text("independence_reason"),
+                             "image_bound": bound, "groups": 40, "effective_n": 88.5, "correlation": 0.25,
+                             "correlation_source": text("correlation_source")},
         }
 
     def preprocessing_variant(p_value, clearly_better):
         return {"channels": text("variant_channels"), "range": [0.0, 255.0], "accuracy": 0.5, "mean_confidence": 0.9,
                 "class_entropy": 0.8, "p_value": p_value, "clearly_better": clearly_better, "unusable": None}
 
-    return {
+    evidence = {
         "schema_version": SCHEMA_VERSION,
         "gate": "fail",
-        "gate_joint_confidence": {"value": 0.97, "method": "holm", "rate_cases": 1, "left_out": [text("left_out")],
+        "gate_joint_confidence": {"value": 0.97, "method": "holm", "rate_cases": 1, "set_by": [text("robust")],
+                                  "family_wise_passing": 0, "family_wise_gate": "fail", "left_out": [text("left_out")],
                                   "family_wise": False},
         "verdict_counts": {"pass": 1, "fail": 1, "insufficient_evidence": 1, "not_applicable": 1},
         "model": {
@@ -52,8 +58,21 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "n": 302, "evaluated": 300, "sha256": "cd" * 32, "class_counts": {"0": 2, "14": 300},
             "excluded": [{"path": text("excluded_path"), "reason": text("excluded_reason")}],
             "ignored": [{"path": text("ignored_path"), "reason": text("ignored_reason")}],
+            "groups": {"source": "estimated", "description": text("groups_description"), "count": 41,
+                       "per_class": {"0": 1, "14": 40},
+                       "sizes": {"min": 1, "median": 7.0, "max": 30, "histogram": {"1": 3, "5-9": 38}}},
         },
+        "data": {"demonstration": True, "same_generator_as_training": ["ingest"], "sets": [
+            {"role": "ingest", "name": "ingest", "provenance": "generated", "description": text("ingest_description"),
+             "sha256": "cd" * 32, "generator": text("generator"), "seed": 7},
+            {"role": "ood_set", "name": text("ood_set"), "provenance": "real", "description": text("ood_description"),
+             "sha256": "ef" * 32, "generator": None, "seed": None},
+            {"role": "training", "name": text("training_name"), "provenance": "generated",
+             "description": text("training_description"), "sha256": None, "generator": text("generator"),
+             "seed": None}]},
         "requirements_file": text("requirements_file"),
+        "requirements_not_judged": [{"id": text("not_judged"), "title": text("not_judged_title"),
+                                     "hazard": text("not_judged_hazard"), "reason": text("not_judged_reason")}],
         "report": text("report"),
         "class_names": [text("class_name_0")] + [f"class {i}" for i in range(1, 43)],
         "perturbations": {text("perturbation"): {"description": text("description"),
@@ -89,3 +108,6 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             requirement("unlabelled", "not_applicable", "clean", None, None, reason=text("not_applicable_reason")),
         ],
     }
+    evidence["safety_case"] = build_safety_case(evidence["requirements"], evidence["model"], evidence["data"],
+                                                evidence["requirements_not_judged"])
+    return evidence

@@ -152,6 +152,15 @@ def test_missing_requirements_file(run_safety_suite, tmp_path):
     assert_clear_error(run_safety_suite(f"--requirements={tmp_path / 'req.yaml'}", name="req"), "req.yaml")
 
 
+def test_requirements_whose_cases_would_share_an_id(run_safety_suite, tmp_path):
+    entry = "  - {{id: {id}, title: t, hazard: h, metric: recall, class: {cls}, threshold: 0.9, direction: '>='}}\n"
+    requirements = tmp_path / "requirements.yaml"
+    requirements.write_text("version: 1\nrequirements:\n" + entry.format(id="R", cls="each")
+                            + entry.format(id="R-class14", cls=14))
+    assert_clear_error(run_safety_suite(f"--requirements={requirements}", name="case-ids"),
+                       "Requirements 'R' (class 14 of 'class: each') and 'R-class14' both give the case id 'R-class14'")
+
+
 @pytest.fixture
 def ingest_with_corrupt_image(tmp_path):
     for i in range(3):
@@ -161,9 +170,13 @@ def ingest_with_corrupt_image(tmp_path):
     return tmp_path
 
 
-def test_corrupt_images_are_listed_and_refused(run_safety_suite, ingest_with_corrupt_image):
-    assert_clear_error(run_safety_suite(f"--ingest={ingest_with_corrupt_image}", name="corrupt"),
-                       "truncated.png", "--allow-corrupt-images")
+def test_corrupt_images_and_images_over_the_size_cap_are_listed_and_refused(run_safety_suite,
+                                                                              ingest_with_corrupt_image):
+    image(ingest_with_corrupt_image / "14" / "large.png", size=(40, 40))
+    run = run_safety_suite(f"--ingest={ingest_with_corrupt_image}", "--max-image-pixels=1500", name="corrupt")
+    assert_clear_error(run, "2 image(s) cannot be used (1 over the image size cap)", "truncated.png: cannot decode",
+                       "large.png: over the size cap against decompression bombs: the image is 40 x 40 = 1,600 "
+                       "pixels, the cap 1,500", "--max-image-pixels=1600", "Raise the size cap", "--allow-corrupt-images")
 
 
 def test_corrupt_images_excluded_on_request_are_reported(run_safety_suite, ingest_with_corrupt_image):

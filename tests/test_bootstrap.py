@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 from scipy.special import softmax
 
 from safety_harness.metrics import calibration
-from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES, batched_bootstrap_bound, bootstrap_bound
+from safety_harness.metrics.bootstrap import (
+    DEFAULT_RESAMPLES,
+    batched_bootstrap_bound,
+    bootstrap_bound,
+    group_bootstrap_bound,
+)
 from safety_harness.metrics.ranking import auroc
 from safety_harness.plan.plan import RunOptions
 
@@ -138,3 +143,22 @@ def test_equal_mass_statistics_on_resamples_break_ties_as_the_statistic_does(met
     rows = np.random.default_rng(1).integers(0, labels.size, (20, labels.size))
     expected = [statistic(probabilities[r], labels[r]) for r in rows]
     assert statistic.on_resamples(probabilities, labels, rows) == pytest.approx(expected, abs=1e-12)
+
+
+def test_the_group_bootstrap_resamples_whole_groups():
+    rng = np.random.default_rng(3)
+    signs = rng.normal(size=25)
+    frames, tracks = np.repeat(signs, 30), np.repeat(np.arange(25), 30)  # 30 identical frames of each sign
+
+    def mean_of(values):
+        return lambda rows: values[rows].mean(axis=1)
+
+    over_signs = batched_bootstrap_bound(mean_of(signs), signs.size, "<=", n_resamples=2000, seed=1)
+    over_tracks = group_bootstrap_bound(mean_of(frames), tracks, "<=", n_resamples=2000, seed=1)
+    over_frames = batched_bootstrap_bound(mean_of(frames), frames.size, "<=", n_resamples=2000, seed=1)
+    # resampling tracks claims what 25 signs show; resampling frames claims far more
+    assert over_tracks == pytest.approx(over_signs, abs=0.05)
+    assert over_frames - signs.mean() < (over_tracks - signs.mean()) / 3
+    assert over_tracks == group_bootstrap_bound(mean_of(frames), tracks, "<=", n_resamples=2000, seed=1)
+    with pytest.raises(ValueError, match="groups"):
+        group_bootstrap_bound(mean_of(frames), np.zeros((2, 2)), "<=")

@@ -10,7 +10,7 @@ from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.gtsrb import CLASS_NAMES
 from safety_harness.ingest import FolderClasses, open_ingest
 from safety_harness.plan.options import check_options
-from safety_harness.run.distributed import WorkerSetup, merge_shards, shards, worker_ingest
+from safety_harness.run.distributed import ShardPredictor, WorkerSetup, merge_shards, shards, worker_ingest
 from tests.conftest import deterministic_sections
 from tests.test_ingest import image
 
@@ -34,7 +34,8 @@ def test_merged_shards_concatenate_in_shard_order_and_keep_only_arrays_every_sha
 
 
 @pytest.mark.parametrize(("options", "phrase"), [
-    ({"ray_address": "somewhere:6379"}, "is not a Ray address"),
+    ({"ray_address": "somewhere"}, "is not a Ray address"),
+    ({"ray_address": "http://somewhere:6379"}, "is not a Ray address"),
     ({"ray_address": "local", "ray_workers": 0}, "at least one worker"),
     ({"ray_address": "local", "models": ("a.h5", "b.h5")}, "not an ensemble"),
 ])
@@ -75,6 +76,14 @@ def test_a_worker_opens_class_name_folders_as_the_driver_and_refuses_another_ord
     assert worker_ingest(setup).records == driver.records
     with pytest.raises(RuntimeError, match="another order"):
         worker_ingest(dataclasses.replace(setup, records_sha256="elsewhere"))
+
+
+def test_a_worker_with_other_library_versions_than_the_driver_is_refused_before_it_loads_the_model(tmp_path):
+    setup = WorkerSetup(model_path=tmp_path / "not-loaded.keras", card_path=None, card=None, allow_unsafe_model=False,
+                        ingest_path=tmp_path, batch_size=2, seed=0, store=tmp_path / "store",
+                        code_fingerprint="the driver's, with tensorflow of another version")
+    with pytest.raises(RuntimeError, match="other library versions"):
+        ShardPredictor(setup)
 
 
 def test_predictions_made_ahead_on_ray_serve_only_the_images_they_were_made_for():

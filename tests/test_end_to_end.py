@@ -26,6 +26,21 @@ def test_default_run_passes_the_gate(default_run):
     assert "safety gate: PASS" in default_run.output
 
 
+def test_the_default_run_is_a_demonstration_on_data_from_the_models_own_generator(default_run):
+    data = default_run.evidence["data"]
+    assert data["demonstration"] and "(demonstration on generated data: not release evidence)" in default_run.output
+    assert {d["provenance"] for d in data["sets"]} == {"generated"}
+    assert {"ingest", "reference"} <= set(data["same_generator_as_training"])
+    # the joint confidence is set by the monitor's zero-event cases: no silent miss in 700 stop signs each
+    joint = default_run.evidence["gate_joint_confidence"]
+    assert len(joint["set_by"]) == 16 and all(case.startswith("SR-SILENT-STOP-MISS") for case in joint["set_by"])
+    assert joint["value"] == pytest.approx(1 - 16 * 0.995 ** 700, abs=1e-6)
+    assert "16 zero-event SR-SILENT-STOP-MISS cases (n = 700)" in default_run.html
+    # every bundled requirement judged: the hazards' goals are supported, but for the one without a --ood-set
+    statuses = {h["status"] for h in default_run.evidence["safety_case"]["hazards"]}
+    assert statuses == {"supported", "undeveloped"} and default_run.evidence["requirements_not_judged"] == []
+
+
 def test_default_evidence_holds_every_bundled_requirement(default_run):
     results = {r["id"]: r for r in default_run.evidence["requirements"]}
     for requirement_id in ("SR-STOP-RECALL", "SR-STOP-PRECISION", "SR-STOP-CRITICAL-CONFUSION", "SR-ACCURACY"):

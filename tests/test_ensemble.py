@@ -173,6 +173,12 @@ def test_an_ensemble_of_two_shared_models_is_judged_end_to_end(run_safety_suite,
     recall = results["SR-STOP-RECALL"]
     assert recall["bound"] <= recall["value"] and recall["successes"] >= 265
     assert "ensemble" in run.evidence["explanations"]["explainers"][0]["reason"]
+    # real data, given as a folder: release evidence, for the ensemble as a whole
+    data = run.evidence["data"]
+    assert not data["demonstration"] and [(d["role"], d["provenance"]) for d in data["sets"]] == [("ingest", "real")]
+    assert "demonstration" not in run.output
+    top_goal = run.evidence["safety_case"]["top_goal"]["text"]
+    assert top_goal.startswith(f"The ensemble of 2 classifiers (SHA-256 {model['sha256']})")
     assert "an ensemble of 2 models" in run.html
 
 

@@ -3,7 +3,9 @@ gives one clear message naming the file (HarnessInputError) or is that image's l
 
 import io
 import os
+import struct
 import tempfile
+import zlib
 from pathlib import Path
 
 import cv2
@@ -15,7 +17,8 @@ from PIL import Image
 
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.ingest import decode_image, iter_image_batches, open_ingest
-from safety_harness.ingest.reader import MAX_IMAGE_PIXELS
+from safety_harness.ingest.reader import MAX_IMAGE_PIXELS, OVER_SIZE_CAP
+from safety_harness.plan.options import check_options
 from tests.test_ingest import GTSRB_HEADER, error_for, image, write
 
 
@@ -82,17 +85,52 @@ def test_exif_orientation_is_applied(tmp_path, suffix):
 
 def test_decompression_bombs_are_decoding_failures_of_their_file(tmp_path):
     image(tmp_path / "14" / "good.png")
-    side = int(np.sqrt(MAX_IMAGE_PIXELS)) + 8  # over the limit, under twice it: Pillow only warns
+    side = int(np.sqrt(MAX_IMAGE_PIXELS)) + 8  # just over the cap (Pillow's own check would only warn)
     (tmp_path / "14" / "over.ppm").write_bytes(f"P6 {side} {side} 255\n".encode() + b"\0" * 64)
-    (tmp_path / "14" / "huge.ppm").write_bytes(b"P6 100000 100000 255\n" + b"\0" * 64)  # Pillow raises
+    (tmp_path / "14" / "huge.ppm").write_bytes(b"P6 100000 100000 255\n" + b"\0" * 64)
     ingest = open_ingest(tmp_path)
-    with pytest.warns(Image.DecompressionBombWarning):
-        decoded, failed = decoded_and_failed(ingest)
+    decoded, failed = decoded_and_failed(ingest)
     assert decoded == {"good.png"} and failed == {"over.ppm", "huge.ppm"}
-    with pytest.raises(ValueError, match="decompression bomb"), pytest.warns(Image.DecompressionBombWarning):
-        decode_image(tmp_path / "14" / "over.ppm", (8, 8), "area")
-    with pytest.raises(ValueError, match="declares more than the 67108864 pixels"):
+    with pytest.raises(ValueError, match="100000 x 100000 = 10,000,000,000 pixels, the cap 67,108,864"):
         decode_image(tmp_path / "14" / "huge.ppm", (8, 8), "area")
+
+
+def black_png(width: int, height: int) -> bytes:
+    """A valid 8-bit RGB PNG of ``width`` x ``height``, all black, compressed row by row (never whole in memory)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor, row = zlib.compressobj(1), bytes(1 + 3 * width)  # each row: filter type 0, then its pixels
+    pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+
+
+def test_an_image_over_the_size_cap_is_refused_as_such_with_its_size_and_how_to_raise_the_cap(tmp_path):
+    (tmp_path / "large.png").write_bytes(black_png(9000, 9000))
+    with pytest.raises(ValueError) as refused:
+        decode_image(tmp_path / "large.png", (8, 8), "area")
+    message = str(refused.value)
+    assert message.startswith("over the size cap against decompression bombs: the image is 9000 x 9000 = "
+                              "81,000,000 pixels, the cap 67,108,864") and "cannot decode" not in message
+    assert message.endswith("raise the cap with --max-image-pixels=81000000")
+
+
+def test_a_raised_size_cap_decodes_the_image_and_a_lowered_one_refuses_it(tmp_path):
+    path = image(tmp_path / "sign.png")  # 40 x 36 = 1,440 pixels
+    assert decode_image(path, (8, 8), "area", max_pixels=1440).shape == (8, 8, 3)
+    with pytest.raises(ValueError, match="the image is 40 x 36 = 1,440 pixels, the cap 1,439"):
+        decode_image(path, (8, 8), "area", max_pixels=1439)
+    ingest = open_ingest(tmp_path)
+    failures = [failure for batch in iter_image_batches(ingest, (8, 8), "area", max_pixels=1000)
+                for failure in batch.failures]
+    assert len(failures) == 1 and failures[0][1].startswith(OVER_SIZE_CAP)
+
+
+def test_a_size_cap_below_one_pixel_is_refused_with_the_options(tmp_path):
+    with pytest.raises(HarnessInputError, match="--max-image-pixels 0 is not a size cap") as refused:
+        check_options(tmp_path, max_image_pixels=0)
+    assert "--max-image-pixels=100000000" in refused.value.fix
 
 
 # --- entries no layout reads are listed; links leaving the ingest and link loops are refused ---
@@ -120,6 +158,35 @@ def test_label_file_layouts_list_unnamed_files(tmp_path):
     write(tmp_path / "GT-final_test.csv", f"{GTSRB_HEADER}\n00000.ppm;40;36;5;4;34;31;14\n")
     ingest = open_ingest(tmp_path)
     assert [(p.name, "label file names" in reason) for p, reason in ingest.ignored] == [("00001.ppm", True)]
+
+
+@pytest.mark.parametrize("folder", ["labels.csv", "GT-final_test.csv", "Images/GT-final_test.csv", "Test.CSV",
+                                    "linked.csv"])
+def test_a_folder_named_like_a_label_file_is_named_in_the_refusal(tmp_path, folder):
+    for index in range(12):  # more than a message lists of the ingest's entries
+        image(tmp_path / f"{index:05d}.ppm")
+    if folder == "linked.csv":
+        (tmp_path / "sub").mkdir()
+        (tmp_path / folder).symlink_to("sub")
+    else:
+        (tmp_path / folder).mkdir(parents=True)
+    message = error_for(tmp_path)
+    assert f"{folder}/ is a folder named like a label file" in message and "Rename the folder" in message
+
+
+def test_a_folder_named_like_a_class_label_file_is_named_as_a_folder(tmp_path):
+    image(tmp_path / "00014" / "00000.ppm")
+    (tmp_path / "00014" / "GT-00014.csv").mkdir()
+    assert f"Label file {tmp_path / '00014' / 'GT-00014.csv'} is a folder, not a file" in error_for(tmp_path)
+
+
+def test_images_beside_a_folder_are_said_not_to_be_a_flat_ingest(tmp_path):
+    image(tmp_path / "00000.ppm")
+    (tmp_path / "notes").mkdir()
+    message = error_for(tmp_path)
+    assert "no known layout found (it holds notes/, 00000.ppm)" in message
+    assert "its 1 image(s) directly inside are not read as a flat folder of images because it also holds " \
+           "folder(s): notes/" in message
 
 
 @pytest.mark.parametrize("layout", ["class-folders", "gtsrb-test", "flat"])

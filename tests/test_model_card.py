@@ -6,8 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model_under_test import ModelCard, default_card_path, parse_card, preprocess, resolve_card
+from model_under_test.card import TrainingData
+from model_under_test.reference import BUNDLED_MODEL
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.gtsrb import CLASS_NAMES
+from safety_harness.synthetic.default_ingest import GENERATOR
 
 
 def test_default_card_path(tmp_path):
@@ -34,7 +37,24 @@ def test_full_card(tmp_path):
         (30, 28), "GRAY", (-1.0, 1.0), "area", "logits")
     assert card.class_names == ("a", "b", "c") and card.num_channels == 1
     assert parse_card(tmp_path / "c.yaml").to_dict()["classes"] == "list of 3 names"
-    assert ModelCard().class_names == CLASS_NAMES
+    assert ModelCard().class_names == CLASS_NAMES and card.training_data is None
+
+
+def test_the_card_may_name_the_training_data_which_does_not_change_how_the_model_is_fed(tmp_path):
+    path = tmp_path / "c.yaml"
+    fed = "input:\n  size: [32, 32]\n"
+    path.write_text(fed + "training_data:\n  description: GTSRB training set\n  provenance: real\n  hash: "
+                    + "ab" * 32 + "\n")
+    card = parse_card(path)
+    assert card.training_data == TrainingData("GTSRB training set", "real", "ab" * 32, None)
+    (tmp_path / "plain.yaml").write_text(fed)
+    assert card.to_dict() == parse_card(tmp_path / "plain.yaml").to_dict()
+
+
+def test_the_bundled_reference_card_says_it_was_trained_on_the_bundled_renderer():
+    card = parse_card(BUNDLED_MODEL.with_suffix(".yaml"))
+    assert (card.training_data.provenance, card.training_data.generator) == ("generated", GENERATOR)
+    assert len(card.training_data.sha256) == 64
 
 
 @pytest.mark.parametrize(
@@ -56,6 +76,14 @@ def test_full_card(tmp_path):
         ("input: [\n", "line 2: not valid YAML"),
         ("input:\n  channels: RGB\n  channels: BGR\n", "line 3: key 'channels' appears twice"),
         ("input: &i {channels: RGB}\nclasses: *i\n", "line 1: anchor &i refused"),
+        ("training_data:\n  description: x\n  provenance: synthetic\n",
+         "training_data.provenance is 'synthetic'; allowed: real, generated"),
+        ("training_data:\n  description: x\n  provenance: real\n  generator: r v1\n",
+         "training_data names a generator ('r v1') for data whose provenance is real"),
+        ("training_data:\n  description: x\n  provenance: real\n  hash: abc\n", "training_data.hash"),
+        ("training_data:\n  provenance: real\n", "training_data.description: field required"),
+        ("training_data:\n  description: x\n  provenance: real\n  seed: 1\n",
+         "unknown key training_data.seed; known: training_data.description, training_data.provenance"),
     ],
 )
 def test_invalid_cards_name_file_and_key(tmp_path, text, message):

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from safety_harness.evidence.results import EvidenceLog, RequirementResult
 from safety_harness.metrics.bounds import one_sided_bound
-from safety_harness.metrics.multiplicity import holm_joint_confidence, rate_p_value
+from safety_harness.metrics.multiplicity import holm_deciding_hypotheses, holm_joint_confidence, rate_p_value
 from safety_harness.metrics.verdicts import Verdict, judge_proportion
 from safety_harness.plan.conditions import CLEAN
 from safety_harness.plan.requirements import Requirement, RequirementCase
@@ -92,6 +92,32 @@ def test_the_evidence_covers_the_passing_rates_and_names_the_statistics_left_out
         log.record(result)
     joint = log.to_dict()["gate_joint_confidence"]
     # two equal p-values 0.99 ** 299: Holm gives max(2 p, p) = 2 p
-    assert joint == {"value": round(1 - 2 * 0.99 ** 299, 6), "method": "holm", "rate_cases": 2, "left_out": ["ECE"],
+    # set by both; at the Bonferroni level over the run's 4 rate cases (0.05 / 4) neither would pass
+    assert joint == {"value": round(1 - 2 * 0.99 ** 299, 6), "method": "holm", "rate_cases": 2, "set_by": ["B", "A"],
+                     "family_wise_passing": 0, "family_wise_gate": "fail", "left_out": ["ECE"],
                      "family_wise": False}
     assert EvidenceLog().gate_joint_confidence()["value"] is None
+
+
+def test_the_joint_confidence_is_set_by_the_hypotheses_from_the_maximising_p_value_up():
+    zero_event = 0.995 ** 700  # no silent miss in 700 stop signs against a ceiling of 0.005
+    p_values = [1e-9, zero_event, 1e-6, *[zero_event] * 15]
+    deciding = holm_deciding_hypotheses(p_values)
+    assert sorted(deciding.tolist()) == [1, *range(3, 18)]
+    assert holm_joint_confidence(p_values) == pytest.approx(1 - 16 * zero_event)
+    # one p-value far above the rest sets it alone
+    assert holm_deciding_hypotheses([0.001, 0.002, 0.04]).tolist() == [2]
+    # largest p-value first
+    assert holm_deciding_hypotheses([0.01, 0.012]).tolist() == [1, 0]
+
+
+def test_the_family_wise_verdict_says_which_passing_rates_survive_bonferroni():
+    log = EvidenceLog()
+    for result in (_result("A", Verdict.PASS, 999, 1000, 0.9), _result("B", Verdict.PASS, 299, 299, 0.99)):
+        log.record(result)
+    joint = log.gate_joint_confidence()
+    # A's p-value is tiny; B's (0.99 ** 299 = 0.0495) is above 0.05 / 2
+    assert (joint["family_wise_passing"], joint["family_wise_gate"]) == (1, "fail")
+    assert joint["set_by"] == ["B"]
+    # --family-wise judged them there already: every passing rate case passes at its own level
+    assert log.gate_joint_confidence(family_wise=True)["family_wise_gate"] == "pass"

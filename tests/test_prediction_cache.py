@@ -1,5 +1,7 @@
 """The persistent prediction cache: exact keys, atomic entries, and a second run served from disk."""
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -55,6 +57,43 @@ def test_an_unreadable_entry_is_recomputed_not_trusted(tmp_path):
     cache.store(key, ARRAYS, [])
     next(tmp_path.rglob("*.npz")).write_bytes(b"half an entry")
     assert cache.load(key, "clean") is None
+
+
+#: a process storing an entry that stops half way through writing it, so that it can be killed there: where
+#: a worker killed on a cluster (or a run interrupted) may stop, made certain instead of timed
+WRITER_STOPPED_HALF_WAY = """
+import io, sys, time
+import numpy as np
+from safety_harness.run.prediction_cache import PredictionCache
+
+whole_entry = np.savez
+def half_then_wait(file, **arrays):
+    entry = io.BytesIO()
+    whole_entry(entry, **arrays)
+    file.write(entry.getvalue()[:entry.tell() // 2])
+    file.flush()
+    print("half written", flush=True)
+    time.sleep(300)
+
+np.savez = half_then_wait
+PredictionCache(sys.argv[1]).store(sys.argv[2], {"indices": np.arange(50_000)}, [])
+"""
+
+
+def test_a_writer_killed_half_way_through_an_entry_leaves_no_entry(tmp_path):
+    key = cache_key(**PARTS)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER_STOPPED_HALF_WAY, str(tmp_path), key], cwd=PROJECT_ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "half written\n"
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+    assert [path.suffix for path in tmp_path.rglob("*.*")] == [".tmp"]  # what it wrote, under a temporary name
+    cache = PredictionCache(tmp_path)
+    assert cache.load(key, "shard") is None and cache.outcomes["shard"] == "computed"
+    cache.store(key, {"indices": np.arange(3)}, [])
+    assert cache.load(key, "shard")[0]["indices"].tolist() == [0, 1, 2]
 
 
 def _stored_entry(tmp_path, arrays=ARRAYS, failures=()):
@@ -150,7 +189,7 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
     second = run_safety_suite(*options, name="cache-warm")
     stages = set(first.evidence["predictions_from"]) - {"model network"}
     assert stages >= {"ingest clean", "reconstruction detector", "vae detector", f"content hash of {ingest}",
-                      "bootstrap bounds"}
+                      "bootstrap bounds", f"image groups of {ingest}"}
     check = next(stage for stage in stages if stage.startswith("preprocessing check of "))
     assert any(stage.startswith("model admission of ") for stage in stages)
     assert {first.evidence["predictions_from"][stage] for stage in stages} == {"computed"}
@@ -166,5 +205,5 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
     # manifest changed); the reference and the detector fitted on it are not
     recomputed = {stage for stage, outcome in third.evidence["predictions_from"].items() if outcome == "computed"}
     assert recomputed == {"ingest clean", f"content hash of {ingest}", "explainer self-checks", check,
-                          "bootstrap bounds"}
+                          "bootstrap bounds", f"image groups of {ingest}"}
     assert third.evidence["ingest"]["sha256"] != first.evidence["ingest"]["sha256"]

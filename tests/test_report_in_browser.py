@@ -136,9 +136,9 @@ def hostile_run(run_safety_suite, tmp_path_factory):
     for class_id in (14, 1, 13):
         noise_images(ingest / str(class_id), [make(f"file{class_id}-{i}") for i, make in enumerate(file_payloads)]
                      + [f"plain{i}" for i in range(3)])
-    ood_sets = [folder / "foreign-signs", folder / "more_foreign.signs"]
+    ood_sets = [folder / "noise-frames", folder / "more_noise.frames"]
     for ood in ood_sets:
-        noise_images(ood, [f"foreign{i}" for i in range(20)])
+        noise_images(ood, [f"frame{i}" for i in range(20)])
 
     run = run_safety_suite(f"--model={REFERENCE_CARD.with_suffix('.keras')}", f"--model-card={folder / 'card.yaml'}",
                            f"--ingest={ingest}", *(f"--ood-set={ood}" for ood in ood_sets),
@@ -199,12 +199,28 @@ def test_the_report_renders_without_console_errors_with_every_section(default_li
     completed = chromium(default_like_report, tmp_path / "profile", "--dump-dom")
     assert console_messages(completed) == []
     dom = completed.stdout
-    assert re.search(r'<div class="gate gate-(pass|fail|no_verdict)">RELEASE GATE: ', dom)
-    assert '<svg xmlns="http://www.w3.org/2000/svg" class="safety-case"' in dom and "G1: mitigated: " in dom
+    # the bundled ingest is generated: the gate says so, outside the release colours
+    assert re.search(r'<div class="gate gate-(pass|fail|no_verdict) gate-demonstration">RELEASE GATE: '
+                     r'(PASS|FAIL|NO VERDICT) \(demonstration on generated data: not release evidence\) — ', dom)
+    assert "<td>ingest</td><td>ingest</td><td>generated: safety_harness.synthetic.renderer v2, seed 20261122</td>" in dom
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="safety-case"' in dom
     assert dom.count('<table class="safety-case-table">') == 1 and dom.count("<details><summary>") >= 4
+    # statuses derived from the verdicts: the stop-sign hazard judged here, the hazards deselected undeveloped
+    case = dom[dom.index("<h2>Safety case</h2>"):dom.index("<h2>Limitations and residual risk</h2>")]
+    assert re.search(r'<td rowspan="\d+" id="hazard-G1">G1: The vehicle does not stop at a stop sign[^<]*</td>'
+                     r'<td rowspan="\d+" class="goal-(supported|not_supported)">', case)
+    assert "G0 [◇ undeveloped]" in case and '<td rowspan="1" class="goal-undeveloped">◇ undeveloped</td>' in case
+    assert '<a href="#requirement-SR-STOP-RECALL">' in case and '<tr id="requirement-SR-STOP-RECALL">' in case
+    assert "Jointly: all " in dom and "zero-event SR-SILENT-STOP-MISS cases" in dom and "Family-wise verdict: " in dom
     for heading in ("Summary: may this model be released?", "Safety case", "Limitations and residual risk",
                     "Identity and integrity"):
         assert f"<h2>{heading}</h2>" in dom
+    limitations = dom[dom.index("<h2>Limitations and residual risk</h2>"):dom.index("<h2>Requirements</h2>")]
+    assert re.findall(r"<h3[^>]*>([^<]+)</h3>", limitations) == [
+        "Data provenance and independence", "Operating conditions covered and not covered",
+        "Hazards without evidence", "Requirements defined but not in this requirement set",
+        "Known detector blind spots", "Statistical caveats", "Assumptions"]
+    assert "<li>msp: reads only the classifier's outputs: an unknown input the classifier maps onto a class" in limitations
     # pytest-html's results table stays below the report's own sections
     assert dom.index("Identity and integrity") < dom.index('id="results-table"')
 

@@ -5,6 +5,7 @@ import hashlib
 import re
 
 from safety_harness.evidence.document import EvidenceDocument, write_document
+from safety_harness.evidence.safety_case import build_safety_case
 from safety_harness.report.sections import render
 from tests.evidence_samples import sample_evidence
 
@@ -34,7 +35,9 @@ def test_no_external_string_reaches_the_report_as_markup():
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
         "library_version", "stage", "stage_source", "left_out", "report", "variant_channels", "clearly_better",
         "unusable_reason", "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable",
-        "explainer_reason", "class_view_name", "class_view_reason",
+        "explainer_reason", "class_view_name", "class_view_reason", "ingest_description", "ood_set", "ood_description",
+        "generator", "training_name", "training_description", "not_judged", "not_judged_title", "not_judged_hazard",
+        "not_judged_reason", "groups_description",
     }
 
 
@@ -57,12 +60,13 @@ def test_the_class_views_show_the_harness_drawn_heatmaps_marked_when_not_evidenc
 
 def test_the_sections_show_gate_verdicts_and_rationale():
     html = render_sample()
-    assert '<div class="gate gate-fail">RELEASE GATE: FAIL' in html
+    assert ('<div class="gate gate-fail gate-demonstration">RELEASE GATE: FAIL (demonstration on generated data: '
+            'not release evidence) — ' in html)
     assert "Tests that ended in an error without a verdict: 1." in html
     assert "<th>Rationale</th>" in html and "<td>rationale</td>" in html
     assert '<td class="verdict-fail">fail</td>' in html and '<td class="verdict-pass">pass</td>' in html
     assert "<li><strong>clean</strong>: fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in html
-    assert "0.99 against &gt;= 0.95; at the observed error count 450 samples would be needed (have 300)</li>" in html
+    assert "0.99 against &gt;= 0.95; at the observed error count 450 independent groups would be needed (have 40: 410 more)</li>" in html
     assert "NO MODEL CARD was found" in html
     assert "all 1 passing rate requirement cases hold <strong>simultaneously</strong> with confidence 97.00 %" in html
 
@@ -70,13 +74,20 @@ def test_the_sections_show_gate_verdicts_and_rationale():
 def test_the_summary_answers_the_release_question():
     html = render_sample()
     summary = html[html.index("<h2>Summary"):html.index("<h2>Safety case")]
-    assert '<div class="gate gate-fail">' in summary
+    assert '<div class="gate gate-fail gate-demonstration">' in summary
     # the two blocking cases, one sentence each; the pass and the not-applicable case are not listed
     assert "<h3>Requirements not met (2)</h3>" in summary
     assert "<li><strong>clean</strong> (title): fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in summary
     assert "<strong>undecided</strong>" in summary and "<strong>unlabelled</strong>" not in summary
-    # the one case met, with its margin
-    assert "<td>robust</td><td>title</td>" in summary and '<td class="num">0.0400</td>' in summary
+    # the one case met, with its sample size and margin
+    assert "<td>robust</td><td>title</td><td class=\"num\">300</td>" in summary
+    assert '<td class="num">0.0400</td>' in summary and "<th>Effective n</th>" in summary
+    # the data behind the verdicts, and what the confidence rests on
+    assert "<td>ingest</td><td>ingest</td><td>generated: generator, seed 7</td>" in summary
+    assert "Drawn from the same generator as the model's training data: ingest." in summary
+    assert "each requirement case holds at its own stated confidence (95 %)" in summary
+    assert "set by 1 zero-event robust case (n = 300)" in summary
+    assert "0 of the 1 passing rate cases would pass: the gate would read <strong>FAIL</strong>" in summary
 
 
 def test_the_safety_case_groups_requirements_under_their_hazard_with_every_case_expandable():
@@ -84,10 +95,17 @@ def test_the_safety_case_groups_requirements_under_their_hazard_with_every_case_
     evidence["requirements"][0]["hazard"] = "the sign is missed in rain"
     evidence["requirements"].append({**evidence["requirements"][1], "id": "clean@rain:2", "condition": "rain:2",
                                      "value": 0.8, "bound": 0.7, "margin": -0.25})
+    evidence["safety_case"] = build_safety_case(evidence["requirements"], evidence["model"], evidence["data"],
+                                                evidence["requirements_not_judged"])
     html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
     case = html[html.index("<h2>Safety case"):html.index("<h2>Limitations")]
-    assert case.count("<svg") == 1 and "G1: mitigated: the sign is missed in rain" in case
-    assert '<td rowspan="1">the sign is missed in rain</td>' in case and '<td rowspan="3">hazard</td>' in case
+    assert case.count("<svg") == 1 and "Hazard mitigated: the sign is missed in rain" in case
+    assert '<td rowspan="1" id="hazard-G1">G1: the sign is missed in rain</td>' in case
+    assert '<td rowspan="3" id="hazard-G2">G2: hazard</td>' in case
+    # every node links to where the report shows it: solutions to their requirement's row, goals to their
+    # hazard's, the data and operating-conditions context and the assumption to their sections
+    for anchor in ("requirement-clean", "hazard-G1", "data-provenance", "operating-conditions", "assumptions"):
+        assert f'<a href="#{anchor}">' in case and f'id="{anchor}"' in html, anchor
     # the requirement "clean" has two cases: its worst (smallest margin) is shown, both are behind <details>
     row = case[case.index("<td>clean: title</td>"):]
     row = row[:row.index("</details>")]
@@ -98,8 +116,8 @@ def test_the_safety_case_groups_requirements_under_their_hazard_with_every_case_
 def test_limitations_are_generated_from_the_run():
     html = render_sample()
     limitations = html[html.index("<h2>Limitations"):html.index("<h2>Requirements")]
-    assert "Too few samples to decide 1 requirement case(s)" in limitations
-    assert "450 samples would be needed (have 300)" in limitations
+    assert "Too few samples to decide <strong>undecided</strong>" in limitations
+    assert "450 independent groups would be needed (have 40: 410 more)" in limitations
     assert "No silent-failure requirement ran" in limitations
     # the sample ingest has images of classes 0 and 14 only
     assert "41 class(es) of the model card have no image in the ingest" in limitations and "1 class 1" in limitations
@@ -107,6 +125,26 @@ def test_limitations_are_generated_from_the_run():
     assert "1 image(s) excluded" in limitations and "1 file(s) of the ingest not read" in limitations
     # rain judged at severity 1 only
     assert "no requirement of this run judged them:\nrain 2, 3, 4, 5." in limitations
+    assert re.findall(r"<h3[^>]*>([^<]+)</h3>", limitations) == [
+        "Data provenance and independence", "Operating conditions covered and not covered",
+        "Hazards without evidence", "Requirements defined but not in this requirement set",
+        "Known detector blind spots", "Statistical caveats", "Assumptions"]
+    assert "<li><strong>not_judged</strong> (not_judged_title): not_judged_reason.</li>" in limitations
+    assert '<a href="#hazard-G2">G2</a> (◇ undeveloped): not_judged_hazard No requirement against it' in limitations
+    assert '<a href="#hazard-G1">G1</a> (✗ not supported): hazard Evidence against it: clean.' in limitations
+    assert "Groups of dependent images: groups_description (41 groups)" in limitations
+    assert "count every image as independent" not in limitations
+
+
+def test_cases_that_count_every_image_as_independent_are_listed_among_the_limitations():
+    evidence = sample_evidence()
+    evidence["requirements"][0]["independence"] = {
+        "independence": "images", "reason": "not group-aware: the bootstrap resamples images, not groups",
+        "image_bound": None, "groups": None, "effective_n": None, "correlation": None, "correlation_source": None}
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {"perturbation": CONTACT_SHEET}))
+    limitations = html[html.index("<h2>Limitations"):html.index("<h2>Requirements")]
+    assert (f"1 case(s) count every image as independent: <strong>{evidence['requirements'][0]['id']}</strong> "
+            "(not group-aware: the bootstrap resamples images, not groups).") in limitations
 
 
 def test_the_report_prints_the_digest_of_the_evidence_file_as_written(tmp_path):

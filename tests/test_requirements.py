@@ -333,3 +333,34 @@ def test_a_monitored_requirement_carries_its_monitor(tmp_path):
     requirement, = load_requirements(write(tmp_path, body))
     assert requirement.parameters == {"detector": "msp", "target_false_alarm_rate": 0.05}
     assert [case.case_id for case in expand_cases([requirement], 43)] == ["SR-X@clean", "SR-X@fog:1", "SR-X@fog:2"]
+
+
+@pytest.mark.parametrize("entries, origins", [
+    ((ENTRY.replace("class: 14", "class: each"), ENTRY.replace("SR-X", "SR-X-class14")),
+     "'SR-X' (class 14 of 'class: each') and 'SR-X-class14'"),
+    ((ENTRY + "    condition: ['fog:1']\n", ENTRY.replace("SR-X", "SR-X@fog:1")),
+     "'SR-X' (condition 'fog:1') and 'SR-X@fog:1'"),
+    ((OOD_ENTRY.removeprefix("requirements:\n"), ENTRY.replace("SR-X", "SR-O-noise")),
+     "'SR-O' (OOD set 'noise') and 'SR-O-noise'"),
+])
+def test_two_requirements_giving_one_case_id_are_refused_naming_both(tmp_path, entries, origins):
+    message = refusal(write(tmp_path, "requirements:\n" + "".join(entry.lstrip("\n") for entry in entries)))
+    assert f"Requirements {origins} both give the case id" in message and "Rename one of them" in message
+
+
+def test_an_ood_set_listed_twice_is_refused_and_a_given_one_named_too_is_one_case(tmp_path):
+    message = refusal(write(tmp_path, OOD_ENTRY.replace("[noise, given]", "[noise, noise]")))
+    assert "requirement 'SR-O', 'ood_sets': lists noise more than once" in message
+    requirements = load_requirements(write(tmp_path, OOD_ENTRY.replace("[noise, given]", "[given, billboards]")))
+    assert [c.case_id for c in expand_cases(requirements, 43, ("billboards",))] == ["SR-O-billboards"]
+
+
+def test_independence_is_groups_unless_a_requirement_or_the_defaults_say_images(tmp_path):
+    (requirement,) = load_requirements(write(tmp_path, "requirements:" + ENTRY))
+    assert requirement.independence == "groups"
+    (requirement,) = load_requirements(write(tmp_path, "defaults:\n  independence: images\nrequirements:" + ENTRY))
+    assert requirement.independence == "images"
+    (requirement,) = load_requirements(write(tmp_path, "requirements:" + ENTRY + "    independence: images\n"))
+    assert requirement.independence == "images" and "independence" not in requirement.parameters
+    with pytest.raises(HarnessInputError, match="'independence'"):
+        load_requirements(write(tmp_path, "requirements:" + ENTRY + "    independence: frames\n"))

@@ -166,8 +166,15 @@ def test_a_keyword_selection_documents_only_the_selected_requirements(pytester):
     assert {label.split()[-1].split(":")[0] for label in predicted} == WEATHER_PERTURBATIONS | {str(CLEAN)}
     deselected = [r.id for r in load_requirements(BUNDLED_REQUIREMENTS) if not r.id.startswith("SR-WEATHER")]
     assert set(re.findall(r"<h3>(\w+): ", report)) == WEATHER_PERTURBATIONS  # the perturbations' definitions
+    # the deselected requirements are named as not judged (safety case, limitations), and nowhere else
+    assert [r["id"] for r in record.pop("requirements_not_judged")] == deselected
+    safety_case = record.pop("safety_case")
+    assert [h["not_judged"] for h in safety_case["hazards"] if h["status"] == "undeveloped"] == [[r] for r in deselected]
+    assert {s["requirement"] for h in safety_case["hazards"] for s in h["solutions"]} == {
+        "SR-WEATHER-STOP-RECALL", "SR-WEATHER-STOP-FLIP"}
+    judged_sections = report[:report.index("<h2>Safety case</h2>")] + report[report.index("<h2>Requirements</h2>"):]
     # names of other requirements' perturbations that no text of the report uses otherwise
     unused = {"gaussian_noise", "motion_blur", "defocus_blur", "sticker", "jpeg"}
-    for text in (json.dumps(record), report):
+    for text in (json.dumps(record), judged_sections):
         assert not [word for word in (*deselected, *unused) if word in text]
 

@@ -157,7 +157,7 @@ def test_robustness_on_real_signs_is_measured_and_reproducible(runs_on_real_sign
     assert drops[0] <= drops[1] and drops[1] > 0
 
 
-def test_uncertainty_on_real_signs_with_foreign_signs_as_near_ood(runs_on_real_signs):
+def test_uncertainty_on_real_signs_with_polish_signs_as_near_ood(runs_on_real_signs):
     run, _ = runs_on_real_signs
     assert run.returncode in (0, 1), run.output
     results = {r["id"]: r for r in run.evidence["requirements"]}

@@ -2,13 +2,20 @@
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from safety_harness.evidence.results import RequirementResult
 from safety_harness.metrics.bounds import clopper_pearson_upper, one_sided_bound
-from safety_harness.metrics.verdicts import SamplesNeeded, Verdict, judge_bound, judge_proportion
+from safety_harness.metrics.verdicts import (
+    SamplesNeeded,
+    Verdict,
+    judge_bound,
+    judge_grouped_proportion,
+    judge_proportion,
+)
 from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
 
 
@@ -114,11 +121,11 @@ def result_of(judgement, metric, successes=None, n=None):
 
 @pytest.mark.parametrize("judgement, metric, counts, status, sentence", [
     (judge_proportion(269, 270, 0.99, ">=", 0.95), "recall", (269, 270), "computed",
-     "at the observed error count 473 samples would be needed (have 270)"),
+     "at the observed error count 473 samples would be needed (have 270: 203 more)"),
     (judge_proportion(500, 500, 1.0, ">=", 0.95), "recall", (500, 500), "impossible",
      "no sample size can decide it at the observed error count"),
     (judge_proportion(3, 100, 0.05, "<=", 0.95, estimate=0.01), "accuracy_drop", (3, 100), "computed",
-     "samples would be needed (have 100)"),
+     "samples would be needed (have 100: "),
     (judge_bound(0.02, 0.07, 0.05, "<=", 0.95), "ece", (None, 900), "not_defined",
      "the bound's method gives no sample size that would decide it"),
 ])
@@ -140,3 +147,16 @@ def test_a_decided_result_says_nothing_of_sample_sizes():
 def test_blocking_verdicts():
     assert Verdict.FAIL.blocks_release and Verdict.INSUFFICIENT_EVIDENCE.blocks_release
     assert not Verdict.PASS.blocks_release and not Verdict.NOT_APPLICABLE.blocks_release
+
+
+def test_a_rate_over_groups_is_judged_on_its_group_aware_bound():
+    outcomes = np.ones(270, bool)
+    # one image per group: the same judgement as over independent images
+    alone = judge_grouped_proportion(outcomes, np.arange(270), 0.99, ">=", 0.95)
+    assert (alone.verdict, alone.bound, alone.samples_needed) == (
+        Verdict.INSUFFICIENT_EVIDENCE, judge_proportion(270, 270, 0.99, ">=", 0.95).bound, 299)
+    # 270 frames of 9 tracks: nine trials, so 299 independent tracks would be needed
+    tracks = judge_grouped_proportion(outcomes, np.repeat(np.arange(9), 30), 0.95, ">=", 0.95)
+    assert tracks.verdict is Verdict.INSUFFICIENT_EVIDENCE and tracks.grouped.groups == 9
+    assert tracks.bound == pytest.approx(0.05 ** (1 / 9)) and tracks.samples_needed == 59
+    assert judge_proportion(270, 270, 0.95, ">=", 0.95).verdict is Verdict.PASS  # what images alone would claim

@@ -14,6 +14,7 @@ Stickers are never trained on.
 """
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from perturbations.registry import available, get_perturbation  # noqa: E402
 from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.core.gtsrb import NUM_CLASSES  # noqa: E402
-from safety_harness.synthetic.default_ingest import TRAINING_SEEDS  # noqa: E402
+from safety_harness.synthetic.default_ingest import GENERATOR, TRAINING_SEEDS  # noqa: E402
 from safety_harness.synthetic.renderer import render_sign  # noqa: E402
 
 HERE = ROOT / "model_under_test" / "reference"
@@ -42,6 +43,12 @@ input:
   resize: area
 output: probabilities
 classes: gtsrb43
+training_data:
+  description: {images:,} renders by the bundled renderer at 32-64 px brought to 32x32, augmented and in part
+    perturbed (tools/train_reference.py; hash over the training images and labels as trained on)
+  provenance: generated
+  generator: {generator}
+  hash: {sha256}
 """
 
 
@@ -130,10 +137,19 @@ def train(x_train, y_train, x_val, y_val, epochs: int):
     return inference_model, history.history
 
 
-def save_with_card(model, output: Path) -> None:
-    """``output`` (uncompiled, Keras 3) and its card beside it (same name, ``.yaml``)."""
+def training_data_sha256(images: np.ndarray, labels: np.ndarray) -> str:
+    """SHA-256 over the training images (uint8, C order) and their labels (little-endian int64)."""
+    digest = hashlib.sha256(np.ascontiguousarray(images, np.uint8).tobytes())
+    digest.update(np.asarray(labels, "<i8").tobytes())
+    return digest.hexdigest()
+
+
+def save_with_card(model, output: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """``output`` (uncompiled, Keras 3) and its card beside it (same name, ``.yaml``), naming the training
+    data (``images``, ``labels``) the model was fitted on."""
     model.save(output)
-    output.with_suffix(".yaml").write_text(CARD)
+    output.with_suffix(".yaml").write_text(CARD.format(images=len(images), generator=GENERATOR,
+                                                       sha256=training_data_sha256(images, labels)))
 
 
 def main():
@@ -151,7 +167,7 @@ def main():
     rendered = time.time() - started
 
     model, history = train(x_train, y_train, x_val, y_val, args.epochs)
-    save_with_card(model, args.output)
+    save_with_card(model, args.output, x_train, y_train)
     figures = {
         "train_images": int(len(x_train)), "validation_images": int(len(x_val)), "epochs": args.epochs,
         "train_accuracy": round(float(history["accuracy"][-1]), 4),

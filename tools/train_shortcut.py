@@ -129,7 +129,7 @@ def main():
         model_started = time.time()
         model, history = train(*training, *validation, args.epochs)
         output = args.output_dir / file_name
-        save_with_card(model, output)
+        save_with_card(model, output, *training)
         record["models"][file_name] = {
             "train_images": int(len(training[0])), "parameters": int(model.count_params()),
             "train_accuracy": round(float(history["accuracy"][-1]), 4),

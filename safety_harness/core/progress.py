@@ -6,6 +6,7 @@ when its output is a terminal, so CI logs stay free of progress lines.
 """
 
 import contextlib
+import math
 import time
 from collections.abc import Callable
 
@@ -34,7 +35,8 @@ class Progress:
     @contextlib.contextmanager
     def stage(self, label: str, total: int):
         """``with progress.stage("predicting clean", n) as advance: advance(k)`` after each k items."""
-        sink, started, last, done = self._sink, time.monotonic(), 0.0, 0
+        # the first advance draws, however young the monotonic clock (it counts from the machine's boot)
+        sink, started, last, done = self._sink, time.monotonic(), -math.inf, 0
 
         def advance(count: int = 1):
             nonlocal done, last

@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 from safety_harness.core.names import NAME_PATTERN
 from safety_harness.evidence.results import GATE_FAIL, GATE_NO_VERDICT, GATE_PASS
+from safety_harness.ingest.groups import SOURCES as GROUP_SOURCES
 from safety_harness.metrics.verdicts import SamplesNeeded, Verdict
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 SCHEMA_PATH = Path(__file__).with_name("evidence.schema.json")
 
 Gate = Literal[GATE_PASS, GATE_FAIL, GATE_NO_VERDICT]
@@ -59,6 +60,13 @@ class GateJointConfidence(_Section):
     value: float | None = Field(ge=0, le=1, description="1 - min(1, max_i (m - i + 1) p_(i)); null: no rate passed")
     method: Literal["holm"]
     rate_cases: NonNegativeInt = Field(description="the passing rate requirement cases it covers (m)")
+    set_by: list[str] = Field(description="the cases whose p-values set it: those from the maximising p_(i) up "
+                                          "(the m - i + 1 largest), largest p-value first")
+    family_wise_passing: NonNegativeInt = Field(description="of the m passing rate cases, how many pass at the "
+                                                            "Bonferroni level 1 - (1 - c) / m (all of them with "
+                                                            "--family-wise, which judges them there)")
+    family_wise_gate: Gate = Field(description="the gate had every rate case been judged at the Bonferroni level "
+                                               "(--family-wise): fail when a passing rate case would not pass there")
     left_out: list[str] = Field(description="passing cases judged without a single binomial count (a bootstrap or distance bound, a search, sticker attraction's Bonferroni-corrected bounds over classes): not covered")
     family_wise: bool = Field(description="--family-wise: each rate case judged at 1 - (1 - c) / m (Bonferroni), so the passing rate cases hold jointly at the stated confidence")
 
@@ -136,6 +144,125 @@ class EnsembleIdentity(_Section):
     members: list[ModelIdentity] = Field(min_length=2, description="as given on the command line")
 
 
+Provenance = Literal["real", "generated"]
+
+
+class DataSet(_Section):
+    """One data set a verdict stands on (or the model was trained on), with where it comes from."""
+
+    role: Literal["ingest", "reference", "ood_set", "training"]
+    name: str
+    provenance: Provenance = Field(description="real: a folder the user gave (or, for training data, as the model "
+                                               "card says); generated: made by a generator of the harness")
+    description: str
+    sha256: Sha256 | None = Field(description="content hash: over label files and images of a folder, the image "
+                                              "array of a generated OOD set, as the card gives it for training "
+                                              "data (null: the card gives none)")
+    generator: str | None = Field(description="the generator and its version; null for real data")
+    seed: int | None = Field(description="the generator's seed; null for real data and training data")
+
+
+class DataIdentity(_Section):
+    """The data of the run with its provenance."""
+
+    demonstration: bool = Field(description="the ingest is generated: the gate is a demonstration on generated "
+                                            "data, not release evidence (the gate and the exit code are unchanged)")
+    sets: list[DataSet]
+    same_generator_as_training: list[str] = Field(description="the data sets drawn from a generator the model's "
+                                                              "training data came from (its card's training_data)")
+
+
+class RequirementNotJudged(_Section):
+    """A requirement of the requirements file that no case of this run judged."""
+
+    id: str
+    title: str
+    hazard: str
+    reason: str
+
+
+GoalStatus = Literal["supported", "not_supported", "undeveloped"]
+
+
+class SafetyCaseNode(_Section):
+    id: str
+    text: str
+
+
+class SafetyCaseGoal(SafetyCaseNode):
+    status: GoalStatus
+
+
+class SafetyCaseSolution(_Section):
+    """A requirement as the evidence (GSN solution) of a hazard goal: its worst case's verdict and its cases."""
+
+    id: str
+    requirement: str
+    title: str
+    verdict: Verdict = Field(description="its worst case's: a blocking verdict first, else the smallest margin")
+    worst_case: str = Field(description="the id of that case")
+    cases: list[str] = Field(description="the ids of its requirement cases (requirements[].id)")
+    anchor: str = Field(description="the HTML id of the requirement's row in the report")
+
+
+class SafetyCaseHazard(_Section):
+    id: str
+    hazard: str
+    status: GoalStatus = Field(description="supported: every requirement passes; not_supported: one fails; "
+                                           "undeveloped: no evidence decides it (not applicable, insufficient "
+                                           "evidence, or no requirement judged in this run)")
+    solutions: list[SafetyCaseSolution]
+    not_judged: list[str] = Field(description="requirements against the hazard that this run did not judge")
+
+
+class SafetyCaseAssumption(SafetyCaseNode):
+    provenance: str
+    independence: str
+
+
+class SafetyCase(_Section):
+    """The goal structure (GSN) derived from the verdicts (safety_harness/evidence/safety_case.py)."""
+
+    top_goal: SafetyCaseGoal
+    strategy: SafetyCaseNode
+    context: list[SafetyCaseNode]
+    assumptions: list[SafetyCaseAssumption]
+    hazards: list[SafetyCaseHazard]
+class GroupSizes(_Section):
+    min: NonNegativeInt
+    median: float
+    max: NonNegativeInt
+    histogram: dict[str, NonNegativeInt] = Field(description="groups by size: 1, 2-4, 5-9, 10-19, 20-29, 30-49, 50+")
+
+
+class IngestGroups(_Section):
+    """The ingest's groups of dependent images (tracks, one physical sign): rates are bounded over them."""
+
+    source: Literal[GROUP_SOURCES] = Field(description="groups_file (--groups), label_file_column (a Track column), "
+                                                       "gtsrb_track_names (TTTTT_FFFFF file names), "
+                                                       "generated_independent (the bundled renderer: every image "
+                                                       "its own group) or estimated (from image similarity)")
+    description: str
+    count: NonNegativeInt
+    per_class: dict[str, NonNegativeInt] = Field(description="groups per ClassId (a group spanning two classes "
+                                                             "counts in each)")
+    sizes: GroupSizes
+
+
+class Independence(_Section):
+    """Whether a statistic's bound treats images as independent or respects their groups."""
+
+    independence: Literal["groups", "images"] = Field(description="groups: bounded over groups of dependent images "
+                                                                  "(Kish's effective sample size); images: every "
+                                                                  "image counted as independent")
+    reason: str = Field(description="how the groups were formed, or why the images are treated as independent")
+    image_bound: float | None = Field(description="the image-level Clopper–Pearson bound, beside the judged one")
+    groups: NonNegativeInt | None = Field(description="groups among the rate's images")
+    effective_n: float | None = Field(description="Kish's effective sample size the bound was computed at")
+    correlation: float | None = Field(ge=0, le=1, description="the intra-class correlation used")
+    correlation_source: str | None = Field(description="how the correlation was obtained")
+
+
 class IngestIdentity(_Section):
     path: str
     layout: str
@@ -152,6 +279,7 @@ class IngestIdentity(_Section):
     class_counts: dict[str, NonNegativeInt] = Field(description="images per ClassId (the key, as a string)")
     excluded: list[PathReason]
     ignored: list[PathReason]
+    groups: IngestGroups
 
 
 class PerturbationDefinition(_Section):
@@ -247,6 +375,8 @@ class RequirementEvidence(_Section):
     margin: float | None
     samples_needed: NonNegativeInt | None
     samples_needed_status: SamplesNeeded | None
+    samples_needed_unit: Literal["images", "independent groups"] | None
+    independence: Independence | None = Field(description="null for a search (no statistic over images)")
     verdict: Verdict
     reason: str
     parameters: dict[str, Any]
@@ -266,7 +396,10 @@ class EvidenceDocument(_Section):
     model: ModelIdentity | EnsembleIdentity = Field(description="the model under test, or the ensemble of the "
                                                                 "models given")
     ingest: IngestIdentity
+    data: DataIdentity
     requirements_file: str
+    requirements_not_judged: list[RequirementNotJudged]
+    safety_case: SafetyCase
     report: str | None = Field(description="the HTML report rendered from this evidence (null: none was asked for); "
                                            "its SHA-256 is written beside this file as <report name>.sha256")
     class_names: list[str]

@@ -15,9 +15,10 @@ import numpy as np
 
 from safety_harness.metrics.attraction import StickerAttraction
 from safety_harness.metrics.calibration import ReliabilityBins
-from safety_harness.metrics.multiplicity import holm_joint_confidence, rate_p_value
+from safety_harness.metrics.group_bounds import group_p_value
+from safety_harness.metrics.multiplicity import holm_deciding_hypotheses, holm_joint_confidence, rate_p_value
 from safety_harness.metrics.verdicts import Judgement, SamplesNeeded, Verdict
-from safety_harness.plan.requirements import RequirementCase
+from safety_harness.plan.requirements import METRICS, RequirementCase
 from safety_harness.run.predictions import Predictions
 from safety_harness.run.sticker_attraction import Corroboration
 
@@ -120,7 +121,7 @@ GATE_NO_VERDICT = "no_verdict"
 
 
 SAMPLES_NEEDED_TEXT = {
-    SamplesNeeded.COMPUTED: "at the observed error count {needed} samples would be needed (have {n})",
+    SamplesNeeded.COMPUTED: "at the observed error count {needed} {unit} would be needed (have {n}: {more} more)",
     SamplesNeeded.IMPOSSIBLE: "no sample size can decide it at the observed error count",
     SamplesNeeded.NOT_DEFINED: "the bound's method gives no sample size that would decide it",
 }
@@ -140,6 +141,9 @@ class RequirementResult:
     details: dict = field(default_factory=dict)
     #: what the report shows beside the result, as data (the exhibit classes above)
     exhibits: tuple = ()
+    #: for a statistic over images: ``independence`` ("groups": its bound is over groups of dependent images;
+    #: "images": every image counted as independent) and ``reason`` (how the groups were formed, or why not)
+    independence: dict | None = None
 
     @property
     def message(self) -> str:
@@ -152,16 +156,31 @@ class RequirementResult:
             counts = f" ({self.successes}/{self.n})"
         else:
             counts = "" if self.n is None else f" (n = {self.n})"
+        over = "" if j.grouped is None else (
+            f" over {j.grouped.groups} groups (effective sample size {j.grouped.effective_n:.1f}, intra-class "
+            f"correlation {j.grouped.correlation:.2f}; image-level bound {_fmt(j.grouped.image_bound)})")
         text = (
             f"{self.case.case_id}: {requirement.metric} = {_fmt(j.value)}{counts}, "
-            f"{int(round(j.confidence * 100))} % one-sided bound {_fmt(j.bound)}, "
+            f"{int(round(j.confidence * 100))} % one-sided bound {_fmt(j.bound)}{over}, "
             f"required {j.direction} {_fmt(j.threshold)} -> {self.verdict.value}"
         )
         if j.samples_needed_status is not None:
-            text += f"; {SAMPLES_NEEDED_TEXT[j.samples_needed_status].format(needed=j.samples_needed, n=self.n)}"
+            groups = None if j.grouped is None else j.grouped.groups
+            text += f"; {samples_needed_text(j.samples_needed_status, j.samples_needed, self.n, groups)}"
         if self.reason:
             text += f". {self.reason}"
         return text
+
+    def _independence(self) -> dict | None:
+        if self.independence is None:
+            return None
+        grouped = self.judgement.grouped if self.judgement else None
+        return {"groups": None, **self.independence,
+                "image_bound": None if grouped is None else _number(grouped.image_bound),
+                **({} if grouped is None else {"groups": grouped.groups}),
+                "effective_n": None if grouped is None else round(grouped.effective_n, 3),
+                "correlation": None if grouped is None else round(grouped.correlation, 6),
+                "correlation_source": None if grouped is None else grouped.correlation_source}
 
     def to_dict(self) -> dict:
         requirement = self.case.requirement
@@ -186,12 +205,22 @@ class RequirementResult:
             "margin": _number(j.margin) if j else None,
             "samples_needed": j.samples_needed if j else None,
             "samples_needed_status": j.samples_needed_status.value if j and j.samples_needed_status else None,
+            "samples_needed_unit": ("independent groups" if j.grouped else "images") if j and j.samples_needed else None,
+            "independence": self._independence(),
             "verdict": self.verdict.value,
             "reason": self.reason,
             "parameters": {key: list(value) if isinstance(value, tuple) else value
                            for key, value in requirement.parameters.items()},
             "details": self.details,
         }
+
+
+def samples_needed_text(status: SamplesNeeded, needed: int | None, n: int | None, groups: int | None = None) -> str:
+    """What an ``insufficient_evidence`` judgement says of the sample size that would decide it: in samples
+    (have ``n``), or for a rate bounded over ``groups`` groups, in independent groups."""
+    unit, have = ("samples", n) if groups is None else ("independent groups", groups)
+    more = None if needed is None or have is None else needed - have
+    return SAMPLES_NEEDED_TEXT[status].format(needed=needed, n=have, unit=unit, more=more)
 
 
 def _number(value: float) -> float | None:
@@ -231,18 +260,28 @@ class EvidenceLog:
     def gate_joint_confidence(self, family_wise: bool = False) -> dict:
         """Holm's simultaneous confidence that every passing rate requirement holds (None: none passed).
 
-        Only rates have the exact p-value Holm's procedure needs; the passing cases judged without a
-        single binomial count (calibration, ranking and drift statistics on a bootstrap or distance bound, the
-        counterexample search, sticker attraction over every class) are named as left out.
+        Only rates have the p-value Holm's procedure needs (over groups, at their effective counts); the
+        passing cases judged without a single binomial count (calibration, ranking and drift statistics on a
+        bootstrap or distance bound, the counterexample search, sticker attraction over every class) are
+        named as left out.
         """
         passed = [result for result in self.results if result.verdict is Verdict.PASS]
         rates = [result for result in passed if result.successes is not None]
-        p_values = [rate_p_value(r.successes, r.n, r.case.requirement.threshold, r.case.requirement.direction)
-                    for r in rates]
+        p_values = np.array([rate_p_value(r.successes, r.n, r.case.requirement.threshold, r.case.requirement.direction)
+                             if r.judgement is None or r.judgement.grouped is None
+                             else group_p_value(r.judgement.grouped, r.case.requirement.threshold) for r in rates])
+        # what --family-wise would judge: every rate case of the run at 1 - (1 - c) / m (RunPlan.selected)
+        family = sum(METRICS[result.case.requirement.metric].binomial for result in self.results)
+        levels = np.array([(1 - r.case.requirement.confidence) / (1 if family_wise else family) for r in rates])
+        family_wise_passing = int(np.sum(p_values <= levels))
+        gate = self.gate
         return {
-            "value": _number(holm_joint_confidence(p_values)) if p_values else None,
+            "value": _number(holm_joint_confidence(p_values)) if rates else None,
             "method": "holm",
             "rate_cases": len(rates),
+            "set_by": [rates[i].case.case_id for i in holm_deciding_hypotheses(p_values)] if rates else [],
+            "family_wise_passing": family_wise_passing,
+            "family_wise_gate": GATE_FAIL if gate == GATE_PASS and family_wise_passing < len(rates) else gate,
             "left_out": [result.case.case_id for result in passed if result.successes is None],
             "family_wise": family_wise,
         }

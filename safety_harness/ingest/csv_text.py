@@ -22,6 +22,10 @@ def text_lines(path: Path, what: str):
     UTF-8 are refused with their line. ``what`` names the file in messages ("Label file")."""
     try:
         handle = path.open("rb")
+    except IsADirectoryError:
+        raise HarnessInputError(f"{what} {path} is a folder, not a file",
+                                f"Put the {what.lower()} there, or rename the folder: a file by this name is read "
+                                f"as a {what.lower()}.") from None
     except OSError as error:
         raise HarnessInputError(f"{what} {path} cannot be read ({error.strerror})",
                                 f"Make the {what.lower()} readable.") from None

@@ -38,6 +38,8 @@ from safety_harness.core.errors import HarnessInputError
 from safety_harness.ingest.class_names import MATCHING_RULE, FolderClasses
 from safety_harness.ingest.csv_text import class_id, text_lines
 
+#: the label-file column naming an image's track (safety_harness/ingest/groups.py)
+TRACK_COLUMN = "Track"
 IMAGE_SUFFIXES = (".ppm", ".png", ".jpg", ".jpeg", ".bmp")
 _ROI_COLUMNS = ("Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2")
 #: what each layout reads, for the entries it leaves unread
@@ -65,6 +67,8 @@ class ImageRecord:
     label: int | None
     roi: tuple[int, int, int, int] | None = None
     declared_size: tuple[int, int] | None = None
+    #: the track its label file names (a ``Track`` column), None where none does (safety_harness/ingest/groups.py)
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,17 @@ def _read_rows(label_file: Path, delimiter: str, required: tuple[str, ...]):
                                 "Provide a readable text CSV file.") from None
 
 
+def _track(row, label_file: Path, line: int) -> str | None:
+    """The row's ``Track`` value (None: the label file has no such column); empty is refused."""
+    if TRACK_COLUMN not in row:
+        return None
+    track = (row[TRACK_COLUMN] or "").strip()
+    if not track:
+        raise HarnessInputError(f"Label file {label_file}, line {line}: the {TRACK_COLUMN} column is empty",
+                                f"Give every row its track, or remove the {TRACK_COLUMN} column.")
+    return track
+
+
 def _roi(row) -> tuple[tuple[int, int, int, int] | None, tuple[int, int] | None]:
     if not all(row.get(c) not in (None, "") for c in _ROI_COLUMNS):
         return None, None
@@ -318,7 +333,7 @@ def _records_from_csv(root, label_file, delimiter, name_column, label_column, se
             continue
         label = _parse_label(row[label_column], label_file, line, label_column) if labelled else None
         roi, declared = _roi(row)
-        records.append(ImageRecord(path, label, roi, declared))
+        records.append(ImageRecord(path, label, roi, declared, _track(row, label_file, line)))
         origins.append((label_file, line))
     if ambiguous:
         shown = "; ".join(ambiguous[:10]) + (f" ... ({len(ambiguous)} in all)" if len(ambiguous) > 10 else "")
@@ -489,6 +504,31 @@ def _refuse_duplicates(root: Path, source: LabelSource, known: dict[Path, Path])
     )
 
 
+def _refuse_folders_named_like_label_files(root: Path) -> None:
+    """A folder (or a link to one) where the label-file layouts look for their ``.csv`` (the root,
+    ``Images/``) would be passed over, and the ingest read as another layout or as none: refuse it, naming it."""
+    folders = sorted(path for base in (root, root / "Images") if base.is_dir() for path in base.iterdir()
+                     if path.suffix.lower() == ".csv" and path.is_dir())
+    if folders:
+        named = ", ".join(f"{folder.relative_to(root)}/" for folder in folders[:5]) + " ..." * (len(folders) > 5)
+        raise HarnessInputError(
+            f"Ingest {root}: {named} {'is a folder' if len(folders) == 1 else 'are folders'} named like a label "
+            "file, where the label-file layouts read their labels from a .csv file (GT-final_test.csv, Test.csv, "
+            "Train.csv, or one CSV with Filename and ClassId columns)",
+            "Rename the folder, or put the label file in its place: a label file is a regular file.",
+        )
+
+
+def _flat_images_beside_folders(root: Path) -> str | None:
+    """Why images lying directly in an ingest no layout matches were not read as a flat one."""
+    images = _images_in(root)
+    folders = sorted(p.name + "/" for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not (images and folders):
+        return None
+    return (f"its {len(images)} image(s) directly inside are not read as a flat folder of images because it also "
+            f"holds folder(s): {', '.join(folders[:5])}{' ...' if len(folders) > 5 else ''}")
+
+
 def detect_layout(root: Path, folder_classes: FolderClasses | None = None) -> LabelSource:
     """The first layout that matches ``root``, with its records and what it leaves unread; a clear error
     when none does, or when the ingest holds a link leading outside it, a link loop or an image listed twice.
@@ -498,6 +538,7 @@ def detect_layout(root: Path, folder_classes: FolderClasses | None = None) -> La
     if not root.is_dir():
         raise HarnessInputError(f"Ingest {root} is not a folder", "Pass --ingest the folder that holds the images.")
     survey = _survey(root)
+    _refuse_folders_named_like_label_files(root)
     files_by_name = _files_by_name(survey)
     known = survey.files
     walked = frozenset((root, *survey.folders))
@@ -513,10 +554,12 @@ def detect_layout(root: Path, folder_classes: FolderClasses | None = None) -> La
             _refuse_duplicates(root, source, known)
             read = {_real(path, known) for path in (*source.label_files, *(r.path for r in source.records))}
             return replace(source, ignored=tuple(_unread(survey, source.layout, read)))
-    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    # folders first: a folder where a layout expects a file is what most often misleads the detection
+    entries = [p.name + "/" * p.is_dir() for p in sorted(root.iterdir(), key=lambda p: (not p.is_dir(), p.name))]
     shown = ", ".join(entries[:10]) + (" ..." if len(entries) > 10 else "") if entries else "nothing"
     raise HarnessInputError(
-        f"Ingest {root}: no known layout found (it holds {shown})",
+        f"Ingest {root}: no known layout found (it holds {shown})" + (
+            f";\n    {flat_note}" if (flat_note := _flat_images_beside_folders(root)) else ""),
         "Use one of: GTSRB test (GT-final_test.csv + images), GTSRB training (00000/ ... with GT-000NN.csv), "
         "Kaggle (Test.csv or Train.csv with ClassId and Path), a CSV with Filename and ClassId columns, "
         "numeric class folders (0/ ... 42/), class folders named by class name (Stop/ ...), or a flat folder of "

@@ -3,6 +3,7 @@
 import functools
 import hashlib
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +15,14 @@ from PIL import Image, ImageOps
 from safety_harness.ingest.class_names import FolderClasses
 from safety_harness.ingest.layouts import ImageRecord, detect_layout
 
-#: the most pixels an ingest image may declare (8192 x 8192): a larger one is refused as a decompression bomb
-#: before its pixels are decoded. Pillow's own limit is set to it: beyond it Pillow warns, beyond twice it raises.
+#: the most pixels an image may declare unless the run raises the cap (``--max-image-pixels``): 8192 x 8192.
+#: A larger one is refused before its pixels are decoded, as a possible decompression bomb (a small file
+#: that decodes to gigabytes). Pillow's own check (one value for the whole process, only a warning up to
+#: twice it) is off: this cap, checked on the size the file declares, is the one limit.
 MAX_IMAGE_PIXELS = 8192 * 8192
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+Image.MAX_IMAGE_PIXELS = None
+#: how a decoding failure of an image over the size cap begins (the run's message says how to raise the cap)
+OVER_SIZE_CAP = "over the size cap"
 
 INTERPOLATIONS = {
     "nearest": cv2.INTER_NEAREST,
@@ -126,6 +131,25 @@ def open_ingest(path, folder_classes: FolderClasses | None = None) -> Ingest:
                   source.folder_classes)
 
 
+class StoredImages(Sequence):
+    """The images of an ingest's records at their stored sizes, decoded when indexed (memory stays one image);
+    an image that cannot be decoded reads as one flat gray pixel (it is never evaluated)."""
+
+    def __init__(self, ingest: Ingest, max_pixels: int = MAX_IMAGE_PIXELS):
+        self._records, self._max_pixels = ingest.records, max_pixels
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        try:
+            return decode_image(self._records[index].path, None, max_pixels=self._max_pixels)
+        except ValueError:
+            return np.full((1, 1, 3), 128, np.uint8)
+
+
 @dataclass(frozen=True)
 class ImageBatch:
     """Decoded images of one batch. ``indices`` are positions in ``ingest.records`` of the images
@@ -152,23 +176,30 @@ def scaled_roi(record: ImageRecord, size) -> np.ndarray:
     return np.clip(box, 0, [out_w, out_h, out_w, out_h]).astype(np.int32)
 
 
-def decode_image(path: Path, size: tuple[int, int], interpolation: str) -> np.ndarray:
-    """uint8 RGB (H, W, 3) at ``size`` (height, width), turned upright as its EXIF orientation says;
-    raises ``ValueError`` when unreadable."""
-    too_large = f"more than the {MAX_IMAGE_PIXELS} pixels (8192 x 8192) an ingest image may have: a decompression bomb?"
+class _OverSizeCap(ValueError):
+    """The image declares more pixels than the run's cap."""
+
+
+def decode_image(path: Path, size: tuple[int, int] | None, interpolation: str = "area",
+                 max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """uint8 RGB (H, W, 3) at ``size`` (height, width; None: as stored), turned upright as its EXIF
+    orientation says; raises ``ValueError`` when unreadable, or when the file declares more than
+    ``max_pixels`` pixels (checked before any pixel is decoded)."""
     try:
         with Image.open(path) as image:
             width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ValueError(f"it declares {width} x {height} pixels, {too_large}")
+            if width * height > max_pixels:
+                raise _OverSizeCap(f"{OVER_SIZE_CAP} against decompression bombs: the image is {width} x {height} "
+                                   f"= {width * height:,} pixels, the cap {max_pixels:,}; if the file is genuine, "
+                                   f"raise the cap with --max-image-pixels={width * height}")
             image.load()  # a truncated file fails here, not later
             ImageOps.exif_transpose(image, in_place=True)
             rgb = _rgb8(image)
-        height, width = size
+        height, width = rgb.shape[:2] if size is None else size
         if rgb.shape[:2] != (height, width):
             rgb = cv2.resize(rgb, (width, height), interpolation=INTERPOLATIONS[interpolation])
-    except Image.DecompressionBombError:
-        raise ValueError(f"cannot decode image (it declares {too_large})") from None
+    except _OverSizeCap:
+        raise
     # a hostile file makes Pillow raise many types (OSError, ValueError, struct.error, EOFError, ...):
     # each is this file's decoding failure, never the run's
     except Exception as error:
@@ -189,15 +220,17 @@ def load_image(record: ImageRecord, size: tuple[int, int], interpolation: str) -
     return decode_image(record.path, size, interpolation)
 
 
-def _decode_one(record, size, interpolation):
+def _decode_one(record, size, interpolation, max_pixels):
     try:
-        return decode_image(record.path, size, interpolation), None
+        return decode_image(record.path, size, interpolation, max_pixels), None
     except ValueError as error:
         return None, str(error)
 
 
-def iter_image_batches(ingest: Ingest, size, interpolation: str, batch_size: int = 256, indices=None):
-    """Yield :class:`ImageBatch` es in record order; memory is bounded by ``batch_size``."""
+def iter_image_batches(ingest: Ingest, size, interpolation: str, batch_size: int = 256, indices=None,
+                       max_pixels: int = MAX_IMAGE_PIXELS):
+    """Yield :class:`ImageBatch` es in record order; memory is bounded by ``batch_size``. An image over
+    ``max_pixels`` is a failure of that image (:func:`decode_image`)."""
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
     size = tuple(int(s) for s in size)
@@ -206,7 +239,7 @@ def iter_image_batches(ingest: Ingest, size, interpolation: str, batch_size: int
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             records = [ingest.records[i] for i in chunk]
-            decoded = list(pool.map(lambda r: _decode_one(r, size, interpolation), records))
+            decoded = list(pool.map(lambda r: _decode_one(r, size, interpolation, max_pixels), records))
             ok = [k for k, (image, _) in enumerate(decoded) if image is not None]
             images = np.stack([decoded[k][0] for k in ok]) if ok else np.zeros((0, *size, 3), np.uint8)
             rois = np.stack([scaled_roi(records[k], size) for k in ok]) if ok else np.zeros((0, 4), np.int32)

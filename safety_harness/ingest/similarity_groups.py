@@ -103,6 +103,10 @@ BLOCK_ROWS = 1024
 #: length of a descriptor: layout, tone and gradient parts
 DESCRIPTOR_LENGTH = 2 * LAYOUT_SIZE ** 2 + 3 * TONE_BINS + GRADIENT_CELLS ** 2 * ORIENTATION_BINS
 
+#: names the grouping method and its parameters, for cache keys: groups cached by another method are not reused
+METHOD = (f"shared-neighbour tracklets {TRACKLET_NEIGHBOURS}/{SHARED_NEIGHBOURS}, links {LINK_NEIGHBOURS} at "
+          f"{LINK_SHARE}, floor {EDGE_FLOOR}, descriptor {LAYOUT_SIZE}/{TONE_BINS}/{GRADIENT_CELLS}x{ORIENTATION_BINS}")
+
 #: dtype of :func:`near_duplicate_pairs`' result
 PAIR_DTYPE = np.dtype([("index_a", np.int64), ("index_b", np.int64), ("similarity", np.float64)])
 

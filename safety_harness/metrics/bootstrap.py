@@ -87,3 +87,31 @@ def batched_bootstrap_bound(statistic_of_rows, n: int, direction: str, confidenc
     values = [statistic_of_rows(rng.integers(0, n, (min(batch, n_resamples - start), n)))
               for start in range(0, n_resamples, batch)]
     return _quantile(np.concatenate(values), direction, confidence)
+
+
+def group_bootstrap_bound(statistic_of_rows, groups, direction: str, confidence: float = 0.95,
+                          n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> float:
+    """The bound of :func:`batched_bootstrap_bound` for rows in groups of dependent rows (``groups``: a group id
+    per row), resampling whole groups (the cluster bootstrap): a resample draws as many groups as there are,
+    uniformly with replacement, and holds every row of each drawn group, so its length varies;
+    ``statistic_of_rows`` gets each resample as a ``(1, length)`` array of row indices. Where every group
+    holds one row this is the image bootstrap (drawn from another stream).
+
+    Reference: A. C. Davison and D. V. Hinkley, "Bootstrap Methods and their Application", Cambridge
+    University Press 1997, §3.8 (hierarchical data: resample the top-level units).
+    """
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or groups.size == 0:
+        raise ValueError(f"groups must be a non-empty 1-D array, got shape {groups.shape}")
+    _check_bound(direction, confidence, n_resamples)
+    order = np.argsort(groups, kind="stable")
+    _, starts, sizes = np.unique(groups[order], return_index=True, return_counts=True)
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples)
+    for resample in range(n_resamples):
+        drawn = rng.integers(0, sizes.size, sizes.size)
+        lengths = sizes[drawn]
+        # row j of a drawn group's block is order[start + j]: each block's offset, repeated along it
+        offsets = np.repeat(starts[drawn] - (np.cumsum(lengths) - lengths), lengths)
+        values[resample] = statistic_of_rows((order[offsets + np.arange(lengths.sum())])[None, :])[0]
+    return _quantile(values, direction, confidence)

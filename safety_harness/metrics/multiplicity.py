@@ -66,3 +66,18 @@ def holm_joint_confidence(p_values) -> float:
     m = p.size
     multipliers = m - np.arange(m)  # m - i + 1 for i = 1..m
     return float(1.0 - min(1.0, float(np.max(multipliers * np.sort(p)))))
+
+
+def holm_deciding_hypotheses(p_values) -> np.ndarray:
+    """The positions in ``p_values`` of the hypotheses that set Holm's joint confidence, largest p-value first.
+
+    With ``i*`` the first ``i`` that maximises ``(m - i + 1) p_(i)`` (p-values sorted ascending), the joint
+    confidence is ``1 - min(1, (m - i* + 1) p_(i*))``: it is set by the ``m - i* + 1`` hypotheses at
+    ``p_(i*)`` and above, and would rise only if one of their p-values fell (e.g. 16 zero-event cases of
+    one requirement, each with the same p-value, set it at ``1 - 16 p``).
+    """
+    p = np.asarray(p_values, dtype=float)
+    holm_joint_confidence(p)  # the same parameter validation
+    order = np.argsort(p, kind="stable")
+    first = int(np.argmax((p.size - np.arange(p.size)) * p[order]))
+    return order[first:][::-1]

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 from safety_harness.metrics.bounds import one_sided_bound, samples_needed
+from safety_harness.metrics.group_bounds import GroupedBound, group_bound, groups_needed
 
 DIRECTIONS = (">=", "<=")
 
@@ -57,7 +58,11 @@ class Judgement:
     confidence: float
     #: set for ``insufficient_evidence`` only: whether a deciding sample size exists, and which
     samples_needed_status: SamplesNeeded | None = None
+    #: images, or independent groups where ``grouped`` is set
     samples_needed: int | None = None
+    #: for a rate judged over groups of dependent images: the group-aware bound (``bound``) with the
+    #: image-level one, the effective sample size and the intra-class correlation it used
+    grouped: GroupedBound | None = None
 
     @property
     def margin(self) -> float:
@@ -103,6 +108,23 @@ def judge_proportion(successes: int, n: int, threshold: float, direction: str, c
     judgement = judge_bound(value, bound, threshold, direction, confidence)
     if judgement.verdict is Verdict.INSUFFICIENT_EVIDENCE:
         needed = samples_needed(successes, n, threshold, direction, confidence)
+        status = SamplesNeeded.IMPOSSIBLE if needed is None else SamplesNeeded.COMPUTED
+        judgement = dataclasses.replace(judgement, samples_needed_status=status, samples_needed=needed)
+    return judgement
+
+
+def judge_grouped_proportion(outcomes, groups, threshold: float, direction: str, confidence: float,
+                             estimate: float | None = None) -> Judgement:
+    """Verdict for the rate of ``outcomes`` (booleans, True a success) over samples in ``groups`` (a group
+    id per sample) on its group-aware bound (:func:`safety_harness.metrics.group_bounds.group_bound`);
+    ``estimate`` as for :func:`judge_proportion`. An ``insufficient_evidence`` judgement gives the number
+    of independent groups that would decide it (``samples_needed``)."""
+    grouped = group_bound(outcomes, groups, direction, confidence)
+    value = (grouped.successes / grouped.n if grouped.n else float("nan")) if estimate is None else estimate
+    judgement = dataclasses.replace(judge_bound(value, grouped.bound, threshold, direction, confidence),
+                                    grouped=grouped)
+    if judgement.verdict is Verdict.INSUFFICIENT_EVIDENCE:
+        needed = groups_needed(grouped, threshold)
         status = SamplesNeeded.IMPOSSIBLE if needed is None else SamplesNeeded.COMPUTED
         judgement = dataclasses.replace(judgement, samples_needed_status=status, samples_needed=needed)
     return judgement

@@ -12,6 +12,9 @@ import numpy as np
 
 from safety_harness.synthetic.renderer import render_sign
 
+#: how the evidence names the generator of these sets (their provenance)
+OOD_GENERATOR = "safety_harness.ood.datasets"
+
 
 @dataclass(frozen=True)
 class OodSet:
@@ -59,7 +62,7 @@ def _scenes(rng, n, size):
     return np.stack(images).astype(np.uint8)
 
 
-def _foreign_signs(rng, n, size):
+def _sign_like_boards(rng, n, size):
     shapes = (("square", (30, 80, 190)), ("board", (30, 120, 60)), ("diamond", (240, 140, 20)),
               ("plate", (240, 240, 240)))
     images = []
@@ -97,7 +100,7 @@ _GENERATORS = (
     ("sensor_fault", "far", "black, grey or saturated frames (dead or blinded sensor)", _sensor_fault),
     ("textures", "far", "stripes and checkerboards", _textures),
     ("scenes", "far", "road scenes without a sign", _scenes),
-    ("foreign_signs", "near", "sign-like boards of no GTSRB class", _foreign_signs),
+    ("sign_like_boards", "near", "sign-like boards of no GTSRB class", _sign_like_boards),
     ("destroyed_signs", "near", "GTSRB signs blurred and noised beyond recognition", _destroyed_signs),
 )
 

@@ -31,6 +31,11 @@ class DetectorInputs:
     mc_dropout: "McDropoutScores | None" = None
 
 
+#: the blind spot of every detector that reads the classifier's outputs only
+OUTPUT_BLIND_SPOT = ("reads only the classifier's outputs: an unknown input the classifier maps onto a class with "
+                     "confidence raises no alarm, so it shares the classifier's blind spots")
+
+
 class Detector:
     name = ""
     description = ""
@@ -42,6 +47,8 @@ class Detector:
     needs_mc_dropout = False
     #: reads the images only, never the classifier's outputs (a second opinion beside the classifier)
     classifier_independent = False
+    #: what the detector is known not to notice, for the report's limitations
+    blind_spot = ""
 
     def fit(self, reference: DetectorInputs, labels: np.ndarray) -> "Detector":
         return self
@@ -67,6 +74,7 @@ class MaxSoftmax(Detector):
     name = "msp"
     description = "maximum softmax probability (score = 1 - max p)"
     reference = "Hendrycks & Gimpel, ICLR 2017"
+    blind_spot = OUTPUT_BLIND_SPOT
 
     def score(self, inputs):
         return 1.0 - inputs.probabilities.max(axis=1)
@@ -80,6 +88,7 @@ class Energy(Detector):
     name = "energy"
     description = "energy score -logsumexp(logits)"
     reference = "Liu, Wang, Owens, Li, NeurIPS 2020"
+    blind_spot = OUTPUT_BLIND_SPOT
 
     def source(self, inputs) -> str:
         return "logits" if inputs.logits is not None else "log-probabilities (no logits: -max log p)"
@@ -97,6 +106,8 @@ class Mahalanobis(Detector):
     name = "mahalanobis"
     description = "class-conditional Mahalanobis distance on penultimate features"
     reference = "Lee, Lee, Lee, Shin, NeurIPS 2018"
+    blind_spot = ("reads the classifier's penultimate features: an unknown input whose features fall near a "
+                  "class's mean raises no alarm, so it shares the features' blind spots")
 
     def unavailable_reason(self, inputs):
         if inputs.features is not None:
@@ -132,6 +143,7 @@ class EnsembleDisagreement(Detector):
     name = "ensemble_disagreement"
     description = "disagreement of the ensemble's members (mutual information = mean KL from the ensemble)"
     reference = "Lakshminarayanan, Pritzel, Blundell, NeurIPS 2017"
+    blind_spot = "an unknown input on which the members agree, right or wrong, raises no alarm"
 
     def unavailable_reason(self, inputs):
         if inputs.member_probabilities is None:

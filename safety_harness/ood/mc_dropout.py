@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from safety_harness.ood.detectors import Detector
+from safety_harness.ood.detectors import OUTPUT_BLIND_SPOT, Detector
 
 #: stochastic forward passes per image
 MC_DROPOUT_PASSES = 20
@@ -78,6 +78,7 @@ class McDropoutScores:
 
 class _McDropoutDetector(Detector):
     needs_mc_dropout = True
+    blind_spot = OUTPUT_BLIND_SPOT
 
     def unavailable_reason(self, inputs):
         return None if inputs.mc_dropout is not None else "no MC dropout passes were run on these images"

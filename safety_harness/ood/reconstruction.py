@@ -67,6 +67,8 @@ class ImageDetector(Detector):
 
     costly_fit = True
     classifier_independent = True
+    blind_spot = ("flat or simple frames (a dead, grey or saturated sensor) reconstruct well and look likely, so "
+                  "they raise no alarm (Nalisnick et al., ICLR 2019)")
     seed = 0
 
     #: a restored state whose network is not built yet (see :meth:`restore`)

@@ -19,7 +19,7 @@ SEED_RANGE = (0, 2**32 - 1)
 
 def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed: int = 0, models=(),
                   model_cards=(), ray_address=None, ray_workers: int = 2, ray_store=None,
-                  trigger_scan_steps: int | None = None) -> None:
+                  trigger_scan_steps: int | None = None, max_image_pixels: int | None = None) -> None:
     """Raise one :class:`HarnessInputError` naming every unusable option, or return.
 
     Parameters
@@ -38,6 +38,8 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         ``--ray-address`` (None: the prediction stage runs here), ``--ray-workers``, ``--ray-store``.
     trigger_scan_steps : int or None
         ``--trigger-scan-steps``; None: not given.
+    max_image_pixels : int or None
+        ``--max-image-pixels``; None: not given.
     """
     problems = [problem for problem in (
         _file_problem("--evidence", evidence, base, "safety_evidence.json"),
@@ -48,6 +50,7 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         *_ray_problems(ray_address, ray_workers, len(models)),
         _folder_problem("--ray-store", ray_store, base),
         _steps_problem(trigger_scan_steps),
+        _pixels_problem(max_image_pixels),
     ) if problem is not None]
     if len(problems) == 1:
         raise problems[0]
@@ -128,11 +131,12 @@ def _ray_problems(address, workers: int, members: int) -> list[HarnessInputError
     if address is None:
         return []
     problems = []
-    if not (address in ("local", "auto") or re.fullmatch(r"ray://[A-Za-z0-9.-]+:[0-9]{1,5}", address)):
+    if not (address in ("local", "auto") or re.fullmatch(r"(ray://)?[A-Za-z0-9.-]+:[0-9]{1,5}", address)):
         problems.append(HarnessInputError(
             f"--ray-address {address!r} is not a Ray address",
             "Pass --ray-address=local (a Ray instance started for this run), auto (the cluster this machine "
-            "belongs to) or ray://HOST:PORT (a Ray client server)."))
+            "belongs to), HOST:PORT (the head node's address of a cluster this machine is a node of) or "
+            "ray://HOST:PORT (a Ray client server)."))
     if importlib.util.find_spec("ray") is None:
         problems.append(HarnessInputError(
             f"--ray-address needs Ray, which is not installed for {sys.executable}",
@@ -153,3 +157,11 @@ def _steps_problem(steps: int | None) -> HarnessInputError | None:
     return HarnessInputError(f"--trigger-scan-steps {steps} is not a step budget: it must be at least 1",
                              "Pass --trigger-scan-steps a positive integer, e.g. --trigger-scan-steps=400, or omit it "
                              "for the default.")
+
+
+def _pixels_problem(pixels: int | None) -> HarnessInputError | None:
+    if pixels is None or pixels >= 1:
+        return None
+    return HarnessInputError(f"--max-image-pixels {pixels} is not a size cap: it must be at least 1 pixel",
+                             "Pass --max-image-pixels the largest width x height to accept, e.g. "
+                             "--max-image-pixels=100000000, or omit it for the default (8192 x 8192).")

@@ -14,6 +14,8 @@ from model_under_test import resolve_card
 from perturbations import get_perturbation
 from safety_harness.backdoor.neural_cleanse import DEFAULT_STEPS as DEFAULT_TRIGGER_SCAN_STEPS
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.core.provenance import Generated
+from safety_harness.ingest.reader import MAX_IMAGE_PIXELS
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.ood import DETECTORS, OOD_SET_NAMES, Detector
 from safety_harness.plan.conditions import Condition
@@ -43,6 +45,8 @@ class RunOptions:
     requirements_path: Path
     #: the ``--class-map`` file mapping class folder names to class ids; None: the card's class names
     class_map_path: Path | None = None
+    #: the ``--groups`` file naming each ingest image's group of dependent images; None: from the ingest or estimated
+    groups_path: Path | None = None
     seed: int = 0
     allow_corrupt_images: bool = False
     allow_unsafe_model: bool = False
@@ -67,6 +71,19 @@ class RunOptions:
     further_members: tuple[tuple[Path, Path | None], ...] = ()
     #: steps of the trigger scan, every class at once (safety_harness/run/trigger_scan.py)
     trigger_scan_steps: int = DEFAULT_TRIGGER_SCAN_STEPS
+    #: the most pixels an image may declare (safety_harness/ingest/reader.py): a cap against decompression bombs
+    max_image_pixels: int = MAX_IMAGE_PIXELS
+    #: how the harness generated the ingest and the reference (the bundled ones); None: a folder the user gave
+    ingest_generated: Generated | None = None
+    reference_generated: Generated | None = None
+
+    @property
+    def generated_paths(self) -> tuple[Path, ...]:
+        """The data folders the bundled renderer drew, every image from its own seed (so each image is its own
+        group)."""
+        return tuple(Path(path) for path, generated in ((self.ingest_path, self.ingest_generated),
+                                                        (self.reference_path, self.reference_generated))
+                     if generated is not None)
 
     @property
     def members(self) -> tuple[tuple[Path, Path | None], ...]:
@@ -78,6 +95,10 @@ class RunOptions:
         return tuple(Path(path).name for path in self.ood_set_paths)
 
 
+#: why a requirement of the file has no case in a narrowed plan
+NOT_SELECTED = "not selected in this session (-k, -m or the test files named): none of its cases ran"
+
+
 @dataclasses.dataclass(frozen=True)
 class RunPlan:
     """The resolved inputs, the validated requirements and the cases to evaluate, with what the cases need."""
@@ -85,6 +106,8 @@ class RunPlan:
     options: RunOptions
     requirements: tuple[Requirement, ...]
     cases: tuple[RequirementCase, ...]
+    #: the requirements of the file this plan judges no case of, each with the reason
+    left_out: tuple[tuple[Requirement, str], ...] = ()
 
     def selected(self, case_ids) -> "RunPlan":
         """The plan narrowed to the cases named by ``case_ids`` (the items left after deselection).
@@ -102,7 +125,9 @@ class RunPlan:
             cases = tuple(_judged_family_wise(case, rates) if METRICS[case.requirement.metric].binomial else case
                           for case in cases)
         requirements = {case.requirement.id for case in cases}
-        return RunPlan(self.options, tuple(r for r in self.requirements if r.id in requirements), cases)
+        left_out = tuple((r, NOT_SELECTED) for r in self.requirements if r.id not in requirements)
+        return RunPlan(self.options, tuple(r for r in self.requirements if r.id in requirements), cases,
+                       self.left_out + left_out)
 
     @functools.cached_property
     def _cases_by_id(self) -> dict:

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from safety_harness.core.errors import HarnessInputError, shown
 from safety_harness.core.names import NAME_PATTERN, is_safe_id
@@ -86,6 +95,7 @@ Direction = Literal[DIRECTIONS]
 _FIX = "Edit the requirements file; see README.md, section 'Requirements reference'."
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+Independence = Literal["groups", "images"]
 Threshold = Annotated[float, Field(ge=0, le=1)]
 Confidence = Annotated[float, Field(ge=0.5, lt=1)]
 ClassId = Annotated[int, Field(ge=0)]
@@ -118,6 +128,7 @@ class _Defaults(BaseModel):
     model_config = _STRICT
     confidence: Confidence = 0.95
     condition: Conditions = (CLEAN,)
+    independence: Independence = "groups"
 
 
 class _Entry(BaseModel):
@@ -132,6 +143,9 @@ class _Entry(BaseModel):
                                                                               validate_default=True)
     condition: Conditions = Field(CLEAN.name, validate_default=True)
     confidence: Confidence = 0.95
+    #: ``groups``: a rate is bounded over the ingest's groups of dependent images; ``images``: every image is
+    #: independent (an ingest known to be i.i.d.)
+    independence: Independence = "groups"
     rationale: str = ""
 
     @field_validator("id")
@@ -202,7 +216,16 @@ class _Calibration(_Thresholded):
 
 Detector = Literal[tuple(DETECTORS)]
 TargetFalseAlarmRate = Annotated[float, Field(gt=0, lt=1)]
-OodSets = Annotated[list[OodSetName], Field(min_length=1)]
+
+
+def _distinct_ood_sets(value: list) -> list:
+    repeated = sorted({name for name in value if value.count(name) > 1})
+    if repeated:
+        raise ValueError(f"lists {', '.join(repeated)} more than once")
+    return value
+
+
+OodSets = Annotated[list[OodSetName], Field(min_length=1), AfterValidator(_distinct_ood_sets)]
 
 
 class _Alarm(_Thresholded):
@@ -292,6 +315,8 @@ class Requirement:
     rationale: str = ""
     #: the metric family's own keys (e.g. ``bins``, ``detector``), lists as tuples
     parameters: dict = field(default_factory=dict)
+    #: ``groups`` (a rate is bounded over groups of dependent images) or ``images`` (every image independent)
+    independence: str = "groups"
 
     @classmethod
     def _from_entry(cls, entry: _Entry) -> "Requirement":
@@ -303,7 +328,7 @@ class Requirement:
                    threshold=None if threshold is None else float(threshold),
                    direction=getattr(entry, "direction", None), confidence=float(entry.confidence),
                    class_id=entry.class_, conditions=entry.condition, rationale=entry.rationale,
-                   parameters=parameters)
+                   parameters=parameters, independence=entry.independence)
 
 
 @dataclass(frozen=True)
@@ -322,9 +347,14 @@ class RequirementCase:
             case_id += f"-class{self.class_id:02d}"
         if self.variant is not None:
             case_id += f"-{self.variant}"
-        if len(self.requirement.conditions) > 1 or self.condition != CLEAN:
+        if self.names_condition:
             case_id += f"@{self.condition}"
         return case_id
+
+    @property
+    def names_condition(self) -> bool:
+        """Whether the case id ends with the condition: a requirement of one condition, clean, omits it."""
+        return len(self.requirement.conditions) > 1 or self.condition != CLEAN
 
 
 def _problem(error: dict, metric) -> str:
@@ -411,7 +441,11 @@ def expand_cases(requirements, num_classes: int, given_ood_sets=()) -> list[Requ
     ``class: each`` expands over the model's ``num_classes`` classes; a requirement that
     names a class (in ``class`` or ``confused_with``) the model does not have is an error.
     ``ood_sets: [given]`` expands over the names of ``given_ood_sets`` (a single ``given``
-    case when there are none, judged not applicable).
+    case when there are none, judged not applicable); a given set the requirement also names is one case.
+
+    Case ids are pytest ids, JUnit names and ``-k`` targets: two requirements whose cases would share
+    one (``R`` with ``class: each`` gives ``R-class14``, which a requirement named ``R-class14`` also
+    has) are refused, naming both.
     """
     cases = []
     for requirement in requirements:
@@ -428,12 +462,35 @@ def expand_cases(requirements, num_classes: int, given_ood_sets=()) -> list[Requ
         key = METRICS[requirement.metric].variants_key
         variants = requirement.parameters[key] if key else (None,)
         if given_ood_sets and key == "ood_sets":
-            variants = [name for variant in variants
-                        for name in (given_ood_sets if variant == GIVEN_OOD_SETS else [variant])]
+            variants = list(dict.fromkeys(name for variant in variants
+                                          for name in (given_ood_sets if variant == GIVEN_OOD_SETS else [variant])))
         for class_id in classes:
             for condition in requirement.conditions:
                 cases.extend(RequirementCase(requirement, class_id, condition, variant) for variant in variants)
+    _check_distinct_case_ids(cases)
     return cases
+
+
+def _check_distinct_case_ids(cases):
+    first = {}
+    for case in cases:
+        other = first.setdefault(case.case_id, case)
+        if other is not case:
+            raise HarnessInputError(
+                f"Requirements {_origin(other)} and {_origin(case)} both give the case id {case.case_id!r}: "
+                "pytest, JUnit and -k could not tell their results apart",
+                "Rename one of them in the requirements file: an id must not be another requirement's id followed "
+                "by what its cases add (-classNN for 'class: each', -SET for 'ood_sets', @CONDITION).",
+            )
+
+
+def _origin(case: RequirementCase) -> str:
+    """The requirement a case comes from, with the parts of its id the expansion added."""
+    requirement = case.requirement
+    parts = [f"class {case.class_id} of 'class: each'"] if requirement.class_id == "each" else []
+    parts += [] if case.variant is None else [f"OOD set {case.variant!r}"]
+    parts += [f"condition {str(case.condition)!r}"] if case.names_condition else []
+    return f"{requirement.id!r}" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def with_metric(cases, metric: str) -> list[RequirementCase]:

@@ -17,19 +17,30 @@ from safety_harness.evidence.document import (
     RequirementEvidence,
     document_sha256,
 )
-from safety_harness.evidence.results import SAMPLES_NEEDED_TEXT
+from safety_harness.evidence.results import samples_needed_text
 from safety_harness.plan.conditions import CLEAN, SEVERITIES, Condition
 from safety_harness.report.charts import line_chart_svg
-from safety_harness.report.safety_case import STRATEGY, TOP_GOAL, hazard_groups, safety_case_svg
+from safety_harness.report.safety_case import hazard_anchor, safety_case_svg, solution_rows, status_text
 
 #: how many of the requirement cases met the summary lists, smallest margin first
 TIGHTEST_MARGINS = 5
 
 GATE_TEXT = {
-    "pass": "RELEASE GATE: PASS — every evaluated requirement is met with the stated confidence.",
+    "pass": "RELEASE GATE: PASS — every evaluated requirement is met, each with its stated confidence.",
     "fail": "RELEASE GATE: FAIL — at least one requirement is not shown to hold.",
     "no_verdict": "RELEASE GATE: NO VERDICT — no requirement could be judged on this data.",
 }
+#: what the gate reads when the ingest is generated: the verdict stands, the release claim does not
+DEMONSTRATION = "(demonstration on generated data: not release evidence)"
+
+
+def gate_text(document: EvidenceDocument) -> str:
+    """The gate's headline: on generated data, marked as a demonstration (the gate and exit code are unchanged)."""
+    text = GATE_TEXT[document.gate]
+    if not document.data.demonstration:
+        return text
+    head, _, rest = text.partition(" — ")
+    return f"{head} {DEMONSTRATION} — {rest}"
 
 VERDICT_LEGEND = (
     ("pass", "the one-sided confidence bound clears the threshold."),
@@ -67,7 +78,8 @@ def explanation(r: RequirementEvidence) -> str:
         return f"{verdict}: {r.reason}"
     text = f"{verdict}: value {r.value} with bound {r.bound} against {r.direction} {r.threshold}"
     if verdict == "insufficient_evidence" and r.samples_needed_status is not None:
-        text += f"; {SAMPLES_NEEDED_TEXT[r.samples_needed_status].format(needed=r.samples_needed, n=r.n)}"
+        groups = None if r.independence is None else r.independence.groups
+        text += f"; {samples_needed_text(r.samples_needed_status, r.samples_needed, r.n, groups)}"
     return text
 
 
@@ -88,6 +100,35 @@ def preprocessing_check_summary(check: PreprocessingCheck) -> str:
             f"{'; '.join(described(v) for v in check.alternatives)}. Outcome: {outcome}; {check.rule}.")
 
 
+def short_sha256(digest: str | None) -> str | None:
+    """The first 12 hex digits of a SHA-256 (the evidence holds all 64)."""
+    return None if digest is None else f"{digest[:12]}…"
+
+
+def confidences_text(document: EvidenceDocument) -> str:
+    """The per-case confidences the run's cases were judged at, as percentages ("95 %")."""
+    levels = sorted({r.confidence for r in document.requirements}, reverse=True)
+    return ", ".join(f"{level * 100:.4g} %" for level in levels) or "none"
+
+
+def joint_family(document: EvidenceDocument) -> list[str]:
+    """The cases that set the joint confidence, described by requirement: how many cases of each, and how
+    many of them saw no adverse event at all (a ceiling's zero count, a floor's full count)."""
+    cases = {r.id: r for r in document.requirements}
+    by_requirement: dict[str, list[RequirementEvidence]] = {}
+    for case_id in document.gate_joint_confidence.set_by:
+        case = cases[case_id]
+        by_requirement.setdefault(case.requirement, []).append(case)
+    described = []
+    for requirement, members in by_requirement.items():
+        zero = sum(r.successes == (0 if r.direction == "<=" else r.n) for r in members)
+        kind = "zero-event " if zero == len(members) else ""
+        described.append(f"{len(members)} {kind}{requirement} case{'s' if len(members) > 1 else ''}"
+                         + (f" ({zero} with no adverse event)" if 0 < zero < len(members) else "")
+                         + f" (n = {', '.join(str(n) for n in sorted({r.n for r in members}))})")
+    return described
+
+
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("safety_harness.report", "templates"),
     autoescape=True,
@@ -98,19 +139,20 @@ _TEMPLATES = jinja2.Environment(
 )
 _TEMPLATES.filters["cell_text"] = _cell_text
 _TEMPLATES.globals.update(requirement_text=requirement_text, explanation=explanation,
-                          parameters_text=_parameters_text, gate_text=GATE_TEXT, verdict_legend=VERDICT_LEGEND,
-                          preprocessing_check_summary=preprocessing_check_summary)
+                          parameters_text=_parameters_text, gate_text=gate_text, verdict_legend=VERDICT_LEGEND,
+                          preprocessing_check_summary=preprocessing_check_summary, solution_rows=solution_rows,
+                          status_text=status_text, hazard_anchor=hazard_anchor, joint_family=joint_family,
+                          confidences_text=confidences_text, short_sha256=short_sha256)
 
 
 def render(document: EvidenceDocument, sheets: dict, class_views: dict | None = None) -> list[str]:
     """The report's top sections, in reading order; ``sheets`` maps perturbation names to contact-sheet
     images (PNG data URIs the harness made), ``class_views`` class ids to the harness's HTML of their
     per-class heatmap view (safety_harness/report/heatmaps.py)."""
-    hazards = hazard_groups(document)
     html = _TEMPLATES.get_template("report.html.j2").render(
         document=document, sheets=sheets, class_views=class_views or {}, charts=robustness_charts(document),
         verdict_counts=document.verdict_counts.by_verdict(), tightest=tightest_margins(document),
-        hazards=hazards, safety_case_svg=safety_case_svg(hazards), top_goal=TOP_GOAL, strategy=STRATEGY,
+        safety_case_svg=safety_case_svg(document),
         uncovered_classes=uncovered_classes(document), unjudged_severities=unjudged_severities(document),
         evidence_sha256=document_sha256(document))
     return [html]

@@ -5,7 +5,7 @@ data the OOD alarm is fitted on) or ``--training-data`` (the data the model was 
 memory, not generalisation (ISO/PAS 8800 clause 11; AMLAS asks for verification data independent of
 development). Every image is compared at 32x32 with the near-duplicate test of
 :func:`safety_harness.ingest.similarity_groups.near_duplicate_pairs`; an ingest group (the estimated
-groups of dependent images) leaks when any of its images has a near-duplicate.
+groups of dependent images, :meth:`SafetyRun.groups`) leaks when any of its images has a near-duplicate.
 """
 
 import functools
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from safety_harness.ingest import iter_image_batches
-from safety_harness.ingest.similarity_groups import THUMBNAIL_SIZE, estimate_groups, near_duplicate_pairs
+from safety_harness.ingest.groups import Groups
+from safety_harness.ingest.similarity_groups import THUMBNAIL_SIZE, near_duplicate_pairs
 from safety_harness.metrics.classification import Proportion
 
 #: leaking pairs listed in the evidence, most similar first (the count says how many there are in all)
@@ -23,10 +24,12 @@ LISTED_PAIRS = 200
 
 @dataclass(frozen=True)
 class Leakage:
-    """The ingest's groups with a near-duplicate (``rate``: leaking groups out of all groups), the leaking
+    """The ingest's groups with a near-duplicate (``rate``: one trial per group, the leaking ones its hits;
+    ``groups``: one id per trial, each its own, saying how the ingest's groups were formed), the leaking
     pairs (most similar first, at most :data:`LISTED_PAIRS`) and their count, and what was compared."""
 
     rate: Proportion
+    groups: Groups
     pairs: list
     pair_count: int
     compared_with: list
@@ -64,7 +67,7 @@ class DataIndependenceStage:
         run = self._run
         positions, images = _decoded(run.ingest)
         labels = run.ingest.labels[positions]
-        groups = estimate_groups(images, labels, seed=run.options.seed)
+        groups = run.groups(run.ingest)
         leaking = np.zeros(len(positions), dtype=bool)
         pairs, compared_with = [], []
         for role, other in (("reference", run.reference_ingest), ("training data", run.training_data_ingest)):
@@ -79,6 +82,10 @@ class DataIndependenceStage:
                        "matching_file": _file_name(other, int(other_positions[b])), "similarity": round(float(s), 4)}
                       for a, b, s in found]
         pairs.sort(key=lambda pair: -pair["similarity"])
-        group_count = int(groups.max()) + 1 if len(groups) else 0
-        leaking_groups = np.unique(groups[leaking]).size
-        return Leakage(Proportion(leaking_groups, group_count), pairs[:LISTED_PAIRS], len(pairs), compared_with)
+        present, group_of_image = np.unique(groups.ids[positions], return_inverse=True)
+        leaking_groups = np.zeros(len(present), dtype=bool)
+        leaking_groups[group_of_image[leaking]] = True
+        trials = Groups(np.arange(len(present)), groups.source,
+                        f"one trial per group of the ingest's dependent images ({groups.description})")
+        rate = Proportion(int(leaking_groups.sum()), len(present), np.ones(len(present), dtype=bool), leaking_groups)
+        return Leakage(rate, trials, pairs[:LISTED_PAIRS], len(pairs), compared_with)

@@ -23,11 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from safety_harness.core.progress import SILENT, Progress
+from safety_harness.ingest.reader import MAX_IMAGE_PIXELS
 from safety_harness.plan.conditions import Condition
-from safety_harness.run.prediction_cache import PredictionCache, cache_key
+from safety_harness.run.prediction_cache import PredictionCache, cache_key, code_fingerprint
 
 #: batches per shard: the unit of work a worker takes and of what the store holds
 SHARD_BATCHES = 4
+#: how often a worker whose process ended (killed, or its node lost) is started again, and its shard sent
+#: again: a shard's entry appears whole or not at all, and a retry writes the same bytes
+WORKER_RESTARTS = 3
 #: the harness's folder: local workers import it from there, a remote cluster receives it as the job's working dir
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _QUIET = {"NO_ALBUMENTATIONS_UPDATE": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_DEDUP_LOGS": "0"}
@@ -68,6 +72,11 @@ class WorkerSetup:
     folder_classes: object = None
     #: the driver's ingest record order (``Ingest.order_sha256``): a worker reading another order is refused
     records_sha256: str = ""
+    #: the driver's harness code and library versions (``code_fingerprint``), which the shard keys name: a
+    #: worker with others is refused
+    code_fingerprint: str = ""
+    #: ``--max-image-pixels``: an image declaring more is a failure of that image
+    max_image_pixels: int = MAX_IMAGE_PIXELS
 
 
 def worker_ingest(setup: WorkerSetup):
@@ -88,6 +97,10 @@ class ShardPredictor:
     def __init__(self, setup: WorkerSetup):
         from model_under_test import load_model
 
+        if code_fingerprint() != setup.code_fingerprint:
+            raise RuntimeError("the Ray worker runs other library versions (or harness code) than the driver, so its "
+                               "predictions would not be those its shard keys name: install requirements.txt on every "
+                               "node as on the driver's machine")
         loaded = load_model(setup.model_path, setup.card_path, allow_unsafe=setup.allow_unsafe_model)
         self._model = dataclasses.replace(loaded, card=setup.card)
         self._ingest = worker_ingest(setup)
@@ -100,7 +113,8 @@ class ShardPredictor:
 
         condition = Condition.parse(condition)
         card, setup = self._model.card, self._setup
-        batches = iter_image_batches(self._ingest, card.size, card.resize, setup.batch_size, indices)
+        batches = iter_image_batches(self._ingest, card.size, card.resize, setup.batch_size, indices,
+                                     setup.max_image_pixels)
         predictions, failures = predict_batches(self._model, self._ingest, condition, batches,
                                                 model_inputs(condition, setup.seed), indices.size, SILENT)
         self._store.store(key, predictions.arrays(), failures)
@@ -109,7 +123,8 @@ class ShardPredictor:
 
 class RayPredictionStage:
     """The run's ingest predicted on Ray: ``address`` ``local`` (a Ray instance started here, with
-    ``workers`` CPUs), ``auto`` (the cluster this machine belongs to) or ``ray://host:port``."""
+    ``workers`` CPUs), ``auto`` or ``host:port`` (the cluster this machine is a node of: its head's address)
+    or ``ray://host:port`` (a Ray client server)."""
 
     def __init__(self, address: str, workers: int, setup: WorkerSetup, progress: Progress = SILENT):
         self.address, self.workers, self.setup, self.progress = address, workers, setup, progress
@@ -165,7 +180,8 @@ class RayPredictionStage:
                 self._started_ray = True
                 ray.init(**self._init_arguments(), include_dashboard=False, log_to_driver=False,
                          configure_logging=False)
-            actor = ray.remote(num_cpus=1)(ShardPredictor)
+            actor = ray.remote(num_cpus=1, max_restarts=WORKER_RESTARTS,
+                               max_task_retries=WORKER_RESTARTS)(ShardPredictor)
             self._pool = ray.util.ActorPool([actor.remote(self.setup) for _ in range(self.workers)])
         return self._pool
 

@@ -1,9 +1,9 @@
 """Predictions kept on disk between runs, under a key of everything that determines them.
 
 The key hashes the model file (SHA-256) and its card, the ingest's content hash, the condition
-with its perturbation's parameters, the seed, the images evaluated, the batch size, the
-library versions and the source code of every harness module on the path from file to
-probabilities. Any change of any part is a miss: a hit is never stale. An entry is written to a
+with its perturbation's parameters, the seed, the images evaluated, the batch size, the image
+size cap (``--max-image-pixels``), the library versions and the source code of every harness
+module on the path from file to probabilities. Any change of any part is a miss: a hit is never stale. An entry is written to a
 temporary file and renamed into place, so a killed run leaves no half-written entry; it carries its
 key and a SHA-256 digest of its content, checked with the images asked for when it is read, so a
 damaged or altered entry is recomputed, never used. A cache folder that cannot be used (a file, not

@@ -28,9 +28,15 @@ from model_under_test.preprocessing_check import (
 from perturbations import get_perturbation
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.progress import SILENT, Progress
+from safety_harness.core.provenance import GENERATED, Generated, data_set, images_sha256, same_generator
 from safety_harness.evidence.results import EvidenceLog
 from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest, read_class_map
 from safety_harness.ingest.decoded import DecodedIngest
+from safety_harness.ingest.groups import SOURCE_ESTIMATED, Groups, groups_from_records, read_groups_file, singletons
+from safety_harness.ingest.reader import OVER_SIZE_CAP, StoredImages
+from safety_harness.ingest.similarity_groups import METHOD as GROUPING_METHOD
+from safety_harness.ingest.similarity_groups import estimate_groups
+from safety_harness.ood.datasets import OOD_GENERATOR
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
 from safety_harness.run.counterexample import CounterexampleStage
@@ -38,7 +44,7 @@ from safety_harness.run.data_independence import DataIndependenceStage
 from safety_harness.run.distributed import RayPredictionStage, WorkerSetup
 from safety_harness.run.explanations import ExplanationStage
 from safety_harness.run.mc_dropout import McDropoutStage
-from safety_harness.run.prediction_cache import PredictionCache, cache_key
+from safety_harness.run.prediction_cache import PredictionCache, cache_key, code_fingerprint
 from safety_harness.run.predictions import Predictions, model_inputs, predict_batches
 from safety_harness.run.sticker_attraction import StickerAttractionStage
 from safety_harness.run.trigger_scan import TriggerScanStage
@@ -62,6 +68,10 @@ class SafetyRun:
         self.training_data_ingest = (None if options.training_data_path is None
                                      else open_ingest(options.training_data_path, folder_classes))
         self._check_class_map_used()
+        #: each ingest's groups of dependent images, by root: the --groups file is read (and checked) now
+        self._groups: dict[Path, Groups] = {}
+        if options.groups_path is not None:
+            self._groups[self.ingest.root] = read_groups_file(options.groups_path, self.ingest)
         self.given_ood_sets = given_ood_sets(options.ood_set_paths)
         self.cache = PredictionCache(options.cache_dir)
         self._content_hashes: dict[Path, str] = {}
@@ -119,6 +129,40 @@ class SafetyRun:
         self.cache.store(key, {"admission": np.array(json.dumps(admission(model)))}, [])
         return model
 
+    def groups(self, ingest) -> Groups:
+        """The groups of dependent images of ``ingest`` (the run's or the reference), formed once per run from
+        the first source that applies (safety_harness/ingest/groups.py); estimated groups are cached, keyed on
+        the ingest's content and order."""
+        if ingest.root not in self._groups:
+            given = groups_from_records(ingest)
+            if given is None and ingest.root in {Path(path).resolve() for path in self.options.generated_paths}:
+                given = singletons(len(ingest.records), "drawn by the bundled renderer, every image from its own "
+                                                        "seed: each image is its own group")
+            self._groups[ingest.root] = given or self._estimated_groups(ingest)
+        return self._groups[ingest.root]
+
+    def _estimated_groups(self, ingest) -> Groups:
+        seed = self.options.seed
+        ids = self.cache.cached(
+            f"image groups of {ingest.root}",
+            lambda: {"ids": estimate_groups(StoredImages(ingest, self.options.max_image_pixels), ingest.labels, seed)},
+            ingest=self.content_sha256(ingest), records=ingest.order_sha256, labels=ingest.labels, seed=seed,
+            method=GROUPING_METHOD)["ids"]
+        return Groups(np.asarray(ids, dtype=np.int64), SOURCE_ESTIMATED,
+                      "estimated from image similarity (near-duplicate images of one class form a group)")
+
+    def ood_set_groups(self, ood_set) -> Groups:
+        """The groups of an OOD set's images: a given folder's (as any ingest's), or, for a generated set whose
+        every image is drawn on its own, one group per image."""
+        if ood_set.name in self.given_ood_sets:
+            return self.groups(self.given_ood_sets[ood_set.name])
+        return singletons(len(ood_set.images), f"generated OOD set {ood_set.name}, every image drawn on its own: "
+                                               "each image is its own group")
+
+    def group_ids(self, predictions: Predictions) -> np.ndarray:
+        """The group of each image of ``predictions``."""
+        return self.groups(predictions.ingest).ids[predictions.indices]
+
     def _check_class_map_used(self):
         """A ``--class-map`` that no ingest reads would be ignored silently: refuse it."""
         if self.options.class_map_path is None:
@@ -169,7 +213,8 @@ class SafetyRun:
         return dict(model=self.model.sha256, card=self.model.card.to_dict(), ingest=self.content_sha256(ingest),
                     records=ingest.order_sha256,
                     condition=str(condition), perturbation=self._perturbation_definition(condition),
-                    seed=self.options.seed, indices=indices, batch_size=self.options.batch_size)
+                    seed=self.options.seed, indices=indices, batch_size=self.options.batch_size,
+                    max_image_pixels=self.options.max_image_pixels)
 
     def _worker_setup(self) -> WorkerSetup:
         options = self.options
@@ -179,7 +224,9 @@ class SafetyRun:
         return WorkerSetup(model_path=options.model_path, card_path=options.card_path, card=self.model.card,
                            allow_unsafe_model=options.allow_unsafe_model, ingest_path=self.ingest.root,
                            batch_size=options.batch_size, seed=options.seed, store=store,
-                           folder_classes=self.folder_classes, records_sha256=self.ingest.order_sha256)
+                           max_image_pixels=options.max_image_pixels,
+                           folder_classes=self.folder_classes, records_sha256=self.ingest.order_sha256,
+                           code_fingerprint=code_fingerprint())
 
     def close(self) -> None:
         """Release what the run holds outside this process: the Ray workers and a temporary shard store."""
@@ -272,7 +319,8 @@ class SafetyRun:
     def _check_on_sample(self, model) -> PreprocessingCheck | None:
         card = model.card
         sample = sample_indices(len(self.ingest.records), self.options.seed)
-        batch = next(iter_image_batches(self.ingest, card.size, card.resize, len(sample), sample))
+        batch = next(iter_image_batches(self.ingest, card.size, card.resize, len(sample), sample,
+                                        self.options.max_image_pixels))
         if not batch.indices.size:
             return None  # nothing decodes: the clean pass reports every image
         labels = self.ingest.labels[batch.indices] if self.ingest.labelled else None
@@ -286,10 +334,14 @@ class SafetyRun:
             listed = "\n".join(f"    {self.ingest.records[i].path}: {reason}" for i, reason in failures[:20])
             more = f"\n    ... and {len(failures) - 20} more" if len(failures) > 20 else ""
             if not self.options.allow_corrupt_images:
+                over_cap = sum(reason.startswith(OVER_SIZE_CAP) for _, reason in failures)
                 raise HarnessInputError(
-                    f"Ingest {self.ingest.root}: {len(failures)} image(s) cannot be decoded:\n{listed}{more}",
-                    "Replace or remove them, or pass --allow-corrupt-images to evaluate the rest "
-                    "(the report then lists every excluded image).",
+                    f"Ingest {self.ingest.root}: {len(failures)} image(s) cannot be used"
+                    f"{f' ({over_cap} over the image size cap)' if over_cap else ''}:\n{listed}{more}",
+                    ("Raise the size cap with --max-image-pixels for the images over it that you trust, as their "
+                     "lines say; replace or remove the others" if over_cap else "Replace or remove them")
+                    + ", or pass --allow-corrupt-images to evaluate the rest (the report then lists every excluded "
+                    "image).",
                 )
             self.excluded = [(str(self.ingest.records[i].path), reason) for i, reason in failures]
         if not predictions.indices.size:
@@ -327,20 +379,48 @@ class SafetyRun:
             "evaluated": int(self.clean.indices.size),
             "sha256": self.content_sha256(ingest),
             "class_counts": {str(k): v for k, v in sorted(ingest.class_counts().items())},
+            "groups": self.groups(ingest).summary(ingest.labels),
             "excluded": [{"path": path, "reason": reason} for path, reason in self.excluded],
             "ignored": [{"path": str(path), "reason": reason} for path, reason in ingest.ignored],
         }
+
+    def data_identity(self) -> dict:
+        """The evidence's ``data`` section: every data set the verdicts stand on (the ingest, the reference, each
+        OOD set the cases read) and the model's training data as its card names it, each with its provenance."""
+        options = self.options
+        sets = [data_set("ingest", "ingest", self.content_sha256(self.ingest), options.ingest_generated or (
+            f"the folder given with --ingest: {self.ingest.root} (taken as real data: the harness cannot tell how "
+            "a given folder was made)"))]
+        if self.reference_ingest is not None:
+            sets.append(data_set("reference", "reference", self.content_sha256(self.reference_ingest),
+                                 options.reference_generated
+                                 or f"the folder given with --reference: {self.reference_ingest.root}"))
+        sets += [data_set("ood_set", ood.name, images_sha256(ood.images),
+                          Generated(OOD_GENERATOR, options.seed, f"generated {ood.kind} OOD set: {ood.description}"))
+                 for ood in self.uncertainty.generated_ood_sets]
+        sets += [data_set("ood_set", name, self.content_sha256(ingest), f"the folder given with --ood-set: {ingest.root}")
+                 for name, ingest in self.given_ood_sets.items() if name in self.plan.ood_sets_needed]
+        members = self.model.members if isinstance(self.model, Ensemble) else (self.model,)
+        for member in members:
+            trained = member.card.training_data
+            if trained is not None:
+                source = (Generated(trained.generator, None, trained.description) if trained.provenance == GENERATED
+                          else trained.description)
+                sets.append(data_set("training", f"training data of {Path(member.path).name}", trained.sha256, source))
+        return {"demonstration": options.ingest_generated is not None, "sets": sets,
+                "same_generator_as_training": same_generator(sets)}
 
     def _batches(self, indices=None, ingest=None):
         """Decoded batches of ``indices`` of ``ingest`` (default: the run's ingest, all images). The run's
         ingest is decoded once: what was decoded before is read back from :attr:`_decoded`."""
         card = self.model.card
         if ingest is not None and ingest is not self.ingest:
-            return iter_image_batches(ingest, card.size, card.resize, self.options.batch_size, indices)
+            return iter_image_batches(ingest, card.size, card.resize, self.options.batch_size, indices,
+                                      self.options.max_image_pixels)
         if indices is not None and self._decoded.holds(indices):
             return self._decoded.batches(indices, self.options.batch_size)
         return self._decoded.keep(iter_image_batches(self.ingest, card.size, card.resize, self.options.batch_size,
-                                                     indices))
+                                                     indices, self.options.max_image_pixels))
 
     @functools.cached_property
     def _decoded(self) -> DecodedIngest:

@@ -89,9 +89,16 @@ class UncertaintyContext:
     def _predict_reference(self, reference):
         predictions, failures = self._run.predict(reference, CLEAN, stage="reference data")
         if failures:
-            raise HarnessInputError(f"Reference {reference.root}: {len(failures)} image(s) cannot be decoded, e.g. "
-                                    f"{reference.records[failures[0][0]].path}", "Repair or remove them.")
+            index, reason = failures[0]
+            raise HarnessInputError(f"Reference {reference.root}: {len(failures)} image(s) cannot be used, e.g. "
+                                    f"{reference.records[index].path} ({reason})", "Repair or remove them.")
         return predictions
+
+    @functools.cached_property
+    def generated_ood_sets(self) -> list[OodSet]:
+        """The generated OOD sets the plan's cases read, at the model's input size."""
+        run = self._run
+        return bundled_ood_sets(run.model.card.size, OOD_SET_SIZE, run.options.seed, names=run.plan.ood_sets_needed)
 
     @functools.cached_property
     def ood_sets(self) -> dict:
@@ -99,14 +106,15 @@ class UncertaintyContext:
         name -> (set, DetectorInputs)."""
         run = self._run
         card, needed = run.model.card, run.plan.ood_sets_needed
-        sets = bundled_ood_sets(card.size, OOD_SET_SIZE, run.options.seed, names=needed)
+        sets = list(self.generated_ood_sets)
         for name, ingest in run.given_ood_sets.items():
             if name not in needed:
                 continue
-            batches = list(iter_image_batches(ingest, card.size, card.resize, run.options.batch_size))
+            batches = list(iter_image_batches(ingest, card.size, card.resize, run.options.batch_size,
+                                              max_pixels=run.options.max_image_pixels))
             if any(batch.failures for batch in batches):
                 path, reason = next((ingest.records[i].path, r) for b in batches for i, r in b.failures)
-                raise HarnessInputError(f"OOD set {ingest.root}: {path} cannot be decoded ({reason})",
+                raise HarnessInputError(f"OOD set {ingest.root}: {path} cannot be used ({reason})",
                                         "Repair or remove it.")
             sets.append(OodSet(name, "near", f"given with --ood-set: {ingest.root}",
                                np.concatenate([batch.images for batch in batches])))

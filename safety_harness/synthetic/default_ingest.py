@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from safety_harness.core.gtsrb import NUM_CLASSES, STOP_SIGN
+from safety_harness.core.provenance import Generated
 from safety_harness.synthetic.renderer import render_sign
 
 GENERATOR_VERSION = 2
@@ -27,6 +28,14 @@ TRAINING_SEEDS = range(0, 10_000_000)
 PER_CLASS = 100
 STOP_SIGNS = 700
 HEADER = "Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"
+#: the generator and its version as the evidence (and a model card's ``training_data``) names it
+GENERATOR = f"safety_harness.synthetic.renderer v{GENERATOR_VERSION}"
+DEFAULT_INGEST = Generated(GENERATOR, INGEST_SEED, (
+    f"the bundled default ingest: {PER_CLASS} renders of every GTSRB class ({STOP_SIGNS} stop signs) by the bundled "
+    "renderer, from seeds held out from the bundled reference model's training"))
+DEFAULT_REFERENCE = Generated(GENERATOR, REFERENCE_SEED, (
+    f"the bundled reference: {REFERENCE_PER_CLASS} renders of every GTSRB class by the bundled renderer, from seeds "
+    "held out from the bundled reference model's training and from the default ingest"))
 
 
 def write_ingest(folder: Path, per_class: int, stop_signs: int, seed: int, sizes=(32, 64)) -> None:
@@ -70,9 +79,9 @@ def _ensure(cache_dir: Path, name: str, per_class: int, stop_signs: int, seed: i
 
 def ensure_default_ingest(cache_dir: Path) -> Path:
     """The default ingest's folder under ``cache_dir``, rendered there if it is not yet."""
-    return _ensure(cache_dir, "default-ingest", PER_CLASS, STOP_SIGNS, INGEST_SEED)
+    return _ensure(cache_dir, "default-ingest", PER_CLASS, STOP_SIGNS, DEFAULT_INGEST.seed)
 
 
 def ensure_default_reference(cache_dir: Path) -> Path:
     """The in-distribution reference set for the OOD alarm, rendered from its own held-out seed."""
-    return _ensure(cache_dir, "default-reference", REFERENCE_PER_CLASS, REFERENCE_PER_CLASS, REFERENCE_SEED)
+    return _ensure(cache_dir, "default-reference", REFERENCE_PER_CLASS, REFERENCE_PER_CLASS, DEFAULT_REFERENCE.seed)
