@@ -56,6 +56,10 @@ OPTIONS = (
                             help="in-distribution reference data the OOD alarm is fitted on, e.g. the model's "
                                  "validation set (default: the bundled reference with the bundled model or ingest, "
                                  "else a seeded half of the ingest)")),
+    (("--training-data",), dict(metavar="DIR", type=Path, default=None,
+                                help="the data the model was trained on (any ingest layout): the ingest's "
+                                     "independence of it is judged (SR-DATA-INDEPENDENCE) beside that of "
+                                     "--reference (default: none)")),
     (("--ood-set",), dict(metavar="DIR", type=Path, action="append", default=[],
                           help="a folder of out-of-distribution images (any layout, labels ignored), e.g. signs of "
                                "another country; named by the folder's name; repeatable. Requirements read them as "

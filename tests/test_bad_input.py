@@ -110,6 +110,12 @@ def test_unknown_layout(run_safety_suite, tmp_path):
     assert_clear_error(run_safety_suite(f"--ingest={tmp_path}", name="layout"), str(tmp_path))
 
 
+def test_training_data_that_is_not_an_ingest(run_safety_suite, small_ingest, tmp_path):
+    (tmp_path / "notes.txt").write_text("no images here")
+    assert_clear_error(run_safety_suite(f"--ingest={small_ingest}", f"--reference={small_ingest}",
+                                        f"--training-data={tmp_path}", name="training-data"), str(tmp_path))
+
+
 def test_label_file_naming_missing_images(run_safety_suite, tmp_path):
     image(tmp_path / "Images" / "00000.png")
     gtsrb_csv(tmp_path, [("00000.png", 14), ("00001.png", 14)])

@@ -87,6 +87,16 @@ def test_a_trigger_scan_takes_its_anomaly_limit_and_refuses_a_class(tmp_path):
         load_requirements(write(tmp_path, entry + "    class: 14\n"))
 
 
+def test_a_leakage_requirement_is_a_ceiling_on_the_whole_ingest(tmp_path):
+    entry = "requirements:\n  - id: SR-L\n    title: t\n    hazard: h\n    metric: leakage_rate\n    threshold: 0.01\n"
+    (requirement,) = load_requirements(write(tmp_path, entry + "    direction: '<='\n"))
+    assert requirement.threshold == 0.01 and requirement.parameters == {}
+    with pytest.raises(HarnessInputError, match="'direction': input should be '<='"):
+        load_requirements(write(tmp_path, entry + "    direction: '>='\n"))
+    with pytest.raises(HarnessInputError, match="applies to the whole ingest; remove 'class'"):
+        load_requirements(write(tmp_path, entry + "    direction: '<='\n    class: 14\n"))
+
+
 def test_every_metric_has_a_safety_test():
     import importlib
     import pkgutil

@@ -52,6 +52,8 @@ class RunOptions:
     allow_corrupt_images: bool = False
     allow_unsafe_model: bool = False
     reference_path: Path | None = None
+    #: the data the model was trained on (``--training-data``); None: not given
+    training_data_path: Path | None = None
     batch_size: int = 256
     #: where predictions persist between runs; None: computed afresh every run
     cache_dir: Path | None = None

@@ -90,6 +90,9 @@ METRICS = {
     # bound of the paired difference; and the share of images on which both predict the same class
     "regression": MetricSpec("optional", paired=True, binomial=False),
     "agreement": MetricSpec("optional", needs_labels=False, paired=True),
+    # share of the ingest's groups with a near-duplicate in the reference or training data
+    # (safety_harness/ingest/similarity_groups.py): the ingest is not development data
+    "leakage_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
 }
 
 #: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
@@ -295,8 +298,15 @@ class _Agreement(_Thresholded):
     direction: Literal[">="]  # a floor: agreement is what the requirement asks for
 
 
+class _Leakage(_Thresholded):
+    """At most ``threshold`` of the ingest's groups have a near-duplicate in ``--reference`` or ``--training-data``."""
+
+    metric: Literal["leakage_rate"]
+    direction: Literal["<="]  # a ceiling: leakage is what the requirement limits
+
+
 _FAMILIES = (_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm,
-             _Monitored, _Relevance, _Attraction, _TriggerScan, _Regression, _Agreement)
+             _Monitored, _Relevance, _Attraction, _TriggerScan, _Regression, _Agreement, _Leakage)
 _ENTRY = TypeAdapter(Annotated[Union[_FAMILIES], Field(discriminator="metric")])  # noqa: UP007 — a tuple of types
 #: the keys each metric takes, for messages
 _KEYS = {metric: [info.alias or name for name, info in family.model_fields.items()]

@@ -34,12 +34,14 @@ from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest
 from safety_harness.ingest.decoded import DecodedIngest
 from safety_harness.ingest.groups import SOURCE_ESTIMATED, Groups, groups_from_records, read_groups_file, singletons
 from safety_harness.ingest.reader import OVER_SIZE_CAP, StoredImages
+from safety_harness.ingest.similarity_groups import METHOD as GROUPING_METHOD
 from safety_harness.ingest.similarity_groups import estimate_groups
 from safety_harness.ood.datasets import OOD_GENERATOR
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
 from safety_harness.run.baseline import BaselineStage
 from safety_harness.run.counterexample import CounterexampleStage
+from safety_harness.run.data_independence import DataIndependenceStage
 from safety_harness.run.distributed import RayPredictionStage, WorkerSetup
 from safety_harness.run.explanations import ExplanationStage
 from safety_harness.run.mc_dropout import McDropoutStage
@@ -64,6 +66,8 @@ class SafetyRun:
         self.ingest = open_ingest(options.ingest_path, folder_classes)
         self.reference_ingest = (None if options.reference_path is None
                                  else open_ingest(options.reference_path, folder_classes))
+        self.training_data_ingest = (None if options.training_data_path is None
+                                     else open_ingest(options.training_data_path, folder_classes))
         self._check_class_map_used()
         #: each ingest's groups of dependent images, by root: the --groups file is read (and checked) now
         self._groups: dict[Path, Groups] = {}
@@ -100,6 +104,8 @@ class SafetyRun:
         self.counterexample = CounterexampleStage(self)
         #: the released model the paired requirements compare with (--baseline-model), loaded on first use
         self.baseline = BaselineStage(self)
+        #: near-duplicates of the ingest's images in the reference and training data, found on first use
+        self.data_independence = DataIndependenceStage(self)
 
     def _folder_classes(self) -> FolderClasses:
         """What class folders named by class name are matched to: the card's class names (read without
@@ -143,7 +149,8 @@ class SafetyRun:
         ids = self.cache.cached(
             f"image groups of {ingest.root}",
             lambda: {"ids": estimate_groups(StoredImages(ingest, self.options.max_image_pixels), ingest.labels, seed)},
-            ingest=self.content_sha256(ingest), records=ingest.order_sha256, labels=ingest.labels, seed=seed)["ids"]
+            ingest=self.content_sha256(ingest), records=ingest.order_sha256, labels=ingest.labels, seed=seed,
+            method=GROUPING_METHOD)["ids"]
         return Groups(np.asarray(ids, dtype=np.int64), SOURCE_ESTIMATED,
                       "estimated from image similarity (near-duplicate images of one class form a group)")
 
@@ -163,7 +170,8 @@ class SafetyRun:
         """A ``--class-map`` that no ingest reads would be ignored silently: refuse it."""
         if self.options.class_map_path is None:
             return
-        ingests = [ingest for ingest in (self.ingest, self.reference_ingest) if ingest is not None]
+        ingests = [ingest for ingest in (self.ingest, self.reference_ingest, self.training_data_ingest)
+                   if ingest is not None]
         if all(ingest.layout != "class-name-folders" for ingest in ingests):
             layouts = ", ".join(f"{ingest.root} is {ingest.layout}" for ingest in ingests)
             raise HarnessInputError(
