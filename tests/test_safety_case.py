@@ -94,6 +94,14 @@ def test_the_assumption_says_a_generated_ingest_makes_a_demonstration():
                                                            "demonstration, not release evidence")
 
 
+def test_the_assumptions_independence_is_the_data_independence_verdict_where_the_run_checks_it():
+    unchecked = build_safety_case([case("R1", "R1", "h", "pass", 0.1)], MODEL, DATA, [])
+    assert unchecked["assumptions"][0]["independence"].startswith("not checked")
+    leakage = {**case("SR-DATA-INDEPENDENCE", "SR-DATA-INDEPENDENCE", "h", "fail", -0.2), "metric": "leakage_rate"}
+    checked = build_safety_case([case("R1", "R1", "h", "pass", 0.1), leakage], MODEL, DATA, [])
+    assert checked["assumptions"][0]["independence"] == "SR-DATA-INDEPENDENCE: fail"
+
+
 def test_operating_conditions_list_clean_first_then_each_perturbation_with_its_severities():
     cases = [case(str(i), "R", "h", "pass", condition=c) for i, c in enumerate(["snow:3", "clean", "fog:2", "snow:1"])]
     assert operating_conditions(cases) == {"clean": [], "fog": [2], "snow": [1, 3]}

@@ -103,6 +103,15 @@ def _data_text(data: dict) -> str:
                                 for (role, origin), names in by_origin.items())
 
 
+def _independence_text(requirements: list[dict]) -> str:
+    """The assumption's independence status: the verdicts of the run's data-independence cases (leakage_rate)."""
+    checked = [case for case in requirements if case.get("metric") == "leakage_rate"]
+    if not checked:
+        return INDEPENDENCE_NOT_CHECKED
+    return "; ".join(f"{case['id']}: {getattr(case['verdict'], 'value', case['verdict'])}"
+                     + (f" ({case['reason']})" if case.get("reason") else "") for case in checked)
+
+
 def build_safety_case(requirements: list[dict], model: dict, data: dict,
                       left_out: list[dict]) -> dict:
     """The evidence's ``safety_case`` section from its ``requirements`` (case records, in judging order), ``model``,
@@ -140,6 +149,6 @@ def build_safety_case(requirements: list[dict], model: dict, data: dict,
                          "provenance": f"the ingest is {ingest['provenance']}" + (
                              f" ({ingest['generator']}, seed {ingest['seed']}): a demonstration, not release "
                              "evidence" if ingest["provenance"] == "generated" else ""),
-                         "independence": INDEPENDENCE_NOT_CHECKED}],
+                         "independence": _independence_text(requirements)}],
         "hazards": hazards,
     }
