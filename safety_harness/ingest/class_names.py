@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safety_harness.core.errors import HarnessInputError, shown
-from safety_harness.ingest.csv_text import class_id, text_lines
+from safety_harness.ingest.csv_text import capped_text_lines, class_id
 
 #: a class map of every class of any real model is a few kilobytes
 MAX_CLASS_MAP_BYTES = 1 << 20
@@ -68,16 +68,7 @@ def read_class_map(path) -> ClassMap:
     path = Path(path)
     what = "Class map"
     fix = "Pass --class-map a UTF-8 CSV file with one 'folder name,class id' row per class folder."
-    try:
-        if not path.is_file():
-            raise HarnessInputError(f"{what} {path} does not exist or is not a file", fix)
-        size = path.stat().st_size
-    except OSError as error:
-        raise HarnessInputError(f"{what} {path} cannot be read ({error.strerror})", fix) from None
-    if size > MAX_CLASS_MAP_BYTES:
-        raise HarnessInputError(f"{what} {path} is {size} bytes; the limit is {MAX_CLASS_MAP_BYTES} bytes (1 MiB)",
-                                "Pass the right file; a class map is a few kilobytes.")
-    lines = text_lines(path, what)
+    lines = capped_text_lines(path, what, fix, MAX_CLASS_MAP_BYTES, "Pass the right file; a class map is a few kilobytes.")
     first = next(lines, "")
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)

@@ -38,3 +38,20 @@ def text_lines(path: Path, what: str):
                     f"{what} {path}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text",
                     f"Save the {what.lower()} as UTF-8 (plain ASCII is UTF-8).",
                 ) from None
+
+
+def capped_text_lines(path: Path, what: str, fix: str, limit: int, too_large_fix: str | None = None):
+    """:func:`text_lines` of a file the user names by an option (``--class-map``, ``--groups``): one that is
+    missing, unreadable or over ``limit`` bytes is refused before a line is read, with ``fix`` (or, for the
+    size, ``too_large_fix``)."""
+    try:
+        if not path.is_file():
+            raise HarnessInputError(f"{what} {path} does not exist or is not a file", fix)
+        size = path.stat().st_size
+    except OSError as error:
+        raise HarnessInputError(f"{what} {path} cannot be read ({error.strerror})", fix) from None
+    if size > limit:
+        limit_text = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+        raise HarnessInputError(f"{what} {path} is {size} bytes; the limit is {limit} bytes ({limit_text})",
+                                too_large_fix or fix)
+    return text_lines(path, what)

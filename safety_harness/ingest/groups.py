@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from safety_harness.core.errors import HarnessInputError, shown
-from safety_harness.ingest.csv_text import text_lines
+from safety_harness.ingest.csv_text import capped_text_lines
 from safety_harness.ingest.layouts import TRACK_COLUMN
 
 #: a groups file of a million images is about 40 MB
@@ -109,18 +109,9 @@ def read_groups_file(path, ingest) -> Groups:
     what = "Groups file"
     fix = (f"Pass --groups a UTF-8 CSV with one 'file,group' row per image of {ingest.root}, the file's path "
            "relative to that folder (see README.md, 'Dependent images').")
-    try:
-        if not path.is_file():
-            raise HarnessInputError(f"{what} {path} does not exist or is not a file", fix)
-        size = path.stat().st_size
-    except OSError as error:
-        raise HarnessInputError(f"{what} {path} cannot be read ({error.strerror})", fix) from None
-    if size > MAX_GROUPS_FILE_BYTES:
-        raise HarnessInputError(f"{what} {path} is {size} bytes; the limit is {MAX_GROUPS_FILE_BYTES} bytes "
-                                f"({MAX_GROUPS_FILE_BYTES >> 20} MiB)", fix)
+    lines = capped_text_lines(path, what, fix, MAX_GROUPS_FILE_BYTES)
     root = ingest.root
     index = {Path(os.path.relpath(record.path, root)).as_posix(): i for i, record in enumerate(ingest.records)}
-    lines = text_lines(path, what)
     first = next(lines, "")
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)

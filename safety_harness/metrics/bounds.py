@@ -105,11 +105,15 @@ def samples_needed(
         raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
     if impossible:
         return None
-    low = max(adverse, 1)
+    return smallest_deciding(clears, max(adverse, 1))
+
+
+def smallest_deciding(clears, low: int) -> int | None:
+    """The smallest count ``m >= low`` for which ``clears(m)`` holds, where ``clears`` is monotone in ``m``
+    (a bound moves towards the observed rate as the sample grows): double until it clears, then bisect.
+    ``None`` beyond 10**12."""
     if clears(low):
         return low
-    # The bound moves monotonically towards the observed count's rate as the sample
-    # grows, so double until it clears, then bisect.
     high = low * 2
     while not clears(high):
         low, high = high, high * 2

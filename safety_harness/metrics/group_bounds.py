@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import beta, f
 
-from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper
+from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper, smallest_deciding
 from safety_harness.metrics.multiplicity import rate_p_value
 
 _DIRECTIONS = (">=", "<=")
@@ -225,18 +225,4 @@ def groups_needed(grouped: GroupedBound, threshold: float) -> int | None:
         bound = float(_beta_bound(successes, trials, direction, confidence))
         return bound >= threshold if floor else bound <= threshold
 
-    low = 1
-    if clears(low):
-        return low
-    high = 2
-    while not clears(high):
-        low, high = high, high * 2
-        if high > 10**12:
-            return None
-    while high - low > 1:
-        middle = (low + high) // 2
-        if clears(middle):
-            high = middle
-        else:
-            low = middle
-    return high
+    return smallest_deciding(clears, 1)
