@@ -1,13 +1,17 @@
-"""Predictions kept on disk between runs, under a key of everything that determines them.
+"""Predictions and other stages' results kept on disk between runs, under a key of everything that
+determines them.
 
-The key hashes the model file (SHA-256) and its card, the ingest's content hash, the condition
-with its perturbation's parameters, the seed, the images evaluated, the batch size, the image
-size cap (``--max-image-pixels``), the library versions and the source code of every harness
-module on the path from file to probabilities. Any change of any part is a miss: a hit is never stale. An entry is written to a
-temporary file and renamed into place, so a killed run leaves no half-written entry; it carries its
-key and a SHA-256 digest of its content, checked with the images asked for when it is read, so a
-damaged or altered entry is recomputed, never used. A cache folder that cannot be used (a file, not
-creatable, not writable) turns caching off with a note in the run's outcomes, not an error.
+The key hashes what the stage declares: for predictions the model file (SHA-256) and its card, the
+ingest's content hash, the condition with its perturbation's parameters, the seed, the images
+evaluated, the batch size, the image size cap (``--max-image-pixels``); and for every stage the
+library versions and the source of the code it runs (:func:`code_fingerprint`, found from its imports
+by :mod:`safety_harness.run.stage_code`). Any change of any part is a miss: a hit is never stale.
+Entries are typed: named arrays with decoding failures (``.npz``) or a JSON object (``.json``). An
+entry is written to a temporary file and renamed into place, so a killed run leaves no half-written
+entry; it carries its key and a SHA-256 digest of its content, checked (with the images asked for)
+when it is read, so a damaged or altered entry is recomputed, never used. A cache folder that cannot
+be used (a file, not creatable, not writable) turns caching off with a note in the run's outcomes,
+not an error.
 """
 
 import functools
