@@ -136,7 +136,8 @@ class ExplanationStage:
         if isinstance(self._run.model, Ensemble):
             return tuple(ExplainerFigures(name, False, ENSEMBLE_NOT_EXPLAINED) for name in EXPLAINERS)
         run = self._run
-        key = cache_key(code=(__name__, MODEL_CODE), stage="explainer self-checks", model=run.model.sha256, card=run.model.card.to_dict(),
+        key = cache_key(code=(__name__, MODEL_CODE), stage="explainer self-checks", model=run.model.sha256,
+                        card=run.model.card.to_dict(),
                         ingest=run.content_sha256(run.ingest), records=run.ingest.order_sha256, seed=run.options.seed,
                         positions=self.sample_positions, explainers=list(EXPLAINERS))
         stored = run.cache.load_json(key, "explainer self-checks")

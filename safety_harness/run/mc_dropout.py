@@ -163,8 +163,8 @@ class McDropoutStage:
         """The scores of the ``count`` images of ``image_batches`` (uint8 arrays, in order), whose identity
         ``key`` states (e.g. the key of their predictions), from the cache or computed."""
         cache = self._run.cache
-        key = cache_key(code=(__name__, MODEL_CODE), images=key, mc_dropout_passes=MC_DROPOUT_PASSES, mc_dropout_seed=self._run.options.seed,
-                        chunk=CHUNK)
+        key = cache_key(code=(__name__, MODEL_CODE), images=key, mc_dropout_passes=MC_DROPOUT_PASSES,
+                        mc_dropout_seed=self._run.options.seed, chunk=CHUNK)
         positions = np.arange(count)
         stored = cache.load(key, f"MC dropout {stage}", expected_indices=positions)
         if stored is not None:
