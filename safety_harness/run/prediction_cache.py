@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from safety_harness.core import __version__
-from safety_harness.run.stage_code import PROJECT_PACKAGES, ModuleGraph, module_of
+from safety_harness.run.stage_code import ModuleGraph, module_of
 
 _LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "tf-keras", "numpy", "opencv-python-headless",
               "albumentations", "pillow")
@@ -43,10 +43,7 @@ def code_fingerprint(*stages) -> str:
 @functools.cache
 def _fingerprint(modules: tuple) -> str:
     graph = _project_graph()
-    if not modules:
-        modules = tuple(".".join(path.relative_to(graph.root).with_suffix("").parts).removesuffix(".__init__")
-                        for package in PROJECT_PACKAGES for path in sorted((graph.root / package).rglob("*.py")))
-    text = f"{__version__}\0{graph.fingerprint(modules)}\0{_library_versions()}"
+    text = f"{__version__}\0{graph.fingerprint(modules or graph.project_modules())}\0{_library_versions()}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -55,6 +55,11 @@ class ModuleGraph:
         file = getattr(sys.modules.get(module), "__file__", None)
         return Path(file) if file and file.endswith(".py") else None
 
+    def project_modules(self) -> list[str]:
+        """Every module of the project's packages under ``root``."""
+        return [".".join(path.relative_to(self.root).with_suffix("").parts).removesuffix(".__init__")
+                for package in PROJECT_PACKAGES for path in sorted((self.root / package).rglob("*.py"))]
+
     def closure(self, modules) -> list[str]:
         """``modules`` and the project modules they import, transitively, sorted (those with no source
         file left out)."""
