@@ -14,6 +14,7 @@ from tests.conftest import PROJECT_ROOT, gtsrb_test_subset
 
 ARRAYS = {"indices": np.arange(3), "probabilities": np.eye(3, dtype=np.float32), "logits": None,
           "features": np.ones((3, 2), np.float32), "appearance": np.zeros((3, 16, 16, 3), np.uint8)}
+SHORTCUT_MODEL = PROJECT_ROOT / "model_under_test" / "shortcut" / "gtsrb_shortcut.keras"
 PARTS = {"model": "a" * 64, "card": {"size": [32, 32]}, "ingest": "b" * 64, "condition": "fog:2",
          "perturbation": {"parameters": {"density": 0.3}}, "seed": 0, "indices": np.arange(3), "batch_size": 256}
 
@@ -207,3 +208,24 @@ def test_second_run_is_served_from_the_cache_and_one_changed_image_is_recomputed
     assert recomputed == {"ingest clean", f"content hash of {ingest}", "explainer self-checks", check,
                           "bootstrap bounds", f"image groups of {ingest}"}
     assert third.evidence["ingest"]["sha256"] != first.evidence["ingest"]["sha256"]
+
+
+def test_a_second_model_on_the_same_reference_reads_the_image_detectors_fitted_for_the_first(run_safety_suite,
+                                                                                            tmp_path):
+    from safety_harness.synthetic.default_ingest import ensure_default_ingest, ensure_default_reference
+
+    ingest = gtsrb_test_subset(ensure_default_ingest(PROJECT_ROOT / ".cache"), tmp_path / "ingest",
+                               lambda rows: rows[:300])
+    reference = gtsrb_test_subset(ensure_default_reference(PROJECT_ROOT / ".cache"), tmp_path / "reference",
+                                  lambda rows: rows[:600])
+    options = (f"--ingest={ingest}", f"--reference={reference}", f"--cache-dir={tmp_path / 'cache'}",
+               "-k", "SR-OOD-INDEPENDENT-SEPARATION-noise")
+    first = run_safety_suite(*options, name="reference-model")
+    second = run_safety_suite(*options, f"--model={SHORTCUT_MODEL}", name="shortcut-model")
+    assert first.evidence["model"]["sha256"] != second.evidence["model"]["sha256"]
+    fits = {"reconstruction detector", "vae detector", "reconstruction detector scores", "vae detector scores"}
+    assert {first.evidence["predictions_from"][stage] for stage in fits} == {"computed"}
+    # the fits depend on the reference images, their seed and code only: the second model reads them and their
+    # scores of the same images, while what its own network computes is computed
+    assert {second.evidence["predictions_from"][stage] for stage in fits} == {"cache"}
+    assert second.evidence["predictions_from"]["reference data clean"] == "computed"

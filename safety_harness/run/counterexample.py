@@ -14,6 +14,7 @@ import numpy as np
 from perturbations.search import SearchResult, search_counterexample
 from perturbations.stickers import COLOURS, Sticker
 from safety_harness.run.prediction_cache import cache_key
+from safety_harness.run.stage_code import MODEL_CODE
 
 SEARCH_IMAGES = 128  # correctly recognised signs each candidate sticker placement is tried on, in one batch
 MAX_COUNT = 3  # stickers per placement
@@ -36,8 +37,9 @@ class CounterexampleStage:
             return None
         images, rois = run.images(predictions, recognised[:SEARCH_IMAGES])
         labels = np.full(len(images), class_id)
-        key = cache_key(stage=STAGE, model=run.model.sha256, card=run.model.card.to_dict(), images=images,
-                        rois=rois, labels=labels, budget=budget, max_examples=max_examples, max_count=MAX_COUNT,
+        key = cache_key(code=(__name__, MODEL_CODE), stage=STAGE, model=run.model.sha256,
+                        card=run.model.card.to_dict(), images=images, rois=rois, labels=labels, budget=budget,
+                        max_examples=max_examples, max_count=MAX_COUNT,
                         colours=list(COLOURS.items()), hypothesis=hypothesis.__version__)
         stored = run.cache.load(key, f"{STAGE} {predictions.condition} class {class_id}")
         if stored is not None:

@@ -16,9 +16,7 @@ The report draws it for the stop sign and for every class that a requirement blo
 release names as attracting (``details["attracting_class"]``).
 """
 
-import dataclasses
 import functools
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +33,7 @@ from safety_harness.explanations.self_checks import (
 )
 from safety_harness.metrics.relevance import mean_relevance_map, relevance_mass_in_box
 from safety_harness.run.prediction_cache import cache_key
+from safety_harness.run.stage_code import MODEL_CODE
 
 SAMPLE_SIZE = 16
 #: recognised signs of a class its mean map is taken over (a seeded sample when there are more)
@@ -144,16 +143,16 @@ class ExplanationStage:
         if self.model_wide_reason is not None:
             return tuple(ExplainerFigures(name, False, self.model_wide_reason) for name in EXPLAINERS)
         run = self._run
-        key = cache_key(stage="explainer self-checks", model=run.model.sha256, card=run.model.card.to_dict(),
+        key = cache_key(code=(__name__, MODEL_CODE), stage="explainer self-checks", model=run.model.sha256,
+                        card=run.model.card.to_dict(),
                         ingest=run.content_sha256(run.ingest), records=run.ingest.order_sha256, seed=run.options.seed,
                         positions=self.sample_positions, explainers=list(EXPLAINERS))
-        stored = run.cache.load(key, "explainer self-checks")
+        stored = run.cache.load_json(key, "explainer self-checks")
         if stored is not None:
             return tuple(ExplainerFigures(**{**figures, "randomised_layers": tuple(figures["randomised_layers"])})
-                         for figures in json.loads(str(stored[0]["figures"])))
+                         for figures in stored["figures"])
         figures = self._checked_figures()
-        run.cache.store(key, {"figures": np.array(json.dumps([dataclasses.asdict(f) for f in figures],
-                                                             default=lambda value: value.item()))}, [])
+        run.cache.store_json(key, {"figures": [f.to_dict() for f in figures]})
         return figures
 
     def _checked_figures(self) -> tuple[ExplainerFigures, ...]:
@@ -224,7 +223,7 @@ class ExplanationStage:
             "heatmaps", lambda: {"maps": EXPLAINERS[name][0](self._model, self._inputs(images), class_ids,
                                                               tuple(run.model.card.pixel_range))},
             model=run.model.sha256, card=run.model.card.to_dict(), explainer=name, images=images,
-            class_ids=class_ids)["maps"]
+            class_ids=class_ids, code=MODEL_CODE)["maps"]
         return Heatmaps(maps, name, name == self.chosen)
 
     def viewed_classes(self) -> list[int]:

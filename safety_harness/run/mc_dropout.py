@@ -10,7 +10,6 @@ give the same scores, whatever the batch size.
 """
 
 import functools
-import json
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from safety_harness.core.errors import HarnessInputError
 from safety_harness.explanations.model_access import ExplainedModel, run_layers
 from safety_harness.ood.mc_dropout import MC_DROPOUT_PASSES, McDropoutScores
 from safety_harness.run.prediction_cache import cache_key
+from safety_harness.run.stage_code import MODEL_CODE
 
 #: images per call of the passes: with T = 20 copies, 1,280 images go through the layers after the first Dropout
 CHUNK = 64
@@ -147,12 +147,11 @@ class McDropoutStage:
         def inspected():
             forward, reason = self._forward_or_reason
             described = None if forward is None else forward.describe()
-            return {"availability": np.array(json.dumps({"unavailable_reason": reason, "described": described}))}
+            return {"unavailable_reason": reason, "described": described}
 
         run = self._run
-        stored = run.cache.cached("MC dropout availability", inspected, model=run.model.sha256,
-                                  card=run.model.card.to_dict(), passes=MC_DROPOUT_PASSES, seed=run.options.seed)
-        return json.loads(str(stored["availability"]))
+        return run.cache.cached_json("MC dropout availability", inspected, code=MODEL_CODE, model=run.model.sha256,
+                                     card=run.model.card.to_dict(), passes=MC_DROPOUT_PASSES, seed=run.options.seed)
 
     @property
     def unavailable_reason(self) -> str | None:
@@ -166,8 +165,8 @@ class McDropoutStage:
         """The scores of the ``count`` images of ``image_batches`` (uint8 arrays, in order), whose identity
         ``key`` states (e.g. the key of their predictions), from the cache or computed."""
         cache = self._run.cache
-        key = cache_key(images=key, mc_dropout_passes=MC_DROPOUT_PASSES, mc_dropout_seed=self._run.options.seed,
-                        chunk=CHUNK)
+        key = cache_key(code=(__name__, MODEL_CODE), images=key, mc_dropout_passes=MC_DROPOUT_PASSES,
+                        mc_dropout_seed=self._run.options.seed, chunk=CHUNK)
         positions = np.arange(count)
         stored = cache.load(key, f"MC dropout {stage}", expected_indices=positions)
         if stored is not None:

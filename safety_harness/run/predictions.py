@@ -11,6 +11,10 @@ from safety_harness.core.progress import Progress
 from safety_harness.ingest import Ingest
 from safety_harness.ood import McDropoutScores, appearance
 from safety_harness.plan.conditions import Condition
+from safety_harness.run.stage_code import MODEL_CODE
+
+#: the code that turns an image file into stored predictions: this module's and the model's
+PREDICTION_CODE = (__name__, MODEL_CODE)
 
 
 @dataclass(frozen=True)

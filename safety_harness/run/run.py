@@ -7,7 +7,6 @@ before any test runs, so bad input ends the run with one :class:`HarnessInputErr
 
 import dataclasses
 import functools
-import json
 import shutil
 import tempfile
 import time
@@ -46,7 +45,7 @@ from safety_harness.run.distributed import RayPredictionStage, WorkerSetup
 from safety_harness.run.explanations import ExplanationStage
 from safety_harness.run.mc_dropout import McDropoutStage
 from safety_harness.run.prediction_cache import PredictionCache, cache_key, code_fingerprint
-from safety_harness.run.predictions import Predictions, model_inputs, predict_batches
+from safety_harness.run.predictions import PREDICTION_CODE, Predictions, model_inputs, predict_batches
 from safety_harness.run.sticker_attraction import StickerAttractionStage
 from safety_harness.run.trigger_scan import TriggerScanStage
 from safety_harness.run.uncertainty import UncertaintyContext, given_ood_sets
@@ -123,13 +122,13 @@ class SafetyRun:
         sha256 = file_sha256(Path(path).resolve())
         card, _, assumed = resolve_card(path, card_path)
         allow_unsafe = self.options.allow_unsafe_model
-        key = cache_key(stage="model admission", model=sha256, format=model_format, card=card.to_dict(),
-                        card_assumed=assumed, allow_unsafe=allow_unsafe)
-        stored = self.cache.load(key, f"model admission of {path}")
+        key = cache_key(code=load_model, stage="model admission", model=sha256, format=model_format,
+                        card=card.to_dict(), card_assumed=assumed, allow_unsafe=allow_unsafe)
+        stored = self.cache.load_json(key, f"model admission of {path}")
         if stored is not None:
-            return deferred_model(path, card_path, allow_unsafe, sha256, json.loads(str(stored[0]["admission"])))
+            return deferred_model(path, card_path, allow_unsafe, sha256, stored)
         model = load_model(path, card_path, allow_unsafe=allow_unsafe, sha256=sha256)
-        self.cache.store(key, {"admission": np.array(json.dumps(admission(model)))}, [])
+        self.cache.store_json(key, admission(model))
         return model
 
     def groups(self, ingest) -> Groups:
@@ -212,8 +211,9 @@ class SafetyRun:
         return predictions, failures
 
     def _key_parts(self, ingest, condition: Condition, indices) -> dict:
-        """What determines the predictions on ``indices`` of ``ingest`` under ``condition``: their cache key's parts."""
-        return dict(model=self.model.sha256, card=self.model.card.to_dict(), ingest=self.content_sha256(ingest),
+        """What determines the predictions on ``indices`` of ``ingest`` under ``condition``: their cache key's parts,
+        the code that computes them included."""
+        return dict(code=PREDICTION_CODE, model=self.model.sha256, card=self.model.card.to_dict(), ingest=self.content_sha256(ingest),
                     records=ingest.order_sha256,
                     condition=str(condition), perturbation=self._perturbation_definition(condition),
                     seed=self.options.seed, indices=indices, batch_size=self.options.batch_size,
@@ -258,14 +258,14 @@ class SafetyRun:
         times, inodes) when an earlier run hashed the same files, so unchanged bytes are not re-read."""
         if ingest.root not in self._content_hashes:
             taken, manifest = time.time_ns(), ingest.manifest()
-            key = cache_key(ingest_manifest=manifest.sha256)
-            stored = self.cache.load(key, f"content hash of {ingest.root}")
+            key = cache_key(code=type(ingest), ingest_manifest=manifest.sha256)
+            stored = self.cache.load_json(key, f"content hash of {ingest.root}")
             if stored is None:
                 self._content_hashes[ingest.root] = ingest.content_sha256()
                 if manifest.trustworthy(taken):
-                    self.cache.store(key, {"sha256": np.array(self._content_hashes[ingest.root])}, [])
+                    self.cache.store_json(key, {"sha256": self._content_hashes[ingest.root]})
             else:
-                self._content_hashes[ingest.root] = str(stored[0]["sha256"])
+                self._content_hashes[ingest.root] = stored["sha256"]
         return self._content_hashes[ingest.root]
 
     def _model_input_batches(self, predictions: Predictions):
@@ -307,16 +307,16 @@ class SafetyRun:
         The check is read from the cache when an earlier run checked the same model, card and ingest; its labels
         are keyed too: a class map can relabel the same files in the same order."""
         card = model.card
-        key = cache_key(stage="preprocessing check", model=model.sha256, card=card.to_dict(),
+        key = cache_key(code=__name__, stage="preprocessing check", model=model.sha256,
+                        card=card.to_dict(),
                         ingest=self.content_sha256(self.ingest), records=self.ingest.order_sha256,
                         labels=self.ingest.labels, seed=self.options.seed)
-        stored = self.cache.load(key, f"preprocessing check of {model.path}")
+        stored = self.cache.load_json(key, f"preprocessing check of {model.path}")
         if stored is not None:
-            document = json.loads(str(stored[0]["check"]))
-            check = None if document is None else PreprocessingCheck.from_dict(document, card)
+            check = None if stored["check"] is None else PreprocessingCheck.from_dict(stored["check"], card)
         else:
             check = self._check_on_sample(model)
-            self.cache.store(key, {"check": np.array(json.dumps(None if check is None else check.to_dict()))}, [])
+            self.cache.store_json(key, {"check": None if check is None else check.to_dict()})
         return (model, None) if check is None else (apply_check(model, check), check)
 
     def _check_on_sample(self, model) -> PreprocessingCheck | None:

@@ -19,6 +19,7 @@ from model_under_test.inference import preprocess
 from safety_harness.backdoor.neural_cleanse import TriggerSearch, reverse_engineer_triggers
 from safety_harness.explanations.model_access import ExplainedModel
 from safety_harness.run.prediction_cache import cache_key
+from safety_harness.run.stage_code import MODEL_CODE
 
 SAMPLE_SIZE = 128
 STAGE = "trigger scan"
@@ -48,7 +49,8 @@ class TriggerScanStage:
         clean, max_steps, seed = run.clean, run.options.trigger_scan_steps, run.options.seed
         rng = np.random.default_rng(seed)
         positions = np.sort(rng.choice(clean.indices.size, min(SAMPLE_SIZE, clean.indices.size), replace=False))
-        key = cache_key(stage=STAGE, model=run.model.sha256, card=run.model.card.to_dict(),
+        key = cache_key(code=(__name__, MODEL_CODE), stage=STAGE, model=run.model.sha256,
+                        card=run.model.card.to_dict(),
                         ingest=run.content_sha256(run.ingest), records=run.ingest.order_sha256, seed=seed,
                         max_steps=max_steps, sample=positions)
         stored = run.cache.load(key, STAGE)

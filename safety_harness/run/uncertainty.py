@@ -27,6 +27,7 @@ from safety_harness.ood import (
 )
 from safety_harness.plan.requirements import CLEAN, GIVEN_OOD_SETS
 from safety_harness.run.prediction_cache import cache_key
+from safety_harness.run.stage_code import MODEL_CODE
 
 OOD_SET_SIZE = 300
 
@@ -123,7 +124,8 @@ class UncertaintyContext:
             batches = [ood_set.images[i:i + run.options.batch_size]
                        for i in range(0, len(ood_set.images), run.options.batch_size)]
             outputs = run.cache.cached(f"OOD set {ood_set.name} predictions",
-                                       functools.partial(_predicted, run.model, batches), model=run.model.sha256,
+                                       functools.partial(_predicted, run.model, batches), code=MODEL_CODE,
+                                       model=run.model.sha256,
                                        card=run.model.card.to_dict(), images=ood_set.images,
                                        batch_size=run.options.batch_size)
             result[ood_set.name] = (ood_set, DetectorInputs(
@@ -136,7 +138,8 @@ class UncertaintyContext:
         run = self._run
         if not run.plan.mc_dropout_conditions or run.mc_dropout.unavailable_reason:
             return None
-        key = cache_key(model=run.model.sha256, card=run.model.card.to_dict(), images=ood_set.images)
+        key = cache_key(code=MODEL_CODE, model=run.model.sha256, card=run.model.card.to_dict(),
+                        images=ood_set.images)
         return run.mc_dropout.scores(key, f"OOD set {ood_set.name}", batches, len(ood_set.images))
 
     def detector(self, name: str):
@@ -152,13 +155,15 @@ class UncertaintyContext:
         return self._fitted[name]
 
     def _fit(self, detector, inputs, labels):
-        """Fit ``detector``; one that trains a network is kept in the persistent cache, keyed by its
-        fitting data (and, through the cache's code fingerprint, its source with its fixed seed)."""
+        """Fit ``detector``; one that trains a network reads the images only and is kept in the persistent
+        cache keyed on its own inputs: the fitting images, its seed and its code (its parameters are constants
+        of that code), not the model, so a second model on the same reference reads it from the cache."""
         if not detector.costly_fit:
             detector.fit(inputs, labels)
             return
         cache = self._run.cache
-        key = self._fit_keys[detector.name] = cache_key(detector=detector.name, images=inputs.images, labels=labels)
+        key = self._fit_keys[detector.name] = cache_key(code=type(detector), detector=detector.name,
+                                                        images=inputs.images, seed=detector.seed)
         stored = cache.load(key, f"{detector.name} detector")
         if stored is not None:
             arrays, _ = stored
