@@ -55,3 +55,5 @@ def test_the_gate_command_of_the_examples_passes_on_the_bundled_model_and_ingest
         assert os.path.isfile(artifact), artifact
     evidence = read_evidence(tmp_path / "reports" / "safety_report.evidence.json")
     assert evidence["gate"] == "pass" and evidence["model"]["path"] == str(BUNDLED_MODEL)
+    # given by path, the bundled ingest is still known as the renderer's: a demonstration, each render its own group
+    assert evidence["data"]["demonstration"] and evidence["ingest"]["groups"]["source"] == "generated_independent"

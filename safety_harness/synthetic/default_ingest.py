@@ -59,8 +59,21 @@ def write_ingest(folder: Path, per_class: int, stop_signs: int, seed: int, sizes
     (folder / "GT-final_test.csv").write_text("\n".join(rows) + "\n")
 
 
+def _folder(cache_dir: Path, name: str, seed: int) -> Path:
+    return Path(cache_dir) / f"{name}-v{GENERATOR_VERSION}-seed{seed}"
+
+
+def bundled_data(folder: Path, cache_dir: Path) -> Generated | None:
+    """How the bundled renderer drew ``folder`` when it is the default ingest or reference rendered under
+    ``cache_dir`` (a run may be given it by path, as the CI examples do); None for any other folder."""
+    for name, generated in (("default-ingest", DEFAULT_INGEST), ("default-reference", DEFAULT_REFERENCE)):
+        if Path(folder).resolve() == _folder(cache_dir, name, generated.seed).resolve():
+            return generated
+    return None
+
+
 def _ensure(cache_dir: Path, name: str, per_class: int, stop_signs: int, seed: int) -> Path:
-    target = Path(cache_dir) / f"{name}-v{GENERATOR_VERSION}-seed{seed}"
+    target = _folder(cache_dir, name, seed)
     if (target / "GT-final_test.csv").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
