@@ -4,7 +4,7 @@
 
 The options are registered by the installed plugin ``pytest_safety_harness`` (``make install``);
 the fixtures and the collection hooks live in ``fixtures/plugin.py``, the HTML and JSON evidence
-in ``fixtures/report_plugin.py``.
+in ``fixtures/report_plugin.py``, the sample-size plan of a ``--plan`` run in ``fixtures/plan_plugin.py``.
 """
 
-pytest_plugins = ["fixtures.plugin", "fixtures.report_plugin"]
+pytest_plugins = ["fixtures.plugin", "fixtures.report_plugin", "fixtures.plan_plugin"]

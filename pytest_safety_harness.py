@@ -89,6 +89,15 @@ OPTIONS = (
                               help="judge each of the m rate requirement cases at confidence 1 - (1 - c) / m "
                                    "(Bonferroni), so that all passing ones hold jointly at the stated confidence c "
                                    "(needs more samples: see README, 'Joint confidence')")),
+    (("--plan",), dict(action="store_true",
+                       help="load no model and read no data: print and record (--plan-json) how many independent "
+                            "groups (signs, tracks) would decide each rate requirement with 0, 1 and 2 misses "
+                            "(events for a ceiling), and exit without running the safety tests")),
+    (("--plan-groups",), dict(metavar="N", type=int, default=None,
+                              help="with --plan: also say whether a planned ingest of N independent groups per "
+                                   "class decides each case with no miss (default: not said)")),
+    (("--plan-json",), dict(metavar="PATH", type=Path, default=None,
+                            help="where --plan writes its JSON (default: safety_plan.json beside the evidence)")),
     (("--trigger-scan-steps",), dict(metavar="N", type=int, default=None,
                                      help="optimisation steps of the trigger scan (Neural Cleanse, every class at "
                                           "once; a step budget keeps the result machine-independent). More steps "

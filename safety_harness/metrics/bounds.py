@@ -85,26 +85,45 @@ def samples_needed(
     floor with misses, or 0 for a ceiling with events).
     """
     successes, n = _check_counts(successes, n)
+    if direction not in _DIRECTIONS:
+        raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
+    return trials_needed(n - successes if direction == ">=" else successes, threshold, direction, confidence)
+
+
+def trials_needed(adverse: int, threshold: float, direction: str, confidence: float = 0.95) -> int | None:
+    """Smallest number of independent trials ``m`` with ``adverse`` of them against the requirement
+    (misses for a floor, events for a ceiling) whose exact one-sided bound clears ``threshold``.
+
+    A floor is met when ``Beta.ppf(1 - confidence; m - adverse, adverse + 1) >= threshold``, a ceiling
+    when ``Beta.ppf(confidence; adverse + 1, m - adverse) <= threshold``. With no adverse trial the
+    floor's bound is ``(1 - confidence) ** (1 / m)``, so ``m = ceil(ln(1 - confidence) / ln(threshold))``:
+    299 for ``recall >= 0.99`` at 95 %; with one miss, 473.
+
+    Returns ``None`` when no number of trials can decide it (a floor of 1, or a ceiling of 0).
+    """
+    try:
+        adverse = operator.index(adverse)
+    except TypeError:
+        raise TypeError(f"adverse must be an integer, got {adverse!r}") from None
+    if adverse < 0:
+        raise ValueError(f"adverse must be >= 0, got {adverse}")
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    _check_confidence(confidence)
     if direction == ">=":
-        adverse = n - successes
+        if threshold >= 1:
+            return None
 
         def clears(m):
             return clopper_pearson_lower(m - adverse, m, confidence) >= threshold
-
-        impossible = threshold >= 1
     elif direction == "<=":
-        adverse = successes
+        if threshold <= 0:
+            return None
 
         def clears(m):
             return clopper_pearson_upper(adverse, m, confidence) <= threshold
-
-        impossible = threshold <= 0
     else:
         raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
-    if impossible:
-        return None
     return smallest_deciding(clears, max(adverse, 1))
 
 

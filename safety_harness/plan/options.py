@@ -19,7 +19,8 @@ SEED_RANGE = (0, 2**32 - 1)
 
 def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed: int = 0, models=(),
                   model_cards=(), ray_address=None, ray_workers: int = 2, ray_store=None,
-                  trigger_scan_steps: int | None = None, max_image_pixels: int | None = None) -> None:
+                  trigger_scan_steps: int | None = None, max_image_pixels: int | None = None, plan_json=None,
+                  plan: bool = False, plan_groups: int | None = None) -> None:
     """Raise one :class:`HarnessInputError` naming every unusable option, or return.
 
     Parameters
@@ -40,6 +41,10 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         ``--trigger-scan-steps``; None: not given.
     max_image_pixels : int or None
         ``--max-image-pixels``; None: not given.
+    plan_json : path or None
+        The file a ``--plan`` run writes (``--plan-json``); None: not given.
+    plan, plan_groups : bool, int or None
+        ``--plan`` and ``--plan-groups`` (None: not given).
     """
     problems = [problem for problem in (
         _file_problem("--evidence", evidence, base, "safety_evidence.json"),
@@ -51,6 +56,8 @@ def check_options(base: Path, *, evidence=None, html=None, cache_dir=None, seed:
         _folder_problem("--ray-store", ray_store, base),
         _steps_problem(trigger_scan_steps),
         _pixels_problem(max_image_pixels),
+        _file_problem("--plan-json", plan_json, base, "safety_plan.json"),
+        _planned_groups_problem(plan, plan_groups),
     ) if problem is not None]
     if len(problems) == 1:
         raise problems[0]
@@ -165,3 +172,15 @@ def _pixels_problem(pixels: int | None) -> HarnessInputError | None:
     return HarnessInputError(f"--max-image-pixels {pixels} is not a size cap: it must be at least 1 pixel",
                              "Pass --max-image-pixels the largest width x height to accept, e.g. "
                              "--max-image-pixels=100000000, or omit it for the default (8192 x 8192).")
+
+
+def _planned_groups_problem(plan: bool, groups: int | None) -> HarnessInputError | None:
+    if groups is None or (plan and groups >= 1):
+        return None
+    if not plan:
+        return HarnessInputError(f"--plan-groups {groups} is given without --plan: only a plan run reads it",
+                                 "Add --plan (a run that loads no model and states the sample sizes), or drop "
+                                 "--plan-groups.")
+    return HarnessInputError(f"--plan-groups {groups} is not an ingest size: it must be at least 1 group per class",
+                             "Pass --plan-groups the independent groups (signs, tracks) planned per class, e.g. "
+                             "--plan-groups=300, or omit it.")

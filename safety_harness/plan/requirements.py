@@ -53,6 +53,9 @@ class MetricSpec:
     variants_key: str | None = None
     #: judged as a rate on an exact Clopper–Pearson bound (False: a bootstrap or distance bound, a search)
     binomial: bool = True
+    #: how a metric that is not a rate is bounded (a rate: on its Clopper–Pearson bound over groups), as the
+    #: sample-size plan (``--plan``) names it
+    bound: str | None = None
     #: compares the model under test with the baseline model (``--baseline-model``); not applicable without one
     paired: bool = False
 
@@ -66,13 +69,16 @@ METRICS = {
     "flip_rate": MetricSpec("optional", conditions="perturbed"),
     "accuracy_drop": MetricSpec("forbidden", conditions="perturbed"),
     # a search, not a rate: a counterexample found within the budget fails, none found passes
-    "counterexample": MetricSpec("required", conditions="clean", binomial=False),
-    "ece": MetricSpec("optional", binomial=False),
-    "mce": MetricSpec("forbidden", binomial=False),
+    "counterexample": MetricSpec("required", conditions="clean", binomial=False,
+                                 bound="a search: sticker placements within the budget (hypothesis)"),
+    "ece": MetricSpec("optional", binomial=False, bound="bootstrap upper bound, resampling whole groups"),
+    "mce": MetricSpec("forbidden", binomial=False, bound="bootstrap upper bound, resampling whole groups"),
     "alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean", variants_key="ood_sets"),
     "false_alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
-    "auroc": MetricSpec("forbidden", needs_labels=False, conditions="clean", variants_key="ood_sets", binomial=False),
-    "drift": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False),
+    "auroc": MetricSpec("forbidden", needs_labels=False, conditions="clean", variants_key="ood_sets", binomial=False,
+                        bound="DeLong's normal bound (exact over disjoint pairs at perfect separation)"),
+    "drift": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False,
+                        bound="Kolmogorov–Smirnov distance plus the Dvoretzky–Kiefer–Wolfowitz margins"),
     # the classifier and its runtime monitor as one system (safety_harness/metrics/monitor.py)
     "silent_failure_rate": MetricSpec("required"),
     "coverage": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
@@ -81,14 +87,19 @@ METRICS = {
     # a learned sticker shortcut: the largest share of other classes' stickered signs one class draws
     # (safety_harness/metrics/attraction.py); the run stickers the signs itself. Not one binomial count but
     # Bonferroni-corrected bounds over every class and stickered set, so outside Holm's joint confidence
-    "sticker_attraction": MetricSpec("forbidden", conditions="clean", binomial=False),
+    "sticker_attraction": MetricSpec("forbidden", conditions="clean", binomial=False,
+                                     bound="Bonferroni-corrected Clopper–Pearson bounds over every class and "
+                                           "stickered set"),
     # a search, not a rate: a class whose reverse-engineered trigger is an outlying small one fails
     # (Neural Cleanse, safety_harness/backdoor/neural_cleanse.py)
-    "trigger_anomaly": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False),
+    "trigger_anomaly": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False,
+                                  bound="a search: Neural Cleanse's anomaly index of the smallest class trigger"),
     # paired with the baseline model (--baseline-model) on the same images (safety_harness/metrics/paired.py):
     # the candidate's recall of a class (accuracy without one) is not worse by more than a margin, on an exact
     # bound of the paired difference; and the share of images on which both predict the same class
-    "regression": MetricSpec("optional", paired=True, binomial=False),
+    "regression": MetricSpec("optional", paired=True, binomial=False,
+                             bound="upper bound of the paired difference: losses' upper minus gains' lower "
+                                   "Clopper–Pearson bound (Bonferroni)"),
     "agreement": MetricSpec("optional", needs_labels=False, paired=True),
     # share of the ingest's groups with a near-duplicate in the reference or training data
     # (safety_harness/ingest/similarity_groups.py): the ingest is not development data
