@@ -144,8 +144,10 @@ class PreprocessingCheck:
         better = [v for v in self.alternatives if v.clearly_better]
         if not better:
             return None
-        return max(better, key=lambda v: (v.accuracy, v.mean_confidence) if self.labelled
-                   else (v.class_entropy, v.mean_confidence))
+        # on a tie, the alternative that changes fewest lines of the card: a range of [-1, 1] for [-1, 0.992]
+        # often predicts the same, and is no change to ask for
+        return max(better, key=lambda v: (v.accuracy if self.labelled else v.class_entropy,
+                                          -len(_changed_lines(self.card.card, v.card)), v.mean_confidence))
 
     def figures(self) -> str:
         """One line per variant, the card's first, for a message."""
@@ -253,10 +255,14 @@ def apply_check(model: LoadedModel, check: PreprocessingCheck) -> LoadedModel:
 
 
 def _changes(card: ModelCard, better: ModelCard) -> str:
-    """The lines of ``better`` that differ from ``card``: ``'channels: BGR' and 'range: [0, 255]'``; a setting
-    ``better`` leaves at its default is written out (``gray: mean``, ``steps: []``)."""
+    """The lines to write in ``card`` to feed as ``better`` does: ``'channels: BGR' and 'range: [0, 255]'``."""
+    return " and ".join(f"'{line}'" for line in _changed_lines(card, better))
+
+
+def _changed_lines(card: ModelCard, better: ModelCard) -> list[str]:
+    """The lines of ``better`` that differ from ``card``'s; a setting ``better`` leaves at its default is written
+    out (``gray: mean``, ``steps: []``)."""
     lines, better_lines = _card_lines(card), _card_lines(better)
     defaults = {"gray": "gray: mean", "steps": "steps: []"}
-    changed = [better_lines.get(key, defaults.get(key)) for key in dict.fromkeys((*lines, *better_lines))
-               if better_lines.get(key) != lines.get(key)]
-    return " and ".join(f"'{line}'" for line in changed)
+    return [better_lines.get(key, defaults.get(key)) for key in dict.fromkeys((*lines, *better_lines))
+            if better_lines.get(key) != lines.get(key)]

@@ -235,3 +235,21 @@ def test_a_run_with_a_wrong_card_stops_before_any_test(run_safety_suite, shared_
                            name="wrong-card")
     assert run.returncode == 4 and "Traceback" not in run.output, run.output
     assert f"Model card {card} looks wrong" in run.output and "Set 'channels: BGR'" in run.output
+
+
+def test_equalisation_declared_for_a_model_not_trained_with_it_is_flagged(shared_path, final_test_subset):
+    """ikreza_gray was trained on the mean of R, G, B without equalisation: a card adding equalize_hist costs it
+    accuracy without collapsing it (0.84 against 0.90 on the sample), and the check names the line to write."""
+    model = load_model(shared_path("models", "ikreza_gray", "traffic_sign.hdf5"), CARDS / "ikreza_gray.yaml")
+    ingest = open_ingest(final_test_subset)
+    indices = sample_indices(len(ingest.records), seed=0)
+    batch = next(iter_image_batches(ingest, model.card.size, model.card.interpolation, len(indices), indices))
+    labels = ingest.labels[batch.indices]
+    assert compare_preprocessing(model_predict(model), model.card, batch.images, labels).best is None
+    equalised = replace(model, card=replace(model.card, steps=(EQUALIZE_HIST,)))
+    check = compare_preprocessing(model_predict(equalised), equalised.card, batch.images, labels)
+    assert check.best.card == model.card and 0.7 < check.card.accuracy < check.best.accuracy - MIN_ACCURACY_GAIN
+    with pytest.raises(HarnessInputError) as error:
+        apply_check(equalised, check)
+    assert error.value.fix.startswith(f"Set 'steps: []' in {CARDS / 'ikreza_gray.yaml'}"), str(error.value)
+    assert "steps: [equalize_hist]" in error.value.problem

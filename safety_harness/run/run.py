@@ -301,7 +301,7 @@ class SafetyRun:
         return tuple(check for _, check in checked)
 
     def _checked(self, model):
-        """Compare ``model``'s card's channel order and pixel range with the alternatives on one seeded batch of
+        """Compare ``model``'s card's preprocessing with the alternatives on one seeded batch of
         the ingest (:mod:`model_under_test.preprocessing_check`); a clearly better one stops a run with a card and
         replaces an assumed card. Returns the model to evaluate and the check (None: no sampled image decodes).
         The check is read from the cache when an earlier run checked the same model, card and ingest; its labels
