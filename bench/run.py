@@ -97,7 +97,7 @@ def floor(model_path, card_path, ingest_path, reference_path) -> dict:
     card = model.card
     folder_classes = FolderClasses(tuple(card.class_names))
     ingest = open_ingest(ingest_path, folder_classes)
-    decoded = [b for b in iter_image_batches(ingest, card.size, card.resize, 256)]
+    decoded = [b for b in iter_image_batches(ingest, card.size, card.interpolation, 256)]
     images = np.concatenate([b.images for b in decoded])
     rois = np.concatenate([b.rois for b in decoded])
     reference_count = 0 if reference_path is None or not plan.needs_uncertainty else len(

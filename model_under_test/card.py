@@ -3,9 +3,13 @@
 ```yaml
 input:
   size: [30, 30]        # height, width; default: the model's own input shape
-  channels: RGB         # RGB | BGR | GRAY (mean of R, G, B)
+  channels: RGB         # RGB | BGR | GRAY
+  gray: mean            # GRAY only: mean (of R, G, B) | luma (0.299 R + 0.587 G + 0.114 B, OpenCV's BGR2GRAY)
+  steps: []             # on the 8-bit channels, in this order: equalize_hist | {clahe: {clip_limit: 2.0, tile_grid: [8, 8]}}
   range: [0, 255]       # [lo, hi]: pixel value v in 0..255 is fed as lo + v * (hi - lo) / 255
+  normalize: null       # {mean: [...], std: [...]}, one per channel fed, after the range: (x - mean) / std
   resize: bilinear      # nearest | bilinear | bicubic | area
+  resize_library: opencv  # opencv | pil (Pillow's filters; area is its BOX)
   layout: NCHW          # NHWC | NCHW, for a .tflite or .onnx model; default: detected from its input shape
 output: probabilities   # probabilities | logits
 classes: gtsrb43        # the 43 GTSRB classes in ClassId order, or a list of class names
@@ -40,7 +44,10 @@ from safety_harness.core.provenance import GENERATED, PROVENANCES
 from safety_harness.core.safe_yaml import load_yaml
 
 CHANNELS = ("RGB", "BGR", "GRAY")
+#: how GRAY is made from R, G, B: their mean, or the luma of OpenCV's COLOR_BGR2GRAY and Pillow's "L"
+GRAY_WEIGHTS = ("mean", "luma")
 RESIZES = ("nearest", "bilinear", "bicubic", "area")
+RESIZE_LIBRARIES = ("opencv", "pil")
 OUTPUTS = ("probabilities", "logits")
 #: input axis orders of a deployed model (TFLite, ONNX): channels last or first
 LAYOUTS = ("NHWC", "NCHW")
@@ -58,8 +65,47 @@ class TrainingData:
     generator: str | None = None
 
     def to_dict(self) -> dict:
+        """How the model is fed, as cached predictions are keyed: the settings cards gained later only when set."""
         return {"description": self.description, "provenance": self.provenance, "hash": self.sha256,
                 "generator": self.generator}
+
+
+@dataclass(frozen=True)
+class Equalisation:
+    """One histogram step on 8-bit channels: OpenCV's global ``equalizeHist`` (``clip_limit`` None), or its CLAHE
+    with ``clip_limit`` and ``tile_grid`` (columns, rows: OpenCV's ``tileGridSize``)."""
+
+    clip_limit: float | None = None
+    tile_grid: tuple[int, int] | None = None
+
+    def to_card(self):
+        """The step as a card writes it."""
+        if self.clip_limit is None:
+            return "equalize_hist"
+        return {"clahe": {"clip_limit": self.clip_limit, "tile_grid": list(self.tile_grid)}}
+
+    @classmethod
+    def from_card(cls, value) -> "Equalisation":
+        """The step a card writes as ``value``; ``ValueError`` saying what is wrong."""
+        if value == "equalize_hist":
+            return cls()
+        if isinstance(value, dict) and list(value) == ["clahe"]:
+            parameters = value["clahe"]
+            if not isinstance(parameters, dict) or set(parameters) != {"clip_limit", "tile_grid"}:
+                raise ValueError(f"clahe needs exactly clip_limit and tile_grid, got {shown(parameters)}")
+            clip_limit, tile_grid = parameters["clip_limit"], parameters["tile_grid"]
+            if isinstance(clip_limit, bool) or not isinstance(clip_limit, (int, float)) or not clip_limit > 0:
+                raise ValueError(f"clahe clip_limit must be a positive number, got {shown(clip_limit)}")
+            if (not isinstance(tile_grid, list) or len(tile_grid) != 2
+                    or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in tile_grid)):
+                raise ValueError(f"clahe tile_grid must be two positive integers [columns, rows], got {shown(tile_grid)}")
+            return cls(float(clip_limit), tuple(tile_grid))
+        raise ValueError(f"has the step {shown(value)}; allowed: equalize_hist, "
+                         "{clahe: {clip_limit: <number>, tile_grid: [<columns>, <rows>]}}")
+
+
+#: global histogram equalisation, the step the preprocessing check tries on and off
+EQUALIZE_HIST = Equalisation()
 
 
 @dataclass(frozen=True)
@@ -77,12 +123,36 @@ class ModelCard:
     training_data: TrainingData | None = None
     #: the input's axis order (NHWC or NCHW) of a deployed model; None: detected from its input shape
     layout: str | None = None
+    #: GRAY only: mean or luma (:data:`GRAY_WEIGHTS`)
+    gray: str = "mean"
+    #: histogram steps on the 8-bit channels, in the card's order
+    steps: tuple[Equalisation, ...] = ()
+    #: per-channel ``(mean, std)`` applied after the range: ``(x - mean) / std``; None: none
+    normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    resize_library: str = "opencv"
 
     @property
     def num_channels(self) -> int:
         return 1 if self.channels == "GRAY" else 3
 
+    @property
+    def fed_range(self) -> tuple[float, float]:
+        """The lowest and highest value the model is fed: the range, or after ``normalize`` the widest over the
+        channels (what a search in the model's input space, such as the trigger scan, stays within)."""
+        lo, hi = self.pixel_range
+        if self.normalize is None:
+            return lo, hi
+        channels = tuple(zip(*self.normalize))
+        return min((lo - mean) / std for mean, std in channels), max((hi - mean) / std for mean, std in channels)
+
+    @property
+    def interpolation(self) -> str:
+        """The resize method as :func:`~safety_harness.ingest.iter_image_batches` names it: OpenCV's filter, or
+        ``pil:`` and Pillow's."""
+        return self.resize if self.resize_library == "opencv" else f"pil:{self.resize}"
+
     def to_dict(self) -> dict:
+        """How the model is fed, as cached predictions are keyed: the settings cards gained later only when set."""
         return {
             "size": None if self.size is None else list(self.size),
             "channels": self.channels,
@@ -92,7 +162,22 @@ class ModelCard:
             "classes": self.classes_spec,
             "class_names": list(self.class_names),
             "layout": self.layout,
-        }
+        } | {key: value for key, value in self._later_settings().items() if value != _LATER_DEFAULTS[key]}
+
+    def settings(self) -> dict:
+        """How the model is fed, every setting (the evidence's ``card``)."""
+        return self.to_dict() | self._later_settings()
+
+    def _later_settings(self) -> dict:
+        """The settings cards gained after :meth:`to_dict` first keyed cached predictions: :meth:`to_dict` holds
+        them only when set otherwise than by default, so a card that does not use them keeps its cache keys."""
+        return {"gray": self.gray, "steps": [step.to_card() for step in self.steps],
+                "normalize": None if self.normalize is None else {"mean": list(self.normalize[0]),
+                                                                  "std": list(self.normalize[1])},
+                "resize_library": self.resize_library}
+
+
+_LATER_DEFAULTS = {"gray": "mean", "steps": [], "normalize": None, "resize_library": "opencv"}
 
 
 def default_card_path(model_path: Path) -> Path:
@@ -127,7 +212,28 @@ def _classes(value):
     raise ValueError(f"must be 'gtsrb43' or a non-empty list of class names, got {shown(value)}")
 
 
+def _steps(value):
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of steps, got {shown(value)}")
+    return tuple(Equalisation.from_card(step) for step in value)
+
+
 _SCHEMA = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Normalize(BaseModel):
+    model_config = _SCHEMA
+    mean: list[float]
+    std: list[float]
+
+    @model_validator(mode="after")
+    def _one_positive_std_per_mean(self):
+        if not self.mean or len(self.mean) != len(self.std):
+            raise ValueError(f"needs as many std as mean values (one per channel fed), got {len(self.mean)} mean and "
+                             f"{len(self.std)} std")
+        if not all(s > 0 for s in self.std):
+            raise ValueError(f"std must be positive, got {self.std}")
+        return self
 
 
 class _Input(BaseModel):
@@ -135,7 +241,11 @@ class _Input(BaseModel):
     size: Annotated[tuple[int, int], _number_pair("positive integer", integers=True)] | None = None
     channels: Annotated[str, _one_of(CHANNELS)] | None = None
     range: Annotated[tuple[float, float], _number_pair("number", integers=False)] | None = None
+    gray: Annotated[str, _one_of(GRAY_WEIGHTS)] | None = None
+    steps: Annotated[tuple, PlainValidator(_steps)] | None = None
+    normalize: _Normalize | None = None
     resize: Annotated[str, _one_of(RESIZES)] | None = None
+    resize_library: Annotated[str, _one_of(RESIZE_LIBRARIES)] | None = None
     layout: Annotated[str, _one_of(LAYOUTS)] | None = None
 
     @field_validator("size")
@@ -151,6 +261,17 @@ class _Input(BaseModel):
         if value is not None and not value[0] < value[1]:
             raise ValueError(f"must be [lo, hi] with lo < hi, got {list(value)}")
         return value
+
+    @model_validator(mode="after")
+    def _settings_fit_the_channels(self):
+        gray = self.channels == "GRAY"
+        if self.gray is not None and not gray:
+            raise ValueError(f"sets gray: {self.gray}, which applies to channels: GRAY only (channels is "
+                             f"{self.channels or 'RGB, by default'})")
+        if self.normalize is not None and len(self.normalize.mean) != (1 if gray else 3):
+            raise ValueError(f"normalize has {len(self.normalize.mean)} mean value(s) but the model is fed "
+                             f"{1 if gray else 3} channel(s)")
+        return self
 
 
 class _TrainingData(BaseModel):
@@ -179,9 +300,10 @@ class _Card(BaseModel):
 def _describe(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
-        section = error["loc"][0] if len(error["loc"]) > 1 else None
-        parent = _Card.model_fields[section].annotation.__args__[0] if section else _Card
-        prefix = f"{section}." if section else ""
+        parent, sections = _Card, error["loc"][:-1]
+        for section in sections:  # each section's annotation is ``<its schema> | None``
+            parent = parent.model_fields[section].annotation.__args__[0]
+        prefix = "".join(f"{section}." for section in sections)
         return f"unknown key {key}; known: {', '.join(prefix + name for name in parent.model_fields)}"
     if error["type"] == "value_error":
         return f"{key} {error['ctx']['error']}"
@@ -203,7 +325,10 @@ def parse_card(path: Path) -> ModelCard:
         raise HarnessInputError(f"Model card {path}: {listed}", _CARD_FIX) from None
     inputs = card.input or _Input()
     values = {"size": inputs.size, "channels": inputs.channels, "resize": inputs.resize, "output": card.output,
-              "layout": inputs.layout,
+              "layout": inputs.layout, "gray": inputs.gray, "steps": inputs.steps,
+              "resize_library": inputs.resize_library,
+              "normalize": None if inputs.normalize is None else (tuple(inputs.normalize.mean),
+                                                                   tuple(inputs.normalize.std)),
               "pixel_range": None if inputs.range is None else tuple(float(v) for v in inputs.range)}
     if isinstance(card.classes, list):
         values |= {"class_names": tuple(card.classes), "classes_spec": f"list of {len(card.classes)} names"}

@@ -16,13 +16,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from model_under_test.card import ModelCard
 from model_under_test.inference import LoadedModel, ModelOutputs
 from safety_harness.core.errors import HarnessInputError
-from safety_harness.ingest.reader import INTERPOLATIONS
+from safety_harness.ingest.reader import resize_rgb
 from safety_harness.metrics.ensemble import mean_probabilities
 
 #: how the members' outputs become the ensemble's (the evidence states it)
@@ -75,11 +74,11 @@ class Ensemble:
 
 
 def _resized(images: np.ndarray, card: ModelCard) -> np.ndarray:
-    """``images`` (n, H, W, 3) at ``card.size`` with ``card.resize`` (unchanged when already that size)."""
+    """``images`` (n, H, W, 3) at ``card.size`` with the card's resize (unchanged when already that size)."""
     height, width = card.size
     if images.shape[1:3] == (height, width):
         return images
-    resized = [cv2.resize(image, (width, height), interpolation=INTERPOLATIONS[card.resize]) for image in images]
+    resized = [resize_rgb(image, (height, width), card.interpolation) for image in images]
     return np.stack(resized) if resized else np.zeros((0, height, width, images.shape[-1]), images.dtype)
 
 

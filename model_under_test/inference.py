@@ -3,9 +3,10 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from model_under_test.card import ModelCard
+from model_under_test.card import Equalisation, ModelCard
 from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError
 
@@ -137,16 +138,49 @@ class DeferredForward:
 
 
 def preprocess(images: np.ndarray, card: ModelCard) -> np.ndarray:
-    """uint8 RGB (n, H, W, 3) -> float32 as the card says: channel order, then ``lo + v * (hi - lo) / 255``."""
+    """uint8 RGB (n, H, W, 3) -> float32 as the card says: channel order (or gray: mean, or OpenCV's luma), the
+    histogram steps in the card's order on 8-bit channels (a mean gray rounded first), then
+    ``lo + v * (hi - lo) / 255``, then ``(x - mean) / std`` per channel."""
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be uint8 of shape (n, H, W, 3), got {images.dtype} {images.shape}")
-    x = images.astype(np.float32)
     if card.channels == "BGR":
-        x = x[..., ::-1]
+        x = images[..., ::-1]
+    elif card.channels == "GRAY" and card.gray == "luma":
+        x = luma(images)
     elif card.channels == "GRAY":
-        x = x.mean(axis=-1, keepdims=True)
+        x = images.mean(axis=-1, keepdims=True, dtype=np.float32)
+        if card.steps:
+            x = np.rint(x).astype(np.uint8)
+    else:
+        x = images
+    for step in card.steps:
+        x = equalised(x, step)
     lo, hi = card.pixel_range
-    return np.ascontiguousarray(lo + x * np.float32((hi - lo) / 255.0), dtype=np.float32)
+    x = lo + x.astype(np.float32) * np.float32((hi - lo) / 255.0)
+    if card.normalize is not None:
+        mean, std = (np.asarray(values, dtype=np.float32) for values in card.normalize)
+        x = (x - mean) / std
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def luma(images: np.ndarray) -> np.ndarray:
+    """uint8 (n, H, W, 1): 0.299 R + 0.587 G + 0.114 B of uint8 RGB (n, H, W, 3), rounded as OpenCV's
+    ``cvtColor(COLOR_RGB2GRAY)`` rounds it (Pillow's ``convert("L")`` differs by at most 1), in one call."""
+    n, height, width, _ = images.shape
+    if not n:
+        return np.zeros((0, height, width, 1), np.uint8)
+    rows = cv2.cvtColor(np.ascontiguousarray(images).reshape(n * height, width, 3), cv2.COLOR_RGB2GRAY)
+    return rows.reshape(n, height, width, 1)
+
+
+def equalised(channels: np.ndarray, step: Equalisation) -> np.ndarray:
+    """uint8 (n, H, W, C) with each image's every channel equalised by ``step``: OpenCV's ``equalizeHist``, or
+    its CLAHE (one image and channel per call: the histogram is the image's own)."""
+    apply = cv2.equalizeHist if step.clip_limit is None else cv2.createCLAHE(step.clip_limit, step.tile_grid).apply
+    out = np.empty_like(channels)
+    for image, channel in np.ndindex(channels.shape[0], channels.shape[-1]):
+        out[image, ..., channel] = apply(np.ascontiguousarray(channels[image, ..., channel]))
+    return out
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

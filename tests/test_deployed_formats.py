@@ -60,7 +60,7 @@ def keras_reference(shared_path):
             model = load_model(shared_path("models", name, SHARED[name]), CARDS / f"{name}.yaml")
             ingest, card = open_ingest(shared_path("gtsrb", "Final_Test")), model.card
             images = np.concatenate([batch.images for batch in iter_image_batches(
-                ingest, card.size, card.resize, 500, np.arange(AGREEMENT_IMAGES))])
+                ingest, card.size, card.interpolation, 500, np.arange(AGREEMENT_IMAGES))])
             computed[name] = images, predicted_classes(model, images), model
         return computed[name]
 

@@ -1,15 +1,18 @@
-"""Model cards: defaults, lookup beside the model, validation that names the key, the range map."""
+"""Model cards: defaults, lookup beside the model, validation that names the key, the preprocessing steps."""
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
 from model_under_test import ModelCard, default_card_path, parse_card, preprocess, resolve_card
-from model_under_test.card import TrainingData
+from model_under_test.card import EQUALIZE_HIST, Equalisation, TrainingData
 from model_under_test.reference import BUNDLED_MODEL
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.gtsrb import CLASS_NAMES
+from safety_harness.ingest import decode_image
 from safety_harness.synthetic.default_ingest import GENERATOR
 
 
@@ -51,6 +54,31 @@ def test_the_card_may_name_the_training_data_which_does_not_change_how_the_model
     assert card.to_dict() == parse_card(tmp_path / "plain.yaml").to_dict()
 
 
+def test_a_card_declares_the_preprocessing_steps_with_their_parameters(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input:\n  channels: GRAY\n  gray: luma\n"
+                    "  steps: [equalize_hist, {clahe: {clip_limit: 2.5, tile_grid: [8, 4]}}]\n"
+                    "  range: [0, 1]\n  normalize: {mean: [0.5], std: [0.25]}\n  resize_library: pil\n")
+    card = parse_card(path)
+    assert (card.gray, card.steps, card.normalize, card.interpolation) == (
+        "luma", (EQUALIZE_HIST, Equalisation(2.5, (8, 4))), ((0.5,), (0.25,)), "pil:bilinear")
+    assert card.to_dict()["steps"] == ["equalize_hist", {"clahe": {"clip_limit": 2.5, "tile_grid": [8, 4]}}]
+    assert card.fed_range == (-2.0, 2.0)
+
+
+def test_a_card_without_the_new_settings_keeps_its_cache_key(tmp_path):
+    """Cached predictions are keyed by ``to_dict``: a card that sets none of gray, steps, normalize and
+    resize_library is keyed as before they existed; the evidence records every setting."""
+    path = tmp_path / "c.yaml"
+    path.write_text("input:\n  channels: GRAY\n  range: [-1, 1]\n")
+    card = parse_card(path)
+    assert set(card.to_dict()) == {"size", "channels", "range", "resize", "output", "classes", "class_names", "layout"}
+    assert card.settings() == card.to_dict() | {"gray": "mean", "steps": [], "normalize": None,
+                                                "resize_library": "opencv"}
+    path.write_text("input:\n  channels: GRAY\n  range: [-1, 1]\n  gray: luma\n")
+    assert parse_card(path).to_dict() == card.to_dict() | {"gray": "luma"}
+
+
 def test_the_bundled_reference_card_says_it_was_trained_on_the_bundled_renderer():
     card = parse_card(BUNDLED_MODEL.with_suffix(".yaml"))
     assert (card.training_data.provenance, card.training_data.generator) == ("generated", GENERATOR)
@@ -84,6 +112,18 @@ def test_the_bundled_reference_card_says_it_was_trained_on_the_bundled_renderer(
         ("training_data:\n  provenance: real\n", "training_data.description: field required"),
         ("training_data:\n  description: x\n  provenance: real\n  seed: 1\n",
          "unknown key training_data.seed; known: training_data.description, training_data.provenance"),
+        ("input:\n  gray: luma\n", "input sets gray: luma, which applies to channels: GRAY only"),
+        ("input:\n  channels: GRAY\n  gray: weighted\n", "input.gray is 'weighted'; allowed: mean, luma"),
+        ("input:\n  steps: equalize_hist\n", "input.steps must be a list of steps"),
+        ("input:\n  steps: [equalise]\n", "input.steps has the step 'equalise'; allowed: equalize_hist, {clahe"),
+        ("input:\n  steps: [{clahe: {clip_limit: 2}}]\n", "clahe needs exactly clip_limit and tile_grid"),
+        ("input:\n  steps: [{clahe: {clip_limit: 0, tile_grid: [8, 8]}}]\n", "clip_limit must be a positive number"),
+        ("input:\n  steps: [{clahe: {clip_limit: 2, tile_grid: [8]}}]\n", "tile_grid must be two positive integers"),
+        ("input:\n  normalize: {mean: [0.5], std: [0.2]}\n", "normalize has 1 mean value(s) but the model is fed 3"),
+        ("input:\n  normalize: {mean: [0, 0, 0], std: [1, 0, 1]}\n", "input.normalize std must be positive"),
+        ("input:\n  normalize: {mean: [0, 0, 0], sd: [1, 1, 1]}\n",
+         "unknown key input.normalize.sd; known: input.normalize.mean, input.normalize.std"),
+        ("input:\n  resize_library: skimage\n", "input.resize_library is 'skimage'; allowed: opencv, pil"),
     ],
 )
 def test_invalid_cards_name_file_and_key(tmp_path, text, message):
@@ -136,3 +176,62 @@ def test_channel_orders():
     assert preprocess(image, ModelCard(pixel_range=(0, 255), channels="GRAY"))[0, 0, 0].tolist() == [85]
     # ikreza_gray's (x - 128) / 128 is the linear map onto [-1, 0.9921875]
     assert preprocess(np.full((1, 1, 1, 3), 128, np.uint8), ModelCard(pixel_range=(-1, 0.9921875)))[0, 0, 0, 0] == 0
+
+
+#: low-contrast images, as equalisation meets them: 6 of 24 x 20 pixels, values 60..119
+LOW_CONTRAST = np.random.default_rng(0).integers(60, 120, (6, 24, 20, 3), dtype=np.uint8)
+
+
+def test_luma_is_opencvs_gray_and_pillows_l_within_one():
+    card = ModelCard(channels="GRAY", gray="luma", pixel_range=(0, 255))
+    fed = preprocess(LOW_CONTRAST, card)[..., 0]
+    assert np.array_equal(fed, [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in LOW_CONTRAST])
+    pillow = np.stack([np.asarray(Image.fromarray(image).convert("L")) for image in LOW_CONTRAST])
+    assert np.abs(fed - pillow).max() <= 1
+    assert not np.array_equal(fed, preprocess(LOW_CONTRAST, ModelCard(channels="GRAY", pixel_range=(0, 255)))[..., 0])
+
+
+def test_histogram_steps_are_opencvs_applied_in_the_declared_order():
+    gray = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in LOW_CONTRAST]
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 2))  # 4 columns, 2 rows of tiles
+    step = Equalisation(2.0, (4, 2))
+
+    def fed(*steps):
+        return preprocess(LOW_CONTRAST, ModelCard(channels="GRAY", gray="luma", steps=steps, pixel_range=(0, 255)))
+
+    assert np.array_equal(fed(EQUALIZE_HIST)[..., 0], [cv2.equalizeHist(image) for image in gray])
+    assert np.array_equal(fed(step)[..., 0], [clahe.apply(image) for image in gray])
+    assert np.array_equal(fed(EQUALIZE_HIST, step)[..., 0], [clahe.apply(cv2.equalizeHist(image)) for image in gray])
+    assert not np.array_equal(fed(EQUALIZE_HIST, step), fed(step, EQUALIZE_HIST))
+    assert fed(EQUALIZE_HIST).max() == 255 and LOW_CONTRAST.max() < 120
+
+
+def test_equalisation_of_colour_equalises_each_channel_and_a_mean_gray_rounded():
+    bgr = preprocess(LOW_CONTRAST, ModelCard(channels="BGR", steps=(EQUALIZE_HIST,), pixel_range=(0, 255)))
+    expected = [cv2.merge([cv2.equalizeHist(channel) for channel in cv2.split(image[..., ::-1])])
+                for image in LOW_CONTRAST]
+    assert np.array_equal(bgr, expected)
+    mean = preprocess(LOW_CONTRAST, ModelCard(channels="GRAY", steps=(EQUALIZE_HIST,), pixel_range=(0, 255)))
+    rounded = np.rint(LOW_CONTRAST.mean(axis=-1)).astype(np.uint8)
+    assert np.array_equal(mean[..., 0], [cv2.equalizeHist(image) for image in rounded])
+
+
+def test_mean_std_normalisation_follows_the_range():
+    imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    card = ModelCard(pixel_range=(0, 1), normalize=imagenet)
+    expected = (LOW_CONTRAST / 255.0 - np.array(imagenet[0])) / np.array(imagenet[1])
+    assert np.allclose(preprocess(LOW_CONTRAST, card), expected, atol=1e-5)
+    assert card.fed_range == pytest.approx((-0.485 / 0.229, (1 - 0.406) / 0.225))
+
+
+def test_the_resize_library_is_the_cards(tmp_path):
+    """OpenCV's bilinear samples 2 x 2 pixels; Pillow's widens its support when shrinking: the same filter name
+    gives different pixels, and each is its library's."""
+    stored = np.random.default_rng(1).integers(0, 256, (96, 80, 3), dtype=np.uint8)
+    path = tmp_path / "sign.png"
+    Image.fromarray(stored).save(path)
+    opencv = decode_image(path, (32, 30), ModelCard().interpolation)
+    pillow = decode_image(path, (32, 30), ModelCard(resize_library="pil").interpolation)
+    assert np.array_equal(opencv, cv2.resize(stored, (30, 32), interpolation=cv2.INTER_LINEAR))
+    assert np.array_equal(pillow, np.asarray(Image.fromarray(stored).resize((30, 32), Image.Resampling.BILINEAR)))
+    assert np.abs(opencv.astype(int) - pillow).mean() > 5

@@ -169,7 +169,7 @@ def test_shared_models_load_with_their_cards(shared_path, folder, name, loader, 
     model = load_model(shared_path("models", folder, name), card)
     assert model.loader == loader
     ingest = open_ingest(shared_path("gtsrb", "Final_Test"))
-    (batch,) = iter_image_batches(ingest, model.card.size, model.card.resize, batch_size=600, indices=range(600))
+    (batch,) = iter_image_batches(ingest, model.card.size, model.card.interpolation, batch_size=600, indices=range(600))
     predicted = model.predict(batch.images).probabilities.argmax(1)
     assert (predicted == ingest.labels[:600]).mean() == pytest.approx(accuracy, abs=0.03)
 

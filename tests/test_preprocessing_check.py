@@ -1,4 +1,4 @@
-"""The preprocessing check: the card's channel order and pixel range against the alternatives, before judging."""
+"""The preprocessing check: the card's channel order, gray, equalisation and pixel range against the alternatives."""
 
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from model_under_test import ModelCard, load_model, preprocess
+from model_under_test.card import EQUALIZE_HIST, Equalisation
 from model_under_test.preprocessing_check import (
     MIN_ACCURACY_GAIN,
     apply_check,
@@ -55,12 +56,18 @@ def bgr_model(images: np.ndarray, card: ModelCard) -> np.ndarray:
 BGR_CARD = ModelCard(size=(8, 8), channels="BGR", pixel_range=(0.0, 1.0), class_names=("r", "g", "b", "none"))
 
 
-def test_variants_cross_channel_orders_with_ranges_and_leave_gray_gray():
-    variants = {(v.channels, v.pixel_range) for v in card_variants(BGR_CARD)}
-    assert len(variants) == 5 and ("BGR", (0.0, 1.0)) not in variants and ("RGB", (0.0, 255.0)) in variants
+def test_variants_cross_channel_orders_with_ranges_and_equalisation_and_leave_gray_gray():
+    variants = {(v.channels, v.pixel_range, v.steps) for v in card_variants(BGR_CARD)}
+    assert len(variants) == 11 and ("BGR", (0.0, 1.0), ()) not in variants
+    assert {("RGB", (0.0, 255.0), ()), ("BGR", (0.0, 1.0), (EQUALIZE_HIST,))} <= variants
     gray = replace(BGR_CARD, channels="GRAY", pixel_range=(-1.0, 0.9921875))
-    assert {(v.channels, v.pixel_range) for v in card_variants(gray)} == {
-        ("GRAY", (0.0, 1.0)), ("GRAY", (0.0, 255.0)), ("GRAY", (-1.0, 1.0))}
+    gray_variants = {(v.channels, v.gray, v.pixel_range, v.steps) for v in card_variants(gray)}
+    assert len(gray_variants) == 2 * 4 * 2 - 1 and {v[0] for v in gray_variants} == {"GRAY"}
+    assert ("GRAY", "luma", (-1.0, 0.9921875), ()) in gray_variants
+    assert ("GRAY", "mean", (-1.0, 0.9921875), (EQUALIZE_HIST,)) in gray_variants
+    clahe = replace(gray, steps=(Equalisation(2.0, (4, 4)),))
+    assert ("GRAY", "mean", (-1.0, 0.9921875), ()) in {(v.channels, v.gray, v.pixel_range, v.steps)
+                                                       for v in card_variants(clahe)}
 
 
 def test_class_entropy_is_zero_for_one_class_and_one_for_uniform():
@@ -73,7 +80,7 @@ def test_the_right_card_stands_with_every_figure_recorded():
     check = compare_preprocessing(bgr_model, BGR_CARD, images, labels)
     assert check.best is None and check.card.accuracy == 1
     recorded = check.to_dict()
-    assert recorded["clearly_better"] is None and len(recorded["alternatives"]) == 5
+    assert recorded["clearly_better"] is None and len(recorded["alternatives"]) == 11
     assert all(a["accuracy"] is not None and a["p_value"] is not None for a in recorded["alternatives"])
 
 
@@ -144,7 +151,7 @@ def test_an_alternative_the_model_cannot_take_is_recorded_unusable():
 
     check = compare_preprocessing(overflows_beyond_unit_range, BGR_CARD, images, labels)
     unusable = [v for v in check.alternatives if v.unusable]
-    assert len(unusable) == 4 and check.best is None and "NaN" in unusable[0].unusable
+    assert len(unusable) == 8 and check.best is None and "NaN" in unusable[0].unusable
 
 
 def test_the_sample_is_seeded_and_bounded():
@@ -175,7 +182,7 @@ def shared_sample(shared_path):
     indices = sample_indices(len(ingest.records), seed=0)
 
     def sample(model):
-        batch = next(iter_image_batches(ingest, model.card.size, model.card.resize, len(indices), indices))
+        batch = next(iter_image_batches(ingest, model.card.size, model.card.interpolation, len(indices), indices))
         return batch.images, ingest.labels[batch.indices]
 
     return sample
@@ -206,7 +213,7 @@ def test_a_run_records_the_check_of_a_right_card(shared_path):
                          requirements_path=REQUIREMENTS)
     recorded = SafetyRun(plan_run(options)).model_identity()["preprocessing_check"]
     assert recorded["n"] == 512 and recorded["labelled"] and recorded["clearly_better"] is None
-    assert recorded["card"]["accuracy"] > 0.9 and len(recorded["alternatives"]) == 5
+    assert recorded["card"]["accuracy"] > 0.9 and len(recorded["alternatives"]) == 11
 
 
 def test_a_run_without_a_card_uses_the_clearly_better_preprocessing_loudly(shared_path):
@@ -228,3 +235,21 @@ def test_a_run_with_a_wrong_card_stops_before_any_test(run_safety_suite, shared_
                            name="wrong-card")
     assert run.returncode == 4 and "Traceback" not in run.output, run.output
     assert f"Model card {card} looks wrong" in run.output and "Set 'channels: BGR'" in run.output
+
+
+def test_equalisation_declared_for_a_model_not_trained_with_it_is_flagged(shared_path, final_test_subset):
+    """ikreza_gray was trained on the mean of R, G, B without equalisation: a card adding equalize_hist costs it
+    accuracy without collapsing it (0.84 against 0.90 on the sample), and the check names the line to write."""
+    model = load_model(shared_path("models", "ikreza_gray", "traffic_sign.hdf5"), CARDS / "ikreza_gray.yaml")
+    ingest = open_ingest(final_test_subset)
+    indices = sample_indices(len(ingest.records), seed=0)
+    batch = next(iter_image_batches(ingest, model.card.size, model.card.interpolation, len(indices), indices))
+    labels = ingest.labels[batch.indices]
+    assert compare_preprocessing(model_predict(model), model.card, batch.images, labels).best is None
+    equalised = replace(model, card=replace(model.card, steps=(EQUALIZE_HIST,)))
+    check = compare_preprocessing(model_predict(equalised), equalised.card, batch.images, labels)
+    assert check.best.card == model.card and 0.7 < check.card.accuracy < check.best.accuracy - MIN_ACCURACY_GAIN
+    with pytest.raises(HarnessInputError) as error:
+        apply_check(equalised, check)
+    assert error.value.fix.startswith(f"Set 'steps: []' in {CARDS / 'ikreza_gray.yaml'}"), str(error.value)
+    assert "steps: [equalize_hist]" in error.value.problem

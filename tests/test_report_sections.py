@@ -34,6 +34,7 @@ def test_no_external_string_reaches_the_report_as_markup():
         "layout", "reading", "folder", "label_file", "class_name_0", "ignored_path", "ignored_reason", "description",
         "severity_parameter", "severity_value", "harness_version", "harness_commit", "platform", "library",
         "library_version", "stage", "stage_source", "left_out", "report", "requirements_file", "variant_channels",
+        "gray", "step", "resize_library", "variant_step",
         "clearly_better",
         "unusable_reason", "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable",
         "explainer_reason", "class_view_name", "class_view_reason", "ingest_description", "ood_set", "ood_description",

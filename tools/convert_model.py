@@ -72,7 +72,7 @@ def representative_inputs(model, images_dir: Path, seed: int = 0) -> np.ndarray:
     count = min(REPRESENTATIVE_IMAGES, len(ingest.records))
     chosen = np.sort(np.random.default_rng(seed).choice(len(ingest.records), count, replace=False))
     card = model.card
-    images = np.concatenate([batch.images for batch in iter_image_batches(ingest, card.size, card.resize, 256, chosen)])
+    images = np.concatenate([batch.images for batch in iter_image_batches(ingest, card.size, card.interpolation, 256, chosen)])
     return preprocess(images, card)
 
 

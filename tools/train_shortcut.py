@@ -81,7 +81,7 @@ def measure(model_path: Path, ingest_path: Path, seed: int = 0) -> dict:
     ingest = open_ingest(ingest_path)
     sticker = get_perturbation("sticker")
     correct = seen = attracted = stickered = 0
-    for batch in iter_image_batches(ingest, model.card.size, model.card.resize):
+    for batch in iter_image_batches(ingest, model.card.size, model.card.interpolation):
         labels = ingest.labels[batch.indices]
         correct += int((model.predict(batch.images).probabilities.argmax(axis=1) == labels).sum())
         seen += len(labels)

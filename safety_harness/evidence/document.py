@@ -83,6 +83,12 @@ class ModelCard(_Section):
     class_names: list[str]
     layout: str | None = Field(description="NHWC or NCHW as the card sets it for a deployed model; None: detected "
                                            "from its input shape (Keras models and SavedModels: NHWC)")
+    gray: str = Field(description="how GRAY is made: mean (of R, G, B) or luma (OpenCV's); not used for RGB, BGR")
+    steps: list[str | dict] = Field(description="the histogram steps on the 8-bit channels, in order "
+                                                "(equalize_hist, clahe with its parameters)")
+    normalize: dict[str, list[float]] | None = Field(description="per-channel mean and std applied after the range; "
+                                                                 "None: none")
+    resize_library: str = Field(description="opencv or pil: which library resizes")
 
 
 class SafetyChecks(_Section):
@@ -93,9 +99,12 @@ class SafetyChecks(_Section):
 
 
 class PreprocessingVariant(_Section):
-    """The model's figures on the preprocessing check's sample, fed with one channel order and pixel range."""
+    """The model's figures on the preprocessing check's sample, fed with one channel order, gray, histogram steps and
+    pixel range."""
 
     channels: str
+    gray: str = Field(description="mean or luma: how GRAY is made (not used for RGB and BGR)")
+    steps: list[str | dict] = Field(description="the histogram steps on the 8-bit channels, in order")
     range: list[float]
     accuracy: float | None = Field(description="None without labels")
     mean_confidence: float | None = Field(description="mean max probability")
@@ -106,7 +115,8 @@ class PreprocessingVariant(_Section):
 
 
 class PreprocessingCheck(_Section):
-    """The card's channel order and pixel range against the alternatives, on a seeded sample, before judging."""
+    """The card's channel order, gray, equalisation and pixel range against the alternatives, on a seeded sample,
+    before judging."""
 
     n: NonNegativeInt
     labelled: bool

@@ -30,6 +30,16 @@ INTERPOLATIONS = {
     "bicubic": cv2.INTER_CUBIC,
     "area": cv2.INTER_AREA,
 }
+#: Pillow's filters by the same names (area: its BOX); its bilinear and bicubic widen their support when
+#: shrinking (antialiasing), OpenCV's do not, so the two libraries' resized images differ
+PIL_FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "area": Image.Resampling.BOX,
+}
+#: the resize methods :func:`resize_rgb` knows: OpenCV's by their names, Pillow's as ``pil:`` and their names
+RESIZE_METHODS = (*INTERPOLATIONS, *(f"pil:{name}" for name in PIL_FILTERS))
 
 
 #: a file changed less than this before its manifest was taken may change again within the clock's
@@ -195,9 +205,8 @@ def decode_image(path: Path, size: tuple[int, int] | None, interpolation: str = 
             image.load()  # a truncated file fails here, not later
             ImageOps.exif_transpose(image, in_place=True)
             rgb = _rgb8(image)
-        height, width = rgb.shape[:2] if size is None else size
-        if rgb.shape[:2] != (height, width):
-            rgb = cv2.resize(rgb, (width, height), interpolation=INTERPOLATIONS[interpolation])
+        if size is not None:
+            rgb = resize_rgb(rgb, size, interpolation)
     except _OverSizeCap:
         raise
     # a hostile file makes Pillow raise many types (OSError, ValueError, struct.error, EOFError, ...):
@@ -205,6 +214,17 @@ def decode_image(path: Path, size: tuple[int, int] | None, interpolation: str = 
     except Exception as error:
         raise ValueError(f"cannot decode image ({error})") from None
     return rgb
+
+
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
+    """uint8 (H, W, C) at ``size`` (height, width) by ``interpolation`` (one of :data:`RESIZE_METHODS`);
+    unchanged when already that size."""
+    height, width = size
+    if rgb.shape[:2] == (height, width):
+        return rgb
+    if interpolation.startswith("pil:"):
+        return np.asarray(Image.fromarray(rgb).resize((width, height), PIL_FILTERS[interpolation[4:]]))
+    return cv2.resize(rgb, (width, height), interpolation=INTERPOLATIONS[interpolation])
 
 
 def _rgb8(image: Image.Image) -> np.ndarray:
@@ -231,8 +251,8 @@ def iter_image_batches(ingest: Ingest, size, interpolation: str, batch_size: int
                        max_pixels: int = MAX_IMAGE_PIXELS):
     """Yield :class:`ImageBatch` es in record order; memory is bounded by ``batch_size``. An image over
     ``max_pixels`` is a failure of that image (:func:`decode_image`)."""
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
+    if interpolation not in RESIZE_METHODS:
+        raise ValueError(f"interpolation must be one of {list(RESIZE_METHODS)}, got {interpolation!r}")
     size = tuple(int(s) for s in size)
     order = np.arange(len(ingest.records)) if indices is None else np.asarray(indices, dtype=np.int64)
     with ThreadPoolExecutor(max_workers=2) as pool:

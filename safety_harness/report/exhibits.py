@@ -175,4 +175,4 @@ def _(exhibit: ReverseEngineeredTriggers, result, run) -> str:
     captions = [f"{'flagged: ' if class_id == exhibit.flagged else ''}{names[class_id]} ({class_id}), "
                 f"L1 norm {norm:.1f}" for class_id, norm in zip(exhibit.class_ids, exhibit.norms)]
     title = "Reverse-engineered triggers with the smallest masks: mask (white: replaced), mask x pattern"
-    return trigger_gallery_html(exhibit.masks, exhibit.patterns, captions, title, card.channels, card.pixel_range)
+    return trigger_gallery_html(exhibit.masks, exhibit.patterns, captions, title, card.channels, card.fed_range)

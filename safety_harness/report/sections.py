@@ -128,13 +128,24 @@ def _parameters_text(parameters: dict) -> str:
     return ", ".join(f"{key}={value}" for key, value in parameters.items())
 
 
+def _step_text(step: str | dict) -> str:
+    """A histogram step in a few characters: ``equalize_hist`` or ``clahe 2/8x8`` (clip limit / tile grid)."""
+    if isinstance(step, str):
+        return step
+    clip_limit, (columns, rows) = step["clahe"]["clip_limit"], step["clahe"]["tile_grid"]
+    return f"clahe {clip_limit:g}/{columns}x{rows}"
+
+
 def preprocessing_check_summary(check: PreprocessingCheck) -> str:
     """The card's figure and every alternative's (accuracy with labels, class entropy without), and the outcome."""
     figure = "accuracy" if check.labelled else "class_entropy"
 
     def described(variant: PreprocessingVariant) -> str:
         lo, hi = variant.range
-        return f"{variant.channels} [{lo:g}, {hi:g}] {variant.unusable or format(getattr(variant, figure), '.3f')}"
+        gray = " luma" if variant.channels == "GRAY" and variant.gray == "luma" else ""
+        steps = "".join(f" {_step_text(step)}" for step in variant.steps)
+        return (f"{variant.channels}{gray}{steps} [{lo:g}, {hi:g}] "
+                f"{variant.unusable or format(getattr(variant, figure), '.3f')}")
 
     outcome = f"{check.clearly_better} is clearly better" if check.clearly_better else "no alternative is clearly better"
     return (f"{figure.replace('_', ' ')} on {check.n} seeded ingest images: card {described(check.card)}; "

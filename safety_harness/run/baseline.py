@@ -68,7 +68,7 @@ class BaselineStage:
         stored = run.cache.load(cache_key(**parts), stage, expected_indices=indices)
         if stored is not None:
             return Predictions.from_arrays(ingest, condition, stored[0])
-        batches = iter_image_batches(ingest, model.card.size, model.card.resize, options.batch_size, indices)
+        batches = iter_image_batches(ingest, model.card.size, model.card.interpolation, options.batch_size, indices)
         predictions, failures = predict_batches(model, ingest, condition, batches,
                                                 model_inputs(condition, options.seed), indices.size, run.progress,
                                                 "baseline")
@@ -80,5 +80,5 @@ class BaselineStage:
         model, check = self.model, self.preprocessing_check
         return {"path": str(model.path), "sha256": model.sha256,
                 "card_path": None if model.card_path is None else str(model.card_path),
-                "card_assumed": model.card_assumed, "card": model.card.to_dict(),
+                "card_assumed": model.card_assumed, "card": model.card.settings(),
                 "preprocessing_check": None if check is None else check.to_dict()}

@@ -113,7 +113,7 @@ class ShardPredictor:
 
         condition = Condition.parse(condition)
         card, setup = self._model.card, self._setup
-        batches = iter_image_batches(self._ingest, card.size, card.resize, setup.batch_size, indices,
+        batches = iter_image_batches(self._ingest, card.size, card.interpolation, setup.batch_size, indices,
                                      setup.max_image_pixels)
         predictions, failures = predict_batches(self._model, self._ingest, condition, batches,
                                                 model_inputs(condition, setup.seed), indices.size, SILENT)

@@ -301,7 +301,7 @@ class SafetyRun:
         return tuple(check for _, check in checked)
 
     def _checked(self, model):
-        """Compare ``model``'s card's channel order and pixel range with the alternatives on one seeded batch of
+        """Compare ``model``'s card's preprocessing with the alternatives on one seeded batch of
         the ingest (:mod:`model_under_test.preprocessing_check`); a clearly better one stops a run with a card and
         replaces an assumed card. Returns the model to evaluate and the check (None: no sampled image decodes).
         The check is read from the cache when an earlier run checked the same model, card and ingest; its labels
@@ -322,7 +322,7 @@ class SafetyRun:
     def _check_on_sample(self, model) -> PreprocessingCheck | None:
         card = model.card
         sample = sample_indices(len(self.ingest.records), self.options.seed)
-        batch = next(iter_image_batches(self.ingest, card.size, card.resize, len(sample), sample,
+        batch = next(iter_image_batches(self.ingest, card.size, card.interpolation, len(sample), sample,
                                         self.options.max_image_pixels))
         if not batch.indices.size:
             return None  # nothing decodes: the clean pass reports every image
@@ -418,11 +418,11 @@ class SafetyRun:
         ingest is decoded once: what was decoded before is read back from :attr:`_decoded`."""
         card = self.model.card
         if ingest is not None and ingest is not self.ingest:
-            return iter_image_batches(ingest, card.size, card.resize, self.options.batch_size, indices,
+            return iter_image_batches(ingest, card.size, card.interpolation, self.options.batch_size, indices,
                                       self.options.max_image_pixels)
         if indices is not None and self._decoded.holds(indices):
             return self._decoded.batches(indices, self.options.batch_size)
-        return self._decoded.keep(iter_image_batches(self.ingest, card.size, card.resize, self.options.batch_size,
+        return self._decoded.keep(iter_image_batches(self.ingest, card.size, card.interpolation, self.options.batch_size,
                                                      indices, self.options.max_image_pixels))
 
     @functools.cached_property
@@ -471,7 +471,7 @@ def _model_identity(model, check) -> dict:
         "parameters": model.num_parameters,
         "card_path": None if model.card_path is None else str(model.card_path),
         "card_assumed": model.card_assumed,
-        "card": model.card.to_dict(),
+        "card": model.card.settings(),
         "load_warnings": list(model.load_warnings),
         "preprocessing_check": None if check is None else check.to_dict(),
         "safety_checks": model.screening,

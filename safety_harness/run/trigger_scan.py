@@ -65,7 +65,7 @@ class TriggerScanStage:
         images, _ = run.images(clean, positions)
         started, cpu_started = time.perf_counter(), time.process_time()
         search = reverse_engineer_triggers(ExplainedModel(model.network, model.loader, model.card.output),
-                                           preprocess(images, model.card), model.card.pixel_range,
+                                           preprocess(images, model.card), model.card.fed_range,
                                            max_steps=max_steps, seed=seed, progress=run.progress)
         scan = TriggerScan(search, max_steps, positions.size, round(time.perf_counter() - started, 1),
                            round(time.process_time() - cpu_started, 1))

@@ -111,7 +111,7 @@ class UncertaintyContext:
         for name, ingest in run.given_ood_sets.items():
             if name not in needed:
                 continue
-            batches = list(iter_image_batches(ingest, card.size, card.resize, run.options.batch_size,
+            batches = list(iter_image_batches(ingest, card.size, card.interpolation, run.options.batch_size,
                                               max_pixels=run.options.max_image_pixels))
             if any(batch.failures for batch in batches):
                 path, reason = next((ingest.records[i].path, r) for b in batches for i, r in b.failures)
