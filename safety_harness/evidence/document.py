@@ -15,14 +15,14 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
 from safety_harness.core.names import NAME_PATTERN
 from safety_harness.evidence.results import GATE_FAIL, GATE_NO_VERDICT, GATE_PASS
 from safety_harness.ingest.groups import SOURCES as GROUP_SOURCES
 from safety_harness.metrics.verdicts import SamplesNeeded, Verdict
 
-SCHEMA_VERSION = "2.1"
+SCHEMA_VERSION = "2.2"
 SCHEMA_PATH = Path(__file__).with_name("evidence.schema.json")
 
 Gate = Literal[GATE_PASS, GATE_FAIL, GATE_NO_VERDICT]
@@ -358,6 +358,24 @@ class ErroredTest(_Section):
     message: str
 
 
+class AdverseSample(_Section):
+    """One sample that counts against a rate case."""
+
+    path: str = Field(description="the image file, relative to the root of the folder it was read from (the "
+                                  "ingest, or --reference for held-out in-distribution data); POSIX separators")
+    true_class: int | None = Field(description="null: the data carries no label")
+    predicted_class: NonNegativeInt
+    score: float = Field(ge=0, le=1, description="the model's probability of the predicted class")
+
+
+class AdverseSamples(_Section):
+    """The samples that count against a rate case: a floor's misses, a ceiling's events."""
+
+    count: NonNegativeInt = Field(description="how many there are (exact)")
+    cap: PositiveInt = Field(description="at most this many are listed")
+    listed: list[AdverseSample] = Field(description="the first min(count, cap) in the data's order")
+
+
 class RequirementEvidence(_Section):
     """The outcome of one requirement case (one pytest item)."""
 
@@ -382,6 +400,8 @@ class RequirementEvidence(_Section):
     samples_needed_status: SamplesNeeded | None
     samples_needed_unit: Literal["images", "independent groups"] | None
     independence: Independence | None = Field(description="null for a search (no statistic over images)")
+    adverse_samples: AdverseSamples | None = Field(None, description="for a rate over images of the ingest or "
+                                                                      "the reference; null otherwise")
     verdict: Verdict
     reason: str
     parameters: dict[str, Any]

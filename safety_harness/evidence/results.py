@@ -155,6 +155,9 @@ class RequirementResult:
     #: for a statistic over images: ``independence`` ("groups": its bound is over groups of dependent images;
     #: "images": every image counted as independent) and ``reason`` (how the groups were formed, or why not)
     independence: dict | None = None
+    #: for a rate over images: how many samples count against it and the first of them by file
+    #: (``count``, ``cap``, ``listed``: the evidence's AdverseSamples)
+    adverse_samples: dict | None = None
 
     @property
     def message(self) -> str:
@@ -218,6 +221,7 @@ class RequirementResult:
             "samples_needed_status": j.samples_needed_status.value if j and j.samples_needed_status else None,
             "samples_needed_unit": ("independent groups" if j.grouped else "images") if j and j.samples_needed else None,
             "independence": self._independence(),
+            "adverse_samples": self.adverse_samples,
             "verdict": self.verdict.value,
             "reason": self.reason,
             "parameters": {key: list(value) if isinstance(value, tuple) else value
