@@ -4,7 +4,7 @@ the figures the harness draws itself are inserted as markup."""
 import hashlib
 import re
 
-from safety_harness.evidence.document import EvidenceDocument, write_document
+from safety_harness.evidence.document import EvidenceDocument, document_sha256, write_document
 from safety_harness.evidence.safety_case import build_safety_case
 from safety_harness.report.sections import render
 from tests.evidence_samples import sample_evidence
@@ -93,6 +93,23 @@ def test_the_summary_answers_the_release_question():
     assert '<td><a href="#case-robust">robust</a></td><td>title</td>' in summary and '<td class="num">0.0400</td>' in summary
     # which links to the case's row of the requirements table
     assert '<tr id="case-robust">' in html[html.index("<h2>Requirements"):]
+
+
+def test_the_first_screen_names_the_model_and_data_then_a_blank_sign_off_for_the_evidence_file():
+    evidence = sample_evidence()
+    document = EvidenceDocument.model_validate(evidence)
+    html = "".join(render(document, {}))
+    summary = html[html.index("<h2>Summary"):html.index("<h2>Safety case")]
+    gate, model, data = (summary.index(text) for text in ('class="gate ', "Model judged: model_path, SHA-256 <code>"
+                                                          + "ab" * 32, 'id="data-provenance"'))
+    sign_off = summary.index('<h3 id="sign-off">Sign-off</h3>')
+    assert gate < model < data < sign_off < summary.index("Requirements not met")
+    block = summary[sign_off:summary.index("</table></div>", sign_off)]
+    assert f"the evidence file with SHA-256 <code>{document_sha256(document)}</code>" in block
+    assert re.findall(r"<tr><td>([^<]+)</td>", block) == ["Prepared by", "Reviewed by", "Approved by"]
+    assert block.count('<td class="sign-field"></td>') == 12
+    for header in ("Role", "Name", "Date", "Decision", "Signature"):
+        assert f"<th>{header}" in block
 
 
 def test_a_table_of_contents_leads_to_an_anchor_on_every_section_requirement_and_case():
