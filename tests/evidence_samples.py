@@ -24,6 +24,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
                              "image_bound": bound, "groups": 40, "effective_n": 88.5, "correlation": 0.25,
                              "correlation_source": text("correlation_source")},
             "adverse_samples": adverse_samples,
+            "events_to_block": 3 if verdict == "pass" else None,
         }
 
     def preprocessing_variant(p_value, clearly_better):

@@ -95,6 +95,28 @@ def test_the_summary_answers_the_release_question():
     assert '<tr id="case-robust">' in html[html.index("<h2>Requirements"):]
 
 
+def test_tightest_margins_group_ties_and_separate_sample_size_from_performance():
+    evidence = sample_evidence()
+    robust = next(case for case in evidence["requirements"] if case["id"] == "robust")
+    twins = [{**robust, "id": f"robust-{i}", "condition": f"rain:{i}"} for i in (2, 3)]
+    missed = {**robust, "id": "missed", "requirement": "missed", "successes": 297, "value": 0.99, "bound": 0.975,
+              "margin": 0.025, "events_to_block": 2}
+    evidence["requirements"] += [*twins, missed]
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    summary = html[html.index("<h2>Summary"):html.index("<h2>Safety case")]
+    sample_size = summary[summary.index('<table class="tightest-sample-size">'):]
+    performance = summary[summary.index('<table class="tightest-performance">'):]
+    sample_size = sample_size[:sample_size.index("</table>")]
+    # the three tied zero-miss cases are one row; the case with misses is in the other table, tighter first
+    assert sample_size.count("<tr>") == 2 and ('<td>3 cases: <a href="#case-robust">robust</a>, <a href="#case-'
+                                              'robust-2">robust-2</a>, <a href="#case-robust-3">robust-3</a></td>'
+                                              in sample_size)
+    assert '<td class="num">0.0400</td><td class="num">3</td></tr>' in sample_size
+    assert '<td><a href="#case-missed">missed</a></td>' in performance
+    assert '<td class="num">0.0250</td><td class="num">2</td></tr>' in performance
+    assert summary.index("Limited by the sample size") < summary.index("Limited by performance")
+
+
 def test_the_first_screen_names_the_model_and_data_then_a_blank_sign_off_for_the_evidence_file():
     evidence = sample_evidence()
     document = EvidenceDocument.model_validate(evidence)

@@ -399,6 +399,11 @@ class RequirementEvidence(_Section):
     samples_needed: NonNegativeInt | None
     samples_needed_status: SamplesNeeded | None
     samples_needed_unit: Literal["images", "independent groups"] | None
+    events_to_block: NonNegativeInt | None = Field(None, description=(
+        "for a passing rate: the fewest further adverse events among the same samples (a success turned into a "
+        "miss for a floor, one more event for a ceiling) after which the bound no longer clears the threshold; "
+        "over groups, at the observed effective sample size and correlation. Null: not a passing rate, or no "
+        "count can"))
     independence: Independence | None = Field(description="null for a search (no statistic over images)")
     adverse_samples: AdverseSamples | None = Field(None, description="for a rate over images of the ingest or "
                                                                       "the reference; null otherwise")

@@ -220,6 +220,7 @@ class RequirementResult:
             "samples_needed": j.samples_needed if j else None,
             "samples_needed_status": j.samples_needed_status.value if j and j.samples_needed_status else None,
             "samples_needed_unit": ("independent groups" if j.grouped else "images") if j and j.samples_needed else None,
+            "events_to_block": j.events_to_block if j else None,
             "independence": self._independence(),
             "adverse_samples": self.adverse_samples,
             "verdict": self.verdict.value,
