@@ -25,6 +25,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
                              "correlation_source": text("correlation_source")},
             "adverse_samples": adverse_samples,
             "events_to_block": 3 if verdict == "pass" else None,
+            "degenerate": None,
         }
 
     def preprocessing_variant(p_value, clearly_better):
@@ -46,6 +47,8 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "card": {"size": [32, 32], "channels": text("channels"), "range": [0.0, 1.0], "resize": text("resize"),
                      "output": text("output"), "classes": [text("card_class")], "class_names": [text("card_class")],
                      "layout": text("card_layout")},
+            "intended_use": {"intended_use": text("intended_use"), "out_of_scope_uses": [text("out_of_scope_use")],
+                             "caveats": []},
             "load_warnings": [text("load_warning")],
             "preprocessing_check": {
                 "n": 512, "labelled": True, "rule": text("preprocessing_rule"),

@@ -38,7 +38,7 @@ def test_no_external_string_reaches_the_report_as_markup():
         "unusable_reason", "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable",
         "explainer_reason", "class_view_name", "class_view_reason", "ingest_description", "ood_set", "ood_description",
         "generator", "training_name", "training_description", "not_judged", "not_judged_title", "not_judged_hazard",
-        "not_judged_reason", "groups_description",
+        "not_judged_reason", "groups_description", "intended_use", "out_of_scope_use",
     }
 
 
@@ -115,6 +115,32 @@ def test_tightest_margins_group_ties_and_separate_sample_size_from_performance()
     assert '<td><a href="#case-missed">missed</a></td>' in performance
     assert '<td class="num">0.0250</td><td class="num">2</td></tr>' in performance
     assert summary.index("Limited by the sample size") < summary.index("Limited by performance")
+
+
+def test_a_degenerate_statistic_is_labelled_under_its_verdict_and_among_the_caveats():
+    evidence = sample_evidence()
+    robust = next(case for case in evidence["requirements"] if case["id"] == "robust")
+    robust.update(metric="classwise_ece", degenerate="uninformative: 2 of 15 bins occupied")
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    requirements = html[html.index("<h2>Requirements"):]
+    assert ('<td class="verdict-pass">pass<br><span class="degenerate">uninformative: 2 of 15 bins occupied</span>'
+            '</td>') in requirements
+    caveats = html[html.index("<h3>Statistical caveats</h3>"):html.index('<h3 id="assumptions">')]
+    assert ("<li>Degenerate statistic: <strong>robust</strong> (classwise_ece, pass) is uninformative: 2 of 15 bins "
+            "occupied: it says little about the model whatever its verdict.</li>") in caveats
+    assert caveats.count("Degenerate statistic") == 1
+
+
+def test_the_model_section_shows_the_cards_intended_use_and_says_what_it_lacks():
+    html = render_sample()
+    model = html[html.index("<h2>Model under test"):html.index("<h2>Data ingest")]
+    assert "<td>Intended use (model card)</td><td>intended_use</td>" in model
+    assert "<td>Out-of-scope uses (model card)</td><td>out_of_scope_use</td>" in model
+    assert "<td>Caveats (model card)</td><td>MISSING: the model card states no caveat</td>" in model
+    evidence = sample_evidence()
+    evidence["model"]["intended_use"] = None
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    assert html.count("MISSING: the model card states no") == 3
 
 
 def test_the_first_screen_names_the_model_and_data_then_a_blank_sign_off_for_the_evidence_file():

@@ -117,6 +117,14 @@ class PreprocessingCheck(_Section):
                                                    "uses it; one with a card stops); None: the card stands")
 
 
+class IntendedUse(_Section):
+    """What the model card says the model is for (Model Cards, Mitchell et al. 2019): not how it is fed."""
+
+    intended_use: str | None = Field(description="null: the card states none")
+    out_of_scope_uses: list[str] = Field(description="empty: the card states none")
+    caveats: list[str] = Field(description="empty: the card states none")
+
+
 class ModelIdentity(_Section):
     path: str
     format: str
@@ -131,6 +139,8 @@ class ModelIdentity(_Section):
     card_path: str | None
     card_assumed: bool
     card: ModelCard
+    intended_use: IntendedUse | None = Field(None, description="the card's intended use, out-of-scope uses and "
+                                                                "caveats; null: the card (if any) states none")
     load_warnings: list[str]
     preprocessing_check: PreprocessingCheck | None = Field(description="None when no sampled image decoded")
     safety_checks: SafetyChecks
@@ -407,6 +417,10 @@ class RequirementEvidence(_Section):
     independence: Independence | None = Field(description="null for a search (no statistic over images)")
     adverse_samples: AdverseSamples | None = Field(None, description="for a rate over images of the ingest or "
                                                                       "the reference; null otherwise")
+    degenerate: str | None = Field(None, description=(
+        "why the statistic says little about the model although it could be computed, e.g. 'uninformative: 2 of "
+        "15 bins occupied' (a calibration error over predictions in too few confidence bins) or all drift scores "
+        "in one histogram bin; null: informative"))
     verdict: Verdict
     reason: str
     parameters: dict[str, Any]

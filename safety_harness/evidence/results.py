@@ -158,6 +158,8 @@ class RequirementResult:
     #: for a rate over images: how many samples count against it and the first of them by file
     #: (``count``, ``cap``, ``listed``: the evidence's AdverseSamples)
     adverse_samples: dict | None = None
+    #: why the statistic says little although it could be computed (e.g. "uninformative: 2 of 15 bins occupied")
+    degenerate: str | None = None
 
     @property
     def message(self) -> str:
@@ -181,6 +183,8 @@ class RequirementResult:
         if j.samples_needed_status is not None:
             groups = None if j.grouped is None else j.grouped.groups
             text += f"; {samples_needed_text(j.samples_needed_status, j.samples_needed, self.n, groups)}"
+        if self.degenerate:
+            text += f"; {self.degenerate}"
         if self.reason:
             text += f". {self.reason}"
         return text
@@ -223,6 +227,7 @@ class RequirementResult:
             "events_to_block": j.events_to_block if j else None,
             "independence": self._independence(),
             "adverse_samples": self.adverse_samples,
+            "degenerate": self.degenerate,
             "verdict": self.verdict.value,
             "reason": self.reason,
             "parameters": {key: list(value) if isinstance(value, tuple) else value
