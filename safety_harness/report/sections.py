@@ -162,7 +162,7 @@ def joint_family(document: EvidenceDocument) -> list[str]:
         by_requirement.setdefault(case.requirement, []).append(case)
     described = []
     for requirement, members in by_requirement.items():
-        zero = sum(r.successes == (0 if r.direction == "<=" else r.n) for r in members)
+        zero = sum(zero_events(r) for r in members)
         kind = "zero-event " if zero == len(members) else ""
         described.append(f"{len(members)} {kind}{requirement} case{'s' if len(members) > 1 else ''}"
                          + (f" ({zero} with no adverse event)" if 0 < zero < len(members) else "")
