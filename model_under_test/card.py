@@ -18,10 +18,14 @@ training_data:          # optional: what the model was trained on (the evidence 
   provenance: real      # real | generated
   hash: null            # SHA-256 of the training data (hex), or null
   generator: null       # generated data: the generator and its version, e.g. safety_harness.synthetic.renderer v2
+intended_use: Recognising the 43 German traffic-sign classes in cropped 30x30 daylight images   # optional
+out_of_scope_uses: [signs of other countries, uncropped camera frames]                        # optional
+caveats: [trained on GTSRB only; no night images]                                             # optional
 ```
 
-The training data does not change how the model is fed: it is kept beside the card's input and
-output settings (:class:`TrainingData`), not among them.
+The training data, intended use, out-of-scope uses and caveats (the Model Cards sections of Mitchell et al.,
+FAT* 2019) do not change how the model is fed: they are kept beside the card's input and output settings
+(:class:`TrainingData`, :class:`IntendedUse`), not among them.
 """
 
 from dataclasses import dataclass
@@ -109,6 +113,21 @@ EQUALIZE_HIST = Equalisation()
 
 
 @dataclass(frozen=True)
+class IntendedUse:
+    """What the card says the model is for (None: not stated), what it is not for, and its caveats (Model Cards:
+    M. Mitchell et al., "Model Cards for Model Reporting", FAT* 2019, sections "Intended Use" and "Caveats and
+    Recommendations")."""
+
+    intended_use: str | None = None
+    out_of_scope_uses: tuple[str, ...] = ()
+    caveats: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"intended_use": self.intended_use, "out_of_scope_uses": list(self.out_of_scope_uses),
+                "caveats": list(self.caveats)}
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """How to feed the model. ``size`` is None until resolved from the model's input shape."""
 
@@ -121,6 +140,8 @@ class ModelCard:
     classes_spec: str = "gtsrb43"
     #: not part of :meth:`to_dict`, which says how the model is fed (and keys the cached predictions)
     training_data: TrainingData | None = None
+    #: not part of :meth:`to_dict` either: what the model is for; None: the card states none of it
+    use: IntendedUse | None = None
     #: the input's axis order (NHWC or NCHW) of a deployed model; None: detected from its input shape
     layout: str | None = None
     #: GRAY only: mean or luma (:data:`GRAY_WEIGHTS`)
@@ -289,12 +310,18 @@ class _TrainingData(BaseModel):
         return self
 
 
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
 class _Card(BaseModel):
     model_config = _SCHEMA
     input: _Input | None = None
     output: Annotated[str, _one_of(OUTPUTS)] | None = None
     classes: Annotated[str | list, PlainValidator(_classes)] | None = None
     training_data: _TrainingData | None = None
+    intended_use: _Text | None = None
+    out_of_scope_uses: list[_Text] | None = None
+    caveats: list[_Text] | None = None
 
 
 def _describe(error: dict) -> str:
@@ -336,6 +363,8 @@ def parse_card(path: Path) -> ModelCard:
         trained = card.training_data
         values["training_data"] = TrainingData(trained.description, trained.provenance, trained.hash,
                                                trained.generator)
+    if (card.intended_use, card.out_of_scope_uses, card.caveats) != (None, None, None):
+        values["use"] = IntendedUse(card.intended_use, tuple(card.out_of_scope_uses or ()), tuple(card.caveats or ()))
     return ModelCard(**{key: value for key, value in values.items() if value is not None})
 
 

@@ -10,7 +10,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
     """An evidence JSON document (as a dict) whose every external string is ``text(field name)``:
     a robustness requirement that passes under a perturbation (so the report draws a chart), one
     that fails on clean images, one with too few samples and one that is not applicable."""
-    def requirement(case_id, verdict, condition, value, bound, reason=""):
+    def requirement(case_id, verdict, condition, value, bound, reason="", adverse_samples=None):
         return {
             "id": text(case_id), "requirement": text(case_id), "title": text("title"), "hazard": text("hazard"),
             "rationale": text("rationale"), "metric": "recall", "class": 14, "class_name": text("class_name"),
@@ -23,6 +23,9 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "independence": {"independence": "groups", "reason": text("independence_reason"),
                              "image_bound": bound, "groups": 40, "effective_n": 88.5, "correlation": 0.25,
                              "correlation_source": text("correlation_source")},
+            "adverse_samples": adverse_samples,
+            "events_to_block": 3 if verdict == "pass" else None,
+            "degenerate": None,
         }
 
     def preprocessing_variant(p_value, clearly_better):
@@ -46,6 +49,8 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
                      "output": text("output"), "classes": [text("card_class")], "class_names": [text("card_class")],
                      "layout": text("card_layout"), "gray": text("gray"), "steps": [text("step")],
                      "normalize": {"mean": [0.5], "std": [0.25]}, "resize_library": text("resize_library")},
+            "intended_use": {"intended_use": text("intended_use"), "out_of_scope_uses": [text("out_of_scope_use")],
+                             "caveats": []},
             "load_warnings": [text("load_warning")],
             "preprocessing_check": {
                 "n": 512, "labelled": True, "rule": text("preprocessing_rule"),
@@ -108,7 +113,9 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
         "errors": [{"test": text("error_test"), "phase": "call", "message": text("error_message")}],
         "requirements": [
             requirement("robust", "pass", "rain:1", 1.0, 0.99),
-            requirement("clean", "fail", "clean", 0.9, 0.87, reason=text("fail_reason")),
+            requirement("clean", "fail", "clean", 0.9, 0.87, reason=text("fail_reason"), adverse_samples={
+                "count": 30, "cap": 50, "listed": [{"path": text("adverse_path"), "true_class": 14,
+                                                   "predicted_class": 3, "score": 0.61}]}),
             requirement("undecided", "insufficient_evidence", "clean", 1.0, 0.99),
             requirement("unlabelled", "not_applicable", "clean", None, None, reason=text("not_applicable_reason")),
         ],

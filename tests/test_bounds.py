@@ -7,7 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper, one_sided_bound, samples_needed
+from safety_harness.metrics.bounds import (
+    clopper_pearson_lower,
+    clopper_pearson_upper,
+    events_to_block,
+    one_sided_bound,
+    samples_needed,
+)
 
 counts = st.integers(min_value=1, max_value=3000).flatmap(
     lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n))
@@ -93,3 +99,29 @@ def test_samples_needed_is_the_smallest_deciding_size(adverse, threshold, direct
 def test_invalid_arguments_are_named(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+@settings(max_examples=60)
+@given(counts, st.sampled_from([0.5, 0.9, 0.95, 0.99]), st.sampled_from([">=", "<="]), confidences)
+def test_events_to_block_is_the_fewest_further_adverse_events_that_stop_the_bound_clearing(kn, threshold, direction,
+                                                                                          confidence):
+    k, n = kn
+    if direction == "<=":
+        threshold = round(1 - threshold, 2)
+    floor = direction == ">="
+
+    def blocks(more):
+        bound = one_sided_bound(k - more if floor else k + more, n, direction, confidence)
+        return bound < threshold if floor else bound > threshold
+
+    more = events_to_block(k, n, threshold, direction, confidence)
+    assert more is not None and blocks(more) and (more == 0 or not blocks(more - 1))
+
+
+def test_events_to_block_known_answers():
+    # 270 stop signs all recognised: 8 misses bring the 95 % lower bound below 0.95, 7 do not
+    assert events_to_block(270, 270, 0.95, ">=") == 8
+    assert clopper_pearson_lower(263, 270) >= 0.95 > clopper_pearson_lower(262, 270)
+    assert events_to_block(0, 4900, 0.005, "<=") == 17
+    assert events_to_block(10, 10, 0.0, ">=") is None and events_to_block(0, 10, 1.0, "<=") is None
+    assert events_to_block(5, 10, 0.9, ">=") == 0

@@ -21,7 +21,7 @@ from safety_harness.metrics.attraction import sticker_attraction
 from safety_harness.metrics.calibration import classwise_reliability_bins, reliability_bins
 from safety_harness.metrics.verdicts import Verdict
 from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
-from safety_harness.report.exhibits import MAX_EXAMPLES, exhibits_html
+from safety_harness.report.exhibits import MAX_EXAMPLES, PASSING_EXAMPLES, exhibits_html
 from safety_harness.report.heatmaps import class_view_html
 from safety_harness.run.explanations import ClassView, Heatmaps
 from safety_harness.run.sticker_attraction import Corroboration, RelevanceOnStickers
@@ -83,9 +83,17 @@ def result(verdict, *exhibits):
     return RequirementResult(RequirementCase(requirement, 1, CLEAN), verdict, exhibits=exhibits)
 
 
-def test_samples_against_the_requirement_are_shown_only_when_the_verdict_blocks_the_release():
+def test_samples_against_a_passing_requirement_are_a_few_thumbnails_without_maps():
+    heatmaps, asked = explainer_maps(sanity_passed=True)
     gallery = SampleGallery("Missed signs", predictions(), np.arange(40), adverse=True)
-    assert exhibits_html(result(Verdict.PASS, gallery), fake_run()) == []
+    (shown,) = exhibits_html(result(Verdict.PASS, gallery), fake_run(heatmaps))
+    assert asked == [] and shown.count("<img") == PASSING_EXAMPLES < MAX_EXAMPLES
+    assert f"Missed signs, though the case holds: the first {PASSING_EXAMPLES} of 40" in shown
+    assert "img002.png: Stop &lt;sign&gt; (1) -&gt; Yield (2), p=0.88" in shown
+
+
+def test_samples_against_the_requirement_are_shown_in_full_when_the_verdict_blocks_the_release():
+    gallery = SampleGallery("Missed signs", predictions(), np.arange(40), adverse=True)
     (shown,) = exhibits_html(result(Verdict.INSUFFICIENT_EVIDENCE, gallery), fake_run())
     assert "Missed signs" in shown and shown.count("<figure") == MAX_EXAMPLES
     assert "img000.png: Stop &lt;sign&gt; (1) -&gt; Yield (2), p=0.88" in shown
@@ -182,7 +190,7 @@ def test_reverse_engineered_triggers_are_pictured_with_their_class_and_norm_what
     patterns = np.full((2, 4, 4, 3), 255.0)  # a card with range [0, 255]
     triggers = ReverseEngineeredTriggers((1, 0), masks, patterns, (4.0, 9.5), flagged=1)
     run = SimpleNamespace(class_names=CLASS_NAMES, model=SimpleNamespace(card=SimpleNamespace(
-        channels="BGR", pixel_range=(0.0, 255.0))))
+        channels="BGR", fed_range=(0.0, 255.0))))
     for verdict in (Verdict.PASS, Verdict.FAIL):
         (shown,) = exhibits_html(result(verdict, triggers), run)
         assert shown.count("evidence-trigger") == 2 and shown.count("<img") == 4

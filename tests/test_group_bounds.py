@@ -6,12 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper, samples_needed
+from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper, events_to_block, samples_needed
 from safety_harness.metrics.group_bounds import (
     CORRELATION_ASSUMED,
     CORRELATION_ESTIMATED,
     CORRELATION_SINGLETONS,
     group_bound,
+    group_events_to_block,
     group_p_value,
     groups_needed,
 )
@@ -98,6 +99,16 @@ def test_groups_needed_counts_independent_groups():
     assert groups_needed(group_bound(one_miss, np.arange(270), ">="), 0.99) == samples_needed(269, 270, 0.99, ">=")
     assert groups_needed(group_bound(one_miss, np.arange(270), ">="), 1.0) is None
     assert groups_needed(group_bound(np.zeros(50, bool), np.arange(50), "<="), 0.01) == 299
+
+
+def test_events_to_block_over_groups_counts_images_at_the_effective_sample_size():
+    # one image per group: the exact image-level count
+    singletons = group_bound(np.ones(270, bool), np.arange(270), ">=")
+    assert group_events_to_block(singletons, 0.95) == events_to_block(270, 270, 0.95, ">=") == 8
+    # 9 tracks of 30 all right count as 9 trials: each further miss weighs 30 times an independent one's
+    tracks = group_bound(np.ones(270, bool), np.repeat(np.arange(9), 30), ">=")
+    assert tracks.bound >= 0.7 and 0 < group_events_to_block(tracks, 0.7) < events_to_block(270, 270, 0.7, ">=")
+    assert group_events_to_block(tracks, 0.0) is None and group_events_to_block(tracks, 0.8) == 0
 
 
 @pytest.mark.parametrize("outcomes, groups, message", [

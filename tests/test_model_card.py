@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from model_under_test import ModelCard, default_card_path, parse_card, preprocess, resolve_card
-from model_under_test.card import EQUALIZE_HIST, Equalisation, TrainingData
+from model_under_test.card import EQUALIZE_HIST, Equalisation, IntendedUse, TrainingData
 from model_under_test.reference import BUNDLED_MODEL
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.gtsrb import CLASS_NAMES
@@ -85,9 +85,26 @@ def test_the_bundled_reference_card_says_it_was_trained_on_the_bundled_renderer(
     assert len(card.training_data.sha256) == 64
 
 
+def test_the_card_may_state_intended_use_out_of_scope_uses_and_caveats_which_do_not_change_how_it_is_fed(tmp_path):
+    path = tmp_path / "c.yaml"
+    fed = "input:\n  size: [32, 32]\n"
+    path.write_text(fed + "intended_use: Cropped German signs by day\nout_of_scope_uses: [night, other countries]\n"
+                    "caveats: [trained on GTSRB only]\n")
+    card = parse_card(path)
+    assert card.use == IntendedUse("Cropped German signs by day", ("night", "other countries"),
+                                   ("trained on GTSRB only",))
+    (tmp_path / "plain.yaml").write_text(fed)
+    assert card.to_dict() == parse_card(tmp_path / "plain.yaml").to_dict() and parse_card(tmp_path / "plain.yaml").use is None
+    (tmp_path / "caveats.yaml").write_text("caveats: [no night images]\n")
+    assert parse_card(tmp_path / "caveats.yaml").use == IntendedUse(None, (), ("no night images",))
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
+        ("intended_use: ''\n", "intended_use"),
+        ("out_of_scope_uses: night\n", "out_of_scope_uses"),
+        ("caveats: [ok, '  ']\n", "caveats.1"),
         ("input:\n  channels: RGBA\n", "input.channels is 'RGBA'; allowed: RGB, BGR, GRAY"),
         ("input:\n  size: [32]\n", "input.size"),
         ("input:\n  size: [0, 32]\n", "input.size"),

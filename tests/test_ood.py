@@ -10,7 +10,7 @@ from scipy.stats import beta, mannwhitneyu, norm
 
 from safety_harness.metrics.bootstrap import bootstrap_bound
 from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper
-from safety_harness.metrics.drift import ks_distance_upper_bound, ks_drift
+from safety_harness.metrics.drift import HISTOGRAM_BINS, ks_distance_upper_bound, ks_drift, occupied_histogram_bins
 from safety_harness.metrics.ranking import AurocInterval, auroc, auroc_delong, fpr_at_tpr
 from safety_harness.ood import DETECTORS, OOD_SET_NAMES, DetectorInputs, appearance, bundled_ood_sets, fit_threshold
 from safety_harness.synthetic.renderer import render_sign
@@ -175,6 +175,17 @@ def test_drift_bound_covers_the_statistic_and_flags_a_shift():
     assert ks_distance_upper_bound(shifted) > 0.15
     with pytest.raises(ValueError, match="ingest_scores"):
         ks_drift([1.0], [])
+
+
+def test_scores_squeezed_into_one_histogram_bin_are_told_apart_from_spread_ones():
+    rng = np.random.default_rng(0)
+    # saturated scores far from the alarm threshold: all the mass in the first of the shared bins
+    saturated = rng.uniform(0, 1e-3, size=500), rng.uniform(0, 1e-3, size=500)
+    assert occupied_histogram_bins(*saturated, threshold=0.9) == 1
+    assert occupied_histogram_bins(*saturated, threshold=1e-3) > 1
+    spread = rng.normal(size=500), rng.normal(size=500)
+    assert 10 < occupied_histogram_bins(*spread, threshold=0.0) <= HISTOGRAM_BINS
+    assert occupied_histogram_bins([0.5], [0.5], threshold=0.5) == 1
 
 
 def test_ood_sets_are_deterministic_and_sized_for_the_model():

@@ -85,13 +85,19 @@ def _case(evidence: dict, case_id: str) -> dict:
     return next(case for case in evidence["requirements"] if case["id"] == case_id)
 
 
+#: a stop sign one run lists among a case's adverse samples
+MISSED_STOP = {"path": "Images/00042.png", "true_class": 14, "predicted_class": 3, "score": 0.61}
+
+
 def candidate_of(released: dict) -> dict:
     """``released`` with what a candidate might change: a failure fixed, a pass lost, a threshold moved, one
     case dropped and one added."""
     candidate = json.loads(json.dumps(released))
     robust, clean, undecided, _unlabelled = candidate["requirements"]  # in the order sample_evidence writes them
     clean.update(verdict="pass", value=0.99, bound=0.97, margin=0.02)
-    robust.update(verdict="fail", value=0.9, bound=0.88, margin=-0.07, details={"adverse_samples": 30})
+    robust.update(verdict="fail", value=0.9, bound=0.88, margin=-0.07,
+                  adverse_samples={"count": 30, "cap": 50, "listed": [MISSED_STOP] + [
+                      {**MISSED_STOP, "path": f"0{i:04d}.png"} for i in range(29)]})
     undecided.update(threshold=0.9)
     candidate["requirements"] = [robust, clean, undecided, {**clean, "id": "added", "verdict": "fail", "value": 0.9,
                                                             "bound": 0.87, "margin": -0.08, "condition": "fog:2"}]
@@ -100,7 +106,8 @@ def candidate_of(released: dict) -> dict:
 
 def test_changed_verdicts_new_and_fixed_failures_and_cases_in_one_run():
     released = sample_evidence()
-    _case(released, "robust")["details"] = {"adverse_samples": 0}
+    _case(released, "robust")["adverse_samples"] = {"count": 1, "cap": 50, "listed": [
+        {"path": "Images/00007.png", "true_class": 14, "predicted_class": 14, "score": 0.7}]}
     before, after = (EvidenceDocument.model_validate(e) for e in (released, candidate_of(released)))
     result = compare(before, after)
     changes = [(pair.id, pair.verdict_change, pair.release_effect) for pair in result.verdict_changes]
@@ -109,12 +116,17 @@ def test_changed_verdicts_new_and_fixed_failures_and_cases_in_one_run():
     assert [case.id for case in result.only_before] == ["unlabelled"]
     assert [case.id for case in result.only_after] == ["added"]
     robust = next(pair for pair in result.pairs if pair.id == "robust")
-    assert (robust.adverse_before, robust.adverse_after, robust.adverse_change) == (0, 30, 30)
+    assert (robust.adverse_before, robust.adverse_after, robust.adverse_change) == (1, 30, 29)
+    assert [sample.path for sample in robust.adverse_only_before] == ["Images/00007.png"]
+    assert [sample.path for sample in robust.adverse_only_after][:2] == ["Images/00042.png", "00000.png"]
+    assert robust.adverse_lists_complete
     assert robust.value_change == pytest.approx(-0.1) and robust.bound_change == pytest.approx(-0.11)
 
     rows = table_rows(render_comparison(result))
     assert [row[0] for row in rows["verdicts"][1:]] == ["robust title", "clean title"]
-    assert ["robust", "0", "30", "+30"] in rows["adverse"]
+    robust_row = next(row for row in rows["adverse"] if row[0] == "robust")
+    assert robust_row[1:5] == ["1", "30", "+29", "Images/00007.png: 14 → 14 (p=0.70)"]
+    assert robust_row[5].startswith("Images/00042.png: 14 → 3 (p=0.61) 00000.png: 14 → 3 (p=0.61)")
     assert ["undecided", "threshold", "0.9500", "0.9000"] in rows["requirements"]
     assert ["added title", "fog:2", "fail", "0.9000", "0.8700", ">= 0.9500"] in rows["only-one-run"]
 
@@ -273,6 +285,12 @@ def test_two_real_runs_with_moved_thresholds_list_the_changed_verdicts(run_safet
     assert released.evidence and candidate.evidence, released.output + candidate.output
     assert _case(released.evidence, "SR-STOP-RECALL")["verdict"] == "fail", released.output
     assert _case(candidate.evidence, "SR-STOP-RECALL")["verdict"] == "pass", candidate.output
+    # the misses are recorded by file in the failing run and in the passing one alike
+    missed = _case(released.evidence, "SR-STOP-RECALL")["adverse_samples"]
+    assert missed == _case(candidate.evidence, "SR-STOP-RECALL")["adverse_samples"]
+    assert 0 < len(missed["listed"]) == min(missed["count"], missed["cap"])
+    assert all((final_test_subset / sample["path"]).is_file() and sample["true_class"] == 14 != sample["predicted_class"]
+               for sample in missed["listed"])
     paths = tmp_path / "released.json", tmp_path / "candidate.json"
     for path, run in zip(paths, (released, candidate)):
         path.write_text(json.dumps(run.evidence))

@@ -196,6 +196,17 @@ def default_like_run(run_safety_suite):
     return run
 
 
+def test_a_calibration_case_is_labelled_degenerate_exactly_when_its_predictions_fill_too_few_bins(default_like_run):
+    calibrated = [r for r in default_like_run.evidence["requirements"] if "reliability" in r["details"]]
+    assert {r["requirement"] for r in calibrated} >= {"SR-STOP-CALIBRATION", "SR-CALIBRATION-ECE"}
+    for r in calibrated:
+        counts = r["details"]["reliability"]["count"]
+        occupied = sum(count > 0 for count in counts)
+        expected = f"uninformative: {occupied} of {len(counts)} bins occupied" if occupied < 3 else None
+        assert r["degenerate"] == expected, r["id"]
+        assert (expected is None) or expected in default_like_run.html
+
+
 @pytest.fixture(scope="module")
 def default_like_report(default_like_run, tmp_path_factory):
     page = tmp_path_factory.mktemp("browser") / "report.html"

@@ -4,7 +4,7 @@ the figures the harness draws itself are inserted as markup."""
 import hashlib
 import re
 
-from safety_harness.evidence.document import EvidenceDocument, write_document
+from safety_harness.evidence.document import EvidenceDocument, document_sha256, write_document
 from safety_harness.evidence.safety_case import build_safety_case
 from safety_harness.report.sections import render
 from tests.evidence_samples import sample_evidence
@@ -39,7 +39,7 @@ def test_no_external_string_reaches_the_report_as_markup():
         "unusable_reason", "preprocessing_rule", "explanation_sample", "explainer", "explainer_not_applicable",
         "explainer_reason", "class_view_name", "class_view_reason", "ingest_description", "ood_set", "ood_description",
         "generator", "training_name", "training_description", "not_judged", "not_judged_title", "not_judged_hazard",
-        "not_judged_reason", "groups_description",
+        "not_judged_reason", "groups_description", "intended_use", "out_of_scope_use",
     }
 
 
@@ -94,6 +94,71 @@ def test_the_summary_answers_the_release_question():
     assert '<td><a href="#case-robust">robust</a></td><td>title</td>' in summary and '<td class="num">0.0400</td>' in summary
     # which links to the case's row of the requirements table
     assert '<tr id="case-robust">' in html[html.index("<h2>Requirements"):]
+
+
+def test_tightest_margins_group_ties_and_separate_sample_size_from_performance():
+    evidence = sample_evidence()
+    robust = next(case for case in evidence["requirements"] if case["id"] == "robust")
+    twins = [{**robust, "id": f"robust-{i}", "condition": f"rain:{i}"} for i in (2, 3)]
+    missed = {**robust, "id": "missed", "requirement": "missed", "successes": 297, "value": 0.99, "bound": 0.975,
+              "margin": 0.025, "events_to_block": 2}
+    evidence["requirements"] += [*twins, missed]
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    summary = html[html.index("<h2>Summary"):html.index("<h2>Safety case")]
+    sample_size = summary[summary.index('<table class="tightest-sample-size">'):]
+    performance = summary[summary.index('<table class="tightest-performance">'):]
+    sample_size = sample_size[:sample_size.index("</table>")]
+    # the three tied zero-miss cases are one row; the case with misses is in the other table, tighter first
+    assert sample_size.count("<tr>") == 2 and ('<td>3 cases: <a href="#case-robust">robust</a>, <a href="#case-'
+                                              'robust-2">robust-2</a>, <a href="#case-robust-3">robust-3</a></td>'
+                                              in sample_size)
+    assert '<td class="num">0.0400</td><td class="num">3</td></tr>' in sample_size
+    assert '<td><a href="#case-missed">missed</a></td>' in performance
+    assert '<td class="num">0.0250</td><td class="num">2</td></tr>' in performance
+    assert summary.index("Limited by the sample size") < summary.index("Limited by performance")
+
+
+def test_a_degenerate_statistic_is_labelled_under_its_verdict_and_among_the_caveats():
+    evidence = sample_evidence()
+    robust = next(case for case in evidence["requirements"] if case["id"] == "robust")
+    robust.update(metric="classwise_ece", degenerate="uninformative: 2 of 15 bins occupied")
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    requirements = html[html.index("<h2>Requirements"):]
+    assert ('<td class="verdict-pass">pass<br><span class="degenerate">uninformative: 2 of 15 bins occupied</span>'
+            '</td>') in requirements
+    caveats = html[html.index("<h3>Statistical caveats</h3>"):html.index('<h3 id="assumptions">')]
+    assert ("<li>Degenerate statistic: <strong>robust</strong> (classwise_ece, pass) is uninformative: 2 of 15 bins "
+            "occupied: it says little about the model whatever its verdict.</li>") in caveats
+    assert caveats.count("Degenerate statistic") == 1
+
+
+def test_the_model_section_shows_the_cards_intended_use_and_says_what_it_lacks():
+    html = render_sample()
+    model = html[html.index("<h2>Model under test"):html.index("<h2>Data ingest")]
+    assert "<td>Intended use (model card)</td><td>intended_use</td>" in model
+    assert "<td>Out-of-scope uses (model card)</td><td>out_of_scope_use</td>" in model
+    assert "<td>Caveats (model card)</td><td>MISSING: the model card states no caveat</td>" in model
+    evidence = sample_evidence()
+    evidence["model"]["intended_use"] = None
+    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    assert html.count("MISSING: the model card states no") == 3
+
+
+def test_the_first_screen_names_the_model_and_data_then_a_blank_sign_off_for_the_evidence_file():
+    evidence = sample_evidence()
+    document = EvidenceDocument.model_validate(evidence)
+    html = "".join(render(document, {}))
+    summary = html[html.index("<h2>Summary"):html.index("<h2>Safety case")]
+    gate, model, data = (summary.index(text) for text in ('class="gate ', "Model judged: model_path, SHA-256 <code>"
+                                                          + "ab" * 32, 'id="data-provenance"'))
+    sign_off = summary.index('<h3 id="sign-off">Sign-off</h3>')
+    assert gate < model < data < sign_off < summary.index("Requirements not met")
+    block = summary[sign_off:summary.index("</table></div>", sign_off)]
+    assert f"the evidence file with SHA-256 <code>{document_sha256(document)}</code>" in block
+    assert re.findall(r"<tr><td>([^<]+)</td>", block) == ["Prepared by", "Reviewed by", "Approved by"]
+    assert block.count('<td class="sign-field"></td>') == 12
+    for header in ("Role", "Name", "Date", "Decision", "Signature"):
+        assert f"<th>{header}" in block
 
 
 def test_a_table_of_contents_leads_to_an_anchor_on_every_section_requirement_and_case():

@@ -15,14 +15,14 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
 from safety_harness.core.names import NAME_PATTERN
 from safety_harness.evidence.results import GATE_FAIL, GATE_NO_VERDICT, GATE_PASS
 from safety_harness.ingest.groups import SOURCES as GROUP_SOURCES
 from safety_harness.metrics.verdicts import SamplesNeeded, Verdict
 
-SCHEMA_VERSION = "2.1"
+SCHEMA_VERSION = "2.2"
 SCHEMA_PATH = Path(__file__).with_name("evidence.schema.json")
 
 Gate = Literal[GATE_PASS, GATE_FAIL, GATE_NO_VERDICT]
@@ -127,6 +127,14 @@ class PreprocessingCheck(_Section):
                                                    "uses it; one with a card stops); None: the card stands")
 
 
+class IntendedUse(_Section):
+    """What the model card says the model is for (Model Cards, Mitchell et al. 2019): not how it is fed."""
+
+    intended_use: str | None = Field(description="null: the card states none")
+    out_of_scope_uses: list[str] = Field(description="empty: the card states none")
+    caveats: list[str] = Field(description="empty: the card states none")
+
+
 class ModelIdentity(_Section):
     path: str
     format: str
@@ -141,6 +149,8 @@ class ModelIdentity(_Section):
     card_path: str | None
     card_assumed: bool
     card: ModelCard
+    intended_use: IntendedUse | None = Field(None, description="the card's intended use, out-of-scope uses and "
+                                                                "caveats; null: the card (if any) states none")
     load_warnings: list[str]
     preprocessing_check: PreprocessingCheck | None = Field(description="None when no sampled image decoded")
     safety_checks: SafetyChecks
@@ -368,6 +378,24 @@ class ErroredTest(_Section):
     message: str
 
 
+class AdverseSample(_Section):
+    """One sample that counts against a rate case."""
+
+    path: str = Field(description="the image file, relative to the root of the folder it was read from (the "
+                                  "ingest, or --reference for held-out in-distribution data); POSIX separators")
+    true_class: int | None = Field(description="null: the data carries no label")
+    predicted_class: NonNegativeInt
+    score: float = Field(ge=0, le=1, description="the model's probability of the predicted class")
+
+
+class AdverseSamples(_Section):
+    """The samples that count against a rate case: a floor's misses, a ceiling's events."""
+
+    count: NonNegativeInt = Field(description="how many there are (exact)")
+    cap: PositiveInt = Field(description="at most this many are listed")
+    listed: list[AdverseSample] = Field(description="the first min(count, cap) in the data's order")
+
+
 class RequirementEvidence(_Section):
     """The outcome of one requirement case (one pytest item)."""
 
@@ -391,7 +419,18 @@ class RequirementEvidence(_Section):
     samples_needed: NonNegativeInt | None
     samples_needed_status: SamplesNeeded | None
     samples_needed_unit: Literal["images", "independent groups"] | None
+    events_to_block: NonNegativeInt | None = Field(None, description=(
+        "for a passing rate: the fewest further adverse events among the same samples (a success turned into a "
+        "miss for a floor, one more event for a ceiling) after which the bound no longer clears the threshold; "
+        "over groups, at the observed effective sample size and correlation. Null: not a passing rate, or no "
+        "count can"))
     independence: Independence | None = Field(description="null for a search (no statistic over images)")
+    adverse_samples: AdverseSamples | None = Field(None, description="for a rate over images of the ingest or "
+                                                                      "the reference; null otherwise")
+    degenerate: str | None = Field(None, description=(
+        "why the statistic says little about the model although it could be computed, e.g. 'uninformative: 2 of "
+        "15 bins occupied' (a calibration error over predictions in too few confidence bins) or all drift scores "
+        "in one histogram bin; null: informative"))
     verdict: Verdict
     reason: str
     parameters: dict[str, Any]

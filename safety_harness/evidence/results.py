@@ -155,6 +155,11 @@ class RequirementResult:
     #: for a statistic over images: ``independence`` ("groups": its bound is over groups of dependent images;
     #: "images": every image counted as independent) and ``reason`` (how the groups were formed, or why not)
     independence: dict | None = None
+    #: for a rate over images: how many samples count against it and the first of them by file
+    #: (``count``, ``cap``, ``listed``: the evidence's AdverseSamples)
+    adverse_samples: dict | None = None
+    #: why the statistic says little although it could be computed (e.g. "uninformative: 2 of 15 bins occupied")
+    degenerate: str | None = None
 
     @property
     def message(self) -> str:
@@ -178,6 +183,8 @@ class RequirementResult:
         if j.samples_needed_status is not None:
             groups = None if j.grouped is None else j.grouped.groups
             text += f"; {samples_needed_text(j.samples_needed_status, j.samples_needed, self.n, groups)}"
+        if self.degenerate:
+            text += f"; {self.degenerate}"
         if self.reason:
             text += f". {self.reason}"
         return text
@@ -217,7 +224,10 @@ class RequirementResult:
             "samples_needed": j.samples_needed if j else None,
             "samples_needed_status": j.samples_needed_status.value if j and j.samples_needed_status else None,
             "samples_needed_unit": ("independent groups" if j.grouped else "images") if j and j.samples_needed else None,
+            "events_to_block": j.events_to_block if j else None,
             "independence": self._independence(),
+            "adverse_samples": self.adverse_samples,
+            "degenerate": self.degenerate,
             "verdict": self.verdict.value,
             "reason": self.reason,
             "parameters": {key: list(value) if isinstance(value, tuple) else value

@@ -127,6 +127,42 @@ def trials_needed(adverse: int, threshold: float, direction: str, confidence: fl
     return smallest_deciding(clears, max(adverse, 1))
 
 
+def events_to_block(successes: int, n: int, threshold: float, direction: str, confidence: float = 0.95) -> int | None:
+    """Fewest further adverse events among the same ``n`` samples after which the one-sided bound no longer
+    clears ``threshold`` (the pass would become a block).
+
+    An adverse event is a success turned into a miss for a floor (``successes - e`` of ``n``), or one more
+    event for a ceiling (``successes + e`` of ``n``). Returns 0 when the bound does not clear the threshold
+    now, and ``None`` when no count of events within ``n`` makes it fail (a floor of 0, a ceiling of 1).
+    """
+    successes, n = _check_counts(successes, n)
+    floor = direction == ">="
+    if direction not in _DIRECTIONS:
+        raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
+    adverse = n - successes if floor else successes
+
+    def blocks(more: int) -> bool:
+        bound = one_sided_bound(n - adverse - more if floor else adverse + more, n, direction, confidence)
+        return bound < threshold if floor else bound > threshold
+
+    return smallest_blocking(blocks, n - adverse)
+
+
+def smallest_blocking(blocks, most: int) -> int | None:
+    """The smallest ``e`` in ``[0, most]`` for which ``blocks(e)`` holds, where ``blocks`` is monotone in ``e``
+    (more adverse events only move a bound towards the threshold): bisection. ``None``: not even ``most``."""
+    if not blocks(most):
+        return None
+    low, high = 0, most
+    while low < high:
+        middle = (low + high) // 2
+        if blocks(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
 def smallest_deciding(clears, low: int) -> int | None:
     """The smallest count ``m >= low`` for which ``clears(m)`` holds, where ``clears`` is monotone in ``m``
     (a bound moves towards the observed rate as the sample grows): double until it clears, then bisect.

@@ -17,6 +17,26 @@ class DriftTest:
     n_ingest: int
 
 
+#: equal-width bins of the score histogram a drift verdict is shown with
+HISTOGRAM_BINS = 30
+
+
+def score_histogram_edges(scores_a, scores_b, threshold: float, bins: int = HISTOGRAM_BINS) -> np.ndarray:
+    """The ``bins + 1`` edges of equal-width bins shared by two score sets, spanning both and the alarm
+    ``threshold`` (one unit wide when all three are one value)."""
+    low = min(np.min(scores_a), np.min(scores_b), threshold)
+    high = max(np.max(scores_a), np.max(scores_b), threshold)
+    return np.linspace(low, high + (high == low), bins + 1)
+
+
+def occupied_histogram_bins(scores_a, scores_b, threshold: float, bins: int = HISTOGRAM_BINS) -> int:
+    """How many of the shared bins (:func:`score_histogram_edges`) hold any score of either set; 1: all
+    the mass sits in one bin, and the histogram (and a distance between the sets) shows ties, not shapes."""
+    edges = score_histogram_edges(scores_a, scores_b, threshold, bins)
+    pooled = np.concatenate([np.asarray(scores_a, float).ravel(), np.asarray(scores_b, float).ravel()])
+    return int(np.count_nonzero(np.histogram(pooled, edges)[0]))
+
+
 def ks_drift(reference_scores, ingest_scores) -> DriftTest:
     reference_scores = np.asarray(reference_scores, dtype=np.float64).ravel()
     ingest_scores = np.asarray(ingest_scores, dtype=np.float64).ravel()

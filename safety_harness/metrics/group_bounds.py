@@ -38,7 +38,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import beta, f
 
-from safety_harness.metrics.bounds import clopper_pearson_lower, clopper_pearson_upper, smallest_deciding
+from safety_harness.metrics.bounds import (
+    clopper_pearson_lower,
+    clopper_pearson_upper,
+    events_to_block,
+    smallest_blocking,
+    smallest_deciding,
+)
 from safety_harness.metrics.multiplicity import rate_p_value
 
 _DIRECTIONS = (">=", "<=")
@@ -226,3 +232,30 @@ def groups_needed(grouped: GroupedBound, threshold: float) -> int | None:
         return bound >= threshold if floor else bound <= threshold
 
     return smallest_deciding(clears, 1)
+
+
+def group_events_to_block(grouped: GroupedBound, threshold: float) -> int | None:
+    """Fewest further adverse images (of the same ``n``) after which the group-aware bound no longer clears
+    ``threshold``, as :func:`safety_harness.metrics.bounds.events_to_block` does for independent images.
+
+    The effective sample size and the correlation are held at their observed values: each further adverse
+    image counts ``n_eff / n`` effective events, as the observed ones do, and the bound is Clopper–Pearson
+    at the effective counts (module docstring). Where every group holds one image it is the exact image-level
+    count. 0: the bound does not clear the threshold now; ``None``: no count within ``n`` makes it fail.
+    """
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    direction, confidence = grouped.direction, grouped.confidence
+    if grouped.correlation_source == CORRELATION_SINGLETONS:
+        return events_to_block(grouped.successes, grouped.n, threshold, direction, confidence)
+    floor = direction == ">="
+    adverse = grouped.n - grouped.successes if floor else grouped.successes
+    scale = grouped.effective_n / grouped.n if grouped.n else 0.0
+
+    def blocks(more: int) -> bool:
+        events = (adverse + more) * scale
+        bound = float(_beta_bound(grouped.effective_n - events if floor else events, grouped.effective_n, direction,
+                                  confidence))
+        return bound < threshold if floor else bound > threshold
+
+    return smallest_blocking(blocks, grouped.n - adverse)

@@ -18,8 +18,8 @@ import enum
 import math
 from dataclasses import dataclass
 
-from safety_harness.metrics.bounds import one_sided_bound, samples_needed
-from safety_harness.metrics.group_bounds import GroupedBound, group_bound, groups_needed
+from safety_harness.metrics.bounds import events_to_block, one_sided_bound, samples_needed
+from safety_harness.metrics.group_bounds import GroupedBound, group_bound, group_events_to_block, groups_needed
 
 DIRECTIONS = (">=", "<=")
 
@@ -63,6 +63,9 @@ class Judgement:
     #: for a rate judged over groups of dependent images: the group-aware bound (``bound``) with the
     #: image-level one, the effective sample size and the intra-class correlation it used
     grouped: GroupedBound | None = None
+    #: for a passing rate: the fewest further adverse events (of the same samples) that turn the pass into a
+    #: block; None: no count can, or not a rate
+    events_to_block: int | None = None
 
     @property
     def margin(self) -> float:
@@ -110,6 +113,9 @@ def judge_proportion(successes: int, n: int, threshold: float, direction: str, c
         needed = samples_needed(successes, n, threshold, direction, confidence)
         status = SamplesNeeded.IMPOSSIBLE if needed is None else SamplesNeeded.COMPUTED
         judgement = dataclasses.replace(judgement, samples_needed_status=status, samples_needed=needed)
+    if judgement.verdict is Verdict.PASS:
+        judgement = dataclasses.replace(
+            judgement, events_to_block=events_to_block(successes, n, threshold, direction, confidence))
     return judgement
 
 
@@ -127,4 +133,6 @@ def judge_grouped_proportion(outcomes, groups, threshold: float, direction: str,
         needed = groups_needed(grouped, threshold)
         status = SamplesNeeded.IMPOSSIBLE if needed is None else SamplesNeeded.COMPUTED
         judgement = dataclasses.replace(judgement, samples_needed_status=status, samples_needed=needed)
+    if judgement.verdict is Verdict.PASS:
+        judgement = dataclasses.replace(judgement, events_to_block=group_events_to_block(grouped, threshold))
     return judgement

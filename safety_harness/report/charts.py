@@ -9,6 +9,8 @@ from html import escape
 
 import numpy as np
 
+from safety_harness.metrics.drift import HISTOGRAM_BINS, score_histogram_edges
+
 WIDTH, HEIGHT = 420, 230
 LEFT, RIGHT, TOP, BOTTOM = 48, 110, 26, 36
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -140,13 +142,11 @@ def reliability_diagram_svg(bins, title: str = "reliability diagram", x_label: s
 
 
 def score_histogram_svg(scores_in, scores_out, threshold: float, name_out: str,
-                        name_in: str = "in-distribution (held out)", bins: int = 30) -> str:
+                        name_in: str = "in-distribution (held out)", bins: int = HISTOGRAM_BINS) -> str:
     """Histograms (share of each set per bin) of an OOD detector's scores on in-distribution data
     (filled bars) and on one OOD set (outlined bars), on shared bins, with the alarm threshold marked."""
     scores_in, scores_out = np.asarray(scores_in, float), np.asarray(scores_out, float)
-    low = min(scores_in.min(), scores_out.min(), threshold)
-    high = max(scores_in.max(), scores_out.max(), threshold)
-    edges = np.linspace(low, high + (high == low), bins + 1)
+    edges = score_histogram_edges(scores_in, scores_out, threshold, bins)
     shares = [np.histogram(s, edges)[0] / s.size for s in (scores_in, scores_out)]
     top = max(share.max() for share in shares) or 1.0
     inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM

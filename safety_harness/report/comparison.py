@@ -6,9 +6,9 @@ so the comparison can be made from what two CI jobs archived. The documents are 
 each is read by :func:`read_evidence` (size cap, JSON, schema version, the pydantic model) and every
 string of theirs is escaped by the template's autoescape.
 
-Cases are matched by their case id (requirement, class, variant and condition). The evidence of
-schema 2.0 records how many adverse samples a rate case has (``details["adverse_samples"]``), not
-which files they are, so the comparison shows how that count changed.
+Cases are matched by their case id (requirement, class, variant and condition). A rate case records
+how many samples count against it and lists the first of them by file (``adverse_samples``); the
+comparison shows how the count changed and which listed files are in one run's list only.
 """
 
 import json
@@ -20,7 +20,13 @@ import jinja2
 import pydantic
 
 from safety_harness.core.errors import HarnessInputError, shown
-from safety_harness.evidence.document import SCHEMA_VERSION, EnsembleIdentity, EvidenceDocument, RequirementEvidence
+from safety_harness.evidence.document import (
+    SCHEMA_VERSION,
+    AdverseSample,
+    EnsembleIdentity,
+    EvidenceDocument,
+    RequirementEvidence,
+)
 from safety_harness.metrics.verdicts import Verdict
 
 #: the largest evidence file read (bytes), far above a run's evidence (the default run's: about 0.2 MB)
@@ -105,8 +111,18 @@ def _change(before: float | None, after: float | None) -> float | None:
 
 def adverse_samples(case: RequirementEvidence) -> int | None:
     """How many samples count against the case (recorded for rate cases); None when not recorded."""
-    count = case.details.get("adverse_samples")
-    return count if isinstance(count, int) and not isinstance(count, bool) else None
+    return None if case.adverse_samples is None else case.adverse_samples.count
+
+
+def _listed(case: RequirementEvidence) -> dict[str, AdverseSample]:
+    """The case's listed adverse samples by file."""
+    return {} if case.adverse_samples is None else {sample.path: sample for sample in case.adverse_samples.listed}
+
+
+def _only_in(case: RequirementEvidence, other: RequirementEvidence) -> list[AdverseSample]:
+    """The adverse samples ``case`` lists that ``other`` does not."""
+    others = _listed(other)
+    return [sample for path, sample in _listed(case).items() if path not in others]
 
 
 @dataclass(frozen=True)
@@ -157,9 +173,30 @@ class CasePair:
         return _change(self.adverse_before, self.adverse_after)
 
     @property
+    def adverse_only_before(self) -> list[AdverseSample]:
+        """The files A lists against the case and B does not (no longer adverse, or beyond B's cap)."""
+        return _only_in(self.before, self.after)
+
+    @property
+    def adverse_only_after(self) -> list[AdverseSample]:
+        """The files B lists against the case and A does not (newly adverse, or beyond A's cap)."""
+        return _only_in(self.after, self.before)
+
+    @property
+    def adverse_lists_complete(self) -> bool:
+        """Both runs list every adverse sample of the case (none beyond the cap): the differences are exact."""
+        return all(case.adverse_samples is None or case.adverse_samples.count <= len(case.adverse_samples.listed)
+                   for case in (self.before, self.after))
+
+    @property
+    def adverse_differs(self) -> bool:
+        return (self.adverse_before != self.adverse_after
+                or bool(self.adverse_only_before) or bool(self.adverse_only_after))
+
+    @property
     def measured_differs(self) -> bool:
         return (any(getattr(self.before, name) != getattr(self.after, name) for name in MEASURED_FIELDS)
-                or self.adverse_before != self.adverse_after)
+                or self.adverse_differs)
 
     @property
     def differs(self) -> bool:
@@ -243,7 +280,7 @@ class Comparison:
 
     @property
     def adverse_changed(self) -> list[CasePair]:
-        return [pair for pair in self.pairs if pair.adverse_before != pair.adverse_after]
+        return [pair for pair in self.pairs if pair.adverse_differs]
 
     @property
     def unchanged(self) -> list[CasePair]:
@@ -273,6 +310,12 @@ def _shown(value) -> str:
     return str(value)
 
 
+def _sample(sample: AdverseSample) -> str:
+    """An adverse sample in one line: file, true class, predicted class and its probability."""
+    truth = "unlabelled" if sample.true_class is None else sample.true_class
+    return f"{sample.path}: {truth} → {sample.predicted_class} (p={sample.score:.2f})"
+
+
 def _signed(change) -> str:
     """A change with its sign (a dash for none known, 0 for none)."""
     if change is None:
@@ -289,7 +332,7 @@ _TEMPLATES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_TEMPLATES.filters.update(shown=_shown, signed=_signed)
+_TEMPLATES.filters.update(shown=_shown, signed=_signed, sample=_sample)
 
 
 def render_comparison(comparison: Comparison) -> str:

@@ -32,11 +32,15 @@ from safety_harness.run.sticker_attraction import INTERVAL_CONFIDENCE
 
 #: samples shown in one gallery
 MAX_EXAMPLES = 16
+#: samples that count against a case that does not block the release, shown under it (the evidence lists them by
+#: file); few, and at the thumbnails' own size, so that a run with a hundred passing cases keeps a small report
+PASSING_EXAMPLES = 3
 
 
 def exhibits_html(result: RequirementResult, run) -> list[str]:
-    """HTML fragments of ``result``'s exhibits, in the order it holds them; samples that count
-    against the requirement are shown only when the verdict blocks the release."""
+    """HTML fragments of ``result``'s exhibits, in the order it holds them; of the samples that count
+    against the requirement, the first :data:`PASSING_EXAMPLES` without relevance maps when the verdict does
+    not block the release."""
     fragments = (_exhibit_html(exhibit, result, run) for exhibit in result.exhibits)
     return [fragment for fragment in fragments if fragment]
 
@@ -48,8 +52,9 @@ def _exhibit_html(exhibit, result, run) -> str:
 
 @_exhibit_html.register
 def _(exhibit: SampleGallery, result, run) -> str:
-    positions = exhibit.positions[:MAX_EXAMPLES]
-    if not positions.size or (exhibit.adverse and not result.verdict.blocks_release):
+    passing_misses = exhibit.adverse and not result.verdict.blocks_release
+    positions = exhibit.positions[:PASSING_EXAMPLES if passing_misses else MAX_EXAMPLES]
+    if not positions.size:
         return ""
     predictions, names = exhibit.predictions, run.class_names
     images, _ = run.images(predictions, positions)
@@ -60,6 +65,10 @@ def _(exhibit: SampleGallery, result, run) -> str:
         truth = f"{names[label]} ({label})" if label >= 0 else "unlabelled"
         captions.append(f"{record.path.name}: {truth} -> {names[predicted]} ({predicted}), "
                         f"p={predictions.confidence[position]:.2f}")
+    if passing_misses:
+        title = (f"{exhibit.title}, though the case holds: the first {positions.size} of {exhibit.positions.size} "
+                 "(the evidence lists them by file)")
+        return gallery_html(images, captions, title, scale=1)
     if exhibit.adverse:
         heatmaps = run.explanations.heatmaps(images, predictions.predicted[positions])
         if heatmaps is not None:

@@ -23,7 +23,7 @@ from safety_harness.plan.conditions import CLEAN, SEVERITIES, Condition
 from safety_harness.report.charts import line_chart_svg
 from safety_harness.report.safety_case import hazard_anchor, safety_case_svg, solution_rows, status_text
 
-#: how many of the requirement cases met the summary lists, smallest margin first
+#: how many groups of tied cases among those met each tightest-margins table lists, smallest margin first
 TIGHTEST_MARGINS = 5
 
 GATE_TEXT = {
@@ -173,7 +173,7 @@ def joint_family(document: EvidenceDocument) -> list[str]:
         by_requirement.setdefault(case.requirement, []).append(case)
     described = []
     for requirement, members in by_requirement.items():
-        zero = sum(r.successes == (0 if r.direction == "<=" else r.n) for r in members)
+        zero = sum(zero_events(r) for r in members)
         kind = "zero-event " if zero == len(members) else ""
         described.append(f"{len(members)} {kind}{requirement} case{'s' if len(members) > 1 else ''}"
                          + (f" ({zero} with no adverse event)" if 0 < zero < len(members) else "")
@@ -244,10 +244,42 @@ def render(document: EvidenceDocument, sheets: dict, class_views: dict | None = 
     return [html]
 
 
-def tightest_margins(document: EvidenceDocument) -> list[RequirementEvidence]:
-    """The passing cases whose bound clears the threshold by the least."""
-    passed = [r for r in document.requirements if r.verdict.value == "pass" and r.margin is not None]
-    return sorted(passed, key=lambda r: r.margin)[:TIGHTEST_MARGINS]
+@dataclass(frozen=True)
+class MarginTie:
+    """Passing cases of one requirement with the same margin, effective sample size and events to block."""
+
+    cases: list[RequirementEvidence]
+
+    @property
+    def first(self) -> RequirementEvidence:
+        return self.cases[0]
+
+    @property
+    def effective_n(self) -> float | None:
+        grouped = self.first.independence
+        return grouped.effective_n if grouped and grouped.effective_n is not None else self.first.n
+
+
+def zero_events(r: RequirementEvidence) -> bool:
+    """A rate case that saw no adverse event (a floor's full count, a ceiling's zero): its margin is limited by
+    the sample size alone."""
+    return r.successes is not None and r.successes == (r.n if r.direction == ">=" else 0)
+
+
+def tightest_margins(document: EvidenceDocument) -> dict[str, list[MarginTie]]:
+    """The passing cases whose bound clears the threshold by the least, tied cases (same requirement, margin,
+    effective sample size and events to block) as one entry: those with no adverse event (``"sample size"``:
+    only more samples widen the margin) apart from the rest (``"performance"``)."""
+    passed = sorted((r for r in document.requirements if r.verdict.value == "pass" and r.margin is not None),
+                    key=lambda r: r.margin)
+    ties: dict[tuple, MarginTie] = {}
+    for r in passed:
+        effective_n = r.independence.effective_n if r.independence else None
+        ties.setdefault((r.requirement, r.margin, effective_n, r.events_to_block), MarginTie([])).cases.append(r)
+    limited = {"sample size": [], "performance": []}
+    for tie in ties.values():
+        limited["sample size" if zero_events(tie.first) else "performance"].append(tie)
+    return {kind: listed[:TIGHTEST_MARGINS] for kind, listed in limited.items()}
 
 
 def uncovered_classes(document: EvidenceDocument) -> list[str]:

@@ -21,10 +21,11 @@ def png_data_uri(image: np.ndarray, scale: int = 2) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def gallery_html(images, captions, title: str) -> str:
-    """A captioned row of thumbnails; every caption is HTML-escaped."""
+def gallery_html(images, captions, title: str, scale: int = 2) -> str:
+    """A captioned row of thumbnails, each enlarged ``scale`` times in the file (the page shows them at one size);
+    every caption is HTML-escaped."""
     figures = "".join(
-        f'<figure class="evidence-thumb"><img src="{png_data_uri(image)}" alt="{html.escape(caption)}">'
+        f'<figure class="evidence-thumb"><img src="{png_data_uri(image, scale)}" alt="{html.escape(caption)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         for image, caption in zip(images, captions)
     )

@@ -472,6 +472,7 @@ def _model_identity(model, check) -> dict:
         "card_path": None if model.card_path is None else str(model.card_path),
         "card_assumed": model.card_assumed,
         "card": model.card.settings(),
+        "intended_use": None if model.card.use is None else model.card.use.to_dict(),
         "load_warnings": list(model.load_warnings),
         "preprocessing_check": None if check is None else check.to_dict(),
         "safety_checks": model.screening,
