@@ -226,10 +226,10 @@ def test_the_report_renders_without_console_errors_with_every_section(default_li
     assert dom.count('<table class="safety-case-table">') == 1 and dom.count("<details><summary>") >= 4
     # statuses derived from the verdicts: the stop-sign hazard judged here, the hazards deselected undeveloped
     case = dom[dom.index("<h2>Safety case</h2>"):dom.index("<h2>Limitations and residual risk</h2>")]
-    assert re.search(r'<td rowspan="\d+" id="hazard-G1">G1: The vehicle does not stop at a stop sign[^<]*</td>'
+    assert re.search(r'<td rowspan="\d+" id="hazard-G\d+">G\d+: The vehicle does not stop at a stop sign[^<]*</td>'
                      r'<td rowspan="\d+" class="goal-(supported|not_supported)">', case)
     assert "G0 [◇ undeveloped]" in case and '<td rowspan="1" class="goal-undeveloped">◇ undeveloped</td>' in case
-    assert '<a href="#requirement-SR-STOP-RECALL">' in case and '<tr id="requirement-SR-STOP-RECALL">' in case
+    assert '<a href="#requirement-SR-STOP-RECALL">' in case and dom.count('<tr id="requirement-SR-STOP-RECALL">') == 1
     assert "Jointly: all " in dom and "zero-event SR-SILENT-STOP-MISS cases" in dom and "Family-wise verdict: " in dom
     for heading in ("Summary: may this model be released?", "Safety case", "Limitations and residual risk",
                     "Identity and integrity"):
@@ -328,6 +328,8 @@ window.addEventListener("load", () => setTimeout(() => {
   let texts = 0;
   for (const element of document.body.querySelectorAll("*")) {
     if (["SCRIPT", "STYLE", "title", "desc"].includes(element.tagName)) continue;
+    // an SVG's definitions (a marker's arrow head) are templates drawn elsewhere, not where their own box says
+    if (element.closest("defs")) continue;
     if (!element.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
     const rect = element.getBoundingClientRect();
     // clipped: it runs past a box that hides its overflow (an <svg>'s edge, say), or past the window's right
