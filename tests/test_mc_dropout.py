@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model_under_test.card import ModelCard
 from safety_harness.core import tf_runtime
 from safety_harness.core.progress import SILENT
 from safety_harness.ood import DETECTORS, DetectorInputs, McDropoutScores
@@ -57,8 +58,7 @@ def test_the_detectors_read_the_scores_and_say_when_there_are_none():
 def loaded(network, output="probabilities"):
     """What StochasticForward and the cache keys read of a LoadedModel: its network, loader, card, identity and
     whether it can be differentiated (a deployed TFLite or ONNX model cannot)."""
-    fields = {"output": output, "channels": "RGB", "pixel_range": (0, 1), "size": tuple(network.inputs[0].shape[1:3])}
-    card = types.SimpleNamespace(**fields, to_dict=lambda: fields)
+    card = ModelCard(size=tuple(network.inputs[0].shape[1:3]), channels="RGB", pixel_range=(0.0, 1.0), output=output)
     return types.SimpleNamespace(network=network, loader="keras", card=card, path="test-model", sha256="0",
                                  gradients_unavailable_reason=None)
 
