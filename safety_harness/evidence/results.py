@@ -126,6 +126,18 @@ class ReverseEngineeredTriggers:
     flagged: int | None
 
 
+@dataclass(frozen=True)
+class TrainingShortcutCluster:
+    """A class of the training data whose SpRAy cluster concentrates its relevance (``clusters``: a
+    run.training_shortcut.ClassClusters with the cluster's mean image, mean map and examples), with the lower bound
+    of its share and the explainer whose maps were clustered."""
+
+    clusters: object
+    lower_bound: float
+    explainer: str
+    sanity_passed: bool
+
+
 GATE_PASS = "pass"
 GATE_FAIL = "fail"
 GATE_NO_VERDICT = "no_verdict"

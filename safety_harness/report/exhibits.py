@@ -5,8 +5,8 @@ HTML fragment here: a gallery of samples with their true and predicted class and
 (beside each sample that counts against a blocking verdict, the relevance map of the explainer
 the run chose: safety_harness/run/explanations.py), a reliability diagram, score histograms with
 the alarm threshold, a risk-coverage curve, a counterexample pair, the reverse-engineered triggers
-of a trigger scan. Images are read back from the run only here, when the report is built. Every
-caption is escaped.
+of a trigger scan, a training-data shortcut cluster's mean map over its mean image with examples.
+Images are read back from the run only here, when the report is built. Every caption is escaped.
 """
 
 import functools
@@ -23,6 +23,7 @@ from safety_harness.evidence.results import (
     RiskCoverage,
     SampleGallery,
     ScoreHistograms,
+    TrainingShortcutCluster,
 )
 from safety_harness.report.charts import reliability_diagram_svg, risk_coverage_svg, score_histogram_svg
 from safety_harness.report.heatmaps import explained_gallery_html
@@ -185,3 +186,17 @@ def _(exhibit: ReverseEngineeredTriggers, result, run) -> str:
                 f"L1 norm {norm:.1f}" for class_id, norm in zip(exhibit.class_ids, exhibit.norms)]
     title = "Reverse-engineered triggers with the smallest masks: mask (white: replaced), mask x pattern"
     return trigger_gallery_html(exhibit.masks, exhibit.patterns, captions, title, card.channels, card.fed_range)
+
+
+@_exhibit_html.register
+def _(exhibit: TrainingShortcutCluster, result, run) -> str:
+    clusters, cluster = exhibit.clusters, exhibit.clusters.cluster
+    name = f"{run.class_names[clusters.class_id]} ({clusters.class_id})"
+    title = (f"Training images of {name}: a SpRAy cluster of {cluster.members.size} of {clusters.sampled} sampled "
+             f"(share {cluster.share:.2f}, lower bound {exhibit.lower_bound:.2f}) holds {cluster.median_top_mass:.2f} "
+             f"of its relevance in its top cells against {cluster.rest_median_top_mass:.2f} for the rest of the class")
+    note = f"{exhibit.explainer} relevance of class {clusters.class_id}: image, over the image, raw"
+    captions = [f"cluster mean over {cluster.members.size} images", *clusters.example_names]
+    return explained_gallery_html([clusters.mean_image, *clusters.example_images],
+                                  [clusters.mean_map, *clusters.example_maps], captions, title, note,
+                                  exhibit.sanity_passed, figure_class="training-shortcut")

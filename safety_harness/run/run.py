@@ -47,6 +47,7 @@ from safety_harness.run.mc_dropout import McDropoutStage
 from safety_harness.run.prediction_cache import PredictionCache, cache_key, code_fingerprint
 from safety_harness.run.predictions import PREDICTION_CODE, Predictions, model_inputs, predict_batches
 from safety_harness.run.sticker_attraction import StickerAttractionStage
+from safety_harness.run.training_shortcut import TrainingShortcutStage
 from safety_harness.run.trigger_scan import TriggerScanStage
 from safety_harness.run.uncertainty import UncertaintyContext, given_ood_sets
 
@@ -105,6 +106,8 @@ class SafetyRun:
         self.baseline = BaselineStage(self)
         #: near-duplicates of the ingest's images in the reference and training data, found on first use
         self.data_independence = DataIndependenceStage(self)
+        #: SpRAy over each class's relevance maps in the training data (Clever-Hans discovery), on first use
+        self.training_shortcut = TrainingShortcutStage(self)
 
     def _folder_classes(self) -> FolderClasses:
         """What class folders named by class name are matched to: the card's class names (read without
