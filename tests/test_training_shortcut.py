@@ -7,7 +7,7 @@ explainers' self-checks. About a minute per model on 2 shared cores, most of it 
 
 import pytest
 
-from model_under_test.shortcut import SHORTCUT_CLASS, SHORTCUT_MODEL, TWIN_MODEL
+from safety_harness.model_under_test.shortcut import SHORTCUT_CLASS, SHORTCUT_MODEL, TWIN_MODEL
 from safety_harness.synthetic.default_ingest import write_ingest
 from tools.train_shortcut import write_training_data
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_under_test.inference import preprocess
 from safety_harness.explanations import EXPLAINERS, ExplainedModel
 from safety_harness.ingest import iter_image_batches
 from safety_harness.metrics.relevance import mean_relevance_map
 from safety_harness.metrics.spray import ConcentratingCluster, most_concentrating_cluster
+from safety_harness.model_under_test.inference import preprocess
 from safety_harness.run.stage_code import MODEL_CODE
 
 #: training images of a class explained and clustered (a seeded sample when there are more)
