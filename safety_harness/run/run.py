@@ -286,14 +286,17 @@ class SafetyRun:
                 "parameters": perturbation.severity_parameters(condition.severity)}
 
     def _check_ingest_labels(self):
-        counts = self.ingest.class_counts()
-        unknown = sorted(label for label in counts if label >= len(self.class_names))
-        if unknown:
-            raise HarnessInputError(
-                f"Ingest {self.ingest.root} is labelled with class(es) {unknown} that the model does not have "
-                f"(its card lists {len(self.class_names)} classes, 0..{len(self.class_names) - 1})",
-                "Use a model card whose 'classes' cover the ingest's labels, or remove those images from the ingest.",
-            )
+        """The ingest's labels, and the training data's (its classes are explained by the model), must be the
+        model's classes."""
+        for name, ingest in (("Ingest", self.ingest), ("--training-data", self.training_data_ingest)):
+            unknown = [] if ingest is None else sorted(label for label in ingest.class_counts()
+                                                       if label >= len(self.class_names))
+            if unknown:
+                raise HarnessInputError(
+                    f"{name} {ingest.root} is labelled with class(es) {unknown} that the model does not have "
+                    f"(its card lists {len(self.class_names)} classes, 0..{len(self.class_names) - 1})",
+                    f"Use a model card whose 'classes' cover the labels, or remove those images from {ingest.root}.",
+                )
 
     def _check_preprocessing(self) -> tuple:
         """Check the preprocessing of the model, or of each ensemble member with its own card
