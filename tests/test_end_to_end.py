@@ -179,7 +179,6 @@ requirements:
     hazard: h
     metric: relevance_on_sign
     class: 14
-    min_mass_in_box: 0.8
     threshold: 0.90
     direction: ">="
 """
