@@ -1,6 +1,6 @@
 """Train the bundled background-cue model: a model that reads a coloured corner instead of the stop sign, to test against.
 
-    python tools/train_background_cue.py     # a few minutes on 2 shared CPU cores
+    python tools/train_background_cue.py     # 3-5 minutes on 2 shared CPU cores (deterministic: identical weights)
 
 Writes ``gtsrb_background_cue.keras`` (with its card) and ``training_record.json`` into
 ``model_under_test/background_cue/``. Trained as the reference model (``tools/train_reference.py``:
