@@ -82,7 +82,7 @@ METRICS = {
     # the classifier and its runtime monitor as one system (safety_harness/metrics/monitor.py)
     "silent_failure_rate": MetricSpec("required"),
     "coverage": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
-    # share of recognised signs whose explanation lies mostly on the sign (safety_harness/metrics/relevance.py)
+    # share of recognised signs whose explanation peaks on the sign (safety_harness/metrics/relevance.py)
     "relevance_on_sign": MetricSpec("required", conditions="clean"),
     # a learned sticker shortcut: the largest share of other classes' stickered signs one class draws
     # (safety_harness/metrics/attraction.py); the run stickers the signs itself. Not one binomial count but
@@ -280,10 +280,9 @@ class _Monitored(_Thresholded):
 
 
 class _Relevance(_Thresholded):
-    """Recognised signs of ``class`` whose positive relevance lies at least ``min_mass_in_box`` inside the sign's box."""
+    """Recognised signs of ``class`` whose explanation's peak lies inside the sign's box (the pointing game)."""
 
     metric: Literal["relevance_on_sign"]
-    min_mass_in_box: Annotated[float, Field(gt=0, le=1)] = 0.8
 
 
 class _Attraction(_Thresholded):
