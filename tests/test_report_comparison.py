@@ -227,7 +227,7 @@ def test_oversized_evidence_is_refused_before_it_is_read(tmp_path, monkeypatch):
         read_evidence(path)
 
 
-def test_command_exits_4_with_one_message_and_2_for_a_single_file(tmp_path, capsys):
+def test_command_exits_4_with_one_message_and_2_for_three_files(tmp_path, capsys):
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
     good.write_text(json.dumps(sample_evidence()))
     bad.write_text(json.dumps({**sample_evidence(), "schema_version": "9.9"}))
@@ -237,9 +237,9 @@ def test_command_exits_4_with_one_message_and_2_for_a_single_file(tmp_path, caps
     assert not (tmp_path / "out.html").exists()
     assert main([str(good), str(good), "--html", str(tmp_path)]) == 4
     assert "cannot write the comparison to" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as single:
-        main([str(good), "--html", str(tmp_path / "out.html")])
-    assert single.value.code == 2 and "not available yet" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as three:
+        main([str(good), str(good), str(good), "--html", str(tmp_path / "out.html")])
+    assert three.value.code == 2 and "give one evidence file (its run's report) or two" in capsys.readouterr().err
 
 
 def test_command_runs_with_tensorflow_and_keras_blocked(tmp_path):
