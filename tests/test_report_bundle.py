@@ -8,13 +8,20 @@ import os
 import re
 import shutil
 
+import jsonschema
 import numpy as np
 import pytest
 
-from safety_harness.evidence.document import EvidenceDocument, write_document
+from safety_harness.evidence.document import EvidenceDocument, load_schema, write_document
+from safety_harness.evidence.results import Reliability, RequirementResult
+from safety_harness.metrics.calibration import reliability_bins
+from safety_harness.metrics.verdicts import Verdict
+from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
 from safety_harness.report import bundle as report_bundle
 from safety_harness.report.__main__ import main
-from safety_harness.report.bundle import MAX_EXHIBIT_BYTES, ExhibitStore
+from safety_harness.report.bundle import MAX_EXHIBIT_BYTES, ExhibitStore, read_bundle
+from safety_harness.report.exhibit_html import exhibit_html
+from safety_harness.report.exhibits import record_exhibits
 from safety_harness.report.thumbnails import thumbnail_gallery
 from tests.conftest import report_without_tensorflow
 from tests.evidence_samples import sample_evidence
@@ -48,6 +55,23 @@ def test_the_report_embeds_each_picture_of_the_bundle_and_is_the_same_on_every_r
     assert f'<img src="{data_uri}" alt="missed &lt;sign&gt;.png">'.encode() in html
     # one self-contained file: no picture, script or style sheet is fetched
     assert not re.search(rb'<(img|script|link)[^>]+(src|href)="(?!data:)', html)
+
+
+def test_a_charts_data_survives_the_json_and_draws_the_same_chart(tmp_path):
+    """A reliability diagram with empty bins (no accuracy: null in the JSON, not NaN) is drawn from the
+    bundle as from the run's data."""
+    probabilities, labels = np.array([[0.9, 0.1], [0.35, 0.65], [0.6, 0.4]]), np.array([0, 1, 1])
+    case = RequirementResult(RequirementCase(Requirement("SR-X", "t", "h", "ece", 0.1, "<=", 0.95), None, CLEAN),
+                             Verdict.PASS, exhibits=(Reliability(reliability_bins(probabilities, labels, 10)),))
+    (chart,) = record_exhibits(case, None, ExhibitStore(tmp_path))
+    assert chart.accuracy.count(None) == 7 and len(chart.count) == 10
+    evidence = sample_evidence()
+    evidence["requirements"][0]["exhibits"] = [chart]
+    write_document(tmp_path / "evidence.json", EvidenceDocument.model_validate(evidence))
+    jsonschema.validate(json.loads((tmp_path / "evidence.json").read_text()), load_schema())
+    (read,) = read_bundle(tmp_path / "evidence.json").document.requirements[0].exhibits
+    assert read == chart and exhibit_html(read, None) == exhibit_html(chart, None)
+    assert "3 of 10 bins hold samples" in exhibit_html(read, None)
 
 
 def refused(evidence, tmp_path, capsys) -> str:

@@ -348,7 +348,7 @@ class ReliabilityChart(_Section):
     lower: list[float]
     upper: list[float]
     count: list[NonNegativeInt]
-    accuracy: list[float]
+    accuracy: list[float | None] = Field(description="null: a bin without samples")
 
 
 class ScoreHistogramChart(_Section):

@@ -118,7 +118,9 @@ def _(exhibit: MissedOodInputs, result, run, store):
 @_record.register
 def _(exhibit: Reliability, result, run, store):
     bins = {"lower": exhibit.bins.lower.tolist(), "upper": exhibit.bins.upper.tolist(),
-            "count": exhibit.bins.count.tolist(), "accuracy": exhibit.bins.accuracy.tolist()}
+            "count": exhibit.bins.count.tolist(),
+            "accuracy": [None if count == 0 else accuracy for count, accuracy
+                         in zip(exhibit.bins.count.tolist(), exhibit.bins.accuracy.tolist())]}
     if exhibit.class_id is None:
         return ReliabilityChart(kind="reliability", title="reliability diagram", x_label="confidence",
                                 y_label="accuracy", **bins)

@@ -222,8 +222,7 @@ class Chapter:
 
 
 def chapters(document: EvidenceDocument) -> list[Chapter]:
-    """The report's sections in reading order, those with nothing to show for ``document`` left out. (Anchors
-    differ from pytest-html's own ids, such as its hidden ``environment`` table.)"""
+    """The report's sections in reading order, those with nothing to show for ``document`` left out."""
     listed = [
         Chapter("summary", "Summary: may this model be released?", "gate.html.j2"),
         Chapter("warnings", None, "warnings.html.j2"),
