@@ -135,7 +135,7 @@ def test_the_report_shows_the_figures_and_warns_when_an_assumed_card_was_replace
     check = compare_preprocessing(bgr_model, replace(BGR_CARD, channels="RGB"), images, labels).to_dict()
     evidence = sample_evidence()
     evidence["model"] |= {"card_assumed": True, "preprocessing_check": check}
-    (html,) = render(EvidenceDocument.model_validate(evidence), sheets={})
+    (html,) = render(EvidenceDocument.model_validate(evidence))
     assert "PREPROCESSING CHECK found channels: BGR, range: [0, 1] clearly better" in html
     assert "accuracy on 400 seeded ingest images: card RGB [0, 1] 0." in html
     assert "BGR [0, 1] 1.000" in html and "Outcome: channels: BGR, range: [0, 1] is clearly better" in html

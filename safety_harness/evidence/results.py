@@ -3,9 +3,10 @@
 The JSON is the machine-readable record a CI gate and an auditor read; the HTML
 report renders the same records. Nothing in either is computed anywhere else.
 
-A result also carries, as data, what the report shows beside it (its *exhibits*: the samples
-behind the verdict, reliability bins, score histograms, a counterexample); the report turns
-them into HTML (safety_harness/report/exhibits.py). Exhibits are not part of the JSON.
+A result also carries, as run data, what the report shows beside it (its *exhibits*: the samples
+behind the verdict, reliability bins, score histograms, a counterexample); while the run is alive
+they are drawn into the evidence bundle (safety_harness/report/exhibits.py: each case's ``exhibits``
+in the JSON, pictures as files beside it), from which the report is rendered.
 """
 
 import math

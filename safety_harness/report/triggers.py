@@ -5,11 +5,9 @@ back to RGB in 0..255 to be shown. The mask is drawn in grey (white: the trigger
 pixel); the stamped part, ``m * p``, in colour on black, so what the trigger paints is what shows.
 """
 
-import html
-
 import numpy as np
 
-from safety_harness.report.thumbnails import png_data_uri
+from safety_harness.evidence.document import Gallery
 
 #: thumbnails are enlarged this many times (GTSRB-sized triggers are 24-64 px)
 SCALE = 3
@@ -26,16 +24,13 @@ def displayed_pattern(patterns: np.ndarray, channels: str, input_range) -> np.nd
     return np.round(values).astype(np.uint8)
 
 
-def trigger_gallery_html(masks, patterns, captions, title: str, channels: str, input_range) -> str:
-    """Per trigger: its mask and its stamped part ``mask * pattern``, captioned; every caption is escaped."""
+def trigger_gallery(store, masks, patterns, captions, title: str, channels: str, input_range) -> Gallery:
+    """Per trigger: its mask and its stamped part ``mask * pattern``, captioned."""
     masks = np.clip(np.asarray(masks, np.float64), 0, 1)
     stamped = np.round(masks[..., None] * displayed_pattern(patterns, channels, input_range)).astype(np.uint8)
-    figures = []
-    for mask, painted, caption in zip(masks, stamped, captions):
-        drawn = ((np.round(mask * 255).astype(np.uint8), f"{caption}: mask"),
-                 (painted, f"{caption}: mask times pattern"))
-        imgs = "".join(f'<img src="{png_data_uri(image, SCALE)}" alt="{html.escape(alt)}">' for image, alt in drawn)
-        figures.append(f'<figure class="evidence-thumb evidence-trigger">{imgs}'
-                       f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    return (f'<div class="evidence-gallery"><p><strong>{html.escape(title)}</strong></p>'
-            f'<div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(figures)}</div></div>')
+    figures = [{"pictures": [store.picture(np.round(mask * 255).astype(np.uint8), f"{caption}: mask", SCALE),
+                             store.picture(painted, f"{caption}: mask times pattern", SCALE)],
+                "caption": caption}
+               for mask, painted, caption in zip(masks, stamped, captions)]
+    return Gallery(kind="gallery", title=title, note=None, figure_class="evidence-trigger",
+                   failed_sanity_check=False, figures=figures)
