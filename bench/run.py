@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from bench.peak_memory import run_measured  # noqa: E402
-from model_under_test import load_model  # noqa: E402
-from model_under_test.reference import BUNDLED_MODEL  # noqa: E402
-from perturbations import get_perturbation, perturb_batch  # noqa: E402
 from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest  # noqa: E402
+from safety_harness.model_under_test import load_model  # noqa: E402
+from safety_harness.model_under_test.reference import BUNDLED_MODEL  # noqa: E402
+from safety_harness.perturbations import get_perturbation, perturb_batch  # noqa: E402
 from safety_harness.plan.plan import (  # noqa: E402
     ATTRACTION_STICKERS,  # noqa: E402
     RunOptions,
@@ -146,7 +146,7 @@ def trigger_scan(model_path, card_path, ingest_path) -> dict:
 
 
 def preprocess_like(model, images):
-    from model_under_test.inference import preprocess
+    from safety_harness.model_under_test.inference import preprocess
 
     return preprocess(images, model.card)
 

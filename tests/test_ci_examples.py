@@ -7,8 +7,8 @@ import subprocess
 
 import yaml
 
-from fixtures.plugin import DEFAULT_CACHE_DIR
-from model_under_test.reference import BUNDLED_MODEL
+from safety_harness.fixtures.plugin import DEFAULT_CACHE_DIR
+from safety_harness.model_under_test.reference import BUNDLED_MODEL
 from safety_harness.synthetic.default_ingest import ensure_default_ingest
 from tests.conftest import PROJECT_ROOT, read_evidence
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_under_test.shortcut import SHORTCUT_CLASS, SHORTCUT_MODEL, TWIN_MODEL
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.metrics.bounds import one_sided_bound
+from safety_harness.model_under_test.shortcut import SHORTCUT_CLASS, SHORTCUT_MODEL, TWIN_MODEL
 from safety_harness.synthetic.default_ingest import ensure_default_ingest
 from tests.conftest import PROJECT_ROOT, deterministic_sections
 

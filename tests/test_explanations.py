@@ -7,8 +7,6 @@ import cv2
 import numpy as np
 import pytest
 
-from model_under_test.card import parse_card
-from model_under_test.inference import preprocess
 from safety_harness.core import tf_runtime
 from safety_harness.explanations import EXPLAINERS, availability
 from safety_harness.explanations.baselines import blurred_baseline
@@ -28,6 +26,8 @@ from safety_harness.explanations.self_checks import (
     randomised_clone,
     rank_correlations,
 )
+from safety_harness.model_under_test.card import parse_card
+from safety_harness.model_under_test.inference import preprocess
 from safety_harness.synthetic.renderer import render_sign
 
 CARDS = Path(__file__).parent / "shared_model_cards"

@@ -26,9 +26,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from perturbations.registry import available, get_perturbation  # noqa: E402
 from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.core.gtsrb import NUM_CLASSES  # noqa: E402
+from safety_harness.perturbations.registry import available, get_perturbation  # noqa: E402
 from safety_harness.synthetic.default_ingest import GENERATOR, TRAINING_SEEDS  # noqa: E402
 from safety_harness.synthetic.renderer import render_sign  # noqa: E402
 

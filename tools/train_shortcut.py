@@ -41,12 +41,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model_under_test.loading import load_model  # noqa: E402
-from model_under_test.shortcut import HERE, SHORTCUT_CLASS, SHORTCUT_MODEL, TRAINING_RECORD, TWIN_MODEL  # noqa: E402
-from perturbations.base import perturb_batch  # noqa: E402
-from perturbations.registry import get_perturbation  # noqa: E402
-from perturbations.stickers import COLOURS, Sticker, apply_stickers  # noqa: E402
 from safety_harness.ingest.reader import iter_image_batches, open_ingest  # noqa: E402
+from safety_harness.model_under_test.loading import load_model  # noqa: E402
+from safety_harness.model_under_test.shortcut import (  # noqa: E402
+    HERE,
+    SHORTCUT_CLASS,
+    SHORTCUT_MODEL,
+    TRAINING_RECORD,
+    TWIN_MODEL,
+)
+from safety_harness.perturbations.base import perturb_batch  # noqa: E402
+from safety_harness.perturbations.registry import get_perturbation  # noqa: E402
+from safety_harness.perturbations.stickers import COLOURS, Sticker, apply_stickers  # noqa: E402
 from safety_harness.synthetic.default_ingest import TRAINING_SEEDS, ensure_default_ingest  # noqa: E402
 from tools.train_reference import render_set, save_with_card, train  # noqa: E402
 

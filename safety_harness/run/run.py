@@ -14,17 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from model_under_test import Ensemble, LoadedModel, ensemble_of, load_model, resolve_card
-from model_under_test.ensemble import COMBINATION
-from model_under_test.loading import admission, deferred_model, detect_format, file_sha256
-from model_under_test.preprocessing_check import (
-    PreprocessingCheck,
-    apply_check,
-    compare_preprocessing,
-    model_predict,
-    sample_indices,
-)
-from perturbations import get_perturbation
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.progress import SILENT, Progress
 from safety_harness.core.provenance import GENERATED, Generated, data_set, images_sha256, same_generator
@@ -35,7 +24,18 @@ from safety_harness.ingest.groups import SOURCE_ESTIMATED, Groups, groups_from_r
 from safety_harness.ingest.reader import OVER_SIZE_CAP, StoredImages
 from safety_harness.ingest.similarity_groups import METHOD as GROUPING_METHOD
 from safety_harness.ingest.similarity_groups import estimate_groups
+from safety_harness.model_under_test import Ensemble, LoadedModel, ensemble_of, load_model, resolve_card
+from safety_harness.model_under_test.ensemble import COMBINATION
+from safety_harness.model_under_test.loading import admission, deferred_model, detect_format, file_sha256
+from safety_harness.model_under_test.preprocessing_check import (
+    PreprocessingCheck,
+    apply_check,
+    compare_preprocessing,
+    model_predict,
+    sample_indices,
+)
 from safety_harness.ood.datasets import OOD_GENERATOR
+from safety_harness.perturbations import get_perturbation
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
 from safety_harness.run.baseline import BaselineStage
