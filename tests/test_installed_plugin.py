@@ -21,7 +21,8 @@ import pytest
 from safety_harness import ROOMS
 from tests.conftest import PROJECT_ROOT, read_evidence
 
-SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
+#: the site-packages of the interpreter this one runs on (itself, or the base of the virtual environment it is)
+SITE_PACKAGES = Path(sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})["purelib"])
 DISTRIBUTION = "traffic_sign_safety_harness"
 #: what the packaged folders hold besides their sources; the rest of the checkout is not shipped
 NOT_SHIPPED = shutil.ignore_patterns(".git", ".cache", "reports", "__pycache__", "build", "*.egg-info", ".hypothesis",
