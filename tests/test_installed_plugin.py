@@ -127,10 +127,14 @@ def test_a_safety_run_in_the_users_folder_with_the_bundled_then_the_users_requir
     own = run_in(user, python, "-m", "pytest", *mission, "--requirements", "requirements.yaml",
                  "--junitxml=reports/junit.xml", "-p", "no:cacheprovider")
     assert own.returncode in (0, 1), own.stdout[-3000:] + own.stderr[-3000:]
-    (result,) = read_evidence(user / "reports" / "safety_report.evidence.json")["requirements"]
+    evidence = read_evidence(user / "reports" / "safety_report.evidence.json")
+    (result,) = evidence["requirements"]  # the user's file replaced the bundled one
     assert (result["id"], result["metric"], result["parameters"]) == (
         "MY-CONFIDENT-ERRORS", "confident_error_rate", {"min_confidence": 0.9})
     assert result["bound"] is not None and result["verdict"] in ("pass", "fail", "insufficient_evidence")
+    passed = result["verdict"] == "pass"
+    assert (evidence["gate"], own.returncode) == (("pass", 0) if passed else ("fail", 1))
+    assert "MY-CONFIDENT-ERRORS" in (user / "reports" / "safety_report.html").read_text()
     (case,) = [case for case in ElementTree.parse(user / "reports" / "junit.xml").iter("testcase")
                if "MY-CONFIDENT-ERRORS" in case.get("name")]
     properties = {p.get("name"): p.get("value") for p in case.iter("property")}
