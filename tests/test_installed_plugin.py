@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
@@ -89,6 +90,13 @@ def test_the_wheel_holds_one_namespace_with_every_module_and_the_data_the_harnes
     _, names = installed
     assert {name.split("/")[0] for name in names} == {"safety_harness", f"{DISTRIBUTION}-0.2.0.dist-info"}
     assert shipped_files() - names == set()
+
+
+def test_the_distribution_requires_the_pinned_runtime_of_requirements_txt():
+    pinned = {line.strip() for line in PROJECT_ROOT.joinpath("requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")}
+    dependencies = tomllib.loads(PROJECT_ROOT.joinpath("pyproject.toml").read_text())["project"]["dependencies"]
+    assert set(dependencies) <= pinned and {"tensorflow-cpu==2.21.0", "pytest-html==4.2.0"} <= set(dependencies)
 
 
 def test_init_writes_the_starter_files_and_overwrites_nothing(installed, tmp_path):
