@@ -7,10 +7,11 @@ PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 .PHONY: install browser ray formats report test lint bench
 
 # tf-keras pins the full `tensorflow` wheel; installed without deps it runs on tensorflow-cpu.
-# The editable install registers the harness's pytest options (pytest_safety_harness.py) from
-# this checkout; it is redone whenever the installed plugin belongs to another checkout.
+# The editable install puts the harness (the one package safety_harness, its rooms mapped from this checkout's
+# top-level folders) and its pytest plugin on the path; it is redone whenever the installed plugin belongs to
+# another checkout (or to an older layout).
 install: .deps-installed
-	@$(PYTHON) -I -c "import pytest_safety_harness as p, sys; sys.exit(p.__file__ != sys.argv[1])" "$(CURDIR)/pytest_safety_harness.py" 2>/dev/null \
+	@$(PYTHON) -I -c "import safety_harness.fixtures.options as p, sys; sys.exit(p.__file__ != sys.argv[1])" "$(CURDIR)/fixtures/options.py" 2>/dev/null \
 	  || $(PIP) --no-deps --no-build-isolation -e .
 
 .deps-installed: requirements.txt

@@ -41,10 +41,22 @@ def _in_checkout(package: Path) -> bool:
 
 
 _PACKAGE = Path(__file__).resolve().parent
-if _in_checkout(_PACKAGE) and not any(isinstance(finder, _CheckoutRooms) and finder.checkout == _PACKAGE.parent
+#: the checkout of this repository the harness runs from, or None when it is installed
+CHECKOUT = _PACKAGE.parent if _in_checkout(_PACKAGE) else None
+if CHECKOUT is not None and not any(isinstance(finder, _CheckoutRooms) and finder.checkout == _PACKAGE.parent
                                       for finder in sys.meta_path):
     sys.meta_path.insert(0, _CheckoutRooms(_PACKAGE.parent))
 
 from safety_harness.core import __version__  # noqa: E402  (the rooms are findable before any import of them)
 
-__all__ = ["ROOMS", "__version__"]
+__all__ = ["CHECKOUT", "ROOMS", "__version__", "register_metric_family"]
+
+
+def __getattr__(name):
+    # the public registration of a metric family (README, "In your own repository"), imported when first used:
+    # the pytest plugin imports this package in every pytest run, safety run or not
+    if name == "register_metric_family":
+        from safety_harness.plan.requirements import register_metric_family
+
+        return register_metric_family
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 pytest takes an existing path after an option it does not know yet for a test path and settles its
 rootdir on the paths' common ancestor (pytest-dev/pytest#6904); the installed plugin
-(pytest_safety_harness.py) registers the options early and adopts the project's pytest.ini.
+(safety_harness.fixtures.options) registers the options and runs such a command again in the = form.
 """
 
 import os
@@ -28,6 +28,7 @@ def test_space_and_equals_forms_run_the_same_suite_with_paths_outside_the_projec
         completed = pytest_in(PROJECT_ROOT, *options, "-k", "SR-STOP-RECALL", f"--evidence={tmp_path / form}.json",
                               f"--html={tmp_path / form}.html")
         assert "unrecognized arguments" not in completed.stderr
+        assert f"rootdir: {PROJECT_ROOT}\n" in completed.stdout
         assert completed.returncode in (0, 1), completed.stdout + completed.stderr
         evidence[form] = read_evidence(tmp_path / f"{form}.json")
     assert [r["id"] for r in evidence["space"]["requirements"]] == ["SR-STOP-RECALL"]
@@ -39,9 +40,10 @@ def test_space_and_equals_forms_run_the_same_suite_with_paths_outside_the_projec
     assert (tmp_path / "space.html").read_text().count("SR-STOP-RECALL") > 0
 
 
-def test_the_plugin_only_adds_its_options_outside_the_harness(tmp_path):
+def test_without_an_option_the_plugin_only_adds_its_options_outside_the_harness(tmp_path):
     (tmp_path / "test_other.py").write_text("def test_other_project(request):\n"
-                                            "    assert request.config.getoption('model') is not None\n")
-    completed = pytest_in(tmp_path, "--model", tmp_path / "test_other.py", "-q")
+                                            "    assert request.config.getoption('model') == []\n")
+    completed = pytest_in(tmp_path, "-q")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "1 passed" in completed.stdout and "safety gate" not in completed.stdout
+    assert not (tmp_path / "reports").exists()

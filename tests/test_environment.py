@@ -5,7 +5,7 @@ import subprocess
 import tomllib
 
 from safety_harness import __version__
-from safety_harness.core.environment import _git_commit, describe_environment
+from safety_harness.core.environment import describe_environment, harness_commit
 from tests.conftest import PROJECT_ROOT
 
 
@@ -18,11 +18,11 @@ def test_the_harness_version_is_the_one_pyproject_defines():
 
 def test_the_commit_is_the_checkouts_and_says_when_the_tree_has_changes():
     if subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse"], capture_output=True).returncode:
-        assert _git_commit() == "unknown (not a git checkout)"
+        assert harness_commit() == "unknown (not a git checkout)"
         return
     head = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
                           check=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True, check=True).stdout.strip()
-    assert re.fullmatch(r"[0-9a-f]{40}( \(with uncommitted changes\))?", _git_commit())
-    assert _git_commit() == head + (" (with uncommitted changes)" if dirty else "")
+    assert re.fullmatch(r"[0-9a-f]{40}( \(with uncommitted changes\))?", harness_commit())
+    assert harness_commit() == head + (" (with uncommitted changes)" if dirty else "")

@@ -5,6 +5,7 @@ gate reads: the exit status, the gate in the evidence JSON and the terminal line
 """
 
 import hashlib
+import math
 import textwrap
 from xml.etree import ElementTree
 
@@ -173,3 +174,52 @@ def test_family_wise_judges_each_rate_case_at_the_level_of_the_joint_claim(pytes
     assert verdicts["GATE-STOP"] == ("insufficient_evidence", pytest.approx(0.975))
     assert verdicts["GATE-ACCURACY"] == ("pass", pytest.approx(0.975))
     assert jointly["gate_joint_confidence"]["family_wise"] is True and outcome.ret == pytest.ExitCode.TESTS_FAILED
+
+
+OVERCONFIDENCE = """\
+  - id: GATE-OVERCONFIDENCE
+    title: Confidence does not overstate accuracy
+    hazard: A monitor trusts confident predictions that are wrong.
+    metric: scratch_overconfidence
+    threshold: 0.1
+    direction: "<="
+"""
+
+
+def test_a_registered_family_that_is_not_a_rate_is_judged_on_the_bound_its_test_computes(pytester):
+    # registered where a user does, in a conftest.py: loaded before collection plans the cases
+    pytester.makeconftest('''
+        import safety_harness
+
+        safety_harness.register_metric_family("scratch_overconfidence", rate=False, class_key="forbidden",
+                                              bound="Hoeffding's upper bound of the mean gap")
+    ''')
+    own = pytester.makepyfile(test_overconfidence='''
+        import numpy as np
+        import pytest
+
+        from safety_harness.metrics.verdicts import Verdict
+
+
+        @pytest.mark.requirement_metric("scratch_overconfidence")
+        def test_overconfidence(requirement_case, predictions, evidence):
+            # confidence minus correctness, per image in [-1, 1]: Hoeffding's one-sided bound of its mean
+            gap = predictions.confidence - (predictions.predicted == predictions.labels)
+            margin = 2 * np.sqrt(np.log(1 / (1 - requirement_case.requirement.confidence)) / (2 * gap.size))
+            result = evidence.judge_bound(float(gap.mean()), float(gap.mean() + margin), int(gap.size),
+                                          "Hoeffding's bound over images taken as independent")
+            assert result.verdict is Verdict.PASS, result.message
+    ''')
+    outcome, evidence = run_gate(pytester, OVERCONFIDENCE, STOP_RECALL.format(id="GATE-STOP", threshold=0.99),
+                                 extra_paths=[own])
+    recorded = {r["id"]: r for r in evidence["requirements"]}
+    own_result = recorded["GATE-OVERCONFIDENCE"]
+    # the test's own bound is the one judged and recorded: Hoeffding's margin above the mean gap
+    assert own_result["bound"] - own_result["value"] == pytest.approx(
+        2 * math.sqrt(math.log(20) / (2 * own_result["n"])), abs=2e-6)
+    assert own_result["metric"] == "scratch_overconfidence" and own_result["bound"] <= 0.1
+    assert own_result["verdict"] == "pass" and outcome.ret == pytest.ExitCode.OK and evidence["gate"] == "pass"
+    assert own_result["independence"]["reason"] == "Hoeffding's bound over images taken as independent"
+    # not a rate: outside Holm's joint confidence, named as left out
+    joint = evidence["gate_joint_confidence"]
+    assert (joint["rate_cases"], joint["left_out"]) == (1, ["GATE-OVERCONFIDENCE"])

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from safety_harness.core.errors import HarnessInputError, shown
 from safety_harness.core.safe_yaml import MAX_BYTES
-from safety_harness.plan.requirements import CLEAN, METRICS, Condition, expand_cases, load_requirements
+from safety_harness.plan import requirements as requirements_module
+from safety_harness.plan.requirements import (
+    CLEAN,
+    METRICS,
+    Condition,
+    expand_cases,
+    load_requirements,
+    register_metric_family,
+)
 
 BUNDLED = "safety_tests/requirements.yaml"
 
@@ -109,7 +117,8 @@ def test_every_metric_has_a_safety_test():
         implemented |= {mark.args[0] for name in dir(module) if name.startswith("test_")
                         for mark in getattr(getattr(module, name), "pytestmark", [])
                         if mark.name == "requirement_metric"}
-    assert implemented == set(METRICS)
+    # a family registered by a test of this process (below) has its test where it is registered
+    assert implemented == set(METRICS) - set(requirements_module._REGISTERED)
 
 
 @pytest.mark.parametrize(
@@ -378,3 +387,36 @@ def test_paired_requirements_are_bundled_and_keep_their_direction(tmp_path):
         entry = ENTRY.replace("metric: recall", f"metric: {metric}").replace('">="', f'"{wrong}"')
         with pytest.raises(HarnessInputError, match="requirement 'SR-X', 'direction'"):
             load_requirements(write(tmp_path, "requirements:" + entry))
+
+
+def test_a_registered_metric_family_is_read_and_checked_like_a_bundled_one(tmp_path):
+    spec = register_metric_family("scratch_confident_error_rate", parameters={"min_confidence": (float, 0.9)},
+                                  class_key="optional")
+    assert METRICS["scratch_confident_error_rate"] is spec and spec.binomial
+    # a conftest.py imported again registers the same declaration: nothing changes
+    assert register_metric_family("scratch_confident_error_rate", parameters={"min_confidence": (float, 0.9)},
+                                  class_key="optional") == spec
+    entry = ENTRY.replace("metric: recall", "metric: scratch_confident_error_rate")
+    (default,) = load_requirements(write(tmp_path, "requirements:" + entry))
+    assert (default.metric, default.class_id, default.parameters) == (
+        "scratch_confident_error_rate", 14, {"min_confidence": 0.9})
+    (given,) = load_requirements(write(tmp_path, "requirements:" + entry + "    min_confidence: 0.5\n"))
+    assert given.parameters == {"min_confidence": 0.5}
+    message = refusal(write(tmp_path, "requirements:" + entry + "    min_confidence: high\n"))
+    assert "'min_confidence'" in message and "SR-X" in message
+    message = refusal(write(tmp_path, "requirements:" + entry + "    bins: 3\n"))
+    assert "is not a key of metric 'scratch_confident_error_rate'" in message and "min_confidence" in message
+
+
+@pytest.mark.parametrize(("metric", "declaration", "message"), [
+    ("recall", {}, "already a bundled metric"),
+    ("scratch_declared_twice", {"parameters": {"margin": (float, 0.2)}}, "registered with another declaration"),
+    ("scratch-name", {}, "is a Python identifier"),
+    ("scratch_clashing_key", {"parameters": {"threshold": float}}, "a key every requirement takes"),
+    ("scratch_not_a_rate", {"rate": False}, "say how it is bounded"),
+    ("scratch_class_key", {"class_key": "each"}, "class_key must be one of"),
+])
+def test_a_registration_that_would_change_a_family_is_refused(metric, declaration, message):
+    register_metric_family("scratch_declared_twice", parameters={"margin": (float, 0.1)})
+    with pytest.raises(ValueError, match=message):
+        register_metric_family(metric, **declaration)

@@ -12,7 +12,7 @@ _LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "tf-keras", "numpy", "sci
               "opencv-python-headless", "pillow", "pytest", "pytest-html", "hypothesis")
 
 
-def _git_commit() -> str:
+def harness_commit() -> str:
     """The commit of the harness's checkout, marked when the tree has uncommitted changes; not that of a
     repository the harness merely sits in."""
     root = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def describe_environment(seed: int) -> dict:
     return {
         "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "harness_version": __version__,
-        "harness_commit": _git_commit(),
+        "harness_commit": harness_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "libraries": versions,

@@ -52,7 +52,12 @@ def _check_labels(labels, predictions):
     return labels, predictions
 
 
-def _proportion(hits, population) -> Proportion:
+def proportion(hits, population) -> Proportion:
+    """The share of the samples in ``population`` (a boolean mask) that are ``hits`` (a boolean mask of the same
+    shape), with both masks kept: how a metric of one's own becomes a rate the harness can bound."""
+    hits, population = np.asarray(hits, dtype=bool), np.asarray(population, dtype=bool)
+    if hits.shape != population.shape:
+        raise ValueError(f"hits must have the shape of population {population.shape}, got {hits.shape}")
     return Proportion(
         successes=int(np.count_nonzero(hits & population)),
         n=int(np.count_nonzero(population)),
@@ -64,7 +69,7 @@ def _proportion(hits, population) -> Proportion:
 def recall(labels, predictions, class_id: int) -> Proportion:
     """Share of samples of ``class_id`` predicted as ``class_id``: TP / (TP + FN)."""
     labels, predictions = _check_labels(labels, predictions)
-    return _proportion(predictions == class_id, labels == class_id)
+    return proportion(predictions == class_id, labels == class_id)
 
 
 def precision(labels, predictions, class_id: int) -> Proportion:
@@ -73,13 +78,13 @@ def precision(labels, predictions, class_id: int) -> Proportion:
     For the stop sign, 1 - precision is the rate of phantom stops.
     """
     labels, predictions = _check_labels(labels, predictions)
-    return _proportion(labels == class_id, predictions == class_id)
+    return proportion(labels == class_id, predictions == class_id)
 
 
 def accuracy(labels, predictions) -> Proportion:
     """Share of samples predicted as their label."""
     labels, predictions = _check_labels(labels, predictions)
-    return _proportion(predictions == labels, np.ones(labels.shape, dtype=bool))
+    return proportion(predictions == labels, np.ones(labels.shape, dtype=bool))
 
 
 def confusion_rate(labels, predictions, class_id: int, confused_with) -> Proportion:
@@ -91,7 +96,7 @@ def confusion_rate(labels, predictions, class_id: int, confused_with) -> Proport
     confused_with = np.asarray(sorted(set(confused_with)), dtype=np.int64)
     if class_id in confused_with:
         raise ValueError(f"confused_with must not contain class_id {class_id}")
-    return _proportion(np.isin(predictions, confused_with), labels == class_id)
+    return proportion(np.isin(predictions, confused_with), labels == class_id)
 
 
 def flip_rate(labels, clean_predictions, perturbed_predictions, class_id: int | None = None) -> Proportion:
@@ -105,7 +110,7 @@ def flip_rate(labels, clean_predictions, perturbed_predictions, class_id: int | 
     population = clean_predictions == labels
     if class_id is not None:
         population &= labels == class_id
-    return _proportion(perturbed_predictions != clean_predictions, population)
+    return proportion(perturbed_predictions != clean_predictions, population)
 
 
 @dataclass(frozen=True)
@@ -127,4 +132,4 @@ def accuracy_drop(labels, clean_predictions, perturbed_predictions) -> AccuracyD
     clean_right, perturbed_right = clean_predictions == labels, perturbed_predictions == labels
     everyone = np.ones(labels.shape, dtype=bool)
     value = (clean_right.mean() - perturbed_right.mean()) if labels.size else float("nan")
-    return AccuracyDrop(float(value), _proportion(clean_right & ~perturbed_right, everyone))
+    return AccuracyDrop(float(value), proportion(clean_right & ~perturbed_right, everyone))

@@ -12,6 +12,7 @@ and the key.
 """
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
@@ -23,6 +24,7 @@ from pydantic import (
     PlainValidator,
     TypeAdapter,
     ValidationError,
+    create_model,
     field_validator,
 )
 
@@ -35,7 +37,7 @@ from safety_harness.ood import DETECTORS
 from safety_harness.plan.conditions import CLEAN, Condition
 
 __all__ = ["CLEAN", "GIVEN_OOD_SETS", "METRICS", "Condition", "Direction", "MetricSpec", "Requirement",
-           "RequirementCase", "expand_cases", "load_requirements", "with_metric"]
+           "RequirementCase", "expand_cases", "load_requirements", "register_metric_family", "with_metric"]
 
 
 @dataclass(frozen=True)
@@ -330,12 +332,79 @@ class _ShortcutCluster(_Thresholded):
     min_concentration_excess: Annotated[float, Field(gt=0, le=1)] = 0.10
 
 
-_FAMILIES = (_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm,
-             _Monitored, _Relevance, _Attraction, _TriggerScan, _Regression, _Agreement, _Leakage, _ShortcutCluster)
-_ENTRY = TypeAdapter(Annotated[Union[_FAMILIES], Field(discriminator="metric")])  # noqa: UP007 — a tuple of types
-#: the keys each metric takes, for messages
-_KEYS = {metric: [info.alias or name for name, info in family.model_fields.items()]
-         for family in _FAMILIES for metric in get_args(family.model_fields["metric"].annotation)}
+_FAMILIES = [_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm,
+             _Monitored, _Relevance, _Attraction, _TriggerScan, _Regression, _Agreement, _Leakage,
+             _ShortcutCluster]
+#: the keys every thresholded requirement takes; a family's others are its parameters
+_BASE_KEYS = set(_Thresholded.model_fields)
+
+
+@cache
+def _entry_schema() -> TypeAdapter:
+    """The schema of one entry: the union of the metric families, told apart by ``metric`` (rebuilt when a family
+    is registered)."""
+    return TypeAdapter(Annotated[Union[tuple(_FAMILIES)], Field(discriminator="metric")])  # noqa: UP007 — a tuple
+
+
+def _keys_of(metric: str) -> list[str]:
+    """The keys ``metric``'s entries take, for messages."""
+    (family,) = [family for family in _FAMILIES if metric in get_args(family.model_fields["metric"].annotation)]
+    return [info.alias or name for name, info in family.model_fields.items()]
+
+
+def register_metric_family(metric: str, *, parameters: dict | None = None, class_key: str = "optional",
+                           rate: bool = True, bound: str | None = None, needs_labels: bool = True,
+                           conditions: str = "any") -> MetricSpec:
+    """Declare a metric family of one's own, so that a requirements file may name ``metric`` and a test marked
+    ``@pytest.mark.requirement_metric(metric)`` judges its cases (README, "In your own repository").
+
+    Its entries take the keys every requirement takes (``id``, ``title``, ``hazard``, ``class``, ``condition``,
+    ``confidence``, ``independence``, ``rationale``), ``threshold`` and ``direction``, and ``parameters``: a
+    mapping of each key of its own to its type, or to ``(type, default)`` (pydantic field definitions, e.g.
+    ``{"min_confidence": (float, 0.9)}``), checked strictly like the bundled families' keys and handed to the
+    test as ``requirement_case.requirement.parameters``.
+
+    ``class_key``: whether ``class`` is ``required`` (a ClassId or ``each``), ``optional`` or ``forbidden``;
+    ``rate``: judged as a rate (``evidence.judge_rate``) on its exact bound, counted in the gate's joint
+    confidence; otherwise judged on a bound the test computes (``evidence.judge_bound``), which ``bound``
+    describes for ``--plan``; ``needs_labels``: not applicable on an unlabelled ingest; ``conditions``: ``any``,
+    ``perturbed`` (only perturbed conditions) or ``clean``.
+
+    Registering the same family again with the same declaration does nothing (a conftest.py imported twice);
+    a bundled metric's name or another declaration of a registered one is refused with ``ValueError``.
+    """
+    if not (isinstance(metric, str) and metric.isidentifier()):
+        raise ValueError(f"a metric family's name is a Python identifier, not {shown(metric)}")
+    for name, value, allowed in (("class_key", class_key, ("required", "optional", "forbidden")),
+                                 ("conditions", conditions, ("any", "perturbed", "clean"))):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {shown(value)}")
+    if not rate and not bound:
+        raise ValueError(f"metric {metric!r} is not a rate: say how it is bounded (bound='...'), for --plan")
+    fields = {key: definition if isinstance(definition, tuple) else (definition, ...)
+              for key, definition in (parameters or {}).items()}
+    clashing = sorted(set(fields) & (_BASE_KEYS | {"class"}))
+    if clashing:
+        raise ValueError(f"metric {metric!r}: {', '.join(clashing)} is a key every requirement takes; "
+                         "name the parameter otherwise")
+    spec = MetricSpec(class_key, needs_labels=needs_labels, conditions=conditions, binomial=rate,
+                      bound=None if rate else bound)
+    declaration = (spec, {key: repr(definition) for key, definition in fields.items()})
+    if metric in METRICS:
+        if _REGISTERED.get(metric) == declaration:
+            return spec
+        raise ValueError(f"metric {metric!r} is already "
+                         + ("registered with another declaration" if metric in _REGISTERED else "a bundled metric"))
+    family = create_model(f"_Registered_{metric}", __base__=_Thresholded, metric=(Literal[metric], ...), **fields)
+    METRICS[metric] = spec
+    _REGISTERED[metric] = declaration
+    _FAMILIES.append(family)
+    _entry_schema.cache_clear()
+    return spec
+
+
+#: the declarations of the registered families, to tell a repeated registration from a conflicting one
+_REGISTERED: dict[str, tuple] = {}
 
 
 class _Document(BaseModel):
@@ -343,7 +412,6 @@ class _Document(BaseModel):
     version: Literal[1]
     defaults: _Defaults = _Defaults()
     requirements: Annotated[list[Any], Field(min_length=1)]
-_BASE_KEYS = set(_Thresholded.model_fields)
 
 
 @dataclass(frozen=True)
@@ -413,7 +481,7 @@ def _problem(error: dict, metric) -> str:
         if metric is None:  # a key of the document or of its defaults
             parent = _Defaults if error["loc"][0] == "defaults" else _Document
             return f"is not a known key; known: {', '.join(parent.model_fields)}"
-        return f"is not a key of metric {metric!r}; its keys: {', '.join(_KEYS[metric])}"
+        return f"is not a key of metric {metric!r}; its keys: {', '.join(_keys_of(metric))}"
     if kind == "union_tag_invalid":
         return f"unknown metric {shown(error['input'].get('metric'))}; known metrics: {', '.join(METRICS)}"
     if kind == "union_tag_not_found":
@@ -467,7 +535,7 @@ def load_requirements(path) -> tuple[Requirement, ...]:
     problems, requirements = [], []
     for index, entry in enumerate(document.requirements):
         try:
-            requirements.append(Requirement._from_entry(_ENTRY.validate_python(
+            requirements.append(Requirement._from_entry(_entry_schema().validate_python(
                 {**defaults, **entry} if isinstance(entry, dict) else entry)))
         except ValidationError as error:
             problems += [_describe(e, document.requirements, index) for e in error.errors()]

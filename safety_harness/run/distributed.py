@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from safety_harness import CHECKOUT
 from safety_harness.core.progress import SILENT, Progress
 from safety_harness.ingest.reader import MAX_IMAGE_PIXELS
 from safety_harness.plan.conditions import Condition
@@ -32,8 +33,12 @@ SHARD_BATCHES = 4
 #: how often a worker whose process ended (killed, or its node lost) is started again, and its shard sent
 #: again: a shard's entry appears whole or not at all, and a retry writes the same bytes
 WORKER_RESTARTS = 3
-#: the harness's folder: local workers import it from there, a remote cluster receives it as the job's working dir
+#: the folder holding the harness's package: local workers import it from there
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: what a remote cluster receives of the harness: a checkout as the job's working dir, an installed harness as its
+#: one package (not the site-packages around it)
+_REMOTE_CODE = ({"working_dir": str(CHECKOUT), "excludes": [".cache/", "reports/", ".git/", "__pycache__/"]}
+                if CHECKOUT is not None else {"py_modules": [str(Path(__file__).resolve().parents[1])]})
 _QUIET = {"NO_ALBUMENTATIONS_UPDATE": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_DEDUP_LOGS": "0"}
 
 
@@ -200,7 +205,5 @@ class RayPredictionStage:
         if self.address == "local":
             path = os.pathsep.join([str(_PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
             return {"num_cpus": self.workers, "runtime_env": {"env_vars": {**_QUIET, "PYTHONPATH": path}}}
-        return {"address": self.address,
-                "runtime_env": {"working_dir": str(_PROJECT_ROOT), "env_vars": _QUIET,
-                                "excludes": [".cache/", "reports/", ".git/", "__pycache__/"]}}
+        return {"address": self.address, "runtime_env": {**_REMOTE_CODE, "env_vars": _QUIET}}
 
