@@ -331,9 +331,10 @@ class Gallery(_Section):
     kind: Literal["gallery"]
     title: str
     note: str | None = Field(description="shown after the title, e.g. which explainer drew the maps")
-    figure_class: Literal["thumbnail", "evidence-heatmap", "class-heatmap", "evidence-trigger"] = Field(
+    figure_class: Literal["thumbnail", "evidence-heatmap", "class-heatmap", "evidence-trigger",
+                          "training-shortcut"] = Field(
         description="what the figures are: plain thumbnails, the relevance maps of samples behind a verdict, a "
-                    "class's maps, reverse-engineered triggers")
+                    "class's maps, reverse-engineered triggers, a training-data shortcut cluster's maps")
     failed_sanity_check: bool = Field(description="the maps' explainer failed its self-checks: not evidence")
     figures: list[Figure]
 
