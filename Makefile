@@ -53,7 +53,7 @@ formats: .formats-installed
 	touch $@
 
 test: install ray formats lint browser
-	$(PYTHON) -m pytest tests --html=reports/harness_tests.html
+	$(PYTHON) -m pytest tests -n 2 --dist loadgroup --html=reports/harness_tests.html
 
 lint: .deps-installed
 	$(PYTHON) -m ruff check .

@@ -59,6 +59,19 @@ def gtsrb_test_subset(source: Path, folder: Path, choose) -> Path:
     return folder
 
 
+#: test modules that start Ray: one at a time, since a Ray instance started without an address joins one already
+#: running on the machine
+RAY_MODULES = frozenset({"test_distributed.py", "test_ray_cluster.py"})
+
+
+def pytest_collection_modifyitems(items):
+    """With ``-n 2 --dist loadgroup`` (``make test``), a module's tests run in one worker, so a module-scoped run
+    (e.g. the default run behind test_end_to_end.py) is made once; the Ray modules share one worker."""
+    for item in items:
+        module = item.path.name
+        item.add_marker(pytest.mark.xdist_group("ray" if module in RAY_MODULES else module))
+
+
 def suite_command(folder: Path, *options) -> list[str]:
     """``pytest safety_tests`` with ``options``, its report and evidence in ``folder`` (run it from PROJECT_ROOT,
     in :func:`suite_environment`)."""
