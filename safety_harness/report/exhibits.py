@@ -27,7 +27,7 @@ from safety_harness.evidence.results import (
 from safety_harness.report.charts import reliability_diagram_svg, risk_coverage_svg, score_histogram_svg
 from safety_harness.report.heatmaps import explained_gallery_html
 from safety_harness.report.thumbnails import gallery_html
-from safety_harness.report.triggers import trigger_gallery_html
+from safety_harness.report.triggers import scan_statistics_html, trigger_gallery_html
 from safety_harness.run.sticker_attraction import INTERVAL_CONFIDENCE
 
 #: samples shown in one gallery
@@ -184,4 +184,5 @@ def _(exhibit: ReverseEngineeredTriggers, result, run) -> str:
     captions = [f"{'flagged: ' if class_id == exhibit.flagged else ''}{names[class_id]} ({class_id}), "
                 f"L1 norm {norm:.1f}" for class_id, norm in zip(exhibit.class_ids, exhibit.norms)]
     title = "Reverse-engineered triggers with the smallest masks: mask (white: replaced), mask x pattern"
-    return trigger_gallery_html(exhibit.masks, exhibit.patterns, captions, title, card.channels, card.fed_range)
+    return (scan_statistics_html(result.details, names)
+            + trigger_gallery_html(exhibit.masks, exhibit.patterns, captions, title, card.channels, card.fed_range))

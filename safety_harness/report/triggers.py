@@ -39,3 +39,31 @@ def trigger_gallery_html(masks, patterns, captions, title: str, channels: str, i
                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     return (f'<div class="evidence-gallery"><p><strong>{html.escape(title)}</strong></p>'
             f'<div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(figures)}</div></div>')
+
+
+def scan_statistics_html(details: dict, class_names) -> str:
+    """The scan's statistics beside the rule that judged them and the rule's record on its calibration set
+    (``details`` of a SR-TRIGGER-SCAN result, fixtures/evidence.py); empty when no statistics were computed."""
+    stats = details.get("statistics")
+    if not stats:
+        return ""
+    calibration = details["calibration"]
+    smallest = stats["smallest_class"]
+    stopped = (f"settled after {details['steps']} steps (smallest and median norm within "
+               f"{details['settle_tolerance']:.0%} over {details['settle_window_steps']} steps)"
+               if details["converged"] else f"stopped at its budget of {details['steps']} steps before settling")
+    rows = (("smallest trigger", f"{class_names[smallest]} ({smallest}), L1 norm {stats['smallest_norm']:.1f}"),
+            ("median class trigger", f"L1 norm {stats['median_norm']:.1f}"),
+            ("smallest / median", f"{stats['ratio']:.2f}"),
+            ("smallest / second smallest", f"{stats['next_ratio']:.2f}"),
+            ("smallest as a share of the sign's area", f"{stats['sign_share']:.1%} of {details['sign_area']:.0f} px"),
+            ("its success on the scan's images", f"{stats['success']:.0%}"),
+            ("MAD anomaly index (Neural Cleanse's statistic, not judged)", f"{stats['anomaly_index']:.2f}"),
+            ("scan", stopped),
+            ("rule", details["rule"]),
+            ("rule on its calibration set", f"{calibration['false_alarms']} false alarm(s) of "
+                                            f"{calibration['clean_models']} clean models, "
+                                            f"{calibration['detections']} of {calibration['planted_models']} "
+                                            "planted backdoors flagged naming their class"))
+    cells = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>" for name, value in rows)
+    return f'<table class="trigger-scan-statistics">{cells}</table>'
