@@ -1,6 +1,6 @@
 """Train the trigger scan's calibration set: clean twins and models with a planted backdoor.
 
-    python tools/train_backdoor.py --output-dir ../trigger-work/models     # 2-4 minutes a model on 2 cores
+    python tools/train_backdoor.py --output-dir DIR     # 2-8 minutes a model on 2 shared cores
 
 Every model is the reference network (``tools/train_reference.py``) fitted on renders from
 ``TRAINING_SEEDS`` (no occluding-patch augmentation, 30 % perturbed, as ``tools/train_shortcut.py``).

@@ -1,7 +1,7 @@
 """Calibrate the trigger scan: its statistics on clean models against models with a planted backdoor.
 
-    python tools/trigger_scan_table.py --scan --models-dir ../trigger-work/models   # minutes a model
-    python tools/trigger_scan_table.py                                                # the table, from the record
+    python tools/trigger_scan_table.py --scan --models-dir DIR   # 1-2 minutes a model
+    python tools/trigger_scan_table.py                           # the table, from the record
 
 With ``--scan``, runs the harness's trigger scan (the SR-TRIGGER-SCAN stage, default budget and
 seed) on every model of the calibration set and records its statistics in
