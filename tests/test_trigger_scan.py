@@ -230,6 +230,6 @@ def test_the_rule_reads_the_ratio_of_the_smallest_norm_to_the_median():
 
 def test_the_bundled_rule_on_the_recorded_calibration_scans_gives_the_readmes_rates():
     rates = calibration_rates(BUNDLED_RULE)
-    readme = (CALIBRATION.parents[2] / "README.md").read_text()
+    readme = " ".join((CALIBRATION.parents[2] / "README.md").read_text().split())  # lines wrapped anywhere
     assert (f"false alarms on {rates.false_alarms} of {rates.clean_models} clean models" in readme
             and f"{rates.detections} of {rates.planted_models} planted backdoors" in readme), rates
