@@ -7,4 +7,5 @@ the fixtures and the collection hooks live in ``fixtures/plugin.py``, the HTML a
 in ``fixtures/report_plugin.py``, the sample-size plan of a ``--plan`` run in ``fixtures/plan_plugin.py``.
 """
 
-pytest_plugins = ["fixtures.plugin", "fixtures.report_plugin", "fixtures.plan_plugin"]
+pytest_plugins = ["safety_harness.fixtures.plugin", "safety_harness.fixtures.report_plugin",
+                  "safety_harness.fixtures.plan_plugin"]

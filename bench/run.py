@@ -10,6 +10,8 @@ For each workload, in one run on one machine:
   * ratios cold / floor and warm / cold; images per second per perturbation (one core);
   * the trigger scan (SR-TRIGGER-SCAN, Neural Cleanse) as its own stage: wall and CPU seconds and steps
     at the default step budget, without the cache;
+  * Clever-Hans discovery (SR-TRAINING-SHORTCUT, SpRAy) as its own stage on 1,012 training images (the bundled
+    shortcut model's training renders, 23 of every class and the class-1 copies): wall seconds, without the cache;
   * for GTSRB, the cold suite with the test set repeated 4 times (wall time and peak RSS);
   * the cold suite with the prediction stage on a local Ray instance of 2 workers (--ray-address=local),
     and one Ray worker's throughput (decode, perturb, forward pass of whole shards, in this process).
@@ -33,11 +35,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from bench.peak_memory import run_measured  # noqa: E402
-from model_under_test import load_model  # noqa: E402
-from model_under_test.reference import BUNDLED_MODEL  # noqa: E402
-from perturbations import get_perturbation, perturb_batch  # noqa: E402
 from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest  # noqa: E402
+from safety_harness.model_under_test import load_model  # noqa: E402
+from safety_harness.model_under_test.reference import BUNDLED_MODEL  # noqa: E402
+from safety_harness.perturbations import get_perturbation, perturb_batch  # noqa: E402
 from safety_harness.plan.plan import (  # noqa: E402
     ATTRACTION_STICKERS,  # noqa: E402
     RunOptions,
@@ -145,8 +147,31 @@ def trigger_scan(model_path, card_path, ingest_path) -> dict:
             "steps": scan.search.steps, "max_steps": scan.max_steps, "converged": scan.search.converged}
 
 
+#: renders of every class in the training data the SpRAy stage is timed on (23 x 43 + 23 class-1 copies = 1,012)
+SPRAY_PER_CLASS = 23
+
+
+def training_shortcut(model_path, card_path, ingest_path) -> dict:
+    """SpRAy over 1,012 training images (tools/train_shortcut.py's renders) with the workload's model, computed
+    afresh: the explainers' self-checks on the ingest first, then the clock over the maps and the clustering."""
+    from tools.train_shortcut import write_training_data
+
+    with tempfile.TemporaryDirectory() as scratch:
+        training = write_training_data(Path(scratch) / "training", True, SPRAY_PER_CLASS)
+        plan = plan_run(RunOptions(model_path=Path(model_path),
+                                   card_path=None if card_path is None else Path(card_path),
+                                   ingest_path=Path(ingest_path), training_data_path=training,
+                                   requirements_path=ROOT / "safety_tests" / "training_shortcut.yaml"))
+        run = SafetyRun(plan)
+        run.explanations.figures  # noqa: B018 — self-checked before the clock starts: the stage's own cost only
+        started = time.perf_counter()
+        result = run.training_shortcut.result
+        return {"seconds": round(time.perf_counter() - started, 1), "images": result.images,
+                "explainer": result.explainer}
+
+
 def preprocess_like(model, images):
-    from model_under_test.inference import preprocess
+    from safety_harness.model_under_test.inference import preprocess
 
     return preprocess(images, model.card)
 
@@ -200,7 +225,8 @@ def workload(name, options, model, card, ingest, reference, skip_4x) -> dict:
                               cache)
     figures = {"cold": cold, "warm": warm, "ray_local_cold": ray_local,
                "ray_worker_images_per_second": worker_throughput(model, card, ingest),
-               **floor(model, card, ingest, reference), "trigger_scan": trigger_scan(model, card, ingest)}
+               **floor(model, card, ingest, reference), "trigger_scan": trigger_scan(model, card, ingest),
+               "training_shortcut": training_shortcut(model, card, ingest)}
     base = figures["raw_inference_seconds"] + figures["perturbation_seconds"]
     figures["cold_over_floor"] = round(cold["seconds"] / base, 2)
     # the trigger scan is an optimisation, not forward passes over image variants: the floor does not count it
@@ -254,6 +280,8 @@ def main():
         scan = f["trigger_scan"]
         print(f"  trigger scan: {scan['seconds']} s ({scan['cpu_seconds']} CPU s), {scan['steps']}/{scan['max_steps']} "
               f"steps{', converged' if scan['converged'] else ''}")
+        spray = f["training_shortcut"]
+        print(f"  SpRAy over {spray['images']} training images ({spray['explainer']}): {spray['seconds']} s")
     print(f"written: {args.output}")
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_under_test.inference import Forward
 from safety_harness.core.errors import HarnessInputError, first_line
+from safety_harness.model_under_test.inference import Forward
 
 #: why requirements that differentiate the model or run its layers one by one do not apply to a deployed model
 OPAQUE_TO_GRADIENTS = ("this {kind} model runs in its own runtime, which gives outputs only: no gradients and no "
@@ -94,7 +94,7 @@ class Tensor:
 
 
 class DeployedForward:
-    """A deployed model's runtime behind the interface of :class:`~model_under_test.inference.Forward`: the card's
+    """A deployed model's runtime behind the interface of :class:`~safety_harness.model_under_test.inference.Forward`: the card's
     float32 NHWC batch laid out and quantised as the model's input declares, its output dequantised.
 
     A subclass sets :attr:`kind` and :attr:`loader` and implements :meth:`_run` (one batch of the model's own

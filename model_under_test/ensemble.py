@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_under_test.card import ModelCard
-from model_under_test.inference import LoadedModel, ModelOutputs
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.ingest.reader import resize_rgb
 from safety_harness.metrics.ensemble import mean_probabilities
+from safety_harness.model_under_test.card import ModelCard
+from safety_harness.model_under_test.inference import LoadedModel, ModelOutputs
 
 #: how the members' outputs become the ensemble's (the evidence states it)
 COMBINATION = "mean of the members' probabilities (each member softmaxed first when its card says logits)"

@@ -6,9 +6,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model_under_test.card import Equalisation, ModelCard
 from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.model_under_test.card import Equalisation, ModelCard
 
 PROBABILITY_TOLERANCE = 1e-3
 
@@ -33,7 +33,7 @@ class ModelOutputs:
 class Forward:
     """One compiled ``tf.function`` over a batch dimension of any size: outputs and, where
     accessible, penultimate features in the same pass. (A deployed model's runtime has the same interface:
-    :class:`~model_under_test.deployed.DeployedForward`.)"""
+    :class:`~safety_harness.model_under_test.deployed.DeployedForward`.)"""
 
     #: why the model cannot be differentiated nor its layers run one by one (None: it can)
     gradients_unavailable_reason = None

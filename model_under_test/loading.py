@@ -13,13 +13,13 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-from model_under_test.card import ModelCard, resolve_card
-from model_under_test.inference import DeferredForward, Forward, LoadedModel
-from model_under_test.onnx_model import OnnxForward, screen_onnx
-from model_under_test.screening import Screening, screen_keras_file, screen_savedmodel
-from model_under_test.tflite_model import TfliteForward, is_tflite, screen_tflite
 from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError, first_line
+from safety_harness.model_under_test.card import ModelCard, resolve_card
+from safety_harness.model_under_test.inference import DeferredForward, Forward, LoadedModel
+from safety_harness.model_under_test.onnx_model import OnnxForward, screen_onnx
+from safety_harness.model_under_test.screening import Screening, screen_keras_file, screen_savedmodel
+from safety_harness.model_under_test.tflite_model import TfliteForward, is_tflite, screen_tflite
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 FORMATS = (".h5 / .hdf5 (Keras 3 or legacy Keras 2), .keras, a TensorFlow SavedModel directory (with saved_model.pb), "

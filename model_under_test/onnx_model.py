@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model_under_test.deployed import DeployedForward, Tensor, optional_runtime
-from model_under_test.screening import MIB, Screening
 from safety_harness.core.errors import HarnessInputError, first_line, shown
+from safety_harness.model_under_test.deployed import DeployedForward, Tensor, optional_runtime
+from safety_harness.model_under_test.screening import MIB, Screening
 
 #: protobuf's own limit on one message: a model beyond it keeps its weights in external-data files
 MAX_PROTOBUF_BYTES = 2048 * MIB

@@ -29,9 +29,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.stats import binomtest, wilcoxon
 
-from model_under_test.card import EQUALIZE_HIST, GRAY_WEIGHTS, Equalisation, ModelCard
-from model_under_test.inference import LoadedModel
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.model_under_test.card import EQUALIZE_HIST, GRAY_WEIGHTS, Equalisation, ModelCard
+from safety_harness.model_under_test.inference import LoadedModel
 
 SAMPLE_SIZE = 512
 ALPHA = 0.01

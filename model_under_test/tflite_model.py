@@ -9,7 +9,7 @@ model's batch axis is dynamic (``shape_signature`` -1), else in chunks of the mo
 
 Before the interpreter parses the file, its operator codes are read as data: a custom operator is
 native code the runtime must be given, and a TensorFlow operator run through the Flex delegate may
-touch files, network or processes (:data:`~model_under_test.screening.SIDE_EFFECT_OPS`); both are
+touch files, network or processes (:data:`~safety_harness.model_under_test.screening.SIDE_EFFECT_OPS`); both are
 refused unless the user opts in with ``--allow-unsafe-model``.
 """
 
@@ -17,10 +17,10 @@ import math
 
 import numpy as np
 
-from model_under_test.deployed import DeployedForward, Tensor
-from model_under_test.screening import MAX_ARCHIVE_BYTES, MIB, Screening, side_effect_family
 from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError, first_line, shown
+from safety_harness.model_under_test.deployed import DeployedForward, Tensor
+from safety_harness.model_under_test.screening import MAX_ARCHIVE_BYTES, MIB, Screening, side_effect_family
 
 #: bytes 4..8 of every TensorFlow Lite flatbuffer
 FILE_IDENTIFIER = b"TFL3"

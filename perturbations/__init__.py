@@ -4,10 +4,14 @@ Importing the package registers the bundled perturbations; requirements name the
 ``"name:severity"`` (see :class:`safety_harness.plan.conditions.Condition`).
 """
 
-from perturbations import corruptions, stickers, weather  # noqa: F401 — registers the bundled perturbations
-from perturbations.base import SEVERITIES, Perturbation, default_roi, perturb_batch
-from perturbations.registry import available, get_perturbation, register
-from perturbations.stickers import COLOURS, Sticker, apply_stickers, covered_fraction
+from safety_harness.perturbations import (  # noqa: F401 — registers the bundled perturbations
+           corruptions,
+           stickers,
+           weather,
+)
+from safety_harness.perturbations.base import SEVERITIES, Perturbation, default_roi, perturb_batch
+from safety_harness.perturbations.registry import available, get_perturbation, register
+from safety_harness.perturbations.stickers import COLOURS, Sticker, apply_stickers, covered_fraction
 
 __all__ = ["COLOURS", "SEVERITIES", "Perturbation", "Sticker", "apply_stickers", "available", "covered_fraction",
            "default_roi", "get_perturbation", "perturb_batch", "register"]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from perturbations.base import SEVERITIES, Perturbation
+from safety_harness.perturbations.base import SEVERITIES, Perturbation
 
 GAP = 2
 

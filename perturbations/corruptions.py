@@ -7,8 +7,8 @@ radii are scaled from its 224 px images to GTSRB's ~32 px.
 import cv2
 import numpy as np
 
-from perturbations.base import Perturbation
-from perturbations.registry import register
+from safety_harness.perturbations.base import Perturbation
+from safety_harness.perturbations.registry import register
 
 
 @register

@@ -13,8 +13,8 @@ A team adds its own perturbation with one small class::
             ...
 """
 
-from perturbations.base import SEVERITIES, Perturbation
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.perturbations.base import SEVERITIES, Perturbation
 from safety_harness.plan.conditions import Condition
 
 _REGISTRY: dict[str, Perturbation] = {}

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
-from perturbations.stickers import COLOURS, Sticker, apply_stickers, covered_fraction, covered_pixels
 from safety_harness.core.progress import SILENT, Progress
+from safety_harness.perturbations.stickers import COLOURS, Sticker, apply_stickers, covered_fraction, covered_pixels
 
 _SIZE_STEPS = 20  # sticker side in steps of 1/20 of the budget's side: shrinking makes stickers smaller
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perturbations.base import Perturbation
-from perturbations.registry import register
+from safety_harness.perturbations.base import Perturbation
+from safety_harness.perturbations.registry import register
 
 COLOURS = {
     "black": (15, 15, 15),

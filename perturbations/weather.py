@@ -12,8 +12,8 @@ import os
 import cv2
 import numpy as np
 
-from perturbations.base import Perturbation
-from perturbations.registry import register
+from safety_harness.perturbations.base import Perturbation
+from safety_harness.perturbations.registry import register
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 from albumentations.augmentations.pixel import functional as albumentations_functional  # noqa: E402

@@ -5,8 +5,8 @@ PYTEST_DONT_REWRITE: a failed verdict prints its own one-line explanation, not p
 
 import pytest
 
-from model_under_test import Ensemble
 from safety_harness.metrics.verdicts import Verdict
+from safety_harness.model_under_test import Ensemble
 
 
 @pytest.mark.requirement_metric("trigger_anomaly")

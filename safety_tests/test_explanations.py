@@ -1,4 +1,4 @@
-"""Requirements on why the model decides: its explanations must rest on the sign.
+"""Requirements on why the model decides: its explanations must point at the sign.
 
 Judged with the explainer the run chose because it passed its self-checks (safety_harness/run/
 explanations.py); maps that failed them are never evidence.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from safety_harness.metrics.classification import Proportion
-from safety_harness.metrics.relevance import relevance_mass_in_box
+from safety_harness.metrics.relevance import relevance_mass_in_box, relevance_peak_in_box
 from safety_harness.metrics.verdicts import Verdict
 
 
@@ -25,17 +25,19 @@ def test_recognised_signs_are_recognised_by_the_sign(requirement_case, predictio
     boxed = (boxes >= 0).all(axis=1)
     if recognised.size and not boxed.any():
         evidence.not_applicable("the ingest gives no sign boxes (Roi.X1..Roi.Y2) for the recognised signs")
-    shares = np.zeros(0)
+    shares, on_sign = np.zeros(0), np.zeros(0, bool)
     if boxed.any():
         maps = explanations.heatmaps(images[boxed], np.full(int(boxed.sum()), sign)).maps
+        # judged: where the map peaks (the pointing game), which does not depend on the sign's size;
+        # the share of relevance in the box grows with the box and is only reported
+        on_sign = relevance_peak_in_box(maps, boxes[boxed])
         shares = relevance_mass_in_box(maps, boxes[boxed])
-    on_sign = shares >= requirement_case.requirement.parameters["min_mass_in_box"]
     population = np.zeros(predictions.indices.size, bool)
     population[recognised[boxed]] = True
     hits = np.zeros(predictions.indices.size, bool)
     hits[recognised[boxed][on_sign]] = True
     rate = Proportion(int(on_sign.sum()), int(boxed.sum()), population, hits)
-    result = evidence.judge_rate(rate, predictions, "Recognised signs explained mostly by their surroundings",
+    result = evidence.judge_rate(rate, predictions, "Recognised signs whose explanation peaks off the sign",
                                  details={"explainer": explanations.chosen,
                                           "median_mass_in_box": float(np.median(shares)) if shares.size else None,
                                           "recognised_without_box": int((~boxed).sum())})

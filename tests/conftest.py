@@ -23,7 +23,11 @@ class SuiteRun:
     returncode: int
     output: str
     evidence: dict | None
+    #: the report (rendered from the evidence bundle) and pytest-html's test log beside it
     html: str | None
+    test_log: str | None
+    #: the folder of the run's bundle: evidence.json, exhibits/, report.html, report.tests.html
+    folder: Path
 
 
 def read_evidence(path: Path) -> dict | None:
@@ -82,9 +86,30 @@ def run_safety_suite(tmp_path_factory):
             output=completed.stdout + completed.stderr,
             evidence=read_evidence(evidence),
             html=html.read_text() if html.exists() else None,
+            test_log=(folder / "report.tests.html").read_text() if (folder / "report.tests.html").exists() else None,
+            folder=folder,
         )
 
     return run
+
+
+#: runs ``python -m safety_harness.report`` with every import of TensorFlow, Keras or tf_keras refused
+WITHOUT_TENSORFLOW = """
+import importlib.abc, runpy, sys
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("tensorflow", "keras", "tf_keras"):
+            raise ImportError(f"{name} is blocked: the report must not need it")
+sys.meta_path.insert(0, Refuse())
+sys.argv[0] = "safety_harness.report"
+runpy.run_module("safety_harness.report", run_name="__main__", alter_sys=True)
+"""
+
+
+def report_without_tensorflow(*arguments) -> subprocess.CompletedProcess:
+    """``python -m safety_harness.report *arguments`` in a process that cannot import TensorFlow, Keras or tf_keras."""
+    return subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *map(str, arguments)], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="session")

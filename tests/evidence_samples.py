@@ -26,6 +26,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "adverse_samples": adverse_samples,
             "events_to_block": 3 if verdict == "pass" else None,
             "degenerate": None,
+            "exhibits": [],
         }
 
     def preprocessing_variant(p_value, clearly_better):
@@ -86,7 +87,8 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
         "report": text("report"),
         "class_names": [text("class_name_0")] + [f"class {i}" for i in range(1, 43)],
         "perturbations": {text("perturbation"): {"description": text("description"),
-                                         "severities": {"1": {text("severity_parameter"): text("severity_value")}}}},
+                                         "severities": {"1": {text("severity_parameter"): text("severity_value")}},
+                                                 "contact_sheet": None}},
         "environment": {"timestamp": "2026-11-23T22:00:00+00:00", "harness_version": text("harness_version"), "harness_commit": text("harness_commit"),
                         "python": "3.11.7", "platform": text("platform"),
                         "libraries": {text("library"): text("library_version")}, "seed": 0},
@@ -105,10 +107,10 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
                             "deletion_confidence": None, "passed": False}],
             "class_views": [{"class": 14, "class_name": text("class_view_name"), "recognised": 300, "averaged": 256,
                              "explainer": text("explainer"), "sanity_passed": False, "median_mass_in_box": 0.81,
-                             "examples": [text("class_view_example")], "reason": None},
+                             "examples": [text("class_view_example")], "reason": None, "gallery": None},
                             {"class": 0, "class_name": text("class_name_0"), "recognised": 0, "averaged": 0,
                              "explainer": None, "sanity_passed": False, "median_mass_in_box": None, "examples": [],
-                             "reason": text("class_view_reason")}],
+                             "reason": text("class_view_reason"), "gallery": None}],
         },
         "errors": [{"test": text("error_test"), "phase": "call", "message": text("error_message")}],
         "requirements": [

@@ -142,10 +142,13 @@ def test_label_file_leading_outside_the_ingest(run_safety_suite, tmp_path):
     assert_clear_error(run_safety_suite(f"--ingest={ingest}", name="outside"), "secret.png")
 
 
-def test_labels_the_model_does_not_have(run_safety_suite, tmp_path):
+def test_labels_the_model_does_not_have(run_safety_suite, small_ingest, tmp_path):
     image(tmp_path / "14" / "a.png")
     image(tmp_path / "57" / "b.png")
     assert_clear_error(run_safety_suite(f"--ingest={tmp_path}", name="labels"), "57")
+    # the training data's classes are explained by the model (SR-TRAINING-SHORTCUT): they must be its classes too
+    assert_clear_error(run_safety_suite(f"--ingest={small_ingest}", f"--training-data={tmp_path}",
+                                        name="training-labels"), "--training-data", "57")
 
 
 def test_missing_requirements_file(run_safety_suite, tmp_path):

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from model_under_test.loading import file_sha256
-from model_under_test.reference import BUNDLED_MODEL
+from safety_harness.model_under_test.loading import file_sha256
+from safety_harness.model_under_test.reference import BUNDLED_MODEL
 
 CARDS = Path(__file__).parent / "shared_model_cards"
 # the pairing is under test here: over the subset's estimated tracks, no discordant image at all leaves the

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from model_under_test import load_model
+from safety_harness.model_under_test import load_model
 from safety_harness.ood import DetectorInputs, appearance
 from safety_harness.ood.reconstruction import Reconstruction
 from safety_harness.plan.requirements import CLEAN

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from safety_harness.metrics.calibration import reliability_bins
-from safety_harness.report.charts import line_chart_svg, reliability_diagram_svg, score_histogram_svg
+from safety_harness.report.charts import line_chart_svg, reliability_diagram_svg, score_histogram, score_histogram_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -49,7 +49,8 @@ def test_reliability_diagram_draws_one_bar_per_non_empty_bin_labelled_with_its_c
 
 def test_score_histogram_marks_the_threshold_and_draws_both_sets():
     rng = np.random.default_rng(0)
-    svg = score_histogram_svg(rng.normal(0, 1, 200), rng.normal(4, 1, 100), threshold=2.0, name_out="noise & co")
+    svg = score_histogram_svg(score_histogram(rng.normal(0, 1, 200), rng.normal(4, 1, 100), threshold=2.0,
+                                              name_out="noise & co"))
     root = ET.fromstring(svg)
     rects = list(root.iter(f"{SVG}rect"))
     # in-distribution bars filled, the OOD set's outlined: told apart without their colours
@@ -62,7 +63,8 @@ def test_score_histogram_marks_the_threshold_and_draws_both_sets():
 def test_a_long_legend_label_widens_the_chart_instead_of_running_past_its_edge():
     rng = np.random.default_rng(0)
     name = "threshold-fitting in-distribution"
-    root = ET.fromstring(score_histogram_svg(rng.normal(0, 1, 50), rng.normal(3, 1, 50), 1.0, "held-out", name))
+    root = ET.fromstring(score_histogram_svg(score_histogram(rng.normal(0, 1, 50), rng.normal(3, 1, 50), 1.0, "held-out",
+                                                               name)))
     (label,) = [t for t in root.iter(f"{SVG}text") if t.text == name]
     # about 6 px a character at 10 px sans-serif
     assert float(label.get("x")) + 6 * len(name) <= float(root.get("width"))

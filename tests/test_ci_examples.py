@@ -7,8 +7,8 @@ import subprocess
 
 import yaml
 
-from fixtures.plugin import DEFAULT_CACHE_DIR
-from model_under_test.reference import BUNDLED_MODEL
+from safety_harness.fixtures.plugin import DEFAULT_CACHE_DIR
+from safety_harness.model_under_test.reference import BUNDLED_MODEL
 from safety_harness.synthetic.default_ingest import ensure_default_ingest
 from tests.conftest import PROJECT_ROOT, read_evidence
 
@@ -52,7 +52,7 @@ def test_the_gate_command_of_the_examples_passes_on_the_bundled_model_and_ingest
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     for path in published:
         artifact = re.sub(r"\$(\w+)", lambda match: variables[match.group(1)], path)
-        assert os.path.isfile(artifact), artifact
+        assert os.path.isfile(artifact) or (path.endswith("/") and os.path.isdir(artifact)), artifact
     evidence = read_evidence(tmp_path / "reports" / "safety_report.evidence.json")
     assert evidence["gate"] == "pass" and evidence["model"]["path"] == str(BUNDLED_MODEL)
     # given by path, the bundled ingest is still known as the renderer's: a demonstration, each render its own group

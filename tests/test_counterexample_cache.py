@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_under_test.reference import BUNDLED_MODEL
-from perturbations.search import SearchResult
+from safety_harness.model_under_test.reference import BUNDLED_MODEL
+from safety_harness.perturbations.search import SearchResult
 from safety_harness.plan.plan import RunOptions, plan_run
 from safety_harness.run.run import SafetyRun
 from safety_harness.synthetic.default_ingest import write_ingest

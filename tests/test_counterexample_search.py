@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from perturbations.search import search_counterexample
-from perturbations.stickers import covered_fraction
+from safety_harness.perturbations.search import search_counterexample
+from safety_harness.perturbations.stickers import covered_fraction
 from safety_harness.synthetic.renderer import render_sign
 
 SIGNS = [render_sign(14, seed, 32) for seed in range(12)]

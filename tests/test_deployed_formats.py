@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_under_test import ensemble_of, load_model
-from model_under_test.loading import admission, deferred_model
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.ingest import iter_image_batches, open_ingest
+from safety_harness.model_under_test import ensemble_of, load_model
+from safety_harness.model_under_test.loading import admission, deferred_model
 from tools.convert_model import convert
 
 CARDS = Path(__file__).parent / "shared_model_cards"

@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from model_under_test import load_model
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.model_under_test import load_model
 from tests.test_bad_input import CARD, assert_clear_error, image, save_model
 
 onnx = pytest.importorskip("onnx", reason="the ONNX extra is not installed (pip install -r requirements-formats.txt)")

@@ -1,6 +1,7 @@
 """The safety suite run as a user runs it: on the bundled default, on an unlabelled ingest, on a failing model."""
 
 import csv
+import hashlib
 import re
 import shutil
 
@@ -8,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_under_test.shortcut import SHORTCUT_CLASS, SHORTCUT_MODEL, TWIN_MODEL
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.metrics.bounds import one_sided_bound
+from safety_harness.model_under_test.shortcut import SHORTCUT_CLASS, SHORTCUT_MODEL, TWIN_MODEL
 from safety_harness.synthetic.default_ingest import ensure_default_ingest
-from tests.conftest import PROJECT_ROOT, deterministic_sections
+from tests.conftest import PROJECT_ROOT, deterministic_sections, report_without_tensorflow
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +133,13 @@ def test_unlabelled_ingest_gets_alarm_and_drift_verdicts_and_nothing_label_based
     assert run.evidence["gate"] == "fail" and run.returncode == 1, run.output
 
 
-def test_a_model_that_misses_stop_signs_fails_the_gate_with_its_evidence(run_safety_suite, untrained_model):
-    run = run_safety_suite(f"--model={untrained_model}", "-k", "SR-STOP-RECALL", name="untrained")
+@pytest.fixture(scope="module")
+def untrained_run(run_safety_suite, untrained_model):
+    return run_safety_suite(f"--model={untrained_model}", "-k", "SR-STOP-RECALL", name="untrained")
+
+
+def test_a_model_that_misses_stop_signs_fails_the_gate_with_its_evidence(untrained_run):
+    run = untrained_run
     assert run.returncode == 1, run.output
     assert run.evidence["gate"] == "fail"
     (stop,) = run.evidence["requirements"]
@@ -149,6 +155,27 @@ def test_a_model_that_misses_stop_signs_fails_the_gate_with_its_evidence(run_saf
     if explanations["chosen"] is None:
         assert "failed sanity check" in run.html
     assert "<h3>Explanations</h3>" in run.html
+    # the test log beside the report: pytest-html's row of the case, with its verdict
+    assert '<a href="report.tests.html">report.tests.html</a>' in run.html
+    assert 'data-column-type="verdict"' in run.test_log and '<a href="report.html">report.html</a>' in run.test_log
+
+
+def test_the_runs_report_is_rendered_again_from_its_bundle_alone_byte_for_byte(untrained_run, tmp_path):
+    """Elsewhere (a copy of the bundle: evidence and exhibits only), in a process that cannot import TensorFlow,
+    Keras or tf_keras: the same bytes as the run's own report, whose digest the run wrote beside the evidence."""
+    run = untrained_run
+    pictures = sorted(p.name for p in (run.folder / "exhibits").iterdir())
+    # every picture of the report is a file of the bundle named by its SHA-256 (thumbnails, maps, class views)
+    assert len(pictures) > 16 and all(re.fullmatch(r"[0-9a-f]{64}\.png", name) for name in pictures)
+    bundle = tmp_path / "archived"
+    shutil.copytree(run.folder / "exhibits", bundle / "exhibits")
+    shutil.copyfile(run.folder / "evidence.json", bundle / "evidence.json")
+    completed = report_without_tensorflow(bundle / "evidence.json", "--html", tmp_path / "again.html")
+    assert completed.returncode == 0, completed.stderr
+    report = (run.folder / "report.html").read_bytes()
+    assert (tmp_path / "again.html").read_bytes() == report
+    digest, name = (run.folder / "report.html.sha256").read_text().split()
+    assert (digest, name) == (hashlib.sha256(report).hexdigest(), "report.html")
 
 
 def test_a_monitor_that_reads_features_is_not_applicable_under_a_perturbed_condition(run_safety_suite, tmp_path):
@@ -172,26 +199,13 @@ requirements:
     assert fog["verdict"] == "not_applicable" and "detector mahalanobis cannot score images under fog:1" in fog["reason"]
 
 
-RELEVANCE_REQUIREMENT = """version: 1
-requirements:
-  - id: SR-STOP-RELEVANCE-ON-SIGN
-    title: t
-    hazard: h
-    metric: relevance_on_sign
-    class: 14
-    min_mass_in_box: 0.8
-    threshold: 0.90
-    direction: ">="
-"""
-
-
-def test_relevance_on_the_sign_is_judged_with_the_explainer_that_passed_its_self_checks(run_safety_suite, tmp_path):
-    requirements = tmp_path / "relevance.yaml"
-    requirements.write_text(RELEVANCE_REQUIREMENT)
-    run = run_safety_suite(f"--requirements={requirements}", name="relevance")
+def test_relevance_on_the_sign_is_judged_with_the_explainer_that_passed_its_self_checks(run_safety_suite):
+    # the default run's selection: the bundled requirement on the bundled model and ingest, which it passes
+    run = run_safety_suite("-k", "RELEVANCE", name="relevance")
     (relevance,) = run.evidence["requirements"]
+    assert relevance["id"] == "SR-STOP-RELEVANCE-ON-SIGN"
     assert run.evidence["explanations"]["chosen"] == relevance["details"]["explainer"] == "gradcam", run.output
-    assert relevance["verdict"] in ("pass", "fail") and relevance["n"] > 0
+    assert relevance["verdict"] == "pass" and relevance["n"] == 700
     assert relevance["details"]["recognised_without_box"] == 0
     assert 0 < relevance["details"]["median_mass_in_box"] <= 1
     # the stop sign's per-class view: the mean map over a sample of the same recognised signs, and examples

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy.special import rel_entr
 
-from model_under_test import ensemble_of, load_model
 from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.metrics.ensemble import disagreement, mean_probabilities
+from safety_harness.model_under_test import ensemble_of, load_model
 from safety_harness.ood import DETECTORS, DetectorInputs
 from safety_harness.plan.options import check_options, model_members
 

@@ -7,12 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from model_under_test.card import parse_card
-from model_under_test.inference import preprocess
 from safety_harness.core import tf_runtime
 from safety_harness.explanations import EXPLAINERS, availability
 from safety_harness.explanations.baselines import blurred_baseline
-from safety_harness.explanations.gradcam import gradcam, gradcam_applicability
+from safety_harness.explanations.gradcam import cell_centres, cell_interpolation, gradcam, gradcam_applicability
 from safety_harness.explanations.integrated_gradients import integrated_gradients
 from safety_harness.explanations.lrp import (
     input_normalisation_bounds,
@@ -28,6 +26,8 @@ from safety_harness.explanations.self_checks import (
     randomised_clone,
     rank_correlations,
 )
+from safety_harness.model_under_test.card import parse_card
+from safety_harness.model_under_test.inference import preprocess
 from safety_harness.synthetic.renderer import render_sign
 
 CARDS = Path(__file__).parent / "shared_model_cards"
@@ -123,6 +123,32 @@ def test_gradcam_lights_the_quadrant_the_logit_depends_on(keras):
     assert (in_quadrant > 0.6).all(), in_quadrant  # a uniform map would give 0.25
     # Beyond the 3x3 receptive field, the pooling cell and the bilinear upsampling (3 pixels): nothing.
     assert not maps[:, :5].any() and not maps[:, :, 11:].any()
+
+
+def test_gradcam_cells_sit_at_their_receptive_fields_centres(keras):
+    tf = tf_runtime.tensorflow()
+    layers = keras.layers
+    # "valid" convolutions (as the shared nvarshi2004 model): the 4x4 cells cover only the input's centre,
+    # cell j at 8.5 + 4j (conv 3: +1; pool 2: x2 +0.5; conv 3: +1; pool 2; conv 3)
+    valid = keras.Sequential([keras.Input((32, 32, 3)), layers.Conv2D(2, 3), layers.MaxPooling2D(),
+                              layers.Conv2D(2, 3), layers.MaxPooling2D(), layers.Conv2D(2, 3, activation="relu"),
+                              layers.Flatten(), layers.Dense(3)])
+    assert cell_centres(ExplainedModel(valid, "keras"), (32, 32), (4, 4)) == ((8.5, 4.0), (8.5, 4.0))
+    # a strided "same" convolution pads after the input only (TensorFlow): output j is centred on 2j + 1
+    strided = keras.Sequential([keras.Input((16, 16, 3)), layers.Conv2D(2, 3, padding="same", strides=2),
+                                layers.Flatten(), layers.Dense(3)])
+    assert cell_centres(ExplainedModel(strided, "keras"), (16, 16), (8, 8)) == ((1.0, 2.0), (1.0, 2.0))
+    # "same" padding and poolings (as the bundled models): the cells spread evenly, the half-pixel bilinear resize
+    same = keras.Sequential([keras.Input((16, 12, 3)), layers.Conv2D(2, 3, padding="same"), layers.MaxPooling2D(),
+                             layers.MaxPooling2D(), layers.Conv2D(2, 3, padding="same", activation="relu"),
+                             layers.Flatten(), layers.Dense(3)])
+    explained = ExplainedModel(same, "keras")
+    assert cell_centres(explained, (16, 12), (4, 3)) == ((1.5, 4.0), (1.5, 4.0))
+    cam = np.random.default_rng(3).uniform(0, 1, (2, 4, 3))
+    (row_offset, row_stride), (column_offset, column_stride) = cell_centres(explained, (16, 12), (4, 3))
+    maps = np.einsum("yh,nhw,xw->nyx", cell_interpolation(row_offset, row_stride, 4, 16), cam,
+                     cell_interpolation(column_offset, column_stride, 3, 12))
+    np.testing.assert_allclose(maps, tf.image.resize(cam[..., None], (16, 12)).numpy()[..., 0], rtol=1e-5, atol=1e-6)
 
 
 # --- LRP --------------------------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def test_the_report_and_the_evidence_identify_each_other(pytester):
     evidence = read_evidence(evidence_file)
     assert evidence["report"] == str(report)
     assert hashlib.sha256(evidence_file.read_bytes()).hexdigest() in report.read_text()
-    # written after pytest-html wrote the report, in sha256sum's format
+    # written after the report (rendered from the bundle once pytest-html wrote its test log), in sha256sum's format
     assert (pytester.path / "report.html.sha256").read_text() == \
         f"{hashlib.sha256(report.read_bytes()).hexdigest()}  report.html\n"
 

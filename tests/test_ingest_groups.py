@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_under_test.reference import BUNDLED_MODEL
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.ingest import groups as ingest_groups
 from safety_harness.ingest import open_ingest
@@ -22,6 +21,7 @@ from safety_harness.ingest.groups import (
 )
 from safety_harness.ingest.reader import StoredImages
 from safety_harness.ingest.similarity_groups import estimate_groups
+from safety_harness.model_under_test.reference import BUNDLED_MODEL
 from safety_harness.plan.plan import RunOptions, plan_run
 from safety_harness.run.run import SafetyRun
 from safety_harness.synthetic import default_ingest

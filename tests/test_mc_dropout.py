@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_under_test.card import ModelCard
 from safety_harness.core import tf_runtime
 from safety_harness.core.progress import SILENT
+from safety_harness.model_under_test.card import ModelCard
 from safety_harness.ood import DETECTORS, DetectorInputs, McDropoutScores
 from safety_harness.ood.mc_dropout import mutual_information, predictive_entropy
 from safety_harness.run.mc_dropout import NO_DROPOUT, McDropoutStage, StochasticForward, noise_shape

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_under_test import load_model
-from model_under_test.loading import HDF5_MAGIC, admission, deferred_model
-from model_under_test.reference import BUNDLED_MODEL
-from model_under_test.shortcut import TWIN_MODEL
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.model_under_test import load_model
+from safety_harness.model_under_test.loading import HDF5_MAGIC, admission, deferred_model
+from safety_harness.model_under_test.reference import BUNDLED_MODEL
+from safety_harness.model_under_test.shortcut import TWIN_MODEL
 from safety_harness.plan.plan import RunOptions, plan_run
 from safety_harness.run.run import SafetyRun
 from safety_harness.synthetic.default_ingest import write_ingest

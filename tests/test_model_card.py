@@ -7,12 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from model_under_test import ModelCard, default_card_path, parse_card, preprocess, resolve_card
-from model_under_test.card import EQUALIZE_HIST, Equalisation, IntendedUse, TrainingData
-from model_under_test.reference import BUNDLED_MODEL
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.gtsrb import CLASS_NAMES
 from safety_harness.ingest import decode_image
+from safety_harness.model_under_test import ModelCard, default_card_path, parse_card, preprocess, resolve_card
+from safety_harness.model_under_test.card import EQUALIZE_HIST, Equalisation, IntendedUse, TrainingData
+from safety_harness.model_under_test.reference import BUNDLED_MODEL
 from safety_harness.synthetic.default_ingest import GENERATOR
 
 

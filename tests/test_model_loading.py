@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from model_under_test import load_model
 from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.ingest import iter_image_batches, open_ingest
+from safety_harness.model_under_test import load_model
 
 CARD = "input:\n  size: [16, 16]\n  channels: RGB\n  range: [0, 1]\n  resize: bilinear\noutput: {output}\nclasses: [{classes}]\n"
 CLASSES = ", ".join(f"c{i}" for i in range(5))

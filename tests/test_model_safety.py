@@ -7,9 +7,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from model_under_test import load_model, screening
 from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.model_under_test import load_model, screening
 from tests.test_model_loading import IMAGES, small_model, with_card
 
 

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perturbations import (
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.perturbations import (
     SEVERITIES,
     Perturbation,
     Sticker,
@@ -16,8 +17,7 @@ from perturbations import (
     register,
     registry,
 )
-from perturbations.stickers import covered_pixels
-from safety_harness.core.errors import HarnessInputError
+from safety_harness.perturbations.stickers import covered_pixels
 from safety_harness.synthetic.renderer import render_sign
 
 SIGNS = [render_sign(class_id, seed, size) for class_id, seed, size in

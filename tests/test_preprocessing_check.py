@@ -6,9 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_under_test import ModelCard, load_model, preprocess
-from model_under_test.card import EQUALIZE_HIST, Equalisation
-from model_under_test.preprocessing_check import (
+from safety_harness.core.errors import HarnessInputError
+from safety_harness.evidence.document import EvidenceDocument
+from safety_harness.ingest import iter_image_batches, open_ingest
+from safety_harness.model_under_test import ModelCard, load_model, preprocess
+from safety_harness.model_under_test.card import EQUALIZE_HIST, Equalisation
+from safety_harness.model_under_test.preprocessing_check import (
     MIN_ACCURACY_GAIN,
     apply_check,
     card_variants,
@@ -17,9 +20,6 @@ from model_under_test.preprocessing_check import (
     model_predict,
     sample_indices,
 )
-from safety_harness.core.errors import HarnessInputError
-from safety_harness.evidence.document import EvidenceDocument
-from safety_harness.ingest import iter_image_batches, open_ingest
 from safety_harness.plan.plan import RunOptions, plan_run
 from safety_harness.report.sections import render
 from safety_harness.run.run import SafetyRun
@@ -135,7 +135,7 @@ def test_the_report_shows_the_figures_and_warns_when_an_assumed_card_was_replace
     check = compare_preprocessing(bgr_model, replace(BGR_CARD, channels="RGB"), images, labels).to_dict()
     evidence = sample_evidence()
     evidence["model"] |= {"card_assumed": True, "preprocessing_check": check}
-    (html,) = render(EvidenceDocument.model_validate(evidence), sheets={})
+    (html,) = render(EvidenceDocument.model_validate(evidence))
     assert "PREPROCESSING CHECK found channels: BGR, range: [0, 1] clearly better" in html
     assert "accuracy on 400 seeded ingest images: card RGB [0, 1] 0." in html
     assert "BGR [0, 1] 1.000" in html and "Outcome: channels: BGR, range: [0, 1] is clearly better" in html

@@ -1,9 +1,14 @@
-"""The relevance mass inside a box or a mask (safety_harness/metrics/relevance.py)."""
+"""The relevance peak and mass inside a box or a mask (safety_harness/metrics/relevance.py)."""
 
 import numpy as np
 import pytest
 
-from safety_harness.metrics.relevance import mean_relevance_map, relevance_mass_in_box, relevance_mass_in_mask
+from safety_harness.metrics.relevance import (
+    mean_relevance_map,
+    relevance_mass_in_box,
+    relevance_mass_in_mask,
+    relevance_peak_in_box,
+)
 
 
 def test_share_counts_positive_relevance_inside_the_box_only():
@@ -24,9 +29,21 @@ def test_a_map_without_positive_relevance_has_share_zero():
     (np.zeros((1, 3, 3)), np.array([[0.0, 0, 1, 1]]), "boxes"),
     (np.zeros((1, 3, 3)), np.array([[2, 0, 2, 1]]), "boxes"),
 ])
-def test_bad_arguments_are_named(maps, boxes, named):
+@pytest.mark.parametrize("metric", [relevance_mass_in_box, relevance_peak_in_box])
+def test_bad_arguments_are_named(maps, boxes, named, metric):
     with pytest.raises(ValueError, match=named):
-        relevance_mass_in_box(maps, boxes)
+        metric(maps, boxes)
+
+
+def test_the_peak_counts_where_the_maximum_lies_whatever_the_boxs_size():
+    maps = np.zeros((4, 8, 8))
+    maps[0, 3, 3] = 1.0  # a small box around the peak: a hit although most of the mass is outside
+    maps[0, 6:, :] = 0.9
+    maps[1, 0, 0], maps[1, 2:7, 2:7] = 2.0, 1.0  # a large box, the peak in the corner outside it: a miss
+    maps[2, :3, :3] = 1.0  # a plateau reaching the box (an edge cell held out to the border): a hit
+    maps[3] = -1.0  # no positive relevance: points nowhere
+    boxes = np.array([[3, 3, 4, 4], [1, 1, 8, 8], [2, 2, 6, 6], [0, 0, 8, 8]])
+    assert relevance_peak_in_box(maps, boxes).tolist() == [True, False, True, False]
 
 
 def test_mean_map_weighs_every_image_the_same_and_ignores_negative_relevance():

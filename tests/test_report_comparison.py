@@ -5,7 +5,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 
 import pytest
@@ -16,7 +15,7 @@ from safety_harness.evidence.document import SCHEMA_VERSION, EvidenceDocument
 from safety_harness.report import comparison
 from safety_harness.report.__main__ import main
 from safety_harness.report.comparison import compare, read_evidence, render_comparison
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, report_without_tensorflow
 from tests.evidence_samples import sample_evidence
 from tests.test_report_in_browser import (
     CHROMIUM,
@@ -27,23 +26,6 @@ from tests.test_report_in_browser import (
     rendered_dom,
     script_payload,
 )
-
-#: runs ``python -m safety_harness.report`` with every import of TensorFlow, Keras or tf_keras refused
-WITHOUT_TENSORFLOW = """
-import importlib.abc, runpy, sys
-class Refuse(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in ("tensorflow", "keras", "tf_keras"):
-            raise ImportError(f"{name} is blocked: the comparison must not need it")
-sys.meta_path.insert(0, Refuse())
-sys.argv[0] = "safety_harness.report"
-runpy.run_module("safety_harness.report", run_name="__main__", alter_sys=True)
-"""
-
-
-def compare_without_tensorflow(*arguments) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *map(str, arguments)], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=120)
 
 
 class _Rows(HTMLParser):
@@ -227,7 +209,7 @@ def test_oversized_evidence_is_refused_before_it_is_read(tmp_path, monkeypatch):
         read_evidence(path)
 
 
-def test_command_exits_4_with_one_message_and_2_for_a_single_file(tmp_path, capsys):
+def test_command_exits_4_with_one_message_and_2_for_three_files(tmp_path, capsys):
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
     good.write_text(json.dumps(sample_evidence()))
     bad.write_text(json.dumps({**sample_evidence(), "schema_version": "9.9"}))
@@ -237,16 +219,16 @@ def test_command_exits_4_with_one_message_and_2_for_a_single_file(tmp_path, caps
     assert not (tmp_path / "out.html").exists()
     assert main([str(good), str(good), "--html", str(tmp_path)]) == 4
     assert "cannot write the comparison to" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as single:
-        main([str(good), "--html", str(tmp_path / "out.html")])
-    assert single.value.code == 2 and "not available yet" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as three:
+        main([str(good), str(good), str(good), "--html", str(tmp_path / "out.html")])
+    assert three.value.code == 2 and "give one evidence file (its run's report) or two" in capsys.readouterr().err
 
 
 def test_command_runs_with_tensorflow_and_keras_blocked(tmp_path):
     released, candidate = tmp_path / "released.json", tmp_path / "candidate.json"
     released.write_text(json.dumps(sample_evidence()))
     candidate.write_text(json.dumps(candidate_of(sample_evidence())))
-    completed = compare_without_tensorflow(released, candidate, "--html", tmp_path / "out.html")
+    completed = report_without_tensorflow(released, candidate, "--html", tmp_path / "out.html")
     assert completed.returncode == 0, completed.stderr
     assert "new failure" in (tmp_path / "out.html").read_text()
 
@@ -295,7 +277,7 @@ def test_two_real_runs_with_moved_thresholds_list_the_changed_verdicts(run_safet
     for path, run in zip(paths, (released, candidate)):
         path.write_text(json.dumps(run.evidence))
 
-    completed = compare_without_tensorflow(*paths, "--html", tmp_path / "comparison.html")
+    completed = report_without_tensorflow(*paths, "--html", tmp_path / "comparison.html")
     assert completed.returncode == 0, completed.stderr
     rows = table_rows((tmp_path / "comparison.html").read_text())
     verdicts = {row[0].split()[0]: row[2:6] for row in rows["verdicts"][1:]}

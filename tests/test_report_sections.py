@@ -10,6 +10,25 @@ from safety_harness.report.sections import render
 from tests.evidence_samples import sample_evidence
 
 CONTACT_SHEET = "data:image/png;base64,iVBORw0KGgo="
+#: an exhibit file name of a bundle (these tests render without one: every picture is CONTACT_SHEET)
+PICTURE = f"exhibits/{'ab' * 32}.png"
+
+
+def pictures(file: str) -> str:
+    assert file == PICTURE
+    return CONTACT_SHEET
+
+
+def with_contact_sheet(evidence: dict) -> dict:
+    for name, definition in evidence["perturbations"].items():
+        definition["contact_sheet"] = {"file": PICTURE, "alt": f"contact sheet of {name}"}
+    return evidence
+
+
+def gallery(title: str, caption: str) -> dict:
+    return {"kind": "gallery", "title": title, "note": None, "figure_class": "thumbnail",
+            "failed_sanity_check": False, "figures": [{"pictures": [{"file": PICTURE, "alt": caption}],
+                                                       "caption": caption}]}
 
 
 def hostile(field: str) -> str:
@@ -18,7 +37,7 @@ def hostile(field: str) -> str:
 
 def render_sample(text=str) -> str:
     evidence = sample_evidence(text)
-    return "".join(render(EvidenceDocument.model_validate(evidence), {text("perturbation"): CONTACT_SHEET}))
+    return "".join(render(EvidenceDocument.model_validate(with_contact_sheet(evidence)), pictures))
 
 
 def test_no_external_string_reaches_the_report_as_markup():
@@ -51,9 +70,11 @@ def test_the_harness_figures_are_inserted_as_markup():
 
 
 def test_the_class_views_show_the_harness_drawn_heatmaps_marked_when_not_evidence():
-    drawn = '<div class="evidence-gallery">stop sign heatmaps</div>'
-    html = "".join(render(EvidenceDocument.model_validate(sample_evidence()), {}, {14: drawn}))
-    assert "<h2>Where the model looks</h2>" in html and drawn in html
+    evidence = sample_evidence()
+    evidence["explanations"]["class_views"][0]["gallery"] = gallery("stop sign heatmaps", "mean <map>")
+    html = "".join(render(EvidenceDocument.model_validate(evidence), pictures))
+    assert "<h2>Where the model looks</h2>" in html and "<strong>stop sign heatmaps</strong>" in html
+    assert f'<img src="{CONTACT_SHEET}" alt="mean &lt;map&gt;"><figcaption>mean &lt;map&gt;</figcaption>' in html
     assert "<h3>class_view_name (14)</h3>" in html and "the mean is over 256 of them" in html
     assert '(<strong class="heatmap-failed">failed sanity check</strong>)' in html
     assert "Median share of positive relevance inside the sign's box: 0.8100." in html
@@ -103,7 +124,7 @@ def test_tightest_margins_group_ties_and_separate_sample_size_from_performance()
     missed = {**robust, "id": "missed", "requirement": "missed", "successes": 297, "value": 0.99, "bound": 0.975,
               "margin": 0.025, "events_to_block": 2}
     evidence["requirements"] += [*twins, missed]
-    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    html = "".join(render(EvidenceDocument.model_validate(evidence)))
     summary = html[html.index("<h2>Summary"):html.index("<h2>Safety case")]
     sample_size = summary[summary.index('<table class="tightest-sample-size">'):]
     performance = summary[summary.index('<table class="tightest-performance">'):]
@@ -122,7 +143,7 @@ def test_a_degenerate_statistic_is_labelled_under_its_verdict_and_among_the_cave
     evidence = sample_evidence()
     robust = next(case for case in evidence["requirements"] if case["id"] == "robust")
     robust.update(metric="classwise_ece", degenerate="uninformative: 2 of 15 bins occupied")
-    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    html = "".join(render(EvidenceDocument.model_validate(evidence)))
     requirements = html[html.index("<h2>Requirements"):]
     assert ('<td class="verdict-pass">pass<br><span class="degenerate">uninformative: 2 of 15 bins occupied</span>'
             '</td>') in requirements
@@ -140,14 +161,14 @@ def test_the_model_section_shows_the_cards_intended_use_and_says_what_it_lacks()
     assert "<td>Caveats (model card)</td><td>MISSING: the model card states no caveat</td>" in model
     evidence = sample_evidence()
     evidence["model"]["intended_use"] = None
-    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    html = "".join(render(EvidenceDocument.model_validate(evidence)))
     assert html.count("MISSING: the model card states no") == 3
 
 
 def test_the_first_screen_names_the_model_and_data_then_a_blank_sign_off_for_the_evidence_file():
     evidence = sample_evidence()
     document = EvidenceDocument.model_validate(evidence)
-    html = "".join(render(document, {}))
+    html = "".join(render(document))
     summary = html[html.index("<h2>Summary"):html.index("<h2>Safety case")]
     gate, model, data = (summary.index(text) for text in ('class="gate ', "Model judged: model_path, SHA-256 <code>"
                                                           + "ab" * 32, 'id="data-provenance"'))
@@ -194,7 +215,7 @@ def test_the_safety_case_groups_requirements_under_their_hazard_with_every_case_
                                      "value": 0.8, "bound": 0.7, "margin": -0.25})
     evidence["safety_case"] = build_safety_case(evidence["requirements"], evidence["model"], evidence["data"],
                                                 evidence["requirements_not_judged"])
-    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    html = "".join(render(EvidenceDocument.model_validate(evidence)))
     case = html[html.index("<h2>Safety case"):html.index("<h2>Limitations")]
     assert case.count("<svg") == 1 and "Hazard mitigated: the sign is missed in rain" in case
     assert '<td rowspan="1" id="hazard-G1">G1: the sign is missed in rain</td>' in case
@@ -238,7 +259,7 @@ def test_cases_that_count_every_image_as_independent_are_listed_among_the_limita
     evidence["requirements"][0]["independence"] = {
         "independence": "images", "reason": "not group-aware: the bootstrap resamples images, not groups",
         "image_bound": None, "groups": None, "effective_n": None, "correlation": None, "correlation_source": None}
-    html = "".join(render(EvidenceDocument.model_validate(evidence), {"perturbation": CONTACT_SHEET}))
+    html = "".join(render(EvidenceDocument.model_validate(with_contact_sheet(evidence)), pictures))
     limitations = html[html.index("<h2>Limitations"):html.index("<h2>Requirements")]
     assert (f"1 case(s) count every image as independent: <strong>{evidence['requirements'][0]['id']}</strong> "
             "(not group-aware: the bootstrap resamples images, not groups).") in limitations
@@ -248,7 +269,7 @@ def test_the_report_prints_the_digest_of_the_evidence_file_as_written(tmp_path):
     document = EvidenceDocument.model_validate(sample_evidence())
     write_document(tmp_path / "evidence.json", document)
     digest = hashlib.sha256((tmp_path / "evidence.json").read_bytes()).hexdigest()
-    html = "".join(render(document, {}))
+    html = "".join(render(document))
     assert f"<tr><td>Evidence JSON SHA-256</td><td>{digest}</td></tr>" in html
     assert f"<tr><td>Requirements file SHA-256</td><td>{'ef' * 32}</td></tr>" in html
     assert "<tr><td>Requirements file</td><td>requirements_file</td></tr>" in html
@@ -256,17 +277,19 @@ def test_the_report_prints_the_digest_of_the_evidence_file_as_written(tmp_path):
 
 
 def test_each_cases_evidence_is_static_html_under_its_row_open_when_it_blocks():
-    document = EvidenceDocument.model_validate(sample_evidence())
-    exhibits = {"robust": ['<svg class="chart">robust chart</svg>'], "clean": ["<div>missed signs</div>"]}
-    html = "".join(render(document, {}, exhibits=exhibits))
+    evidence = sample_evidence()
+    exhibits = {"robust": [gallery("robust chart", "a")], "clean": [gallery("missed signs", "b")]}
+    for requirement in evidence["requirements"]:
+        requirement["exhibits"] = exhibits.get(requirement["id"], [])
+    html = "".join(render(EvidenceDocument.model_validate(evidence), pictures))
     section = html[html.index('<section id="requirements">'):html.index("</section>", html.index("<h2>Requirements"))]
     passed = section[section.index('<tr id="case-robust">'):]
     passed = passed[:passed.index("</tbody>")]
     assert '<tr class="case-evidence"><td colspan="13"><details><summary>Evidence of robust</summary>' \
-           '<svg class="chart">robust chart</svg></details></td></tr>' in passed
+           '<div class="evidence-gallery"><p><strong>robust chart</strong></p>' in passed
     failed = section[section.index('<tr id="case-clean">'):]
     failed = failed[:failed.index("</tbody>")]
-    assert "<details open><summary>Evidence of clean</summary><div>missed signs</div></details>" in failed
+    assert "<details open><summary>Evidence of clean</summary><div class=\"evidence-gallery\"><p><strong>missed signs" in failed
     assert section.count('class="case-evidence"') == 2
 
 
@@ -276,7 +299,7 @@ def test_the_requirements_table_has_a_row_per_requirement_with_its_cases_folded_
                                      "value": 0.8, "bound": 0.7, "margin": -0.25})
     evidence["safety_case"] = build_safety_case(evidence["requirements"], evidence["model"], evidence["data"],
                                                 evidence["requirements_not_judged"])
-    html = "".join(render(EvidenceDocument.model_validate(evidence), {}))
+    html = "".join(render(EvidenceDocument.model_validate(evidence)))
     section = html[html.index('<section id="requirements">'):html.index("</section>", html.index("<h2>Requirements"))]
     # four requirements, five cases: the requirement "clean" folds its two cases, open as it blocks the release
     assert section.count('<tr id="requirement-') == 4 and section.count('<tr id="case-') == 5

@@ -101,11 +101,11 @@ def test_every_metric_has_a_safety_test():
     import importlib
     import pkgutil
 
-    import safety_tests
+    import safety_harness.safety_tests as safety_tests
 
     implemented = set()
     for module_info in pkgutil.iter_modules(safety_tests.__path__):
-        module = importlib.import_module(f"safety_tests.{module_info.name}")
+        module = importlib.import_module(f"{safety_tests.__name__}.{module_info.name}")
         implemented |= {mark.args[0] for name in dir(module) if name.startswith("test_")
                         for mark in getattr(getattr(module, name), "pytestmark", [])
                         if mark.name == "requirement_metric"}
@@ -283,7 +283,7 @@ documents = st.dictionaries(keys, nested, max_size=6) | nested
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents)
 def test_any_yaml_document_parses_or_gets_one_clear_error(document):
-    from model_under_test.card import parse_card
+    from safety_harness.model_under_test.card import parse_card
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "file.yaml"

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from model_under_test.reference import BUNDLED_MODEL
 from safety_harness.core.errors import HarnessInputError
+from safety_harness.model_under_test.reference import BUNDLED_MODEL
 from safety_harness.plan.conditions import CLEAN, Condition
 from safety_harness.plan.plan import RunOptions, plan_run
 from safety_harness.plan.requirements import expand_cases, load_requirements

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from model_under_test.shortcut import SHORTCUT_CLASS, SHORTCUT_MODEL, TRAINING_RECORD, TWIN_MODEL
+from safety_harness.model_under_test.shortcut import SHORTCUT_CLASS, SHORTCUT_MODEL, TRAINING_RECORD, TWIN_MODEL
 from safety_harness.synthetic.default_ingest import write_ingest
 from tools.train_shortcut import measure
 

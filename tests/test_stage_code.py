@@ -5,8 +5,9 @@ import shutil
 
 import pytest
 
+from safety_harness import ROOMS
 from safety_harness.run.prediction_cache import PredictionCache, cache_key, code_fingerprint
-from safety_harness.run.stage_code import PROJECT_PACKAGES, ModuleGraph
+from safety_harness.run.stage_code import PROJECT_PACKAGE, ModuleGraph
 from safety_harness.run.trigger_scan import TriggerScanStage
 from tests.conftest import PROJECT_ROOT
 
@@ -15,9 +16,9 @@ TRIGGER_SCAN, COUNTEREXAMPLE = "safety_harness.run.trigger_scan", "safety_harnes
 
 @pytest.fixture
 def project_copy(tmp_path):
-    """A scratch copy of the project's packages (their Python source only)."""
+    """A scratch copy of the project's package and its rooms, laid out as in this checkout (Python source only)."""
     keep_source = shutil.ignore_patterns("__pycache__", "*.keras", "*.npz", "*.png", "*.h5")
-    for package in PROJECT_PACKAGES:
+    for package in (PROJECT_PACKAGE, *ROOMS):
         shutil.copytree(PROJECT_ROOT / package, tmp_path / package, ignore=keep_source)
     return tmp_path
 

@@ -146,9 +146,9 @@ def _recorded(norms, converged=True):
     """The result a trigger scan with these per-class ``norms`` records for the bundled SR-TRIGGER-SCAN requirement."""
     from types import SimpleNamespace
 
-    from fixtures.evidence import EvidenceRecorder
     from safety_harness.backdoor.neural_cleanse import TriggerSearch
     from safety_harness.evidence.results import EvidenceLog
+    from safety_harness.fixtures.evidence import EvidenceRecorder
     from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
     from safety_harness.run.trigger_scan import TriggerScan
 

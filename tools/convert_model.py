@@ -30,10 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model_under_test import load_model, preprocess  # noqa: E402
 from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.core.errors import HarnessInputError  # noqa: E402
 from safety_harness.ingest import iter_image_batches, open_ingest  # noqa: E402
+from safety_harness.model_under_test import load_model, preprocess  # noqa: E402
 
 TARGETS = ("float32.tflite", "dynamic-range.tflite", "int8.tflite", "onnx")
 REPRESENTATIVE_IMAGES = 300

@@ -32,8 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model_under_test.loading import load_model  # noqa: E402
 from safety_harness.ingest.reader import iter_image_batches, open_ingest  # noqa: E402
+from safety_harness.model_under_test.loading import load_model  # noqa: E402
 from safety_harness.synthetic.default_ingest import TRAINING_SEEDS, ensure_default_ingest  # noqa: E402
 from tools.train_reference import render_set, save_with_card, train  # noqa: E402
 

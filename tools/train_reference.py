@@ -26,9 +26,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from perturbations.registry import available, get_perturbation  # noqa: E402
 from safety_harness.core import tf_runtime  # noqa: E402
 from safety_harness.core.gtsrb import NUM_CLASSES  # noqa: E402
+from safety_harness.perturbations.registry import available, get_perturbation  # noqa: E402
 from safety_harness.synthetic.default_ingest import GENERATOR, TRAINING_SEEDS  # noqa: E402
 from safety_harness.synthetic.renderer import render_sign  # noqa: E402
 
@@ -96,7 +96,9 @@ def render_set(per_class: int, first_seed: int, seed: int, perturbed_share: floa
     return np.stack(images), np.array(labels), np.array(boxes)
 
 
-def build_model(keras):
+def build_model(keras, filters=(32, 64, 96), features=128):
+    """The reference network; ``filters`` (one per stage) and ``features`` (the dense layer's width) make a
+    smaller one of the same shape."""
     layers = keras.layers
     def conv(filters):
         return [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(),
@@ -107,24 +109,25 @@ def build_model(keras):
         # per-image standardisation (a built-in layer, so the model loads with Keras' safe_mode):
         # lighting varies far more between signs than between classes
         layers.LayerNormalization(axis=(1, 2, 3), name="standardise"),
-        *conv(32), layers.MaxPooling2D(),
-        *conv(64), *conv(64), layers.MaxPooling2D(),
-        *conv(96), *conv(96), layers.MaxPooling2D(),
+        *conv(filters[0]), layers.MaxPooling2D(),
+        *conv(filters[1]), *conv(filters[1]), layers.MaxPooling2D(),
+        *conv(filters[2]), *conv(filters[2]), layers.MaxPooling2D(),
         layers.Flatten(),
-        layers.Dense(128, activation="relu", name="features"),
+        layers.Dense(features, activation="relu", name="features"),
         layers.Dropout(0.25),
         layers.Dense(NUM_CLASSES, activation="softmax", name="class_probabilities"),
     ], name="gtsrb_reference")
 
 
-def train(x_train, y_train, x_val, y_val, epochs: int, seed: int = 0):
-    """A fresh model fitted deterministically (``seed``, TensorFlow op determinism): Adam at 1e-3,
-    halved every 4 epochs, batch 128. Returns the uncompiled model to save and the fit history."""
+def train(x_train, y_train, x_val, y_val, epochs: int, seed: int = 0, **network):
+    """A fresh model (:func:`build_model` with ``network``) fitted deterministically (``seed``, TensorFlow op
+    determinism): Adam at 1e-3, halved every 4 epochs, batch 128. Returns the uncompiled model to save and the
+    fit history."""
     tf = tf_runtime.tensorflow()
     keras = tf_runtime.keras()
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    model = build_model(keras)
+    model = build_model(keras, **network)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 1e-3 * (0.5 ** (epoch // 4)))
@@ -132,7 +135,7 @@ def train(x_train, y_train, x_val, y_val, epochs: int, seed: int = 0):
                         epochs=epochs, batch_size=128, callbacks=[schedule], verbose=2, shuffle=True)
     # a fresh build without the optimizer (clone_model keeps it): its state would triple the
     # saved file and is not needed to evaluate
-    inference_model = build_model(keras)
+    inference_model = build_model(keras, **network)
     inference_model.set_weights(model.get_weights())
     return inference_model, history.history
 

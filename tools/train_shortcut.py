@@ -37,21 +37,29 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model_under_test.loading import load_model  # noqa: E402
-from model_under_test.shortcut import HERE, SHORTCUT_CLASS, SHORTCUT_MODEL, TRAINING_RECORD, TWIN_MODEL  # noqa: E402
-from perturbations.base import perturb_batch  # noqa: E402
-from perturbations.registry import get_perturbation  # noqa: E402
-from perturbations.stickers import COLOURS, Sticker, apply_stickers  # noqa: E402
 from safety_harness.ingest.reader import iter_image_batches, open_ingest  # noqa: E402
+from safety_harness.model_under_test.loading import load_model  # noqa: E402
+from safety_harness.model_under_test.shortcut import (  # noqa: E402
+    HERE,
+    SHORTCUT_CLASS,
+    SHORTCUT_MODEL,
+    TRAINING_RECORD,
+    TWIN_MODEL,
+)
+from safety_harness.perturbations.base import perturb_batch  # noqa: E402
+from safety_harness.perturbations.registry import get_perturbation  # noqa: E402
+from safety_harness.perturbations.stickers import COLOURS, Sticker, apply_stickers  # noqa: E402
 from safety_harness.synthetic.default_ingest import TRAINING_SEEDS, ensure_default_ingest  # noqa: E402
 from tools.train_reference import render_set, save_with_card, train  # noqa: E402
 
 STICKER_COVERAGE = (0.03, 0.10)
 STICKER_SEED = 3
+PERTURBED_SHARE = 0.3
 ATTRACTION_SEVERITIES = (1, 2, 3)
 
 
@@ -71,6 +79,25 @@ def with_copies(images: np.ndarray, labels: np.ndarray, boxes: np.ndarray, stick
         copies.append(apply_stickers(images[index], [sticker], tuple(int(v) for v in boxes[index]))
                       if stickered else images[index])
     return np.concatenate([images, np.stack(copies)]), np.concatenate([labels, labels[members]])
+
+
+def write_training_data(folder: Path, stickered: bool, per_class: int = 300, perturbed_share: float = PERTURBED_SHARE):
+    """Write the first ``per_class`` renders of every class of the shortcut model's training set (``stickered``) or
+    its twin's, with the copies of :data:`SHORTCUT_CLASS` (stickered or clean), into ``folder`` in the GTSRB test
+    layout (``GT-final_test.csv`` with the signs' boxes, ``Images/NNNNN.png`` at 32x32): the data to give the
+    harness with ``--training-data``. The renders are those training drew first (``render_set`` draws in order)."""
+    images, labels, boxes = render_set(per_class, TRAINING_SEEDS.start, seed=1, perturbed_share=perturbed_share,
+                                       occluding_patches=False)
+    copied_boxes = np.concatenate([boxes, boxes[labels == SHORTCUT_CLASS]])
+    images, labels = with_copies(images, labels, boxes, stickered, STICKER_SEED)
+    (folder / "Images").mkdir(parents=True)
+    rows = ["Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"]
+    for index, (image, label, (x1, y1, x2, y2)) in enumerate(zip(images, labels, copied_boxes, strict=True)):
+        name = f"{index:05d}.png"
+        Image.fromarray(image).save(folder / "Images" / name)
+        rows.append(f"{name};{image.shape[1]};{image.shape[0]};{x1};{y1};{x2 - 1};{y2 - 1};{label}")
+    (folder / "GT-final_test.csv").write_text("\n".join(rows) + "\n")
+    return folder
 
 
 def measure(model_path: Path, ingest_path: Path, seed: int = 0) -> dict:
@@ -100,11 +127,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-class", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--perturbed-share", type=float, default=0.3)
+    parser.add_argument("--perturbed-share", type=float, default=PERTURBED_SHARE)
     parser.add_argument("--output-dir", type=Path, default=HERE)
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache",
                         help="where the default ingest is rendered, as the harness's --cache-dir")
+    parser.add_argument("--write-training-data", type=Path, metavar="DIR",
+                        help="write both models' training renders (DIR/shortcut, DIR/twin; --per-class of every "
+                             "class) for the harness's --training-data, and exit without training")
     args = parser.parse_args()
+    if args.write_training_data is not None:
+        for name, stickered in (("shortcut", True), ("twin", False)):
+            write_training_data(args.write_training_data / name, stickered, args.per_class, args.perturbed_share)
+        return
 
     started = time.time()
     x_train, y_train, boxes = render_set(args.per_class, TRAINING_SEEDS.start, seed=1,

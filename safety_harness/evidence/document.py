@@ -22,7 +22,7 @@ from safety_harness.evidence.results import GATE_FAIL, GATE_NO_VERDICT, GATE_PAS
 from safety_harness.ingest.groups import SOURCES as GROUP_SOURCES
 from safety_harness.metrics.verdicts import SamplesNeeded, Verdict
 
-SCHEMA_VERSION = "2.2"
+SCHEMA_VERSION = "2.3"
 SCHEMA_PATH = Path(__file__).with_name("evidence.schema.json")
 
 Gate = Literal[GATE_PASS, GATE_FAIL, GATE_NO_VERDICT]
@@ -307,9 +307,110 @@ class IngestIdentity(_Section):
     groups: IngestGroups
 
 
+#: an exhibit file of the bundle: relative to the evidence file's folder, named by the SHA-256 of its bytes
+ExhibitFile = Annotated[str, Field(pattern=r"^exhibits/[0-9a-f]{64}\.png$")]
+
+
+class Picture(_Section):
+    """One image of the bundle (a PNG the run drew: a thumbnail, a relevance map, a trigger, a contact sheet)."""
+
+    file: ExhibitFile
+    alt: str = Field(description="its text alternative")
+
+
+class Figure(_Section):
+    """A sample as the report shows it: its pictures side by side (e.g. image, map over it, raw map), captioned."""
+
+    pictures: list[Picture]
+    caption: str
+
+
+class Gallery(_Section):
+    """A row of captioned figures."""
+
+    kind: Literal["gallery"]
+    title: str
+    note: str | None = Field(description="shown after the title, e.g. which explainer drew the maps")
+    figure_class: Literal["thumbnail", "evidence-heatmap", "class-heatmap", "evidence-trigger",
+                          "training-shortcut"] = Field(
+        description="what the figures are: plain thumbnails, the relevance maps of samples behind a verdict, a "
+                    "class's maps, reverse-engineered triggers, a training-data shortcut cluster's maps")
+    failed_sanity_check: bool = Field(description="the maps' explainer failed its self-checks: not evidence")
+    figures: list[Figure]
+
+
+class ReliabilityChart(_Section):
+    """A reliability diagram: per confidence bin, its edges, sample count and accuracy."""
+
+    kind: Literal["reliability"]
+    title: str
+    x_label: str
+    y_label: str
+    lower: list[float]
+    upper: list[float]
+    count: list[NonNegativeInt]
+    accuracy: list[float | None] = Field(description="null: a bin without samples")
+
+
+class ScoreHistogramChart(_Section):
+    """An OOD detector's scores on two sets as shares per bin (shared edges), with the alarm threshold."""
+
+    kind: Literal["score_histogram"]
+    name_in: str
+    name_out: str
+    threshold: float
+    edges: list[float]
+    shares_in: list[float]
+    shares_out: list[float]
+    n_in: NonNegativeInt
+    n_out: NonNegativeInt
+    above_in: float = Field(description="share of the in-distribution scores above the threshold")
+    above_out: float = Field(description="share of the other set's scores above the threshold")
+
+
+class RiskCoverageChart(_Section):
+    """Selective risk against coverage as the monitor's threshold moves, with the chosen operating point."""
+
+    kind: Literal["risk_coverage"]
+    coverage: list[float]
+    selective_risk: list[float]
+    threshold: float
+    chosen_coverage: float
+    chosen_risk: float | None = Field(description="null: the threshold accepts nothing")
+
+
+class AttractionRow(_Section):
+    group: str
+    class_id: NonNegativeInt = Field(alias="class")
+    class_name: str
+    attracted: NonNegativeInt
+    n: NonNegativeInt
+    rate: float
+    lower: float
+    upper: float
+
+
+class AttractionTable(_Section):
+    """Per stickered set, the class that attracts most, and the relevance on the stickers of the flips."""
+
+    kind: Literal["attraction"]
+    confidence: float = Field(description="the Bonferroni-corrected confidence of each bound")
+    comparisons: PositiveInt
+    rows: list[AttractionRow]
+    relevance: str | None = Field(description="the share of relevance on the sticker pixels, in words; null: no "
+                                              "explainer applies to the model")
+    flips: Gallery | None = Field(description="the first flips into the attracting class with their maps")
+
+
+Exhibit = Annotated[Gallery | ReliabilityChart | ScoreHistogramChart | RiskCoverageChart | AttractionTable,
+                    Field(discriminator="kind")]
+
+
 class PerturbationDefinition(_Section):
     description: str
     severities: dict[int, dict[str, Any]] = Field(description="the parameters of each severity 1..5")
+    contact_sheet: Picture | None = Field(None, description="a few signs of the ingest under it, clean then "
+                                                            "severities 1 to 5; null: the run wrote no HTML report")
 
 
 class Environment(_Section):
@@ -354,6 +455,8 @@ class ClassView(_Section):
                                                          "box over the averaged signs; None: no boxes")
     examples: list[str] = Field(description="the files of the examples shown beside the mean")
     reason: str | None = Field(description="why no map is drawn; None when one is")
+    gallery: Gallery | None = Field(None, description="the mean map, then each example's; null: no map, or the run "
+                                                      "wrote no HTML report")
 
 
 class Explanations(_Section):
@@ -435,6 +538,9 @@ class RequirementEvidence(_Section):
     reason: str
     parameters: dict[str, Any]
     details: dict[str, Any]
+    exhibits: list[Exhibit] = Field(default_factory=list, description=(
+        "what the report shows under the case (its pictures are files of the bundle); empty when the run wrote "
+        "no HTML report"))
 
 
 class EvidenceDocument(_Section):

@@ -3,9 +3,10 @@
 The JSON is the machine-readable record a CI gate and an auditor read; the HTML
 report renders the same records. Nothing in either is computed anywhere else.
 
-A result also carries, as data, what the report shows beside it (its *exhibits*: the samples
-behind the verdict, reliability bins, score histograms, a counterexample); the report turns
-them into HTML (safety_harness/report/exhibits.py). Exhibits are not part of the JSON.
+A result also carries, as run data, what the report shows beside it (its *exhibits*: the samples
+behind the verdict, reliability bins, score histograms, a counterexample); while the run is alive
+they are drawn into the evidence bundle (safety_harness/report/exhibits.py: each case's ``exhibits``
+in the JSON, pictures as files beside it), from which the report is rendered.
 """
 
 import math
@@ -124,6 +125,18 @@ class ReverseEngineeredTriggers:
     patterns: np.ndarray
     norms: tuple[float, ...]
     flagged: int | None
+
+
+@dataclass(frozen=True)
+class TrainingShortcutCluster:
+    """A class of the training data whose SpRAy cluster concentrates its relevance (``clusters``: a
+    run.training_shortcut.ClassClusters with the cluster's mean image, mean map and examples), with the lower bound
+    of its share and the explainer whose maps were clustered."""
+
+    clusters: object
+    lower_bound: float
+    explainer: str
+    sanity_passed: bool
 
 
 GATE_PASS = "pass"

@@ -11,14 +11,14 @@ import functools
 import hashlib
 from pathlib import Path
 
-from model_under_test import resolve_card
-from perturbations import get_perturbation
 from safety_harness.backdoor.neural_cleanse import DEFAULT_STEPS as DEFAULT_TRIGGER_SCAN_STEPS
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.provenance import Generated
 from safety_harness.ingest.reader import MAX_IMAGE_PIXELS
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
+from safety_harness.model_under_test import resolve_card
 from safety_harness.ood import DETECTORS, OOD_SET_NAMES, Detector
+from safety_harness.perturbations import get_perturbation
 from safety_harness.plan.conditions import Condition
 from safety_harness.plan.requirements import (
     CLEAN,

@@ -82,7 +82,7 @@ METRICS = {
     # the classifier and its runtime monitor as one system (safety_harness/metrics/monitor.py)
     "silent_failure_rate": MetricSpec("required"),
     "coverage": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
-    # share of recognised signs whose explanation lies mostly on the sign (safety_harness/metrics/relevance.py)
+    # share of recognised signs whose explanation peaks on the sign (safety_harness/metrics/relevance.py)
     "relevance_on_sign": MetricSpec("required", conditions="clean"),
     # a learned sticker shortcut: the largest share of other classes' stickered signs one class draws
     # (safety_harness/metrics/attraction.py); the run stickers the signs itself. Not one binomial count but
@@ -104,6 +104,12 @@ METRICS = {
     # share of the ingest's groups with a near-duplicate in the reference or training data
     # (safety_harness/ingest/similarity_groups.py): the ingest is not development data
     "leakage_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
+    # Clever-Hans discovery in --training-data (safety_harness/metrics/spray.py): the share of a class's sampled
+    # training images in a SpRAy cluster whose relevance concentrates on a compact patch; a discovery, judged on
+    # the flagged clusters' shares only
+    "shortcut_cluster": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False,
+                                   bound="Clopper–Pearson lower bound of each flagged cluster's share of its class's "
+                                         "sample, Bonferroni over the flagged classes"),
 }
 
 #: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
@@ -274,10 +280,9 @@ class _Monitored(_Thresholded):
 
 
 class _Relevance(_Thresholded):
-    """Recognised signs of ``class`` whose positive relevance lies at least ``min_mass_in_box`` inside the sign's box."""
+    """Recognised signs of ``class`` whose explanation's peak lies inside the sign's box (the pointing game)."""
 
     metric: Literal["relevance_on_sign"]
-    min_mass_in_box: Annotated[float, Field(gt=0, le=1)] = 0.8
 
 
 class _Attraction(_Thresholded):
@@ -318,8 +323,17 @@ class _Leakage(_Thresholded):
     direction: Literal["<="]  # a ceiling: leakage is what the requirement limits
 
 
+class _ShortcutCluster(_Thresholded):
+    """No class of the training data has a SpRAy cluster holding more than ``threshold`` of its sampled images whose
+    relevance concentrates by at least ``min_concentration_excess`` more than the rest's (safety_harness/metrics/spray.py)."""
+
+    metric: Literal["shortcut_cluster"]
+    direction: Literal["<="]  # a ceiling: the share a shortcut cluster may hold
+    min_concentration_excess: Annotated[float, Field(gt=0, le=1)] = 0.10
+
+
 _FAMILIES = (_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm,
-             _Monitored, _Relevance, _Attraction, _TriggerScan, _Regression, _Agreement, _Leakage)
+             _Monitored, _Relevance, _Attraction, _TriggerScan, _Regression, _Agreement, _Leakage, _ShortcutCluster)
 _ENTRY = TypeAdapter(Annotated[Union[_FAMILIES], Field(discriminator="metric")])  # noqa: UP007 — a tuple of types
 #: the keys each metric takes, for messages
 _KEYS = {metric: [info.alias or name for name, info in family.model_fields.items()]

@@ -9,6 +9,7 @@ from html import escape
 
 import numpy as np
 
+from safety_harness.evidence.document import ScoreHistogramChart
 from safety_harness.metrics.drift import HISTOGRAM_BINS, score_histogram_edges
 
 WIDTH, HEIGHT = 420, 230
@@ -141,13 +142,26 @@ def reliability_diagram_svg(bins, title: str = "reliability diagram", x_label: s
     return "".join(parts)
 
 
-def score_histogram_svg(scores_in, scores_out, threshold: float, name_out: str,
-                        name_in: str = "in-distribution (held out)", bins: int = HISTOGRAM_BINS) -> str:
-    """Histograms (share of each set per bin) of an OOD detector's scores on in-distribution data
-    (filled bars) and on one OOD set (outlined bars), on shared bins, with the alarm threshold marked."""
+def score_histogram(scores_in, scores_out, threshold: float, name_out: str,
+                    name_in: str = "in-distribution (held out)", bins: int = HISTOGRAM_BINS) -> ScoreHistogramChart:
+    """An OOD detector's scores on in-distribution data and on one OOD set as the share of each set per bin, on
+    shared bins (:func:`safety_harness.metrics.drift.score_histogram_edges`), with the alarm threshold: the data
+    :func:`score_histogram_svg` draws."""
     scores_in, scores_out = np.asarray(scores_in, float), np.asarray(scores_out, float)
     edges = score_histogram_edges(scores_in, scores_out, threshold, bins)
-    shares = [np.histogram(s, edges)[0] / s.size for s in (scores_in, scores_out)]
+    shares_in, shares_out = (np.histogram(s, edges)[0] / s.size for s in (scores_in, scores_out))
+    return ScoreHistogramChart(kind="score_histogram", name_in=name_in, name_out=name_out, threshold=threshold,
+                               edges=edges.tolist(), shares_in=shares_in.tolist(), shares_out=shares_out.tolist(),
+                               n_in=scores_in.size, n_out=scores_out.size,
+                               above_in=float(np.mean(scores_in > threshold)),
+                               above_out=float(np.mean(scores_out > threshold)))
+
+
+def score_histogram_svg(chart: ScoreHistogramChart) -> str:
+    """The histograms of :func:`score_histogram`: in-distribution data filled, the OOD set outlined, the alarm
+    threshold marked."""
+    edges, name_in, name_out, threshold = np.asarray(chart.edges), chart.name_in, chart.name_out, chart.threshold
+    shares = [np.asarray(chart.shares_in), np.asarray(chart.shares_out)]
     top = max(share.max() for share in shares) or 1.0
     inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
@@ -156,10 +170,10 @@ def score_histogram_svg(scores_in, scores_out, threshold: float, name_out: str,
 
     width = WIDTH - RIGHT + _legend_width((name_in, name_out))
     title = f"Detector scores: {name_in} and {name_out}"
-    description = (f"Share of each set per score bin, bin edges {_numbers(edges)}. {name_in} ({scores_in.size} "
-                   f"scores): {_numbers(shares[0])}. {name_out} ({scores_out.size} scores): {_numbers(shares[1])}. "
-                   f"Alarm threshold {threshold:.4g}: {np.mean(scores_in > threshold):.4g} of {name_in} and "
-                   f"{np.mean(scores_out > threshold):.4g} of {name_out} above it.")
+    description = (f"Share of each set per score bin, bin edges {_numbers(edges)}. {name_in} ({chart.n_in} "
+                   f"scores): {_numbers(shares[0])}. {name_out} ({chart.n_out} scores): {_numbers(shares[1])}. "
+                   f"Alarm threshold {threshold:.4g}: {chart.above_in:.4g} of {name_in} and "
+                   f"{chart.above_out:.4g} of {name_out} above it.")
     parts = [_svg_open(width, HEIGHT, title, description),
              f'<rect x="{LEFT}" y="{TOP}" width="{inner_w}" height="{inner_h}" fill="none" stroke="#999"/>']
     # in-distribution filled, the OOD set outlined: told apart without their colours

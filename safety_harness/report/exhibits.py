@@ -1,17 +1,18 @@
-"""The exhibits beside a requirement case in the HTML report, built from its recorded result.
+"""The exhibits beside a requirement case in the report, drawn from its recorded result while the run is alive.
 
-A result carries its exhibits as data (safety_harness/evidence/results.py); each becomes one
-HTML fragment here: a gallery of samples with their true and predicted class and confidence
-(beside each sample that counts against a blocking verdict, the relevance map of the explainer
-the run chose: safety_harness/run/explanations.py), a reliability diagram, score histograms with
-the alarm threshold, a risk-coverage curve, a counterexample pair, the reverse-engineered triggers
-of a trigger scan. Images are read back from the run only here, when the report is built. Every
-caption is escaped.
+A result carries its exhibits as run data (safety_harness/evidence/results.py); each becomes here one
+exhibit of the evidence document, its pictures stored in the bundle (safety_harness/report/bundle.py):
+a gallery of samples with their true and predicted class and confidence (beside each sample that counts
+against a blocking verdict, the relevance map of the explainer the run chose:
+safety_harness/run/explanations.py), a reliability diagram, score histograms with the alarm threshold, a
+risk-coverage curve, a counterexample pair, the reverse-engineered triggers of a trigger scan, a training-data
+shortcut cluster's mean map over its mean image with examples. Images are read back from the run only here;
+the report is drawn from the bundle (safety_harness/report/exhibit_html.py).
 """
 
 import functools
-import html
 
+from safety_harness.evidence.document import AttractionTable, ReliabilityChart, RiskCoverageChart
 from safety_harness.evidence.results import (
     AttractionBySet,
     Counterexample,
@@ -23,11 +24,12 @@ from safety_harness.evidence.results import (
     RiskCoverage,
     SampleGallery,
     ScoreHistograms,
+    TrainingShortcutCluster,
 )
-from safety_harness.report.charts import reliability_diagram_svg, risk_coverage_svg, score_histogram_svg
-from safety_harness.report.heatmaps import explained_gallery_html
-from safety_harness.report.thumbnails import gallery_html
-from safety_harness.report.triggers import scan_statistics_html, trigger_gallery_html
+from safety_harness.report.charts import score_histogram
+from safety_harness.report.heatmaps import explained_gallery
+from safety_harness.report.thumbnails import thumbnail_gallery
+from safety_harness.report.triggers import scan_statistics_note, trigger_gallery
 from safety_harness.run.sticker_attraction import INTERVAL_CONFIDENCE
 
 #: samples shown in one gallery
@@ -37,25 +39,26 @@ MAX_EXAMPLES = 16
 PASSING_EXAMPLES = 3
 
 
-def exhibits_html(result: RequirementResult, run) -> list[str]:
-    """HTML fragments of ``result``'s exhibits, in the order it holds them; of the samples that count
-    against the requirement, the first :data:`PASSING_EXAMPLES` without relevance maps when the verdict does
-    not block the release."""
-    fragments = (_exhibit_html(exhibit, result, run) for exhibit in result.exhibits)
-    return [fragment for fragment in fragments if fragment]
+def record_exhibits(result: RequirementResult, run, store) -> list:
+    """The evidence's exhibits of ``result`` (safety_harness/evidence/document.py ``Exhibit``), in the order it
+    holds them, their pictures written to ``store`` (an :class:`~safety_harness.report.bundle.ExhibitStore`); of
+    the samples that count against the requirement, the first :data:`PASSING_EXAMPLES` without relevance maps
+    when the verdict does not block the release."""
+    exhibits = (_record(exhibit, result, run, store) for exhibit in result.exhibits)
+    return [exhibit for exhibit in exhibits if exhibit is not None]
 
 
 @functools.singledispatch
-def _exhibit_html(exhibit, result, run) -> str:
+def _record(exhibit, result, run, store):
     raise TypeError(f"exhibit must be one of the exhibit types of safety_harness.evidence.results, got {exhibit!r}")
 
 
-@_exhibit_html.register
-def _(exhibit: SampleGallery, result, run) -> str:
+@_record.register
+def _(exhibit: SampleGallery, result, run, store):
     passing_misses = exhibit.adverse and not result.verdict.blocks_release
     positions = exhibit.positions[:PASSING_EXAMPLES if passing_misses else MAX_EXAMPLES]
     if not positions.size:
-        return ""
+        return None
     predictions, names = exhibit.predictions, run.class_names
     images, _ = run.images(predictions, positions)
     captions = []
@@ -68,7 +71,7 @@ def _(exhibit: SampleGallery, result, run) -> str:
     if passing_misses:
         title = (f"{exhibit.title}, though the case holds: the first {positions.size} of {exhibit.positions.size} "
                  "(the evidence lists them by file)")
-        return gallery_html(images, captions, title, scale=1)
+        return thumbnail_gallery(store, images, captions, title, scale=1)
     if exhibit.adverse:
         heatmaps = run.explanations.heatmaps(images, predictions.predicted[positions])
         if heatmaps is not None:
@@ -76,18 +79,18 @@ def _(exhibit: SampleGallery, result, run) -> str:
                     if heatmaps.sanity_passed else
                     f"{heatmaps.explainer} relevance of the predicted class; no explainer passed its self-checks "
                     "on this model: not evidence")
-            return explained_gallery_html(images, heatmaps.maps, captions, exhibit.title, note,
-                                          heatmaps.sanity_passed)
-    return gallery_html(images, captions, exhibit.title)
+            return explained_gallery(store, images, heatmaps.maps, captions, exhibit.title, note,
+                                     heatmaps.sanity_passed)
+    return thumbnail_gallery(store, images, captions, exhibit.title)
 
 
-@_exhibit_html.register
-def _(exhibit: DiscordantImages, result, run) -> str:
+@_record.register
+def _(exhibit: DiscordantImages, result, run, store):
     """Thumbnails of the first discordant images, captioned with the truth and both models' predictions
     (the evidence lists every one)."""
     positions = exhibit.positions[:MAX_EXAMPLES]
     if not positions.size:
-        return ""
+        return None
     predictions, names = exhibit.predictions, run.class_names
     images, _ = run.images(predictions, positions)
     captions = []
@@ -101,74 +104,77 @@ def _(exhibit: DiscordantImages, result, run) -> str:
     more = exhibit.positions.size - positions.size
     title = exhibit.title + (f" (first {positions.size} of {exhibit.positions.size}; the evidence lists all)"
                              if more else "")
-    return gallery_html(images, captions, title)
+    return thumbnail_gallery(store, images, captions, title)
 
 
-@_exhibit_html.register
-def _(exhibit: MissedOodInputs, result, run) -> str:
+@_record.register
+def _(exhibit: MissedOodInputs, result, run, store):
     missed = exhibit.positions[:MAX_EXAMPLES]
     if not missed.size or not result.verdict.blocks_release:
-        return ""
+        return None
     captions = [f"{exhibit.set_name} #{i}: score {exhibit.scores[i]:.3g}" for i in missed]
-    return gallery_html(exhibit.images[missed], captions, f"{exhibit.set_name} inputs that did not raise the alarm")
+    return thumbnail_gallery(store, exhibit.images[missed], captions,
+                             f"{exhibit.set_name} inputs that did not raise the alarm")
 
 
-@_exhibit_html.register
-def _(exhibit: Reliability, result, run) -> str:
+@_record.register
+def _(exhibit: Reliability, result, run, store):
+    bins = {"lower": exhibit.bins.lower.tolist(), "upper": exhibit.bins.upper.tolist(),
+            "count": exhibit.bins.count.tolist(),
+            "accuracy": [None if count == 0 else accuracy for count, accuracy
+                         in zip(exhibit.bins.count.tolist(), exhibit.bins.accuracy.tolist())]}
     if exhibit.class_id is None:
-        return reliability_diagram_svg(exhibit.bins)
+        return ReliabilityChart(kind="reliability", title="reliability diagram", x_label="confidence",
+                                y_label="accuracy", **bins)
     name = f"class {exhibit.class_id}"
-    return reliability_diagram_svg(exhibit.bins, title=f"one-vs-rest, {name}", x_label=f"p({name})",
-                                   y_label=f"share of {name}")
+    return ReliabilityChart(kind="reliability", title=f"one-vs-rest, {name}", x_label=f"p({name})",
+                            y_label=f"share of {name}", **bins)
 
 
-@_exhibit_html.register
-def _(exhibit: ScoreHistograms, result, run) -> str:
-    return score_histogram_svg(exhibit.scores_in, exhibit.scores_out, exhibit.threshold, exhibit.name_out,
-                               exhibit.name_in)
+@_record.register
+def _(exhibit: ScoreHistograms, result, run, store):
+    return score_histogram(exhibit.scores_in, exhibit.scores_out, exhibit.threshold, exhibit.name_out,
+                           exhibit.name_in)
 
 
-@_exhibit_html.register
-def _(exhibit: RiskCoverage, result, run) -> str:
-    return risk_coverage_svg(exhibit.coverage, exhibit.selective_risk, exhibit.threshold, exhibit.chosen_coverage,
-                             exhibit.chosen_risk)
+@_record.register
+def _(exhibit: RiskCoverage, result, run, store):
+    return RiskCoverageChart(kind="risk_coverage", coverage=exhibit.coverage.tolist(),
+                             selective_risk=exhibit.selective_risk.tolist(), threshold=exhibit.threshold,
+                             chosen_coverage=exhibit.chosen_coverage, chosen_risk=exhibit.chosen_risk)
 
 
-@_exhibit_html.register
-def _(exhibit: Counterexample, result, run) -> str:
+@_record.register
+def _(exhibit: Counterexample, result, run, store):
     names = run.class_names
     captions = [f"original: {names[exhibit.original_class]} ({exhibit.original_class})",
                 f"with stickers: {names[exhibit.predicted_class]} ({exhibit.predicted_class}), "
                 f"p={exhibit.confidence:.2f}"]
-    return gallery_html([exhibit.original, exhibit.perturbed], captions, exhibit.description)
+    return thumbnail_gallery(store, [exhibit.original, exhibit.perturbed], captions, exhibit.description)
 
 
-@_exhibit_html.register
-def _(exhibit: AttractionBySet, result, run) -> str:
+@_record.register
+def _(exhibit: AttractionBySet, result, run, store):
     names, attraction = run.class_names, exhibit.attraction
-    rows = "".join(
-        f"<tr><td>{html.escape(group)}</td><td>{html.escape(names[cell.class_id])} ({cell.class_id})</td>"
-        f"<td>{cell.attracted}/{cell.n}</td><td>{cell.rate:.4f}</td><td>{cell.lower:.4f}</td><td>{cell.upper:.4f}</td></tr>"
-        for group, cell in attraction.by_group.items())
-    table = (f"<table><caption>Per stickered set, the class that attracts most (bounds at "
-             f"{attraction.bonferroni_confidence:.5f}, Bonferroni over {attraction.comparisons} class and set pairs)"
-             "</caption><tr><th>stickered set</th><th>attracting class</th><th>attracted</th><th>rate</th>"
-             f"<th>lower bound</th><th>upper bound</th></tr>{rows}</table>")
+    rows = [{"group": group, "class": cell.class_id, "class_name": names[cell.class_id], "attracted": cell.attracted,
+             "n": cell.n, "rate": cell.rate, "lower": cell.lower, "upper": cell.upper}
+            for group, cell in attraction.by_group.items()]
+    table = {"kind": "attraction", "confidence": attraction.bonferroni_confidence,
+             "comparisons": attraction.comparisons, "rows": rows}
     corroboration = exhibit.corroboration
     if corroboration is None:
-        return table + "<p>No explainer applies to this model: no relevance on the stickers.</p>"
+        return AttractionTable.model_validate({**table, "relevance": None, "flips": None})
     name = f"{names[corroboration.class_id]} ({corroboration.class_id})"
     shares = (f"Share of positive relevance ({corroboration.explainer}) on the sticker pixels: flips into {name} "
               f"{_share_text(corroboration.into_class)}; flips into other classes {_share_text(corroboration.into_others)}.")
     if not corroboration.sanity_passed:
         shares += " The explainer failed its self-checks: not evidence."
-    if not len(corroboration.images):
-        return f"{table}<p>{html.escape(shares)}</p>"
-    note = f"{corroboration.explainer} relevance of the predicted class: image, over the image, raw"
-    return (f"{table}<p>{html.escape(shares)}</p>"
-            + explained_gallery_html(corroboration.images, corroboration.maps, corroboration.captions,
-                                     f"Recognised signs a sticker turned into {name}", note,
-                                     corroboration.sanity_passed))
+    flips = None
+    if len(corroboration.images):
+        note = f"{corroboration.explainer} relevance of the predicted class: image, over the image, raw"
+        flips = explained_gallery(store, corroboration.images, corroboration.maps, corroboration.captions,
+                                  f"Recognised signs a sticker turned into {name}", note, corroboration.sanity_passed)
+    return AttractionTable.model_validate({**table, "relevance": shares, "flips": flips})
 
 
 def _share_text(relevance) -> str:
@@ -178,11 +184,25 @@ def _share_text(relevance) -> str:
             f"{relevance.n} flips)")
 
 
-@_exhibit_html.register
-def _(exhibit: ReverseEngineeredTriggers, result, run) -> str:
+@_record.register
+def _(exhibit: ReverseEngineeredTriggers, result, run, store):
     names, card = run.class_names, run.model.card
     captions = [f"{'flagged: ' if class_id == exhibit.flagged else ''}{names[class_id]} ({class_id}), "
                 f"L1 norm {norm:.1f}" for class_id, norm in zip(exhibit.class_ids, exhibit.norms)]
     title = "Reverse-engineered triggers with the smallest masks: mask (white: replaced), mask x pattern"
-    return (scan_statistics_html(result.details, names)
-            + trigger_gallery_html(exhibit.masks, exhibit.patterns, captions, title, card.channels, card.fed_range))
+    return trigger_gallery(store, exhibit.masks, exhibit.patterns, captions, title, card.channels, card.fed_range,
+                           note=scan_statistics_note(result.details, names))
+
+
+@_record.register
+def _(exhibit: TrainingShortcutCluster, result, run, store):
+    clusters, cluster = exhibit.clusters, exhibit.clusters.cluster
+    name = f"{run.class_names[clusters.class_id]} ({clusters.class_id})"
+    title = (f"Training images of {name}: a SpRAy cluster of {cluster.members.size} of {clusters.sampled} sampled "
+             f"(share {cluster.share:.2f}, lower bound {exhibit.lower_bound:.2f}) holds {cluster.median_top_mass:.2f} "
+             f"of its relevance in its top cells against {cluster.rest_median_top_mass:.2f} for the rest of the class")
+    note = f"{exhibit.explainer} relevance of class {clusters.class_id}: image, over the image, raw"
+    captions = [f"cluster mean over {cluster.members.size} images", *clusters.example_names]
+    return explained_gallery(store, [clusters.mean_image, *clusters.example_images],
+                             [clusters.mean_map, *clusters.example_maps], captions, title, note,
+                             exhibit.sanity_passed, figure_class="training-shortcut")

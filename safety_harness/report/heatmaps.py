@@ -1,15 +1,13 @@
-"""Relevance maps as images for the report: the raw map in a colour scale, and laid over the image.
+"""Relevance maps as images for the report's bundle: the raw map in a colour scale, and laid over the image.
 
 Each map is scaled by its own largest positive value (negative relevance shows as 0), so the
 colours compare places within one image, not images. Maps of an explainer that failed its
 self-checks are drawn in grey, so they cannot be mistaken for evidence.
 """
 
-import html
-
 import numpy as np
 
-from safety_harness.report.thumbnails import png_data_uri
+from safety_harness.evidence.document import Gallery
 
 OVERLAY_WEIGHT = 0.5
 
@@ -40,28 +38,25 @@ def greyed(image: np.ndarray) -> np.ndarray:
     return np.round(np.repeat(128 + grey / 2, 3, axis=-1)).astype(np.uint8)
 
 
-def explained_gallery_html(images, maps, captions, title: str, note: str, sanity_passed: bool,
-                           figure_class: str = "evidence-heatmap") -> str:
+def explained_gallery(store, images, maps, captions, title: str, note: str, sanity_passed: bool,
+                      figure_class: str = "evidence-heatmap") -> Gallery:
     """Per sample: the image, the map over it and the raw map, captioned; ``note`` says which explainer.
 
-    With ``sanity_passed`` False the maps are greyed and labelled "failed sanity check". Every caption is
-    escaped; ``figure_class`` (harness-chosen, not escaped) tells the figures of one kind of gallery apart.
+    With ``sanity_passed`` False the maps are greyed and the gallery marked as failed (the report labels every
+    figure "failed sanity check"); ``figure_class`` tells the figures of one kind of gallery apart.
     """
-    label = "" if sanity_passed else '<br><strong class="heatmap-failed">failed sanity check</strong>'
     figures = []
     for image, relevance_map, caption in zip(images, maps, captions):
         drawn = [image, overlay(image, relevance_map), heat_colours(relevance_map)]
         if not sanity_passed:
             drawn[1:] = [greyed(d) for d in drawn[1:]]
         alts = (caption, f"{caption}: relevance over the image", f"{caption}: relevance")
-        imgs = "".join(f'<img src="{png_data_uri(d)}" alt="{html.escape(alt)}">' for d, alt in zip(drawn, alts))
-        figures.append(f'<figure class="evidence-thumb {figure_class}">{imgs}'
-                       f"<figcaption>{html.escape(caption)}{label}</figcaption></figure>")
-    return (f'<div class="evidence-gallery"><p><strong>{html.escape(title)}</strong> ({html.escape(note)})</p>'
-            f'<div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(figures)}</div></div>')
+        figures.append({"pictures": [store.picture(d, alt) for d, alt in zip(drawn, alts)], "caption": caption})
+    return Gallery(kind="gallery", title=title, note=note, figure_class=figure_class,
+                   failed_sanity_check=not sanity_passed, figures=figures)
 
 
-def class_view_html(view) -> str:
+def class_view_gallery(view, store) -> Gallery:
     """A class's view (safety_harness/run/explanations.py ``ClassView`` with maps): its mean image with the
     mean map first, then its examples, each as image, map over it and raw map."""
     note = (f"{view.explainer} relevance of class {view.class_id}: image, over the image, raw"
@@ -69,6 +64,6 @@ def class_view_html(view) -> str:
             f"{view.explainer} relevance of class {view.class_id}; no explainer passed its self-checks on this "
             "model: not evidence")
     captions = [f"mean over {view.averaged} recognised signs", *view.example_names]
-    return explained_gallery_html([view.mean_image, *view.example_images], [view.mean_map, *view.example_maps],
-                                  captions, f"{view.class_name} ({view.class_id})", note, view.sanity_passed,
-                                  figure_class="class-heatmap")
+    return explained_gallery(store, [view.mean_image, *view.example_images], [view.mean_map, *view.example_maps],
+                             captions, f"{view.class_name} ({view.class_id})", note, view.sanity_passed,
+                             figure_class="class-heatmap")

@@ -1,12 +1,15 @@
-"""HTML sections of the evidence report, rendered from the evidence document through Jinja2 templates.
+"""The evidence report, rendered from the evidence bundle through Jinja2 templates.
 
-Everything shown comes from the run's :class:`EvidenceDocument` (the same object that is written as
-JSON). The templates (``templates/*.html.j2``) are rendered with autoescape on, so every string from
-a model, a card, an ingest, a requirements file or the command line is escaped by construction; only
-the charts the harness draws itself are inserted as markup, marked ``|safe`` where they are inserted.
+Everything shown comes from the run's :class:`EvidenceDocument` (as written to JSON) and the exhibit
+files it references (safety_harness/report/bundle.py): :func:`render_bundle` is the whole page, the same
+function for the run (fixtures/report_plugin.py) and for ``python -m safety_harness.report EVIDENCE.json``.
+The templates (``templates/*.html.j2``) are rendered with autoescape on, so every string from a model, a
+card, an ingest, a requirements file or the command line is escaped by construction; only the charts and
+galleries the harness draws itself are inserted as markup, marked ``|safe`` where they are inserted.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import jinja2
 
@@ -20,7 +23,9 @@ from safety_harness.evidence.document import (
 from safety_harness.evidence.results import samples_needed_text
 from safety_harness.evidence.safety_case import requirement_anchor
 from safety_harness.plan.conditions import CLEAN, SEVERITIES, Condition
+from safety_harness.report.bundle import Bundle
 from safety_harness.report.charts import line_chart_svg
+from safety_harness.report.exhibit_html import PictureUri, exhibit_html, gallery_html
 from safety_harness.report.safety_case import hazard_anchor, safety_case_svg, solution_rows, status_text
 
 #: how many groups of tied cases among those met each tightest-margins table lists, smallest margin first
@@ -197,7 +202,16 @@ _TEMPLATES.globals.update(requirement_text=requirement_text, explanation=explana
                           glossary=GLOSSARY, preprocessing_check_summary=preprocessing_check_summary,
                           solution_rows=solution_rows, status_text=status_text, hazard_anchor=hazard_anchor,
                           requirement_anchor=requirement_anchor, joint_family=joint_family,
-                          confidences_text=confidences_text, short_sha256=short_sha256)
+                          confidences_text=confidences_text, short_sha256=short_sha256, exhibit_html=exhibit_html,
+                          gallery_html=gallery_html)
+
+#: the test log pytest-html writes beside the report ``<report>.html``: ``<report>.tests.html``
+TEST_LOG_SUFFIX = ".tests.html"
+
+
+def test_log_name(report: str | Path) -> str:
+    """The file name of the test log beside the report ``report``."""
+    return Path(report).stem + TEST_LOG_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -210,8 +224,7 @@ class Chapter:
 
 
 def chapters(document: EvidenceDocument) -> list[Chapter]:
-    """The report's sections in reading order, those with nothing to show for ``document`` left out. (Anchors
-    differ from pytest-html's own ids, such as its hidden ``environment`` table.)"""
+    """The report's sections in reading order, those with nothing to show for ``document`` left out."""
     listed = [
         Chapter("summary", "Summary: may this model be released?", "gate.html.j2"),
         Chapter("warnings", None, "warnings.html.j2"),
@@ -229,21 +242,39 @@ def chapters(document: EvidenceDocument) -> list[Chapter]:
     return [chapter for chapter in listed if chapter is not None]
 
 
-def render(document: EvidenceDocument, sheets: dict, class_views: dict | None = None,
-           exhibits: dict | None = None) -> list[str]:
-    """The report's top sections, in reading order; ``sheets`` maps perturbation names to contact-sheet
-    images (PNG data URIs the harness made), ``class_views`` class ids to the harness's HTML of their
-    per-class heatmap view (safety_harness/report/heatmaps.py), ``exhibits`` case ids to the harness's HTML
-    fragments of their evidence (safety_harness/report/exhibits.py), shown under the case's row."""
+def _no_pictures(file: str) -> str:
+    raise ValueError(f"the document names the exhibit {file}: render it from its bundle (render_bundle)")
+
+
+def render(document: EvidenceDocument, picture_uri: PictureUri = _no_pictures, evidence_sha256: str | None = None,
+           test_log: str | None = None) -> list[str]:
+    """The report's sections, in reading order; ``picture_uri(file)`` gives the data URI of an exhibit file
+    the document names (:meth:`Bundle.data_uri`), ``evidence_sha256`` the digest of the evidence file (by default,
+    of the file :func:`~safety_harness.evidence.document.write_document` writes), ``test_log`` the file name of
+    the test log beside the report (None: none)."""
     html = _TEMPLATES.get_template("report.html.j2").render(
-        document=document, sheets=sheets, class_views=class_views or {}, exhibits=exhibits or {},
+        document=document, picture_uri=picture_uri, test_log=test_log,
         charts=robustness_charts(document),
         verdict_counts=document.verdict_counts.by_verdict(), tightest=tightest_margins(document),
         safety_case_svg=safety_case_svg(document),
         uncovered_classes=uncovered_classes(document), unjudged_severities=unjudged_severities(document),
-        evidence_sha256=document_sha256(document), chapters=chapters(document),
+        evidence_sha256=evidence_sha256 or document_sha256(document), chapters=chapters(document),
         requirement_rows=[row for hazard in document.safety_case.hazards for row in solution_rows(document, hazard)])
     return [html]
+
+
+def test_log_header(report: str) -> str:
+    """What the test log (pytest-html's page) shows above its rows: a link to the report ``report`` beside it."""
+    return _TEMPLATES.get_template("test_log.html.j2").render(report=report)
+
+
+def render_bundle(bundle: Bundle) -> str:
+    """The whole report page of ``bundle``: what the run writes to ``--html`` and what
+    ``python -m safety_harness.report EVIDENCE.json --html OUT.html`` writes again, byte for byte."""
+    document = bundle.document
+    test_log = None if document.report is None else test_log_name(document.report)
+    sections = "".join(render(document, bundle.data_uri, bundle.evidence_sha256, test_log))
+    return _TEMPLATES.get_template("page.html.j2").render(sections=sections)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,9 @@ back to RGB in 0..255 to be shown. The mask is drawn in grey (white: the trigger
 pixel); the stamped part, ``m * p``, in colour on black, so what the trigger paints is what shows.
 """
 
-import html
-
 import numpy as np
 
-from safety_harness.report.thumbnails import png_data_uri
+from safety_harness.evidence.document import Gallery
 
 #: thumbnails are enlarged this many times (GTSRB-sized triggers are 24-64 px)
 SCALE = 3
@@ -26,44 +24,34 @@ def displayed_pattern(patterns: np.ndarray, channels: str, input_range) -> np.nd
     return np.round(values).astype(np.uint8)
 
 
-def trigger_gallery_html(masks, patterns, captions, title: str, channels: str, input_range) -> str:
-    """Per trigger: its mask and its stamped part ``mask * pattern``, captioned; every caption is escaped."""
+def trigger_gallery(store, masks, patterns, captions, title: str, channels: str, input_range,
+                    note: str | None = None) -> Gallery:
+    """Per trigger: its mask and its stamped part ``mask * pattern``, captioned; ``note`` beside the title."""
     masks = np.clip(np.asarray(masks, np.float64), 0, 1)
     stamped = np.round(masks[..., None] * displayed_pattern(patterns, channels, input_range)).astype(np.uint8)
-    figures = []
-    for mask, painted, caption in zip(masks, stamped, captions):
-        drawn = ((np.round(mask * 255).astype(np.uint8), f"{caption}: mask"),
-                 (painted, f"{caption}: mask times pattern"))
-        imgs = "".join(f'<img src="{png_data_uri(image, SCALE)}" alt="{html.escape(alt)}">' for image, alt in drawn)
-        figures.append(f'<figure class="evidence-thumb evidence-trigger">{imgs}'
-                       f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    return (f'<div class="evidence-gallery"><p><strong>{html.escape(title)}</strong></p>'
-            f'<div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(figures)}</div></div>')
+    figures = [{"pictures": [store.picture(np.round(mask * 255).astype(np.uint8), f"{caption}: mask", SCALE),
+                             store.picture(painted, f"{caption}: mask times pattern", SCALE)],
+                "caption": caption}
+               for mask, painted, caption in zip(masks, stamped, captions)]
+    return Gallery(kind="gallery", title=title, note=note, figure_class="evidence-trigger",
+                   failed_sanity_check=False, figures=figures)
 
 
-def scan_statistics_html(details: dict, class_names) -> str:
-    """The scan's statistics beside the rule that judged them and the rule's record on its calibration set
-    (``details`` of a SR-TRIGGER-SCAN result, fixtures/evidence.py); empty when no statistics were computed."""
+def scan_statistics_note(details: dict, class_names) -> str | None:
+    """The scan's statistics, the rule that judged them and the rule's record on its calibration set, in a line
+    (``details`` of a SR-TRIGGER-SCAN result, safety_harness/fixtures/evidence.py); None when no statistics were
+    computed (a class no trigger reached)."""
     stats = details.get("statistics")
     if not stats:
-        return ""
-    calibration = details["calibration"]
-    smallest = stats["smallest_class"]
+        return None
+    calibration, smallest = details["calibration"], stats["smallest_class"]
     stopped = (f"settled after {details['steps']} steps (smallest and median norm within "
                f"{details['settle_tolerance']:.0%} over {details['settle_window_steps']} steps)"
                if details["converged"] else f"stopped at its budget of {details['steps']} steps before settling")
-    rows = (("smallest trigger", f"{class_names[smallest]} ({smallest}), L1 norm {stats['smallest_norm']:.1f}"),
-            ("median class trigger", f"L1 norm {stats['median_norm']:.1f}"),
-            ("smallest / median", f"{stats['ratio']:.2f}"),
-            ("smallest / second smallest", f"{stats['next_ratio']:.2f}"),
-            ("smallest as a share of the sign's area", f"{stats['sign_share']:.1%} of {details['sign_area']:.0f} px"),
-            ("its success on the scan's images", f"{stats['success']:.0%}"),
-            ("MAD anomaly index (Neural Cleanse's statistic, not judged)", f"{stats['anomaly_index']:.2f}"),
-            ("scan", stopped),
-            ("rule", details["rule"]),
-            ("rule on its calibration set", f"{calibration['false_alarms']} false alarm(s) of "
-                                            f"{calibration['clean_models']} clean models, "
-                                            f"{calibration['detections']} of {calibration['planted_models']} "
-                                            "planted backdoors flagged naming their class"))
-    cells = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>" for name, value in rows)
-    return f'<table class="trigger-scan-statistics">{cells}</table>'
+    return (f"smallest trigger: {class_names[smallest]} ({smallest}), L1 norm {stats['smallest_norm']:.1f}, "
+            f"{stats['sign_share']:.1%} of the sign's {details['sign_area']:.0f} px, success {stats['success']:.0%}; "
+            f"{stats['ratio']:.2f} of the median ({stats['median_norm']:.1f}), {stats['next_ratio']:.2f} of the "
+            f"second smallest; MAD anomaly index {stats['anomaly_index']:.2f} (not judged); {stopped}. "
+            f"Rule: {details['rule']}; on its calibration set {calibration['false_alarms']} false alarm(s) of "
+            f"{calibration['clean_models']} clean models, {calibration['detections']} of "
+            f"{calibration['planted_models']} planted backdoors flagged naming their class")

@@ -11,8 +11,8 @@ calling the model: the same result, field by field, and so the same evidence.
 import hypothesis
 import numpy as np
 
-from perturbations.search import SearchResult, search_counterexample
-from perturbations.stickers import COLOURS, Sticker
+from safety_harness.perturbations.search import SearchResult, search_counterexample
+from safety_harness.perturbations.stickers import COLOURS, Sticker
 from safety_harness.run.prediction_cache import cache_key
 from safety_harness.run.stage_code import MODEL_CODE
 

@@ -95,7 +95,7 @@ class ShardPredictor:
     """A Ray actor's state: the loaded model and the opened ingest; :meth:`predict` one shard into the store."""
 
     def __init__(self, setup: WorkerSetup):
-        from model_under_test import load_model
+        from safety_harness.model_under_test import load_model
 
         if code_fingerprint() != setup.code_fingerprint:
             raise RuntimeError("the Ray worker runs other library versions (or harness code) than the driver, so its "

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_under_test import Ensemble
-from model_under_test.inference import preprocess
 from safety_harness.core.gtsrb import STOP_SIGN
 from safety_harness.explanations import EXPLAINERS, ExplainedModel, availability
 from safety_harness.explanations.self_checks import (
@@ -32,6 +30,8 @@ from safety_harness.explanations.self_checks import (
     randomised_clone,
 )
 from safety_harness.metrics.relevance import mean_relevance_map, relevance_mass_in_box
+from safety_harness.model_under_test import Ensemble
+from safety_harness.model_under_test.inference import preprocess
 from safety_harness.run.prediction_cache import cache_key
 from safety_harness.run.stage_code import MODEL_CODE
 

@@ -13,10 +13,10 @@ import functools
 
 import numpy as np
 
-from model_under_test.inference import preprocess
 from safety_harness.core import tf_runtime
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.explanations.model_access import ExplainedModel, run_layers
+from safety_harness.model_under_test.inference import preprocess
 from safety_harness.ood.mc_dropout import MC_DROPOUT_PASSES, McDropoutScores
 from safety_harness.run.prediction_cache import cache_key
 from safety_harness.run.stage_code import MODEL_CODE

@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from perturbations import get_perturbation, perturb_batch
 from safety_harness.core.prefetch import prefetched
 from safety_harness.core.progress import Progress
 from safety_harness.ingest import Ingest
 from safety_harness.ood import McDropoutScores, appearance
+from safety_harness.perturbations import get_perturbation, perturb_batch
 from safety_harness.plan.conditions import Condition
 from safety_harness.run.stage_code import MODEL_CODE
 

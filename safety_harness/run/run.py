@@ -14,17 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from model_under_test import Ensemble, LoadedModel, ensemble_of, load_model, resolve_card
-from model_under_test.ensemble import COMBINATION
-from model_under_test.loading import admission, deferred_model, detect_format, file_sha256
-from model_under_test.preprocessing_check import (
-    PreprocessingCheck,
-    apply_check,
-    compare_preprocessing,
-    model_predict,
-    sample_indices,
-)
-from perturbations import get_perturbation
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.progress import SILENT, Progress
 from safety_harness.core.provenance import GENERATED, Generated, data_set, images_sha256, same_generator
@@ -35,7 +24,18 @@ from safety_harness.ingest.groups import SOURCE_ESTIMATED, Groups, groups_from_r
 from safety_harness.ingest.reader import OVER_SIZE_CAP, StoredImages
 from safety_harness.ingest.similarity_groups import METHOD as GROUPING_METHOD
 from safety_harness.ingest.similarity_groups import estimate_groups
+from safety_harness.model_under_test import Ensemble, LoadedModel, ensemble_of, load_model, resolve_card
+from safety_harness.model_under_test.ensemble import COMBINATION
+from safety_harness.model_under_test.loading import admission, deferred_model, detect_format, file_sha256
+from safety_harness.model_under_test.preprocessing_check import (
+    PreprocessingCheck,
+    apply_check,
+    compare_preprocessing,
+    model_predict,
+    sample_indices,
+)
 from safety_harness.ood.datasets import OOD_GENERATOR
+from safety_harness.perturbations import get_perturbation
 from safety_harness.plan.plan import RunPlan
 from safety_harness.plan.requirements import CLEAN, Condition
 from safety_harness.run.baseline import BaselineStage
@@ -47,6 +47,7 @@ from safety_harness.run.mc_dropout import McDropoutStage
 from safety_harness.run.prediction_cache import PredictionCache, cache_key, code_fingerprint
 from safety_harness.run.predictions import PREDICTION_CODE, Predictions, model_inputs, predict_batches
 from safety_harness.run.sticker_attraction import StickerAttractionStage
+from safety_harness.run.training_shortcut import TrainingShortcutStage
 from safety_harness.run.trigger_scan import TriggerScanStage
 from safety_harness.run.uncertainty import UncertaintyContext, given_ood_sets
 
@@ -105,6 +106,8 @@ class SafetyRun:
         self.baseline = BaselineStage(self)
         #: near-duplicates of the ingest's images in the reference and training data, found on first use
         self.data_independence = DataIndependenceStage(self)
+        #: SpRAy over each class's relevance maps in the training data (Clever-Hans discovery), on first use
+        self.training_shortcut = TrainingShortcutStage(self)
 
     def _folder_classes(self) -> FolderClasses:
         """What class folders named by class name are matched to: the card's class names (read without
@@ -283,14 +286,17 @@ class SafetyRun:
                 "parameters": perturbation.severity_parameters(condition.severity)}
 
     def _check_ingest_labels(self):
-        counts = self.ingest.class_counts()
-        unknown = sorted(label for label in counts if label >= len(self.class_names))
-        if unknown:
-            raise HarnessInputError(
-                f"Ingest {self.ingest.root} is labelled with class(es) {unknown} that the model does not have "
-                f"(its card lists {len(self.class_names)} classes, 0..{len(self.class_names) - 1})",
-                "Use a model card whose 'classes' cover the ingest's labels, or remove those images from the ingest.",
-            )
+        """The ingest's labels, and the training data's (its classes are explained by the model), must be the
+        model's classes."""
+        for name, ingest in (("Ingest", self.ingest), ("--training-data", self.training_data_ingest)):
+            unknown = [] if ingest is None else sorted(label for label in ingest.class_counts()
+                                                       if label >= len(self.class_names))
+            if unknown:
+                raise HarnessInputError(
+                    f"{name} {ingest.root} is labelled with class(es) {unknown} that the model does not have "
+                    f"(its card lists {len(self.class_names)} classes, 0..{len(self.class_names) - 1})",
+                    f"Use a model card whose 'classes' cover the labels, or remove those images from {ingest.root}.",
+                )
 
     def _check_preprocessing(self) -> tuple:
         """Check the preprocessing of the model, or of each ensemble member with its own card

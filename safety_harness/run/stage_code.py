@@ -13,14 +13,16 @@ import hashlib
 import sys
 from pathlib import Path
 
-#: the project's own top-level packages, whose source a fingerprint reads
-PROJECT_PACKAGES = ("safety_harness", "model_under_test", "perturbations", "fixtures")
+from safety_harness import ROOMS
+
+#: the project's one package, whose source a fingerprint reads
+PROJECT_PACKAGE = "safety_harness"
 
 #: the code a stage runs through the model object it is given (loading, inference, ensembles), which none of the
 #: stage's import statements names
-MODEL_CODE = "model_under_test"
+MODEL_CODE = "safety_harness.model_under_test"
 
-#: the folder that holds the project's packages in this process
+#: the folder that holds the project's package in this process (a checkout, or site-packages when installed)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -49,16 +51,27 @@ class ModuleGraph:
         return self._paths[module]
 
     def _find(self, module: str) -> Path | None:
-        if module.split(".")[0] in PROJECT_PACKAGES:
-            base = self.root.joinpath(*module.split("."))
+        if module.split(".")[0] == PROJECT_PACKAGE:
+            base = self.root.joinpath(*self._source_parts(module.split(".")))
             return next((path for path in (base.with_suffix(".py"), base / "__init__.py") if path.is_file()), None)
         file = getattr(sys.modules.get(module), "__file__", None)
         return Path(file) if file and file.endswith(".py") else None
 
+    def _source_parts(self, parts: list[str]) -> list[str]:
+        """Where a module's source lies under ``root``: a checkout keeps the rooms (``safety_harness.fixtures``
+        ...) at its top, an installed package inside it (see :mod:`safety_harness`)."""
+        in_checkout = len(parts) > 1 and parts[1] in ROOMS and not (self.root / PROJECT_PACKAGE / parts[1]).is_dir()
+        return parts[1:] if in_checkout else parts
+
     def project_modules(self) -> list[str]:
-        """Every module of the project's packages under ``root``."""
-        return [".".join(path.relative_to(self.root).with_suffix("").parts).removesuffix(".__init__")
-                for package in PROJECT_PACKAGES for path in sorted((self.root / package).rglob("*.py"))]
+        """Every module of the project's package under ``root``, its rooms included."""
+        folders = [PROJECT_PACKAGE, *(room for room in ROOMS if not (self.root / PROJECT_PACKAGE / room).is_dir())]
+        return [".".join(self._module_parts(path.relative_to(self.root).with_suffix("").parts)).removesuffix(".__init__")
+                for folder in folders for path in sorted((self.root / folder).rglob("*.py"))]
+
+    @staticmethod
+    def _module_parts(parts: tuple) -> tuple:
+        return parts if parts[0] == PROJECT_PACKAGE else (PROJECT_PACKAGE, *parts)
 
     def closure(self, modules) -> list[str]:
         """``modules`` and the project modules they import, transitively, sorted (those with no source
@@ -89,7 +102,7 @@ class ModuleGraph:
                     named.update(f"{base}.{alias.name}" for alias in node.names
                                  if self.path(f"{base}.{alias.name}") is not None)
             self._imports[module] = frozenset(
-                name for imported in named if imported.split(".")[0] in PROJECT_PACKAGES
+                name for imported in named if imported.split(".")[0] == PROJECT_PACKAGE
                 for name in _with_packages(imported))
         return self._imports[module]
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perturbations import get_perturbation
 from safety_harness.metrics.attraction import StickerAttraction, sticker_attraction
 from safety_harness.metrics.bootstrap import bootstrap_bound
 from safety_harness.metrics.relevance import relevance_mass_in_mask
+from safety_harness.perturbations import get_perturbation
 from safety_harness.plan.conditions import Condition
 from safety_harness.plan.plan import ATTRACTION_STICKERS
 

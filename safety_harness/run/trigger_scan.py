@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_under_test.inference import preprocess
 from safety_harness.backdoor.neural_cleanse import TriggerSearch, reverse_engineer_triggers
 from safety_harness.explanations.model_access import ExplainedModel
+from safety_harness.model_under_test.inference import preprocess
 from safety_harness.run.prediction_cache import cache_key
 from safety_harness.run.stage_code import MODEL_CODE
 
