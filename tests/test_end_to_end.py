@@ -325,5 +325,5 @@ def test_the_trigger_scan_settles_passes_the_reference_model_and_pictures_its_sm
     assert details["trigger_norms"][statistics["smallest_class"]] == min(details["trigger_norms"])
     assert "trigger scan" in run.evidence["predictions_from"]
     assert run.html.count("evidence-trigger") == 4 and "mask times pattern" in run.html
-    assert "trigger-scan-statistics" in run.html and "rule on its calibration set" in run.html
+    assert "smallest trigger: " in run.html and "on its calibration set" in run.html  # the statistics and the rule
     assert "trigger scan (Neural Cleanse): it searches for one small patch" in run.html  # the limitations
