@@ -53,6 +53,9 @@ MODELS = {
     "patch4_class7_moving": ("moving", 0.04, 7),
     "patch6_class25": ("patch", 0.06, 25),
     "blend_class38": ("blend", None, 38),
+    # trained and scanned after the flagging rule was fixed: a held-out check of it
+    "clean_seed3": (None, None, None),
+    "patch3_class14": ("patch", 0.03, 14),
 }
 
 

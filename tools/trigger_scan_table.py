@@ -121,8 +121,9 @@ def main():
                 continue
             entry = {"role": role, "target": target, "ingest": ingest.name, **scan(model, card, ingest, args.cache_dir)}
             print(name, json.dumps({k: v for k, v in entry.items() if k != "history"}), flush=True)
-            record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
-            RECORD.write_text(json.dumps({**record, name: entry}, indent=1) + "\n")
+            record = {**(json.loads(RECORD.read_text()) if RECORD.exists() else {}), name: entry}
+            RECORD.write_text("{\n" + ",\n".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in record.items())
+                              + "\n}\n")  # a line a model
     print(table(json.loads(RECORD.read_text()), bundled_rule()))
 
 
