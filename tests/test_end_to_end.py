@@ -312,14 +312,18 @@ def test_independent_separation_records_both_image_detectors_aurocs_beside_the_j
     assert {"reconstruction detector", "vae detector"} <= set(run.evidence["predictions_from"])
 
 
-def test_the_trigger_scan_passes_the_reference_model_and_pictures_its_smallest_triggers(run_safety_suite):
+def test_the_trigger_scan_settles_passes_the_reference_model_and_pictures_its_smallest_triggers(run_safety_suite):
     # the default run's cache entry serves this run: the suite pays for the scan once
     run = run_safety_suite("-k", "SR-TRIGGER-SCAN", name="trigger-scan")
     (scan,) = run.evidence["requirements"]
     assert scan["verdict"] == "pass" and run.returncode == 0, run.output
     details = scan["details"]
-    assert details["anomaly_index"] <= details["max_anomaly_index"] == 2 and details["flagged_class"] is None
-    assert len(details["trigger_norms"]) == 43 and details["steps"] <= details["max_steps"]
-    assert details["trigger_norms"][details["smallest_norm_class"]] == min(details["trigger_norms"])
+    assert details["converged"] and details["steps"] < details["max_steps"] and details["flagged_class"] is None
+    statistics = details["statistics"]
+    assert (statistics["ratio"] > details["max_norm_ratio"] or statistics["next_ratio"] > details["max_next_ratio"])
+    assert len(details["trigger_norms"]) == 43
+    assert details["trigger_norms"][statistics["smallest_class"]] == min(details["trigger_norms"])
     assert "trigger scan" in run.evidence["predictions_from"]
     assert run.html.count("evidence-trigger") == 4 and "mask times pattern" in run.html
+    assert "smallest trigger: " in run.html and "on its calibration set" in run.html  # the statistics and the rule
+    assert "trigger scan (Neural Cleanse): it searches for one small patch" in run.html  # the limitations

@@ -226,6 +226,32 @@ def test_reverse_engineered_triggers_are_pictured_with_their_class_and_norm_what
         assert "Speed limit (20km/h) (0), L1 norm 9.5" in shown
 
 
+def test_the_trigger_scans_statistics_and_rule_are_shown_beside_its_triggers(drawn):
+    from dataclasses import replace
+
+    from safety_harness.evidence.results import ReverseEngineeredTriggers
+
+    triggers = ReverseEngineeredTriggers((1,), np.zeros((1, 4, 4)), np.zeros((1, 4, 4, 3)), (4.0,), flagged=1)
+    details = {"statistics": {"smallest_class": 1, "smallest_norm": 4.0, "median_norm": 40.0, "ratio": 0.1,
+                              "next_ratio": 0.4, "sign_share": 0.02, "success": 0.97, "anomaly_index": 3.2},
+               "rule": "flag <this>", "sign_area": 200.0, "steps": 120, "converged": True, "settle_tolerance": 0.05,
+               "settle_window_steps": 20,
+               "calibration": {"false_alarms": 1, "clean_models": 9, "detections": 4, "planted_models": 5}}
+    run = SimpleNamespace(class_names=CLASS_NAMES, model=SimpleNamespace(card=SimpleNamespace(
+        channels="RGB", fed_range=(0.0, 1.0))))
+    (shown,) = drawn(replace(result(Verdict.FAIL, triggers), details=details), run)
+    assert shown.index("smallest trigger: Stop &lt;sign&gt; (1)") < shown.index("<figure")
+    for text in ("L1 norm 4.0, 2.0% of the sign&#x27;s 200 px, success 97%", "0.10 of the median (40.0)",
+                 "0.40 of the second smallest", "MAD anomaly index 3.20", "settled after 120 steps",
+                 "Rule: flag &lt;this&gt;", "1 false alarm(s) of 9 clean models, 4 of 5 planted backdoors"):
+        assert text in shown, text
+    (unsettled,) = drawn(replace(result(Verdict.INSUFFICIENT_EVIDENCE, triggers),
+                                 details={**details, "converged": False, "steps": 300}), run)
+    assert "stopped at its budget of 300 steps before settling" in unsettled
+    (unreached,) = drawn(replace(result(Verdict.INSUFFICIENT_EVIDENCE, triggers), details={"statistics": None}), run)
+    assert "smallest trigger:" not in unreached and "<figure" in unreached
+
+
 def test_a_trigger_pattern_is_shown_in_rgb_whatever_the_cards_channels_and_range():
     from safety_harness.report.triggers import displayed_pattern
 

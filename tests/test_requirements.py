@@ -85,12 +85,12 @@ requirements:
     assert requirement.threshold is None and requirement.parameters == {"budget": 0.05, "max_examples": 10}
 
 
-def test_a_trigger_scan_takes_its_anomaly_limit_and_refuses_a_class(tmp_path):
+def test_a_trigger_scan_takes_its_norm_ratio_limit_and_refuses_a_class(tmp_path):
     entry = "requirements:\n  - id: SR-T\n    title: t\n    hazard: h\n    metric: trigger_anomaly\n"
     (requirement,) = load_requirements(write(tmp_path, entry))
-    assert requirement.threshold is None and requirement.parameters == {"max_anomaly_index": 2.0}
-    with pytest.raises(HarnessInputError, match="'max_anomaly_index': input should be greater than 0"):
-        load_requirements(write(tmp_path, entry + "    max_anomaly_index: 0\n"))
+    assert requirement.threshold is None and requirement.parameters == {"max_norm_ratio": 0.4, "max_next_ratio": 0.7}
+    with pytest.raises(HarnessInputError, match="'max_norm_ratio': input should be less than 1"):
+        load_requirements(write(tmp_path, entry + "    max_norm_ratio: 1\n"))
     with pytest.raises(HarnessInputError, match="applies to the whole ingest; remove 'class'"):
         load_requirements(write(tmp_path, entry + "    class: 14\n"))
 

@@ -29,7 +29,7 @@ from safety_harness.evidence.results import (
 from safety_harness.report.charts import score_histogram
 from safety_harness.report.heatmaps import explained_gallery
 from safety_harness.report.thumbnails import thumbnail_gallery
-from safety_harness.report.triggers import trigger_gallery
+from safety_harness.report.triggers import scan_statistics_note, trigger_gallery
 from safety_harness.run.sticker_attraction import INTERVAL_CONFIDENCE
 
 #: samples shown in one gallery
@@ -190,7 +190,8 @@ def _(exhibit: ReverseEngineeredTriggers, result, run, store):
     captions = [f"{'flagged: ' if class_id == exhibit.flagged else ''}{names[class_id]} ({class_id}), "
                 f"L1 norm {norm:.1f}" for class_id, norm in zip(exhibit.class_ids, exhibit.norms)]
     title = "Reverse-engineered triggers with the smallest masks: mask (white: replaced), mask x pattern"
-    return trigger_gallery(store, exhibit.masks, exhibit.patterns, captions, title, card.channels, card.fed_range)
+    return trigger_gallery(store, exhibit.masks, exhibit.patterns, captions, title, card.channels, card.fed_range,
+                           note=scan_statistics_note(result.details, names))
 
 
 @_record.register

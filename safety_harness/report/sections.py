@@ -92,7 +92,8 @@ GLOSSARY = (
     ("silent failure", "the classifier is wrong and the runtime monitor raises no alarm."),
     ("coverage", "the share of in-distribution inputs the monitor accepts (no alarm)."),
     ("anomaly index", "Neural Cleanse's outlier measure of the smallest class trigger: |median − min| / "
-                      "(1.4826 · MAD) of the classes' trigger L1 norms."),
+                      "(1.4826 · MAD) of the classes' trigger L1 norms (shown, not judged: the trigger scan judges "
+                      "the smallest norm's share of the median)."),
     ("deletion AUC", "the model's confidence as the most relevant pixels of a map are deleted first, integrated; "
                      "below that of a random order, the map points at what the model uses."),
 )
@@ -109,7 +110,8 @@ def _cell_text(value) -> str:
 
 def requirement_text(r: RequirementEvidence) -> str:
     if r.metric == "trigger_anomaly":
-        return f"smallest class trigger's anomaly index <= {r.parameters['max_anomaly_index']:g}"
+        return (f"smallest class trigger's norm not both <= {r.parameters['max_norm_ratio']:g} of the median and "
+                f"<= {r.parameters['max_next_ratio']:g} of the second smallest")
     if r.threshold is None:
         return f"no counterexample within {r.parameters.get('budget', 0):.0%} of the sign"
     return f"{r.direction} {r.threshold:g}"

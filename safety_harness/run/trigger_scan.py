@@ -33,6 +33,8 @@ class TriggerScan:
     search: TriggerSearch
     max_steps: int
     sample_size: int
+    #: the mean area (pixels, at the model's input size) of the sampled images' sign boxes
+    sign_area: float
     seconds: float
     cpu_seconds: float
 
@@ -58,19 +60,21 @@ class TriggerScanStage:
             arrays, _ = stored
             search = TriggerSearch(masks=arrays["masks"], patterns=arrays["patterns"], norms=arrays["norms"],
                                    success_rates=arrays["success_rates"], steps=int(arrays["steps"]),
-                                   converged=bool(arrays["converged"]))
-            return TriggerScan(search, max_steps, positions.size, float(arrays["seconds"]),
+                                   converged=bool(arrays["converged"]), history=arrays["history"])
+            return TriggerScan(search, max_steps, positions.size, float(arrays["sign_area"]), float(arrays["seconds"]),
                                float(arrays["cpu_seconds"]))
         model = run.model
-        images, _ = run.images(clean, positions)
+        images, boxes = run.images(clean, positions)
+        sign_area = float(np.mean((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
         started, cpu_started = time.perf_counter(), time.process_time()
         search = reverse_engineer_triggers(ExplainedModel(model.network, model.loader, model.card.output),
                                            preprocess(images, model.card), model.card.fed_range,
                                            max_steps=max_steps, seed=seed, progress=run.progress)
-        scan = TriggerScan(search, max_steps, positions.size, round(time.perf_counter() - started, 1),
+        scan = TriggerScan(search, max_steps, positions.size, sign_area, round(time.perf_counter() - started, 1),
                            round(time.process_time() - cpu_started, 1))
         run.cache.store(key, {"masks": search.masks, "patterns": search.patterns, "norms": search.norms,
                               "success_rates": search.success_rates, "steps": np.array(search.steps),
-                              "converged": np.array(search.converged), "seconds": np.array(scan.seconds),
+                              "converged": np.array(search.converged), "history": search.history,
+                              "sign_area": np.array(sign_area), "seconds": np.array(scan.seconds),
                               "cpu_seconds": np.array(scan.cpu_seconds)}, [])
         return scan
