@@ -5,7 +5,9 @@ artifact the YAML publishes."""
 import os
 import re
 import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import yaml
 
@@ -54,8 +56,10 @@ def test_the_gate_command_of_the_examples_passes_on_the_bundled_model_and_ingest
     repository.mkdir()
     # narrowed to the stop-sign requirements (the whole suite is what `make report` runs), on this checkout's cache
     options = f" -p no:cacheprovider -k SR-STOP --cache-dir={DEFAULT_CACHE_DIR}"
+    # the pipeline's `python` is the one the harness is installed in: this interpreter
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     completed = subprocess.run(["bash", "-c", command + options], cwd=repository,
-                               env={**os.environ, **variables, "PYTHONHASHSEED": "0"},
+                               env={**os.environ, **variables, "PYTHONHASHSEED": "0", "PATH": path},
                                capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     for path in published:
