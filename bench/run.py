@@ -8,6 +8,7 @@ For each workload, in one run on one machine:
     (clean, each perturbed condition on the images it reads, the stickered sets of the sticker-attraction
     requirement, reference data, OOD sets), and the generation of every perturbed variant, each timed alone;
   * ratios cold / floor and warm / cold; images per second per perturbation (one core);
+  * the ingest's groups of dependent images and the leakage check (SR-DATA-INDEPENDENCE), computed afresh;
   * the trigger scan (SR-TRIGGER-SCAN, Neural Cleanse) as its own stage: wall and CPU seconds and steps
     at the default step budget, without the cache;
   * Clever-Hans discovery (SR-TRAINING-SHORTCUT, SpRAy) as its own stage on 1,012 training images (the bundled
@@ -147,6 +148,23 @@ def trigger_scan(model_path, card_path, ingest_path) -> dict:
             "steps": scan.search.steps, "max_steps": scan.max_steps, "converged": scan.search.converged}
 
 
+def grouping_and_leakage(model_path, card_path, ingest_path, reference_path) -> dict:
+    """The ingest's groups of dependent images and its near-duplicates in the reference (SR-DATA-INDEPENDENCE),
+    computed afresh (no cache): the groups from the ingest's own naming where it has one, else estimated from image
+    similarity (Final_Test has no track ids), then the leakage comparison."""
+    plan = plan_run(RunOptions(model_path=Path(model_path), card_path=None if card_path is None else Path(card_path),
+                               ingest_path=Path(ingest_path), requirements_path=REQUIREMENTS,
+                               reference_path=None if reference_path is None else Path(reference_path)))
+    run = SafetyRun(plan.selected(["SR-DATA-INDEPENDENCE"]))
+    started = time.perf_counter()
+    groups = run.groups(run.ingest)
+    grouped = time.perf_counter()
+    leakage = run.data_independence.leakage
+    return {"grouping_seconds": round(grouped - started, 1), "groups": int(np.unique(groups.ids).size),
+            "groups_source": groups.source, "leakage_seconds": round(time.perf_counter() - grouped, 1),
+            "leaking_groups": leakage.rate.successes}
+
+
 #: renders of every class in the training data the SpRAy stage is timed on (23 x 43 + 23 class-1 copies = 1,012)
 SPRAY_PER_CLASS = 23
 
@@ -226,6 +244,7 @@ def workload(name, options, model, card, ingest, reference, skip_4x) -> dict:
     figures = {"cold": cold, "warm": warm, "ray_local_cold": ray_local,
                "ray_worker_images_per_second": worker_throughput(model, card, ingest),
                **floor(model, card, ingest, reference), "trigger_scan": trigger_scan(model, card, ingest),
+               "grouping_and_leakage": grouping_and_leakage(model, card, ingest, reference),
                "training_shortcut": training_shortcut(model, card, ingest)}
     base = figures["raw_inference_seconds"] + figures["perturbation_seconds"]
     figures["cold_over_floor"] = round(cold["seconds"] / base, 2)
@@ -280,6 +299,11 @@ def main():
         scan = f["trigger_scan"]
         print(f"  trigger scan: {scan['seconds']} s ({scan['cpu_seconds']} CPU s), {scan['steps']}/{scan['max_steps']} "
               f"steps{', converged' if scan['converged'] else ''}")
+        independence = f["grouping_and_leakage"]
+        print(f"  groups: {independence['groups']} ({independence['groups_source']}) in "
+              f"{independence['grouping_seconds']} s; leakage check {independence['leakage_seconds']} s "
+              f"({(independence['grouping_seconds'] + independence['leakage_seconds']) / f['cold']['seconds']:.1%} "
+              "of the cold run)")
         spray = f["training_shortcut"]
         print(f"  SpRAy over {spray['images']} training images ({spray['explainer']}): {spray['seconds']} s")
     print(f"written: {args.output}")
