@@ -24,7 +24,7 @@ from safety_harness.metrics.verdicts import Verdict
 from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
 from safety_harness.report.bundle import ExhibitStore
 from safety_harness.report.exhibit_html import exhibit_html, gallery_html
-from safety_harness.report.exhibits import MAX_EXAMPLES, PASSING_EXAMPLES, record_exhibits
+from safety_harness.report.exhibits import EXPLAINED_EXAMPLES, MAX_EXAMPLES, PASSING_EXAMPLES, record_exhibits
 from safety_harness.report.heatmaps import class_view_gallery
 from safety_harness.run.explanations import ClassView, Heatmaps
 from safety_harness.run.sticker_attraction import Corroboration, RelevanceOnStickers
@@ -118,10 +118,13 @@ def test_samples_against_a_passing_requirement_are_a_few_thumbnails_without_maps
     assert "img002.png: Stop &lt;sign&gt; (1) -&gt; Yield (2), p=0.88" in shown
 
 
-def test_samples_against_the_requirement_are_shown_in_full_when_the_verdict_blocks_the_release(drawn):
+def test_samples_against_the_requirement_are_shown_with_their_maps_when_the_verdict_blocks_the_release(drawn):
+    heatmaps, asked = explainer_maps(sanity_passed=True)
     gallery = SampleGallery("Missed signs", predictions(), np.arange(40), adverse=True)
-    (shown,) = drawn(result(Verdict.INSUFFICIENT_EVIDENCE, gallery), fake_run())
-    assert "Missed signs" in shown and shown.count("<figure") == MAX_EXAMPLES
+    (shown,) = drawn(result(Verdict.INSUFFICIENT_EVIDENCE, gallery), fake_run(heatmaps))
+    assert shown.count("<figure") == EXPLAINED_EXAMPLES < MAX_EXAMPLES and asked == [[2] * EXPLAINED_EXAMPLES]
+    assert shown.count("<img") == 3 * EXPLAINED_EXAMPLES  # the image, its map over it, the map alone
+    assert f"Missed signs (the first {EXPLAINED_EXAMPLES} of 40; the evidence lists them by file)" in shown
     assert "img000.png: Stop &lt;sign&gt; (1) -&gt; Yield (2), p=0.88" in shown
 
 

@@ -35,9 +35,9 @@ class ExhibitStore:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
 
-    def picture(self, image: np.ndarray, alt: str, scale: int = 2) -> dict:
-        """Store ``image`` (uint8 RGB or grey) enlarged ``scale`` times as PNG; the evidence's ``Picture``."""
-        data = png_bytes(image, scale)
+    def picture(self, image: np.ndarray, alt: str) -> dict:
+        """Store ``image`` (uint8 RGB or grey) as PNG at its own size; the evidence's ``Picture``."""
+        data = png_bytes(image)
         name = f"{EXHIBITS}/{hashlib.sha256(data).hexdigest()}.png"
         path = self.folder / name
         if not path.exists():

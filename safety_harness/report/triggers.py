@@ -9,9 +9,6 @@ import numpy as np
 
 from safety_harness.evidence.document import Gallery
 
-#: thumbnails are enlarged this many times (GTSRB-sized triggers are 24-64 px)
-SCALE = 3
-
 
 def displayed_pattern(patterns: np.ndarray, channels: str, input_range) -> np.ndarray:
     """uint8 RGB (n, H, W, 3) of patterns (n, H, W, C) fed as the card says (``channels`` RGB, BGR or GRAY)."""
@@ -29,8 +26,8 @@ def trigger_gallery(store, masks, patterns, captions, title: str, channels: str,
     """Per trigger: its mask and its stamped part ``mask * pattern``, captioned; ``note`` beside the title."""
     masks = np.clip(np.asarray(masks, np.float64), 0, 1)
     stamped = np.round(masks[..., None] * displayed_pattern(patterns, channels, input_range)).astype(np.uint8)
-    figures = [{"pictures": [store.picture(np.round(mask * 255).astype(np.uint8), f"{caption}: mask", SCALE),
-                             store.picture(painted, f"{caption}: mask times pattern", SCALE)],
+    figures = [{"pictures": [store.picture(np.round(mask * 255).astype(np.uint8), f"{caption}: mask"),
+                             store.picture(painted, f"{caption}: mask times pattern")],
                 "caption": caption}
                for mask, painted, caption in zip(masks, stamped, captions)]
     return Gallery(kind="gallery", title=title, note=note, figure_class="evidence-trigger",
