@@ -103,7 +103,7 @@ def test_the_summary_answers_the_release_question():
     assert "<li><strong>clean</strong> (title): fail: value 0.9 with bound 0.87 against &gt;= 0.95</li>" in summary
     assert "<strong>undecided</strong>" in summary and "<strong>unlabelled</strong>" not in summary
     # the one case met, with its effective sample size (over its groups) and margin
-    assert '<td><a href="#case-robust">robust</a></td><td>title</td><td class="num">88.5000</td>' in summary
+    assert '<td><a href="#case-robust">robust</a></td><td>title</td><td class="num">88.5</td>' in summary
     assert '<td class="num">0.0400</td>' in summary and "<th>Effective n</th>" in summary
     # the data behind the verdicts, and what the confidence rests on
     assert "<td>ingest</td><td>ingest</td><td>generated: generator, seed 7</td>" in summary
