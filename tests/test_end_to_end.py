@@ -12,6 +12,7 @@ from PIL import Image
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.metrics.bounds import one_sided_bound
 from safety_harness.model_under_test.shortcut import SHORTCUT_CLASS, SHORTCUT_MODEL, TWIN_MODEL
+from safety_harness.report.exhibits import EXPLAINED_EXAMPLES
 from safety_harness.synthetic.default_ingest import ensure_default_ingest
 from tests.conftest import PROJECT_ROOT, deterministic_sections, report_without_tensorflow
 
@@ -151,7 +152,7 @@ def test_a_model_that_misses_stop_signs_fails_the_gate_with_its_evidence(untrain
     explanations = run.evidence["explanations"]
     assert {f["name"] for f in explanations["explainers"]} == {"gradcam", "lrp", "integrated_gradients"}
     assert explanations["heatmaps_from"] is not None
-    assert run.html.count("evidence-heatmap") == min(16, stop["n"] - stop["successes"])
+    assert run.html.count("evidence-heatmap") == min(EXPLAINED_EXAMPLES, stop["n"] - stop["successes"])
     if explanations["chosen"] is None:
         assert "failed sanity check" in run.html
     assert "<h3>Explanations</h3>" in run.html
