@@ -81,13 +81,13 @@ def test_a_class_view_averages_a_seeded_sample_of_the_recognised_signs_of_the_cl
     assert asked == [[14]] and view.explainer == "gradcam" and view.sanity_passed and view.reason is None
     assert view.recognised == 5 and view.averaged == 3
     # the images' pixel values are their positions: the mean image is the mean of three recognised ones
-    averaged = [int(name[3:-4]) for name in view.example_names]
+    averaged = [int(name[3:-4]) for name in view.maps.example_names]
     assert len(averaged) == 3 and set(averaged) <= {0, 1, 2, 3, 4} and averaged == sorted(averaged)
-    assert view.mean_image[0, 0, 0] == round(np.mean(averaged))
-    np.testing.assert_allclose(view.mean_map, [[0.25] * 4, [0.0] * 4, [0.0] * 4, [0.0] * 4])
+    assert view.maps.mean_image[0, 0, 0] == round(np.mean(averaged))
+    np.testing.assert_allclose(view.maps.mean_map, [[0.25] * 4, [0.0] * 4, [0.0] * 4, [0.0] * 4])
     assert view.median_mass_in_box == 0.5  # the first row's left half
-    assert view.to_dict()["examples"] == list(view.example_names)
-    assert explanations.class_view(14).example_names == view.example_names  # seeded
+    assert view.to_dict()["examples"] == list(view.maps.example_names)
+    assert explanations.class_view(14).maps.example_names == view.maps.example_names  # seeded
 
 
 def test_a_class_view_says_why_it_has_no_map():
