@@ -242,11 +242,12 @@ class ExplanationStage:
             class_ids=class_ids, code=MODEL_CODE)["maps"]
         return Heatmaps(maps, name, name == self.chosen)
 
-    def viewed_classes(self) -> list[int]:
+    def viewed_classes(self, results) -> list[int]:
         """The classes the report's per-class view shows: the stop sign (when the model has that class),
-        then every class a requirement that blocks the release names as attracting, in the order judged."""
+        then every class a requirement that blocks the release names as attracting, in the order judged
+        (``results``: the run's recorded results)."""
         classes = [STOP_SIGN] if STOP_SIGN < len(self._run.class_names) else []
-        for result in self._run.evidence.results:
+        for result in results:
             attracting = result.details.get("attracting_class")
             if result.verdict.blocks_release and attracting is not None and attracting not in classes:
                 classes.append(int(attracting))
