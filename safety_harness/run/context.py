@@ -8,19 +8,23 @@ only hub and no stage calls back into the run's evidence or into a stage it was 
 ``tests/test_stage_context.py`` checks that every stage reads only these members.
 """
 
-from pathlib import Path
-from typing import Protocol
+from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
-from safety_harness.core.progress import Progress
-from safety_harness.ingest import Ingest
-from safety_harness.ingest.groups import Groups
-from safety_harness.model_under_test import LoadedModel
-from safety_harness.plan.plan import RunOptions, RunPlan
-from safety_harness.plan.requirements import Condition
-from safety_harness.run.prediction_cache import PredictionCache
-from safety_harness.run.predictions import Predictions
+if TYPE_CHECKING:  # for the annotations only: a stage's code (its cache key) is what it runs, not these
+    from pathlib import Path
+
+    import numpy as np
+
+    from safety_harness.core.progress import Progress
+    from safety_harness.ingest import Ingest
+    from safety_harness.ingest.groups import Groups
+    from safety_harness.model_under_test import LoadedModel
+    from safety_harness.plan.plan import RunOptions, RunPlan
+    from safety_harness.plan.requirements import Condition
+    from safety_harness.run.prediction_cache import PredictionCache
+    from safety_harness.run.predictions import Predictions
 
 
 class StageContext(Protocol):
