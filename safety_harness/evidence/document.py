@@ -89,6 +89,9 @@ class ModelCard(_Section):
     normalize: dict[str, list[float]] | None = Field(description="per-channel mean and std applied after the range; "
                                                                  "None: none")
     resize_library: str = Field(description="opencv or pil: which library resizes")
+    output_order: list[int] | None = Field(description="the class id of each of the model's outputs, in output order "
+                                                       "(the outputs are put in class id order); None: output i is "
+                                                       "class i")
 
 
 class SafetyChecks(_Section):
