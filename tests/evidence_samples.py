@@ -31,7 +31,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
 
     def preprocessing_variant(p_value, clearly_better):
         return {"channels": text("variant_channels"), "gray": text("variant_gray"), "steps": [text("variant_step")],
-                "range": [0.0, 255.0], "accuracy": 0.5, "mean_confidence": 0.9,
+                "range": [0.0, 255.0], "output_order": [0], "accuracy": 0.5, "mean_confidence": 0.9,
                 "class_entropy": 0.8, "p_value": p_value, "clearly_better": clearly_better, "unusable": None}
 
     evidence = {
