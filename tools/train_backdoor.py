@@ -1,4 +1,4 @@
-"""Train the trigger scan's calibration set: clean twins and models with a planted backdoor.
+r"""Train the trigger scan's calibration set: clean twins and models with a planted backdoor.
 
     python tools/train_backdoor.py --output-dir DIR     # 2-8 minutes a model on 2 shared cores
     python tools/train_backdoor.py --output-dir DIR --models clean_seed0 patch2_class33 \
