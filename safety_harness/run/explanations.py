@@ -82,11 +82,30 @@ class Heatmaps:
 
 
 @dataclass(frozen=True)
+class AveragedMaps:
+    """Explained images of one group (a class's recognised signs, a SpRAy cluster of training images): their mean
+    image, their mean relevance map (:func:`~safety_harness.metrics.relevance.mean_relevance_map`) and the first
+    of them as examples, with their files' names."""
+
+    mean_image: np.ndarray
+    mean_map: np.ndarray
+    example_images: np.ndarray
+    example_maps: np.ndarray
+    example_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, images: np.ndarray, maps: np.ndarray, example_names) -> "AveragedMaps":
+        """The group of ``images`` with their ``maps``; its first ``len(example_names)`` are the examples."""
+        shown = len(example_names)
+        return cls(np.rint(images.mean(axis=0)).astype(np.uint8), mean_relevance_map(maps), images[:shown],
+                   maps[:shown], tuple(example_names))
+
+
+@dataclass(frozen=True)
 class ClassView:
     """Where the model looks on one class; without maps (``explainer`` None) ``reason`` says why.
 
-    ``mean_image`` and ``mean_map`` are over the ``averaged`` signs; ``example_images`` and
-    ``example_maps`` are the first :data:`CLASS_VIEW_EXAMPLES` of them, ``example_names`` their files.
+    ``maps`` are over the ``averaged`` signs, with the first :data:`CLASS_VIEW_EXAMPLES` of them as examples.
     """
 
     class_id: int
@@ -97,16 +116,13 @@ class ClassView:
     sanity_passed: bool = False
     median_mass_in_box: float | None = None
     reason: str | None = None
-    mean_image: np.ndarray | None = None
-    mean_map: np.ndarray | None = None
-    example_images: np.ndarray | None = None
-    example_maps: np.ndarray | None = None
-    example_names: tuple[str, ...] = ()
+    maps: AveragedMaps | None = None
 
     def to_dict(self) -> dict:
         return {"class": self.class_id, "class_name": self.class_name, "recognised": self.recognised,
                 "averaged": self.averaged, "explainer": self.explainer, "sanity_passed": self.sanity_passed,
-                "median_mass_in_box": self.median_mass_in_box, "examples": list(self.example_names),
+                "median_mass_in_box": self.median_mass_in_box,
+                "examples": [] if self.maps is None else list(self.maps.example_names),
                 "reason": self.reason}
 
 
@@ -226,11 +242,12 @@ class ExplanationStage:
             class_ids=class_ids, code=MODEL_CODE)["maps"]
         return Heatmaps(maps, name, name == self.chosen)
 
-    def viewed_classes(self) -> list[int]:
+    def viewed_classes(self, results) -> list[int]:
         """The classes the report's per-class view shows: the stop sign (when the model has that class),
-        then every class a requirement that blocks the release names as attracting, in the order judged."""
+        then every class a requirement that blocks the release names as attracting, in the order judged
+        (``results``: the run's recorded results)."""
         classes = [STOP_SIGN] if STOP_SIGN < len(self._run.class_names) else []
-        for result in self._run.evidence.results:
+        for result in results:
             attracting = result.details.get("attracting_class")
             if result.verdict.blocks_release and attracting is not None and attracting not in classes:
                 classes.append(int(attracting))
@@ -258,10 +275,8 @@ class ExplanationStage:
         return view(averaged=int(positions.size), explainer=heatmaps.explainer,
                     sanity_passed=heatmaps.sanity_passed,
                     median_mass_in_box=None if in_box is None else float(np.median(in_box)),
-                    mean_image=np.rint(images.mean(axis=0)).astype(np.uint8),
-                    mean_map=mean_relevance_map(heatmaps.maps), example_images=images[:shown.size],
-                    example_maps=heatmaps.maps[:shown.size],
-                    example_names=tuple(clean.ingest.records[int(clean.indices[p])].path.name for p in shown))
+                    maps=AveragedMaps.of(images, heatmaps.maps,
+                                         [clean.ingest.records[int(clean.indices[p])].path.name for p in shown]))
 
     def to_dict(self, class_views=()) -> dict:
         """The self-check figures, with the figures of the per-class ``class_views`` the report shows."""

@@ -23,9 +23,9 @@ import numpy as np
 
 from safety_harness.explanations import EXPLAINERS, ExplainedModel
 from safety_harness.ingest import iter_image_batches
-from safety_harness.metrics.relevance import mean_relevance_map
 from safety_harness.metrics.spray import ConcentratingCluster, most_concentrating_cluster
 from safety_harness.model_under_test.inference import preprocess
+from safety_harness.run.explanations import AveragedMaps
 from safety_harness.run.stage_code import MODEL_CODE
 
 #: training images of a class explained and clustered (a seeded sample when there are more)
@@ -42,16 +42,12 @@ STAGE = "training-data relevance maps"
 @dataclass(frozen=True)
 class ClassClusters:
     """One class's SpRAy result: the images sampled and the most concentrating cluster (None: one cluster);
-    for the cluster, its mean image, mean map (:func:`mean_relevance_map`) and first :data:`EXAMPLES`."""
+    for the cluster, its averaged maps with its first :data:`EXAMPLES` images as examples."""
 
     class_id: int
     sampled: int
     cluster: ConcentratingCluster | None
-    mean_image: np.ndarray | None = None
-    mean_map: np.ndarray | None = None
-    example_images: np.ndarray | None = None
-    example_maps: np.ndarray | None = None
-    example_names: tuple[str, ...] = ()
+    maps: AveragedMaps | None = None
 
     def to_dict(self) -> dict:
         cluster = self.cluster
@@ -61,7 +57,7 @@ class ClassClusters:
                     "concentration_excess": round(cluster.excess, 6),
                     "cluster_median_top_mass": round(cluster.median_top_mass, 6),
                     "rest_median_top_mass": round(cluster.rest_median_top_mass, 6),
-                    "examples": list(self.example_names)})}
+                    "examples": list(self.maps.example_names)})}
 
 
 @dataclass(frozen=True)
@@ -162,6 +158,4 @@ class TrainingShortcutStage:
         names = tuple(str(path.relative_to(ingest.root)) if path.is_relative_to(ingest.root) else str(path)
                       for path in paths)
         return ClassClusters(class_id, int(positions.size), cluster,
-                             mean_image=np.rint(images[members].mean(axis=0)).astype(np.uint8),
-                             mean_map=mean_relevance_map(maps[members]), example_images=images[shown],
-                             example_maps=maps[shown], example_names=names)
+                             AveragedMaps.of(images[members], maps[members], names))
