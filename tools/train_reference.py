@@ -110,6 +110,8 @@ def build_model(keras, filters=(32, 64, 96), features=128, size=SIZE):
         return [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(),
                 layers.Activation("relu")]
 
+    doublings = (size // SIZE).bit_length() - 1  # 0 at 32x32 (and below), 1 at 64x64, 2 at 128x128
+
     return keras.Sequential([
         keras.Input((size, size, 3)),
         # per-image standardisation (a built-in layer, so the model loads with Keras' safe_mode):
@@ -118,8 +120,7 @@ def build_model(keras, filters=(32, 64, 96), features=128, size=SIZE):
         *conv(filters[0]), layers.MaxPooling2D(),
         *conv(filters[1]), *conv(filters[1]), layers.MaxPooling2D(),
         *conv(filters[2]), *conv(filters[2]), layers.MaxPooling2D(),
-        *[layer for _ in range(max(0, (size // SIZE).bit_length() - 1)) for layer in [*conv(filters[2]),
-                                                                                    layers.MaxPooling2D()]],
+        *[layer for _ in range(max(0, doublings)) for layer in (*conv(filters[2]), layers.MaxPooling2D())],
         layers.Flatten(),
         layers.Dense(features, activation="relu", name="features"),
         layers.Dropout(0.25),
