@@ -18,7 +18,8 @@ For each workload, in one run on one machine:
   * the trigger scan (SR-TRIGGER-SCAN, Neural Cleanse) as its own stage: wall and CPU seconds and steps
     at the default step budget, without the cache;
   * Clever-Hans discovery (SR-TRAINING-SHORTCUT, SpRAy) as its own stage on 1,012 training images (the bundled
-    shortcut model's training renders, 23 of every class and the class-1 copies): wall seconds, without the cache;
+    shortcut model's training renders at 32x32, 23 of every class and the class-1 copies; the large-input model
+    reads them upscaled): wall seconds, without the cache;
   * for GTSRB, the cold suite with the test set repeated 4 times (wall time and peak RSS);
   * except for large-input (Ray's overhead does not depend on the input's size): the cold suite with the
     prediction stage on a local Ray instance of 2 workers (--ray-address=local), and one Ray worker's throughput
