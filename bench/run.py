@@ -77,7 +77,7 @@ LARGE_MODEL_TRAINING = ("--input-size", str(LARGE_INPUT), "--per-class", "150", 
                         "--perturbed-share", "0.3", "--filters", "16", "32", "48", "--features", "64",
                         "--validation-per-class", "10")
 #: the rest of a suite run's wall time beside the stages bench/stage_timing.py times
-OUTSIDE_STAGES = "start: interpreter, imports, planning, collection"
+OUTSIDE_STAGES = "the rest: interpreter start, imports, planning, collection"
 
 
 def run_suite(options, cache_dir) -> dict:

@@ -9,7 +9,8 @@ The harness computes each stage once, when it is first read, so a stage's time i
   * one entry per requirement family (the test module, e.g. ``uncertainty``): its tests' own calls, the stages they
     start included (OOD detectors, MC dropout, explanations, counterexample search, the trigger scan, ...);
   * ``evidence and report``: the session-finish hooks (the evidence JSON, the HTML report).
-The rest of a run's wall time (interpreter start, imports, planning, collection) is what the bench's clock adds.
+The rest of a run's wall time (interpreter start, imports, planning, collection, the terminal summary) is what the
+bench's clock adds.
 Only public pytest hooks: the harness itself is not changed for the measurement.
 """
 
@@ -41,7 +42,7 @@ class StageTimes:
         self.path = path
         self.seconds = defaultdict(float)
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: around every other plugin's
     def pytest_collection_finish(self):
         started = time.perf_counter()
         try:
@@ -54,7 +55,7 @@ class StageTimes:
         family = Path(report.location[0]).stem.removeprefix("test_").replace("_", " ")
         self.seconds[PERTURBED if report.when == "setup" else family] += report.duration
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: around every other plugin's
     def pytest_sessionfinish(self):
         started = time.perf_counter()
         try:

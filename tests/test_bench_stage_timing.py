@@ -16,8 +16,12 @@ def test_setup_call_collection_and_session_end_each_land_in_their_stage(pytester
         def pytest_collection_finish(session):
             time.sleep({PAUSE})  # as the harness builds the run and predicts the clean ingest
 
+        @pytest.hookimpl(wrapper=True)
         def pytest_sessionfinish(session):
-            time.sleep({PAUSE})  # as the harness writes the evidence
+            time.sleep({PAUSE / 2})  # as the harness writes the evidence before pytest-html's page
+            outcome = yield
+            time.sleep({PAUSE / 2})  # and its report after
+            return outcome
 
         @pytest.fixture
         def predictions():
