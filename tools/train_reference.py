@@ -47,11 +47,15 @@ input:
 output: probabilities
 classes: gtsrb43
 training_data:
-  description: {images:,} renders by the bundled renderer at {size}-{double} px brought to {size}x{size}, augmented and
-    in part perturbed (tools/train_reference.py; hash over the training images and labels as trained on)
+{training_data}  hash: {sha256}
+"""
+#: the card's ``training_data`` for the renders every tool here trains on (``{size}``: the model's input side)
+RENDERED = f"""\
+  description: {{images:,}} renders by the bundled renderer at {{size}}-{{double}} px brought to {{size}}x{{size}},
+    augmented and in part perturbed (tools/train_reference.py; hash over the training images and labels as trained
+    on)
   provenance: generated
-  generator: {generator}
-  hash: {sha256}
+  generator: {GENERATOR}
 """
 
 
@@ -130,8 +134,8 @@ def build_model(keras, filters=(32, 64, 96), features=128, size=SIZE):
 
 def train(x_train, y_train, x_val, y_val, epochs: int, seed: int = 0, batch_size: int = 128, **network):
     """A fresh model (:func:`build_model` with ``network``) fitted deterministically (``seed``, TensorFlow op
-    determinism): Adam at 1e-3, halved every 4 epochs, batches of ``batch_size``. Returns the uncompiled model to
-    save and the fit history."""
+    determinism): Adam at 1e-3, halved every 4 epochs, batches of ``batch_size``. ``x_val`` and ``y_val`` are
+    only reported per epoch (None: no validation set). Returns the uncompiled model to save and the fit history."""
     tf = tf_runtime.tensorflow()
     keras = tf_runtime.keras()
     keras.utils.set_random_seed(seed)
@@ -140,7 +144,8 @@ def train(x_train, y_train, x_val, y_val, epochs: int, seed: int = 0, batch_size
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 1e-3 * (0.5 ** (epoch // 4)))
-    history = model.fit(x_train / np.float32(255), y_train, validation_data=(x_val / np.float32(255), y_val),
+    validation = None if x_val is None else (x_val / np.float32(255), y_val)
+    history = model.fit(x_train / np.float32(255), y_train, validation_data=validation,
                         epochs=epochs, batch_size=batch_size, callbacks=[schedule], verbose=2, shuffle=True)
     # a fresh build without the optimizer (clone_model keeps it): its state would triple the
     # saved file and is not needed to evaluate
@@ -156,13 +161,15 @@ def training_data_sha256(images: np.ndarray, labels: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def save_with_card(model, output: Path, images: np.ndarray, labels: np.ndarray) -> None:
+def save_with_card(model, output: Path, images: np.ndarray, labels: np.ndarray, training_data: str = RENDERED) -> None:
     """``output`` (uncompiled, Keras 3) and its card beside it (same name, ``.yaml``), naming the training
-    data (``images``, ``labels``) the model was fitted on."""
+    data (``images``, ``labels``) the model was fitted on: ``training_data`` is the card's description and
+    provenance (YAML indented by two, ``{images}`` the number of images; default: the bundled renders)."""
     model.save(output)
     size = images.shape[1]
-    output.with_suffix(".yaml").write_text(CARD.format(size=size, double=2 * size, images=len(images),
-                                                       generator=GENERATOR, sha256=training_data_sha256(images, labels)))
+    output.with_suffix(".yaml").write_text(CARD.format(
+        size=size, training_data=training_data.format(images=len(images), size=size, double=2 * size),
+        sha256=training_data_sha256(images, labels)))
 
 
 def main():

@@ -25,7 +25,8 @@ from safety_harness.explanations import EXPLAINERS, ExplainedModel
 from safety_harness.ingest import iter_image_batches
 from safety_harness.metrics.spray import ConcentratingCluster, most_concentrating_cluster
 from safety_harness.model_under_test.inference import preprocess
-from safety_harness.run.explanations import AveragedMaps
+from safety_harness.run.context import StageContext
+from safety_harness.run.explanations import AveragedMaps, ExplanationStage
 from safety_harness.run.stage_code import MODEL_CODE
 
 #: training images of a class explained and clustered (a seeded sample when there are more)
@@ -76,25 +77,27 @@ class TrainingShortcuts:
 class TrainingShortcutStage:
     """SpRAy over the run's ``--training-data``, computed on first use (its maps read from the cache)."""
 
-    def __init__(self, run):
-        self._run = run
+    def __init__(self, context: StageContext, explanations: ExplanationStage):
+        self._context = context
+        #: the explanation stage whose self-checks choose the explainer
+        self._explanations = explanations
 
     @property
     def applicable(self) -> bool:
-        return self._run.training_data_ingest is not None
+        return self._context.training_data_ingest is not None
 
     @property
     def _passed(self) -> set[str]:
-        return {figures.name for figures in self._run.explanations.figures if figures.passed}
+        return {figures.name for figures in self._explanations.figures if figures.passed}
 
     @property
     def explainer(self) -> str | None:
         """LRP when it passed its self-checks, else the run's heatmap explainer (None when none applies)."""
-        return PREFERRED_EXPLAINER if PREFERRED_EXPLAINER in self._passed else self._run.explanations.heatmap_explainer
+        return PREFERRED_EXPLAINER if PREFERRED_EXPLAINER in self._passed else self._explanations.heatmap_explainer
 
     def _sample(self, ingest) -> dict[int, np.ndarray]:
         """Per class, the positions in the training data of its seeded sample, in record order."""
-        seed, labels = self._run.options.seed, ingest.labels
+        seed, labels = self._context.options.seed, ingest.labels
         sample = {}
         for class_id in np.unique(labels[labels >= 0]):
             members = np.flatnonzero(labels == class_id)
@@ -104,11 +107,11 @@ class TrainingShortcutStage:
 
     @functools.cached_property
     def result(self) -> TrainingShortcuts:
-        run = self._run
+        run = self._context
         ingest, card, name = run.training_data_ingest, run.model.card, self.explainer
         started = time.perf_counter()
         if name is None:
-            reason = run.explanations.model_wide_reason or "no explainer applies to this model"
+            reason = self._explanations.model_wide_reason or "no explainer applies to this model"
             return TrainingShortcuts(None, False, (), {}, 0, 0.0, reason)
         sample = self._sample(ingest)
         positions = np.concatenate(list(sample.values())) if sample else np.zeros(0, np.int64)
@@ -132,7 +135,7 @@ class TrainingShortcutStage:
     def _maps(self, ingest, positions, name) -> dict:
         """The sampled training images that decode (at the model's input size), their maps, explained for their
         class, and their positions; batch by batch."""
-        run, card = self._run, self._run.model.card
+        run, card = self._context, self._context.model.card
         model = ExplainedModel(run.model.network, run.model.loader, card.output)
         decoded, images, maps = [], [], []
         for batch in iter_image_batches(ingest, card.size, card.interpolation, run.options.batch_size, positions,
