@@ -366,12 +366,12 @@ def main():
             str(model), card, ingest, reference, args.skip_4x, ray=False)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{'workload':10} {'cold s':>8} {'warm s':>8} {'floor s':>8} {'cold/floor':>10} {'w/o scan':>8} "
+    print(f"{'workload':11} {'cold s':>8} {'warm s':>8} {'floor s':>8} {'cold/floor':>10} {'w/o scan':>8} "
           f"{'warm/cold':>9} {'peak MiB':>9} {'4x MiB':>7} {'ray s':>7}")
     for name, f in results["workloads"].items():
         base = f["raw_inference_seconds"] + f["perturbation_seconds"]
         ray_seconds = f"{f['ray_local_cold']['seconds']:7.1f}" if "ray_local_cold" in f else f"{'-':>7}"
-        print(f"{name:10} {f['cold']['seconds']:8.1f} {f['warm']['seconds']:8.1f} {base:8.1f} "
+        print(f"{name:11} {f['cold']['seconds']:8.1f} {f['warm']['seconds']:8.1f} {base:8.1f} "
               f"{f['cold_over_floor']:10.2f} {f['cold_without_trigger_scan_over_floor']:8.2f} "
               f"{f['warm_over_cold']:9.3f} {f['cold']['peak_rss_mib']:9} "
               f"{f.get('cold_4x', {}).get('peak_rss_mib', '-'):>7} {ray_seconds}")
