@@ -14,7 +14,7 @@ from pathlib import Path
 from safety_harness.backdoor.neural_cleanse import DEFAULT_STEPS as DEFAULT_TRIGGER_SCAN_STEPS
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.provenance import Generated
-from safety_harness.families.registry import family_of
+from safety_harness.families.bundled import family_of
 from safety_harness.ingest.reader import MAX_IMAGE_PIXELS
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.model_under_test import resolve_card

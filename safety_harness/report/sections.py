@@ -22,7 +22,7 @@ from safety_harness.evidence.document import (
 )
 from safety_harness.evidence.results import samples_needed_text
 from safety_harness.evidence.safety_case import requirement_anchor
-from safety_harness.families.registry import METRICS, family_of
+from safety_harness.families.bundled import METRICS, family_of
 from safety_harness.plan.conditions import CLEAN, SEVERITIES, Condition
 from safety_harness.report.bundle import Bundle
 from safety_harness.report.charts import line_chart_svg
