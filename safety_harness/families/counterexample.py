@@ -41,7 +41,6 @@ def judge(case, run, search) -> RequirementResult:
     )
 
 
-
 COUNTEREXAMPLE = register(MetricFamily(
     CounterexampleRequirement,
     {"counterexample": MetricSpec("required", conditions="clean", binomial=False,

@@ -76,7 +76,6 @@ def judge(case, run, shortcuts) -> RequirementResult:
                                                           "as independent"})
 
 
-
 TRAINING_SHORTCUT = register(MetricFamily(
     ShortcutClusterRequirement,
     {"shortcut_cluster": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False,
