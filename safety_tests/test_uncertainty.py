@@ -23,13 +23,13 @@ def calibration_statistic(requirement_case):
 
 @pytest.mark.requirement_metric("ece")
 def test_expected_calibration_error_ceiling(requirement_case, predictions, evidence):
-    result = evidence.judge_statistic(calibration_statistic(requirement_case), predictions)
+    result = evidence.judge(calibration_statistic(requirement_case), predictions)
     assert result.verdict is Verdict.PASS, result.message
 
 
 @pytest.mark.requirement_metric("mce")
 def test_maximum_calibration_error_ceiling(requirement_case, predictions, evidence):
-    result = evidence.judge_statistic(calibration_statistic(requirement_case), predictions)
+    result = evidence.judge(calibration_statistic(requirement_case), predictions)
     assert result.verdict is Verdict.PASS, result.message
 
 
