@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_mode
 from safety_harness.core.errors import HarnessInputError, shown
 from safety_harness.core.safe_yaml import load_yaml
 from safety_harness.families.bundled import FAMILIES, METRICS, family_of
-from safety_harness.families.ood import GIVEN_OOD_SETS
 from safety_harness.families.registry import MetricFamily, MetricSpec, on_registration, register
 from safety_harness.families.schema import (
     STRICT,
@@ -32,6 +31,7 @@ from safety_harness.families.schema import (
     Independence,
     ThresholdedEntry,
 )
+from safety_harness.ood import GIVEN_OOD_SETS
 from safety_harness.plan.conditions import CLEAN, Condition
 
 __all__ = ["CLEAN", "GIVEN_OOD_SETS", "METRICS", "Condition", "Direction", "MetricSpec", "Requirement",
