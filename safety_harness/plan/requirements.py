@@ -88,8 +88,10 @@ def register_metric_family(metric: str, *, parameters: dict | None = None, class
     describes for ``--plan``; ``needs_labels``: not applicable on an unlabelled ingest; ``conditions``: ``any``,
     ``perturbed`` (only perturbed conditions) or ``clean``.
 
-    Registering the same family again with the same declaration does nothing (a conftest.py imported twice);
-    a bundled metric's name or another declaration of a registered one is refused with ``ValueError``.
+    The family is registered as a :class:`~safety_harness.families.registry.MetricFamily` beside the bundled ones
+    (safety_harness/families), whose schema is ``ThresholdedEntry`` with ``parameters``. Registering the same
+    family again with the same declaration does nothing (a conftest.py imported twice); a bundled metric's name
+    or another declaration of a registered one is refused with ``ValueError``.
     """
     if not (isinstance(metric, str) and metric.isidentifier()):
         raise ValueError(f"a metric family's name is a Python identifier, not {shown(metric)}")
