@@ -17,6 +17,7 @@ from safety_harness.ingest import iter_image_batches
 from safety_harness.ingest.groups import Groups
 from safety_harness.ingest.similarity_groups import THUMBNAIL_SIZE, near_duplicate_pairs
 from safety_harness.metrics.classification import Proportion
+from safety_harness.run.context import StageContext
 
 #: leaking pairs listed in the evidence, most similar first (the count says how many there are in all)
 LISTED_PAIRS = 200
@@ -55,16 +56,16 @@ def _file_name(ingest, position: int) -> str:
 class DataIndependenceStage:
     """Near-duplicates of the run's ingest in its reference and training data, found on first use."""
 
-    def __init__(self, run):
-        self._run = run
+    def __init__(self, context: StageContext):
+        self._context = context
 
     @property
     def applicable(self) -> bool:
-        return self._run.reference_ingest is not None or self._run.training_data_ingest is not None
+        return self._context.reference_ingest is not None or self._context.training_data_ingest is not None
 
     @functools.cached_property
     def leakage(self) -> Leakage:
-        run = self._run
+        run = self._context
         positions, images = _decoded(run.ingest)
         labels = run.ingest.labels[positions]
         groups = run.groups(run.ingest)
