@@ -2,7 +2,7 @@
 class taken for critical other classes, and what a perturbation changes against clean (flips, accuracy lost).
 
 Each is a rate, judged by the recorder's ``judge_rate`` on its exact one-sided bound over the groups of
-dependent images (safety_harness/families/rates.py); the rates are computed by safety_harness/metrics/classification.py
+dependent images (safety_harness/families/judging.py); the rates are computed by safety_harness/metrics/classification.py
 in the safety tests of safety_tests/test_classification.py and safety_tests/test_robustness.py.
 """
 

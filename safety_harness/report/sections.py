@@ -333,8 +333,9 @@ def unjudged_severities(document: EvidenceDocument) -> dict[str, list[int]]:
 
 
 def _clean_reference(document: EvidenceDocument, result: RequirementEvidence):
-    """The same metric on clean images: a comparison metric is 0 there by definition."""
-    if result.metric in ("flip_rate", "accuracy_drop"):
+    """The same metric on clean images: a comparison of a perturbed condition with clean (a metric its family
+    judges on perturbed conditions only) is 0 there by definition."""
+    if result.metric in METRICS and METRICS[result.metric].conditions == "perturbed":
         return 0.0
     for r in document.requirements:
         if r.condition == str(CLEAN) and r.metric == result.metric and r.class_id == result.class_id and r.value is not None:
