@@ -8,28 +8,30 @@ only hub and no stage calls back into the run's evidence or into a stage it was 
 ``tests/test_stage_context.py`` checks that every stage reads only these members.
 """
 
-from pathlib import Path
+from __future__ import annotations
+
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # for the annotations only: a stage's code (its cache key) is what it runs, not these
+    from pathlib import Path
 
-from safety_harness.core.progress import Progress
-from safety_harness.ingest import Ingest
-from safety_harness.ingest.groups import Groups
-from safety_harness.model_under_test import LoadedModel
-from safety_harness.plan.conditions import Condition
-from safety_harness.run.prediction_cache import PredictionCache
-from safety_harness.run.predictions import Predictions
+    import numpy as np
 
-if TYPE_CHECKING:  # the plan reads the metric families, whose judges read the stages' results
+    from safety_harness.core.progress import Progress
+    from safety_harness.ingest import Ingest
+    from safety_harness.ingest.groups import Groups
+    from safety_harness.model_under_test import LoadedModel
     from safety_harness.plan.plan import RunOptions, RunPlan
+    from safety_harness.plan.requirements import Condition
+    from safety_harness.run.prediction_cache import PredictionCache
+    from safety_harness.run.predictions import Predictions
 
 
 class StageContext(Protocol):
     """The members of a run (``safety_harness.run.run.SafetyRun``) a stage reads."""
 
-    options: "RunOptions"
-    plan: "RunPlan"
+    options: RunOptions
+    plan: RunPlan
     #: the admitted model under test (a single model or an ensemble), its card checked
     model: LoadedModel
     class_names: tuple[str, ...]
