@@ -52,14 +52,14 @@ from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest
 from safety_harness.model_under_test import load_model  # noqa: E402
 from safety_harness.model_under_test.reference import BUNDLED_MODEL  # noqa: E402
 from safety_harness.perturbations import get_perturbation, perturb_batch  # noqa: E402
-from safety_harness.plan.plan import (  # noqa: E402
-    ATTRACTION_STICKERS,  # noqa: E402
-    RunOptions,
-    plan_run,
-)
+from safety_harness.plan.plan import RunOptions, plan_run  # noqa: E402
 from safety_harness.plan.requirements import CLEAN, Condition  # noqa: E402
 from safety_harness.run.run import SafetyRun  # noqa: E402
-from safety_harness.run.sticker_attraction import IMAGES_PER_FAMILY, PLACEMENT_SEVERITIES  # noqa: E402
+from safety_harness.run.sticker_attraction import (  # noqa: E402
+    ATTRACTION_STICKERS,
+    IMAGES_PER_FAMILY,
+    PLACEMENT_SEVERITIES,
+)
 from safety_harness.run.uncertainty import OOD_SET_SIZE  # noqa: E402
 from safety_harness.synthetic import default_ingest  # noqa: E402
 from safety_harness.synthetic.default_ingest import ensure_default_ingest, ensure_default_reference  # noqa: E402
