@@ -13,6 +13,7 @@ input:
   layout: NCHW          # NHWC | NCHW, for a .tflite or .onnx model; default: detected from its input shape
 output: probabilities   # probabilities | logits
 classes: gtsrb43        # the 43 GTSRB classes in ClassId order, or a list of class names
+output_order: class_id  # class_id | sorted_as_text (ids sorted as text: 0, 1, 10, 11, ...) | [class id of each output]
 training_data:          # optional: what the model was trained on (the evidence and the report name it)
   description: 39,209 GTSRB training images, all tracks
   provenance: real      # real | generated
@@ -55,6 +56,10 @@ RESIZE_LIBRARIES = ("opencv", "pil")
 OUTPUTS = ("probabilities", "logits")
 #: input axis orders of a deployed model (TFLite, ONNX): channels last or first
 LAYOUTS = ("NHWC", "NCHW")
+#: the model's outputs in class id order, or in the order of the class ids sorted as text (0, 1, 10, 11, ..., 19, 2,
+#: 20, ...), as Keras' ``flow_from_directory`` and ``image_dataset_from_directory`` and torchvision's ``ImageFolder``
+#: order class folders named by class id
+OUTPUT_ORDERS = ("class_id", "sorted_as_text")
 _CARD_FIX = "See README.md, 'Model card', for the schema."
 
 
@@ -151,6 +156,8 @@ class ModelCard:
     #: per-channel ``(mean, std)`` applied after the range: ``(x - mean) / std``; None: none
     normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     resize_library: str = "opencv"
+    #: the class id of each of the model's outputs, in output order; None: output i is class i
+    output_order: tuple[int, ...] | None = None
 
     @property
     def num_channels(self) -> int:
@@ -195,10 +202,11 @@ class ModelCard:
         return {"gray": self.gray, "steps": [step.to_card() for step in self.steps],
                 "normalize": None if self.normalize is None else {"mean": list(self.normalize[0]),
                                                                   "std": list(self.normalize[1])},
-                "resize_library": self.resize_library}
+                "resize_library": self.resize_library,
+                "output_order": None if self.output_order is None else list(self.output_order)}
 
 
-_LATER_DEFAULTS = {"gray": "mean", "steps": [], "normalize": None, "resize_library": "opencv"}
+_LATER_DEFAULTS = {"gray": "mean", "steps": [], "normalize": None, "resize_library": "opencv", "output_order": None}
 
 
 def default_card_path(model_path: Path) -> Path:
@@ -231,6 +239,26 @@ def _classes(value):
     if value == "gtsrb43" or (isinstance(value, list) and value and all(isinstance(c, str) and c for c in value)):
         return value
     raise ValueError(f"must be 'gtsrb43' or a non-empty list of class names, got {shown(value)}")
+
+
+def _output_order(value):
+    if value in OUTPUT_ORDERS or (isinstance(value, list) and value
+                                  and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        return value
+    raise ValueError(f"must be {' or '.join(OUTPUT_ORDERS)}, or a list of the class id of each output, "
+                     f"got {shown(value)}")
+
+
+def resolved_output_order(value, num_classes: int) -> tuple[int, ...] | None:
+    """The class id of each output as a card's ``output_order`` says (None: class id order); ``ValueError`` for a
+    list that is not an order of the class ids ``0 .. num_classes - 1``."""
+    if value == "class_id":
+        return None
+    order = sorted(range(num_classes), key=str) if value == "sorted_as_text" else list(value)
+    if sorted(order) != list(range(num_classes)):
+        raise ValueError(f"must list each class id 0..{num_classes - 1} once (the card has {num_classes} classes), "
+                         f"got {shown(value)}")
+    return None if order == list(range(num_classes)) else tuple(order)
 
 
 def _steps(value):
@@ -318,6 +346,7 @@ class _Card(BaseModel):
     input: _Input | None = None
     output: Annotated[str, _one_of(OUTPUTS)] | None = None
     classes: Annotated[str | list, PlainValidator(_classes)] | None = None
+    output_order: Annotated[str | list, PlainValidator(_output_order)] | None = None
     training_data: _TrainingData | None = None
     intended_use: _Text | None = None
     out_of_scope_uses: list[_Text] | None = None
@@ -359,6 +388,11 @@ def parse_card(path: Path) -> ModelCard:
               "pixel_range": None if inputs.range is None else tuple(float(v) for v in inputs.range)}
     if isinstance(card.classes, list):
         values |= {"class_names": tuple(card.classes), "classes_spec": f"list of {len(card.classes)} names"}
+    if card.output_order is not None:
+        try:
+            values["output_order"] = resolved_output_order(card.output_order, len(values.get("class_names", CLASS_NAMES)))
+        except ValueError as error:
+            raise HarnessInputError(f"Model card {path}: output_order {error}", _CARD_FIX) from None
     if card.training_data is not None:
         trained = card.training_data
         values["training_data"] = TrainingData(trained.description, trained.provenance, trained.hash,

@@ -231,6 +231,9 @@ class LoadedModel:
     @property
     def gradients_unavailable_reason(self) -> str | None:
         """Why the explainers, the trigger scan and MC dropout cannot reach into the model (None: they can)."""
+        if self.forward.gradients_unavailable_reason is None and self.card.output_order is not None:
+            return ("its card's output_order reorders the model's outputs into class id order, which the explainers, "
+                    "the trigger scan and MC dropout, run on the network itself, do not follow")
         return self.forward.gradients_unavailable_reason
 
     @property
@@ -249,10 +252,13 @@ class LoadedModel:
         return not isinstance(self.forward, DeferredForward) or self.forward.loaded
 
     def predict(self, images: np.ndarray) -> ModelOutputs:
-        """One batched forward pass on uint8 RGB images already at the card's size. The rows of a quantised softmax
-        (a TFLite model's integer output) are renormalised to sum to 1 after dequantisation."""
+        """One batched forward pass on uint8 RGB images already at the card's size, its outputs in class id order
+        (the card's ``output_order``). The rows of a quantised softmax (a TFLite model's integer output) are
+        renormalised to sum to 1 after dequantisation."""
         raw, features = self.forward(preprocess(images, self.card))
         raw = raw.astype(np.float32, copy=False)
+        if self.card.output_order is not None:
+            raw = raw[:, np.argsort(self.card.output_order)]  # column c: the output whose class id is c
         bad_rows = ~np.isfinite(raw).all(axis=1)
         if bad_rows.any():
             raise HarnessInputError(

@@ -8,7 +8,10 @@ on one batch of the ingest with the alternatives real repositories get wrong: ch
 ranges [0, 1], [0, 255] and [-1, 1] and with histogram equalisation on and off (a card without histogram
 steps tries OpenCV's ``equalizeHist``; one with steps tries none). A model fed the wrong gray or
 equalisation loses accuracy without collapsing (a GTSRB model trained on equalised luma: 0.95 fed so,
-0.86 fed the mean without equalisation), which only a comparison like this one shows.
+0.86 fed the mean without equalisation), which only a comparison like this one shows. With labels, the
+card's outputs are also read in the other class order (:func:`other_output_order`): a model trained on
+class folders ``0 ... 42`` sorted as text, read in class id order, collapses (a real one: 0.06 accuracy
+against 0.94).
 
 Rule, with labels: an alternative is *clearly better* when its accuracy exceeds the card's by at
 least :data:`MIN_ACCURACY_GAIN` and an exact one-sided McNemar test on the same images (the images
@@ -30,7 +33,13 @@ import numpy as np
 from scipy.stats import binomtest, wilcoxon
 
 from safety_harness.core.errors import HarnessInputError
-from safety_harness.model_under_test.card import EQUALIZE_HIST, GRAY_WEIGHTS, Equalisation, ModelCard
+from safety_harness.model_under_test.card import (
+    EQUALIZE_HIST,
+    GRAY_WEIGHTS,
+    Equalisation,
+    ModelCard,
+    resolved_output_order,
+)
 from safety_harness.model_under_test.inference import LoadedModel
 
 SAMPLE_SIZE = 512
@@ -60,7 +69,16 @@ def _card_lines(card: ModelCard) -> dict[str, str]:
         lines["gray"] = f"gray: {card.gray}"
     if card.steps:
         lines["steps"] = f"steps: {_flow([step.to_card() for step in card.steps])}"
-    return lines | {"range": f"range: [{lo:g}, {hi:g}]"}
+    lines["range"] = f"range: [{lo:g}, {hi:g}]"
+    if card.output_order is not None:
+        lines["output_order"] = f"output_order: {_order_text(card)}"
+    return lines
+
+
+def _order_text(card: ModelCard) -> str:
+    """The card's ``output_order`` as a card writes it: ``sorted_as_text`` when it is that order, else the list."""
+    sorted_as_text = resolved_output_order("sorted_as_text", len(card.class_names))
+    return "sorted_as_text" if card.output_order == sorted_as_text else _flow(list(card.output_order))
 
 
 def _flow(value) -> str:
@@ -90,6 +108,15 @@ def card_variants(card: ModelCard) -> tuple[ModelCard, ...]:
     return tuple(variant for variant in variants if variant != card)
 
 
+def other_output_order(card: ModelCard) -> ModelCard | None:
+    """``card`` with its outputs read in the other class order: class id order for a card that reorders them, else
+    the class ids sorted as text; None when that is no other order (fewer than 11 classes)."""
+    if card.output_order is not None:
+        return replace(card, output_order=None)
+    order = resolved_output_order("sorted_as_text", len(card.class_names))
+    return None if order is None else replace(card, output_order=order)
+
+
 def class_entropy(predicted: np.ndarray, num_classes: int) -> float:
     """Entropy of the predicted-class histogram over ``ln(num_classes)``: 0 when one class is predicted, 1 uniform."""
     shares = np.bincount(predicted, minlength=num_classes) / len(predicted)
@@ -112,16 +139,21 @@ class VariantFigures:
 
     def to_dict(self) -> dict:
         lo, hi = self.card.pixel_range
+        order = self.card.output_order
         return {"channels": self.card.channels, "gray": self.card.gray,
-                "steps": [step.to_card() for step in self.card.steps], "range": [lo, hi], "accuracy": self.accuracy,
+                "steps": [step.to_card() for step in self.card.steps], "range": [lo, hi],
+                "output_order": None if order is None else list(order), "accuracy": self.accuracy,
                 "mean_confidence": self.mean_confidence, "class_entropy": self.class_entropy,
                 "p_value": self.p_value, "clearly_better": self.clearly_better, "unusable": self.unusable}
 
     @classmethod
     def from_dict(cls, figures: dict, card: ModelCard) -> "VariantFigures":
-        """The figures :meth:`to_dict` gave, for ``card`` fed with their channel order, gray, steps and range."""
+        """The figures :meth:`to_dict` gave, for ``card`` fed with their channel order, gray, steps and range, its
+        outputs read in their class order."""
+        order = figures["output_order"]
         variant = replace(card, channels=figures["channels"], gray=figures["gray"], pixel_range=tuple(figures["range"]),
-                          steps=tuple(Equalisation.from_card(step) for step in figures["steps"]))
+                          steps=tuple(Equalisation.from_card(step) for step in figures["steps"]),
+                          output_order=None if order is None else tuple(order))
         return cls(variant, **{name: figures[name] for name in
                                ("accuracy", "mean_confidence", "class_entropy", "p_value", "clearly_better", "unusable")})
 
@@ -200,8 +232,9 @@ def _compared(alternative: VariantFigures, card: VariantFigures, probabilities: 
 
 def compare_preprocessing(predict: Predict, card: ModelCard, images: np.ndarray,
                           labels: np.ndarray | None) -> PreprocessingCheck:
-    """The card's preprocessing against :func:`card_variants` on ``images`` (uint8 RGB at the card's size), by
-    the module's rule; ``labels`` (ClassIds of ``images``) None for an unlabelled sample.
+    """The card's preprocessing against :func:`card_variants` (and, with ``labels``, :func:`other_output_order`) on
+    ``images`` (uint8 RGB at the card's size), by the module's rule; ``labels`` (ClassIds of ``images``) None for
+    an unlabelled sample, whose class histogram and confidences no class order changes.
 
     One forward pass per variant, deterministic for a given model and sample. A variant the model gives no
     valid output for (:class:`HarnessInputError`, e.g. overflow) is recorded as unusable; the card's own
@@ -214,7 +247,8 @@ def compare_preprocessing(predict: Predict, card: ModelCard, images: np.ndarray,
     card_probabilities = predict(images, card)
     card_figures = _figures(card, card_probabilities, labels)
     alternatives = []
-    for variant in card_variants(card):
+    reordered = None if labels is None else other_output_order(card)
+    for variant in (*card_variants(card), *(() if reordered is None else (reordered,))):
         try:
             probabilities = predict(images, variant)
         except HarnessInputError as error:
@@ -247,8 +281,9 @@ def apply_check(model: LoadedModel, check: PreprocessingCheck) -> LoadedModel:
             f"Model card {model.card_path} looks wrong: with {setting(best.card)} the model does clearly better than "
             f"with the card's {setting(model.card)}. {evidence}",
             f"Set {_changes(model.card, best.card)} in {model.card_path} if the model's training code feeds it so "
-            "(read it to be sure); a model fed the wrong channel order or range fails every requirement for that "
-            "reason alone, and one fed the wrong gray or equalisation loses accuracy on every requirement.")
+            "(read it to be sure); a model fed the wrong channel order or range, or read in the wrong class order, "
+            "fails every requirement for that reason alone, and one fed the wrong gray or equalisation loses "
+            "accuracy on every requirement.")
     warning = (f"NO MODEL CARD: the assumed {setting(model.card)} is clearly worse than {setting(best.card)}, "
                f"which the run USES instead (preprocessing check, {check.rule}). Provide a card with --model-card.")
     return replace(model, card=best.card, load_warnings=(*model.load_warnings, warning))
@@ -263,6 +298,6 @@ def _changed_lines(card: ModelCard, better: ModelCard) -> list[str]:
     """The lines of ``better`` that differ from ``card``'s; a setting ``better`` leaves at its default is written
     out (``gray: mean``, ``steps: []``)."""
     lines, better_lines = _card_lines(card), _card_lines(better)
-    defaults = {"gray": "gray: mean", "steps": "steps: []"}
+    defaults = {"gray": "gray: mean", "steps": "steps: []", "output_order": "output_order: class_id"}
     return [better_lines.get(key, defaults.get(key)) for key in dict.fromkeys((*lines, *better_lines))
             if better_lines.get(key) != lines.get(key)]

@@ -31,7 +31,7 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
 
     def preprocessing_variant(p_value, clearly_better):
         return {"channels": text("variant_channels"), "gray": text("variant_gray"), "steps": [text("variant_step")],
-                "range": [0.0, 255.0], "accuracy": 0.5, "mean_confidence": 0.9,
+                "range": [0.0, 255.0], "output_order": [0], "accuracy": 0.5, "mean_confidence": 0.9,
                 "class_entropy": 0.8, "p_value": p_value, "clearly_better": clearly_better, "unusable": None}
 
     evidence = {
@@ -49,7 +49,8 @@ def sample_evidence(text: Callable[[str], str] = str) -> dict:
             "card": {"size": [32, 32], "channels": text("channels"), "range": [0.0, 1.0], "resize": text("resize"),
                      "output": text("output"), "classes": [text("card_class")], "class_names": [text("card_class")],
                      "layout": text("card_layout"), "gray": text("gray"), "steps": [text("step")],
-                     "normalize": {"mean": [0.5], "std": [0.25]}, "resize_library": text("resize_library")},
+                     "normalize": {"mean": [0.5], "std": [0.25]}, "resize_library": text("resize_library"),
+                     "output_order": [0]},
             "intended_use": {"intended_use": text("intended_use"), "out_of_scope_uses": [text("out_of_scope_use")],
                              "caveats": []},
             "load_warnings": [text("load_warning")],

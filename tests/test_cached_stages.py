@@ -64,7 +64,7 @@ def test_image_detector_scores_are_cached_and_a_warm_run_builds_no_network(tmp_p
     noise = np.random.default_rng(0).integers(0, 256, (50, 16, 16, 3), dtype=np.uint8)
     inputs = DetectorInputs(np.ones((50, 1)), images=noise)
     cold_run = detector_run(tmp_path)
-    cold = UncertaintyContext(cold_run)
+    cold = UncertaintyContext(cold_run, mc_dropout=None, given_ood_sets={})
     computed = cold.scores(cold.detector("reconstruction"), inputs)
     assert cold_run.cache.outcomes["reconstruction detector scores"] == "computed"
 
@@ -74,7 +74,7 @@ def test_image_detector_scores_are_cached_and_a_warm_run_builds_no_network(tmp_p
     with monkeypatch.context() as patched:
         patched.setattr(Reconstruction, "_build", no_network)
         warm_run = detector_run(tmp_path)
-        warm = UncertaintyContext(warm_run)
+        warm = UncertaintyContext(warm_run, mc_dropout=None, given_ood_sets={})
         detector = warm.detector("reconstruction")
         assert np.array_equal(warm.scores(detector, inputs), computed)
         assert warm_run.cache.outcomes == {"reconstruction detector": "cache",
@@ -89,7 +89,7 @@ def test_image_detector_scores_are_cached_and_a_warm_run_builds_no_network(tmp_p
 def test_the_seeded_thirds_index_the_detector_inputs_of_the_clean_data_instead_of_copying_them(tmp_path):
     run = detector_run(tmp_path)
     clean = run.clean = dataclasses.replace(run.clean, features=np.random.default_rng(0).normal(size=(300, 8)))
-    uncertainty = UncertaintyContext(run)
+    uncertainty = UncertaintyContext(run, mc_dropout=None, given_ood_sets={})
     thirds = (uncertainty.fitting, uncertainty.calibration, uncertainty.held_out)
     assert sorted(np.concatenate([third.indices for third in thirds]).tolist()) == list(range(300))
     for third in thirds:
@@ -102,21 +102,22 @@ def test_the_seeded_thirds_index_the_detector_inputs_of_the_clean_data_instead_o
 
 def ood_run(model, cache_folder):
     plan = SimpleNamespace(ood_sets_needed={"noise"}, mc_dropout_conditions=())
-    return SimpleNamespace(model=model, plan=plan, given_ood_sets={}, cache=PredictionCache(cache_folder),
+    return SimpleNamespace(model=model, plan=plan, cache=PredictionCache(cache_folder),
                            options=SimpleNamespace(seed=0, batch_size=64))
 
 
 def test_ood_set_predictions_are_cached_and_a_warm_run_reads_them_without_the_model(model, tmp_path):
-    (ood_set, computed), = UncertaintyContext(ood_run(model, tmp_path)).ood_sets.values()
+    cold = UncertaintyContext(ood_run(model, tmp_path), mc_dropout=None, given_ood_sets={})
+    (ood_set, computed), = cold.ood_sets.values()
     assert np.array_equal(computed.probabilities[:64], model.predict(ood_set.images[:64]).probabilities)
     warm_run = ood_run(identity_only(model), tmp_path)
-    (_, cached), = UncertaintyContext(warm_run).ood_sets.values()
+    (_, cached), = UncertaintyContext(warm_run, mc_dropout=None, given_ood_sets={}).ood_sets.values()
     assert warm_run.cache.outcomes == {"OOD set noise predictions": "cache"}
     for name in ("probabilities", "logits", "features", "images"):
         assert np.array_equal(getattr(cached, name), getattr(computed, name))
     other_seed = ood_run(model, tmp_path)
     other_seed.options.seed = 1  # other images
-    UncertaintyContext(other_seed).ood_sets  # noqa: B018 (the property draws and predicts the sets)
+    UncertaintyContext(other_seed, None, {}).ood_sets  # noqa: B018 (the property draws and predicts the sets)
     assert other_seed.cache.outcomes == {"OOD set noise predictions": "computed"}
 
 

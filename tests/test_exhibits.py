@@ -26,7 +26,7 @@ from safety_harness.report.bundle import ExhibitStore
 from safety_harness.report.exhibit_html import exhibit_html, gallery_html
 from safety_harness.report.exhibits import EXPLAINED_EXAMPLES, MAX_EXAMPLES, PASSING_EXAMPLES, record_exhibits
 from safety_harness.report.heatmaps import class_view_gallery
-from safety_harness.run.explanations import ClassView, Heatmaps
+from safety_harness.run.explanations import AveragedMaps, ClassView, Heatmaps
 from safety_harness.run.sticker_attraction import Corroboration, RelevanceOnStickers
 
 CLASS_NAMES = ("Speed limit (20km/h)", "Stop <sign>", "Yield")
@@ -176,8 +176,8 @@ def test_an_unknown_exhibit_is_refused(drawn):
 
 def class_view(sanity_passed):
     return ClassView(14, "Stop <sign>", recognised=9, averaged=3, explainer="gradcam", sanity_passed=sanity_passed,
-                     mean_image=IMAGE, mean_map=np.ones(IMAGE.shape[:2]), example_images=np.stack([IMAGE] * 2),
-                     example_maps=np.ones((2, *IMAGE.shape[:2])), example_names=("a<1>.png", "b.png"))
+                     maps=AveragedMaps(IMAGE, np.ones(IMAGE.shape[:2]), np.stack([IMAGE] * 2),
+                                       np.ones((2, *IMAGE.shape[:2])), ("a<1>.png", "b.png")))
 
 
 def test_a_class_view_draws_the_mean_then_each_example_with_its_map(bundle):

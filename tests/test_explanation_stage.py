@@ -45,7 +45,7 @@ def test_without_an_applicable_explainer_there_are_no_heatmaps():
     assert explanations.heatmaps(np.zeros((2, 4, 4, 3), np.uint8), [0, 1]) is None
 
 
-def class_view_stage(labels, predicted, sanity_passed=True, results=()):
+def class_view_stage(labels, predicted, sanity_passed=True):
     """A stage on a fake run of 4x4 images, each sign's box its left half; its maps put all relevance on the
     first pixel row (inside the box in the left half), recording the classes they were asked for."""
     labels, predicted = np.asarray(labels), np.asarray(predicted)
@@ -58,8 +58,7 @@ def class_view_stage(labels, predicted, sanity_passed=True, results=()):
         return (np.stack([np.full((4, 4, 3), p, np.uint8) for p in positions]),
                 np.tile([0, 0, 2, 4], (positions.size, 1)))
     run = SimpleNamespace(options=SimpleNamespace(seed=0), clean=clean, images=images,
-                          class_names=tuple(f"class {c}" for c in range(43)),
-                          evidence=SimpleNamespace(results=list(results)))
+                          class_names=tuple(f"class {c}" for c in range(43)))
     explanations = ExplanationStage(run)
     explanations.figures = (checked("gradcam", 0.2, sanity_passed),)
     asked = []
@@ -81,13 +80,13 @@ def test_a_class_view_averages_a_seeded_sample_of_the_recognised_signs_of_the_cl
     assert asked == [[14]] and view.explainer == "gradcam" and view.sanity_passed and view.reason is None
     assert view.recognised == 5 and view.averaged == 3
     # the images' pixel values are their positions: the mean image is the mean of three recognised ones
-    averaged = [int(name[3:-4]) for name in view.example_names]
+    averaged = [int(name[3:-4]) for name in view.maps.example_names]
     assert len(averaged) == 3 and set(averaged) <= {0, 1, 2, 3, 4} and averaged == sorted(averaged)
-    assert view.mean_image[0, 0, 0] == round(np.mean(averaged))
-    np.testing.assert_allclose(view.mean_map, [[0.25] * 4, [0.0] * 4, [0.0] * 4, [0.0] * 4])
+    assert view.maps.mean_image[0, 0, 0] == round(np.mean(averaged))
+    np.testing.assert_allclose(view.maps.mean_map, [[0.25] * 4, [0.0] * 4, [0.0] * 4, [0.0] * 4])
     assert view.median_mass_in_box == 0.5  # the first row's left half
-    assert view.to_dict()["examples"] == list(view.example_names)
-    assert explanations.class_view(14).example_names == view.example_names  # seeded
+    assert view.to_dict()["examples"] == list(view.maps.example_names)
+    assert explanations.class_view(14).maps.example_names == view.maps.example_names  # seeded
 
 
 def test_a_class_view_says_why_it_has_no_map():
@@ -106,5 +105,5 @@ def test_the_stop_sign_and_every_attracting_class_of_a_blocking_verdict_are_view
     def judged(verdict, attracting):
         return SimpleNamespace(verdict=verdict, details={"attracting_class": attracting})
     results = [judged(Verdict.PASS, 3), judged(Verdict.FAIL, 7), judged(Verdict.INSUFFICIENT_EVIDENCE, 14)]
-    explanations, _ = class_view_stage([14], [14], results=results)
-    assert explanations.viewed_classes() == [14, 7]
+    explanations, _ = class_view_stage([14], [14])
+    assert explanations.viewed_classes(results) == [14, 7]

@@ -1,5 +1,8 @@
 """Model cards: defaults, lookup beside the model, validation that names the key, the preprocessing steps."""
 
+import re
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -67,16 +70,44 @@ def test_a_card_declares_the_preprocessing_steps_with_their_parameters(tmp_path)
 
 
 def test_a_card_without_the_new_settings_keeps_its_cache_key(tmp_path):
-    """Cached predictions are keyed by ``to_dict``: a card that sets none of gray, steps, normalize and
-    resize_library is keyed as before they existed; the evidence records every setting."""
+    """Cached predictions are keyed by ``to_dict``: a card that sets none of gray, steps, normalize,
+    resize_library and output_order is keyed as before they existed; the evidence records every setting."""
     path = tmp_path / "c.yaml"
     path.write_text("input:\n  channels: GRAY\n  range: [-1, 1]\n")
     card = parse_card(path)
     assert set(card.to_dict()) == {"size", "channels", "range", "resize", "output", "classes", "class_names", "layout"}
     assert card.settings() == card.to_dict() | {"gray": "mean", "steps": [], "normalize": None,
-                                                "resize_library": "opencv"}
+                                                "resize_library": "opencv", "output_order": None}
     path.write_text("input:\n  channels: GRAY\n  range: [-1, 1]\n  gray: luma\n")
     assert parse_card(path).to_dict() == card.to_dict() | {"gray": "luma"}
+
+
+def test_output_order_gives_the_class_id_of_each_output(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("output_order: sorted_as_text\n")
+    order = parse_card(path).output_order
+    assert order[:4] == (0, 1, 10, 11) and order[11:14] == (19, 2, 20) and sorted(order) == list(range(43))
+    assert parse_card(path).to_dict()["output_order"] == list(order)
+    path.write_text("classes: [a, b, c]\noutput_order: [2, 0, 1]\n")
+    assert parse_card(path).output_order == (2, 0, 1)
+    for in_class_id_order in ("output_order: class_id\n", "classes: [a, b]\noutput_order: [0, 1]\n",
+                              "classes: [a, b]\noutput_order: sorted_as_text\n"):
+        path.write_text(in_class_id_order)
+        assert parse_card(path).output_order is None and "output_order" not in parse_card(path).to_dict()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("output_order: [0, 1, 1]\nclasses: [a, b, c]\n", "output_order must list each class id 0..2 once"),
+    ("output_order: [0, 1]\n", "output_order must list each class id 0..42 once (the card has 43 classes)"),
+    ("output_order: by_name\n", "output_order must be class_id or sorted_as_text, or a list"),
+    ("output_order: [0, true]\nclasses: [a, b]\n", "output_order must be class_id or sorted_as_text"),
+])
+def test_an_output_order_that_is_no_order_of_the_class_ids_is_refused(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(HarnessInputError, match=re.escape(message)) as raised:
+        parse_card(path)
+    assert str(path) in str(raised.value)
 
 
 def test_the_bundled_reference_card_says_it_was_trained_on_the_bundled_renderer():
@@ -252,3 +283,32 @@ def test_the_resize_library_is_the_cards(tmp_path):
     assert np.array_equal(opencv, cv2.resize(stored, (30, 32), interpolation=cv2.INTER_LINEAR))
     assert np.array_equal(pillow, np.asarray(Image.fromarray(stored).resize((30, 32), Image.Resampling.BILINEAR)))
     assert np.abs(opencv.astype(int) - pillow).mean() > 5
+
+
+DOCUMENTED_CARDS = Path(__file__).parents[1] / "docs" / "cards"
+#: how each documented card's repository feeds an image file, as its own code reads (the card cites the lines)
+REPOSITORY_FEEDING = {
+    # Image.open(...).resize((30, 30)): Pillow's default filter, BICUBIC since Pillow 7; no scaling
+    "bhanuyadav140695": lambda path: np.asarray(Image.open(path).resize((30, 30), Image.Resampling.BICUBIC)),
+    # cv2.imread (BGR), cv2.resize to 32 x 32, BGR2GRAY, equalizeHist, / 255
+    "nishatrhythm": lambda path: cv2.equalizeHist(
+        cv2.cvtColor(cv2.resize(cv2.imread(str(path)), (32, 32)), cv2.COLOR_BGR2GRAY))[..., None] / 255,
+    # Keras' flow_from_directory(target_size=(30, 30)) with rescale 1 / 255: load_img (Pillow, RGB, nearest) * (1 / 255)
+    "nihal1521": lambda path: np.asarray(Image.open(path).convert("RGB").resize((30, 30), Image.Resampling.NEAREST),
+                                         dtype=np.float32) * np.float32(1 / 255),
+    # cv2.imread, BGR2RGB, cv2.resize to 30 x 30, / 255.0
+    "adityaashhhh": lambda path: cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), (30, 30)) / 255.0,
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPOSITORY_FEEDING))
+def test_the_documented_cards_of_real_tflite_models_feed_them_as_their_repositories_do(name, shared_path):
+    """The README's real TFLite models are judged as an independent run of their own code judges them because their
+    cards give the tensors that code gives, here on 200 Final_Test images."""
+    assert {path.stem for path in DOCUMENTED_CARDS.glob("*.yaml")} == set(REPOSITORY_FEEDING)
+    images = sorted(shared_path("gtsrb", "Final_Test", "Images").glob("*.ppm"))[:200]
+    card = parse_card(DOCUMENTED_CARDS / f"{name}.yaml")
+    fed = preprocess(np.stack([decode_image(path, card.size, card.interpolation) for path in images]), card)
+    expected = np.stack([REPOSITORY_FEEDING[name](path) for path in images]).astype(np.float32)
+    assert fed.shape == expected.shape
+    assert np.abs(fed - expected).max() <= 1e-6 * max(1.0, float(np.abs(expected).max()))

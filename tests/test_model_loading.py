@@ -73,6 +73,20 @@ def test_the_same_file_gives_the_same_hash(saved):
     assert load_model(saved["k3.keras"]).sha256 == load_model(saved["k3.keras"]).sha256
 
 
+def test_a_card_output_order_puts_each_output_in_its_class_id_column(saved, reference, tmp_path):
+    """A model whose output j is class order[j] (e.g. trained on folders 0..K-1 sorted as text) is judged in class
+    id order; what runs on the network itself is then not applicable, with the reason."""
+    order = [2, 0, 4, 1, 3]
+    card = tmp_path / "ordered.yaml"
+    card.write_text(CARD.format(output="probabilities", classes=CLASSES) + f"output_order: {order}\n")
+    model = load_model(saved["k3.keras"], card)
+    probabilities = model.predict(IMAGES).probabilities
+    np.testing.assert_allclose(probabilities[:, order], reference[1], atol=1e-5)
+    assert "output_order" in model.gradients_unavailable_reason
+    assert model.card.settings()["output_order"] == order
+    assert load_model(saved["k3.keras"]).gradients_unavailable_reason is None
+
+
 def test_logits_card_gives_softmax(tmp_path):
     keras = tf_runtime.keras()
     path = tmp_path / "logits.keras"

@@ -10,7 +10,7 @@ from safety_harness.core.errors import HarnessInputError
 from safety_harness.evidence.document import EvidenceDocument
 from safety_harness.ingest import iter_image_batches, open_ingest
 from safety_harness.model_under_test import ModelCard, load_model, preprocess
-from safety_harness.model_under_test.card import EQUALIZE_HIST, Equalisation
+from safety_harness.model_under_test.card import EQUALIZE_HIST, Equalisation, resolved_output_order
 from safety_harness.model_under_test.preprocessing_check import (
     MIN_ACCURACY_GAIN,
     apply_check,
@@ -18,6 +18,7 @@ from safety_harness.model_under_test.preprocessing_check import (
     class_entropy,
     compare_preprocessing,
     model_predict,
+    other_output_order,
     sample_indices,
 )
 from safety_harness.plan.plan import RunOptions, plan_run
@@ -68,6 +69,14 @@ def test_variants_cross_channel_orders_with_ranges_and_equalisation_and_leave_gr
     clahe = replace(gray, steps=(Equalisation(2.0, (4, 4)),))
     assert ("GRAY", "mean", (-1.0, 0.9921875), ()) in {(v.channels, v.gray, v.pixel_range, v.steps)
                                                        for v in card_variants(clahe)}
+
+
+def test_the_other_output_order_is_text_order_or_class_id_order():
+    gtsrb = ModelCard()
+    as_text = other_output_order(gtsrb)
+    assert as_text.output_order == resolved_output_order("sorted_as_text", 43) and replace(as_text, output_order=None) == gtsrb
+    assert other_output_order(replace(gtsrb, output_order=(1, 0, *range(2, 43)))) == gtsrb
+    assert other_output_order(BGR_CARD) is None  # 4 classes: 0..3 sort the same as text
 
 
 def test_class_entropy_is_zero_for_one_class_and_one_for_uniform():
@@ -207,13 +216,27 @@ def test_a_shared_model_with_a_wrong_card_stops_with_the_right_setting(shared_pa
     assert f"{folder}.yaml" in error.value.problem and f"'{right}'" in error.value.fix, str(error.value)
 
 
+def test_a_shared_model_read_in_another_class_order_stops_naming_its_order(shared_path, shared_sample):
+    """abis47's outputs are in class id order: read as a model trained on folders sorted as text would be, it
+    collapses, and the check names the output_order to write (on 128 images: the gap is that large)."""
+    model = load_model(shared_path("models", "abis47", SHARED_MODELS["abis47"]), CARDS / "abis47.yaml")
+    images, labels = (part[:128] for part in shared_sample(model))
+    misread = replace(model, card=replace(model.card, output_order=resolved_output_order("sorted_as_text", 43)))
+    check = compare_preprocessing(model_predict(misread), misread.card, images, labels)
+    assert check.best.card == model.card and check.card.accuracy < 0.3 < 0.9 < check.best.accuracy
+    with pytest.raises(HarnessInputError) as error:
+        apply_check(misread, check)
+    assert "'output_order: class_id'" in error.value.fix and "output_order: sorted_as_text" in error.value.problem
+
+
 def test_a_run_records_the_check_of_a_right_card(shared_path):
     options = RunOptions(model_path=shared_path("models", "abis47", SHARED_MODELS["abis47"]),
                          card_path=CARDS / "abis47.yaml", ingest_path=shared_path("gtsrb", "Final_Test"),
                          requirements_path=REQUIREMENTS)
     recorded = SafetyRun(plan_run(options)).model_identity()["preprocessing_check"]
     assert recorded["n"] == 512 and recorded["labelled"] and recorded["clearly_better"] is None
-    assert recorded["card"]["accuracy"] > 0.9 and len(recorded["alternatives"]) == 11
+    assert recorded["card"]["accuracy"] > 0.9 and len(recorded["alternatives"]) == 12  # 11 and the class order
+    assert [a["output_order"] for a in recorded["alternatives"]][-1] == list(resolved_output_order("sorted_as_text", 43))
 
 
 def test_a_run_without_a_card_uses_the_clearly_better_preprocessing_loudly(shared_path):

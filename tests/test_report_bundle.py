@@ -57,6 +57,23 @@ def test_the_report_embeds_each_picture_of_the_bundle_and_is_the_same_on_every_r
     assert not re.search(rb'<(img|script|link)[^>]+(src|href)="(?!data:)', html)
 
 
+def test_pictures_no_evidence_names_are_pruned_and_the_others_kept(bundle):
+    """A folder that sees many runs keeps the pictures some evidence file in it names, and a picture written
+    since the run started (another run's, not yet named) is left alone."""
+    evidence, picture = bundle
+    store = ExhibitStore(evidence.parent)
+    orphan = evidence.parent / store.picture(SIGN[::-1], "an older run's picture")["file"]
+    kept_elsewhere = evidence.parent / store.picture(SIGN[:, ::-1], "named by a copied evidence file")["file"]
+    (evidence.parent / "an older run.json").write_text(f'{{"file": "exhibits/{kept_elsewhere.name}"}}')
+    started = orphan.stat().st_mtime + 1
+    fresh = evidence.parent / store.picture(SIGN[:2], "being written by another run")["file"]
+    os.utime(fresh, (started + 1, started + 1))
+    assert store.prune(older_than=started) == [orphan]
+    assert (evidence.parent / picture).is_file() and kept_elsewhere.is_file() and fresh.is_file()
+    assert not orphan.exists()
+    assert main([str(evidence), "--html", str(evidence.parent / "a.html")]) == 0
+
+
 def test_a_charts_data_survives_the_json_and_draws_the_same_chart(tmp_path):
     """A reliability diagram with empty bins (no accuracy: null in the JSON, not NaN) is drawn from the
     bundle as from the run's data."""

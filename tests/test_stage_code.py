@@ -93,3 +93,10 @@ def test_a_json_entry_is_verified_on_read(tmp_path):
     entry.write_text(entry.read_text()[:-5])
     assert cache.load_json(key, "check") is None and "unreadable" in cache.outcomes["check"]
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_imports_for_annotations_only_are_not_part_of_a_stages_code(project_copy):
+    """The stage context imports its annotations' types under ``if TYPE_CHECKING:``: every stage imports it, and
+    those modules would otherwise join every stage's code."""
+    closure = ModuleGraph(project_copy).closure(["safety_harness.run.context"])
+    assert "safety_harness.run.context" in closure and "safety_harness.plan.plan" not in closure

@@ -8,7 +8,8 @@ seed) on every model of the calibration set and records its statistics in
 ``safety_harness/backdoor/calibration.json``: the bundled reference model and shortcut twin, the
 shared third-party models that load (on ``../shared/gtsrb/Final_Test``, each with its card from
 ``tests/shared_model_cards``), and the clean twins and planted models of ``tools/train_backdoor.py``
-(on the default ingest). Without it, prints the README's table and the flagging rule's false-alarm
+(on the test data each was measured on: the default ingest, or real test images for a model trained on
+real images). Without it, prints the README's table and the flagging rule's false-alarm
 and detection rates from that record.
 """
 
@@ -58,7 +59,8 @@ def calibration_set(models_dir: Path | None, cache_dir: Path):
     if models_dir is not None:
         for name, trained in json.loads((models_dir / "backdoor_record.json").read_text()).items():
             role = "clean" if trained["trigger"] is None else "planted"
-            yield name, role, trained["target"], models_dir / f"{name}.keras", None, ingest
+            test_data = Path(trained["test_data"]) if "test_data" in trained else ingest
+            yield name, role, trained["target"], models_dir / f"{name}.keras", None, test_data
 
 
 def scan(model, card, ingest, cache_dir: Path) -> dict:

@@ -89,6 +89,9 @@ class ModelCard(_Section):
     normalize: dict[str, list[float]] | None = Field(description="per-channel mean and std applied after the range; "
                                                                  "None: none")
     resize_library: str = Field(description="opencv or pil: which library resizes")
+    output_order: list[int] | None = Field(description="the class id of each of the model's outputs, in output order "
+                                                       "(the outputs are put in class id order); None: output i is "
+                                                       "class i")
 
 
 class SafetyChecks(_Section):
@@ -100,12 +103,14 @@ class SafetyChecks(_Section):
 
 class PreprocessingVariant(_Section):
     """The model's figures on the preprocessing check's sample, fed with one channel order, gray, histogram steps and
-    pixel range."""
+    pixel range, its outputs read in one class order."""
 
     channels: str
     gray: str = Field(description="mean or luma: how GRAY is made (not used for RGB and BGR)")
     steps: list[str | dict] = Field(description="the histogram steps on the 8-bit channels, in order")
     range: list[float]
+    output_order: list[int] | None = Field(description="the class id of each output as this variant reads them; None: "
+                                                       "output i is class i")
     accuracy: float | None = Field(description="None without labels")
     mean_confidence: float | None = Field(description="mean max probability")
     class_entropy: float | None = Field(description="entropy of the predicted-class histogram over ln(classes)")

@@ -12,6 +12,7 @@ message naming the file.
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +20,15 @@ import numpy as np
 
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.evidence.document import EvidenceDocument
-from safety_harness.report.comparison import read_evidence
+from safety_harness.report.comparison import MAX_EVIDENCE_BYTES, read_evidence
 from safety_harness.report.thumbnails import png_bytes
 
 #: the bundle's folder of exhibit files, beside the evidence file
 EXHIBITS = "exhibits"
 #: the largest exhibit file a report embeds: far above the harness's own (a 448 x 448 PNG is under 1 MiB)
 MAX_EXHIBIT_BYTES = 4 * 2**20
+#: how an evidence file names an exhibit
+_EXHIBIT_NAME = re.compile(rf"{EXHIBITS}/([0-9a-f]{{64}}\.png)")
 
 
 class ExhibitStore:
@@ -46,6 +49,22 @@ class ExhibitStore:
             temporary.write_bytes(data)
             temporary.replace(path)  # atomic: a killed run leaves no half picture under a valid name
         return {"file": name, "alt": alt}
+
+    def prune(self, older_than: float) -> list[Path]:
+        """Delete the exhibit files no JSON file of the folder names and last written before ``older_than``
+        (seconds since the epoch; the run's start, so that a picture another run is writing now is left alone).
+        Pictures are named by their content, so without this a folder that sees many models and ingests would
+        keep every picture it ever held. Returns the deleted files."""
+        named = set()
+        for evidence in self.folder.glob("*.json"):
+            if evidence.is_file() and evidence.stat().st_size <= MAX_EVIDENCE_BYTES:
+                named.update(_EXHIBIT_NAME.findall(evidence.read_text(encoding="utf-8", errors="replace")))
+        deleted = []
+        for picture in (self.folder / EXHIBITS).glob("*.png"):
+            if picture.name not in named and picture.is_file() and picture.stat().st_mtime < older_than:
+                picture.unlink()
+                deleted.append(picture)
+        return deleted
 
 
 @dataclass(frozen=True)

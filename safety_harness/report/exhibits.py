@@ -27,7 +27,7 @@ from safety_harness.evidence.results import (
     TrainingShortcutCluster,
 )
 from safety_harness.report.charts import score_histogram
-from safety_harness.report.heatmaps import explained_gallery
+from safety_harness.report.heatmaps import averaged_maps_gallery, explained_gallery
 from safety_harness.report.thumbnails import thumbnail_gallery
 from safety_harness.report.triggers import scan_statistics_note, trigger_gallery
 from safety_harness.run.sticker_attraction import INTERVAL_CONFIDENCE
@@ -210,7 +210,5 @@ def _(exhibit: TrainingShortcutCluster, result, run, store):
              f"(share {cluster.share:.2f}, lower bound {exhibit.lower_bound:.2f}) holds {cluster.median_top_mass:.2f} "
              f"of its relevance in its top cells against {cluster.rest_median_top_mass:.2f} for the rest of the class")
     note = f"{exhibit.explainer} relevance of class {clusters.class_id}: image, over the image, raw"
-    captions = [f"cluster mean over {cluster.members.size} images", *clusters.example_names]
-    return explained_gallery(store, [clusters.mean_image, *clusters.example_images],
-                             [clusters.mean_map, *clusters.example_maps], captions, title, note,
-                             exhibit.sanity_passed, figure_class="training-shortcut")
+    return averaged_maps_gallery(store, clusters.maps, f"cluster mean over {cluster.members.size} images", title,
+                                 note, exhibit.sanity_passed, "training-shortcut")

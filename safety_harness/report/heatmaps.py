@@ -56,14 +56,19 @@ def explained_gallery(store, images, maps, captions, title: str, note: str, sani
                    failed_sanity_check=not sanity_passed, figures=figures)
 
 
+def averaged_maps_gallery(store, maps, mean_caption: str, title: str, note: str, sanity_passed: bool,
+                          figure_class: str) -> Gallery:
+    """A group's averaged maps (safety_harness/run/explanations.py ``AveragedMaps``): its mean image with the mean
+    map first, captioned ``mean_caption``, then its examples, each as image, map over it and raw map."""
+    return explained_gallery(store, [maps.mean_image, *maps.example_images], [maps.mean_map, *maps.example_maps],
+                             [mean_caption, *maps.example_names], title, note, sanity_passed, figure_class)
+
+
 def class_view_gallery(view, store) -> Gallery:
-    """A class's view (safety_harness/run/explanations.py ``ClassView`` with maps): its mean image with the
-    mean map first, then its examples, each as image, map over it and raw map."""
+    """A class's view (safety_harness/run/explanations.py ``ClassView`` with maps)."""
     note = (f"{view.explainer} relevance of class {view.class_id}: image, over the image, raw"
             if view.sanity_passed else
             f"{view.explainer} relevance of class {view.class_id}; no explainer passed its self-checks on this "
             "model: not evidence")
-    captions = [f"mean over {view.averaged} recognised signs", *view.example_names]
-    return explained_gallery(store, [view.mean_image, *view.example_images], [view.mean_map, *view.example_maps],
-                             captions, f"{view.class_name} ({view.class_id})", note, view.sanity_passed,
-                             figure_class="class-heatmap")
+    return averaged_maps_gallery(store, view.maps, f"mean over {view.averaged} recognised signs",
+                                 f"{view.class_name} ({view.class_id})", note, view.sanity_passed, "class-heatmap")

@@ -151,7 +151,8 @@ def preprocessing_check_summary(check: PreprocessingCheck) -> str:
         lo, hi = variant.range
         gray = " luma" if variant.channels == "GRAY" and variant.gray == "luma" else ""
         steps = "".join(f" {_step_text(step)}" for step in variant.steps)
-        return (f"{variant.channels}{gray}{steps} [{lo:g}, {hi:g}] "
+        order = "" if variant.output_order is None else " outputs reordered"
+        return (f"{variant.channels}{gray}{steps} [{lo:g}, {hi:g}]{order} "
                 f"{variant.unusable or format(getattr(variant, figure), '.3f')}")
 
     outcome = f"{check.clearly_better} is clearly better" if check.clearly_better else "no alternative is clearly better"

@@ -13,6 +13,7 @@ from safety_harness.core.errors import HarnessInputError
 from safety_harness.ingest import iter_image_batches
 from safety_harness.plan.conditions import Condition
 from safety_harness.plan.requirements import METRICS
+from safety_harness.run.context import StageContext
 from safety_harness.run.prediction_cache import cache_key
 from safety_harness.run.predictions import Predictions, model_inputs, predict_batches
 
@@ -20,30 +21,30 @@ from safety_harness.run.predictions import Predictions, model_inputs, predict_ba
 class BaselineStage:
     """The baseline model of a run, loaded on first use, and its predictions per condition."""
 
-    def __init__(self, run):
-        self._run = run
+    def __init__(self, context: StageContext):
+        self._context = context
         self._predictions: dict[Condition, Predictions] = {}
 
     @property
     def given(self) -> bool:
-        return self._run.options.baseline_model_path is not None
+        return self._context.options.baseline_model_path is not None
 
     @property
     def needed(self) -> bool:
         """Whether a case of the plan compares with the baseline and one is given."""
-        return self.given and any(METRICS[case.requirement.metric].paired for case in self._run.plan.cases)
+        return self.given and any(METRICS[case.requirement.metric].paired for case in self._context.plan.cases)
 
     @functools.cached_property
     def _loaded(self):
         """The baseline model as it is evaluated, and its preprocessing check (None: no sampled image decodes)."""
-        options, run = self._run.options, self._run
+        options, run = self._context.options, self._context
         # the run's own admission and preprocessing check, so the baseline is screened as the candidate is
-        model = run._admitted(options.baseline_model_path, options.baseline_card_path)
+        model = run.admitted(options.baseline_model_path, options.baseline_card_path)
         if model.card.class_names != run.model.card.class_names:  # the plan checked the cards; this is the loaded one
             raise HarnessInputError(
                 f"--baseline-model {model.path} has {len(model.card.class_names)} classes, the model under test "
                 f"{len(run.class_names)}", "Compare models of the same classes in the same order.")
-        return run._checked(model)
+        return run.preprocessing_checked(model)
 
     @property
     def model(self):
@@ -60,10 +61,10 @@ class BaselineStage:
         return self._predictions[condition]
 
     def _predict(self, condition: Condition) -> Predictions:
-        run, model = self._run, self.model
+        run, model = self._context, self.model
         candidate = run.predictions(condition)
         ingest, indices, options = candidate.ingest, candidate.indices, run.options
-        parts = {**run._key_parts(ingest, condition, indices), "model": model.sha256, "card": model.card.to_dict()}
+        parts = {**run.prediction_key_parts(ingest, condition, indices), "model": model.sha256, "card": model.card.to_dict()}
         stage = f"baseline {condition}"
         stored = run.cache.load(cache_key(**parts), stage, expected_indices=indices)
         if stored is not None:

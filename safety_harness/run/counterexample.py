@@ -13,6 +13,7 @@ import numpy as np
 
 from safety_harness.perturbations.search import SearchResult, search_counterexample
 from safety_harness.perturbations.stickers import COLOURS, Sticker
+from safety_harness.run.context import StageContext
 from safety_harness.run.prediction_cache import cache_key
 from safety_harness.run.stage_code import MODEL_CODE
 
@@ -24,14 +25,14 @@ STAGE = "sticker counterexample search"
 class CounterexampleStage:
     """The sticker counterexample searches of one run, computed or read from the cache."""
 
-    def __init__(self, run):
-        self._run = run
+    def __init__(self, context: StageContext):
+        self._context = context
 
     def search(self, predictions, class_id: int, budget: float, max_examples: int) -> SearchResult | None:
         """The search on the first :data:`SEARCH_IMAGES` signs of ``class_id`` recognised in ``predictions``
         (labelled and predicted as the class) for a placement within ``budget`` of a sign's box that changes a
         prediction, trying ``max_examples`` candidates; None when no sign of the class is recognised."""
-        run = self._run
+        run = self._context
         recognised = np.flatnonzero((predictions.labels == class_id) & (predictions.predicted == class_id))
         if not recognised.size:
             return None

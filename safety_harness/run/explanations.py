@@ -32,6 +32,7 @@ from safety_harness.explanations.self_checks import (
 from safety_harness.metrics.relevance import mean_relevance_map, relevance_mass_in_box
 from safety_harness.model_under_test import Ensemble
 from safety_harness.model_under_test.inference import preprocess
+from safety_harness.run.context import StageContext
 from safety_harness.run.prediction_cache import cache_key
 from safety_harness.run.stage_code import MODEL_CODE
 
@@ -82,11 +83,30 @@ class Heatmaps:
 
 
 @dataclass(frozen=True)
+class AveragedMaps:
+    """Explained images of one group (a class's recognised signs, a SpRAy cluster of training images): their mean
+    image, their mean relevance map (:func:`~safety_harness.metrics.relevance.mean_relevance_map`) and the first
+    of them as examples, with their files' names."""
+
+    mean_image: np.ndarray
+    mean_map: np.ndarray
+    example_images: np.ndarray
+    example_maps: np.ndarray
+    example_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, images: np.ndarray, maps: np.ndarray, example_names) -> "AveragedMaps":
+        """The group of ``images`` with their ``maps``; its first ``len(example_names)`` are the examples."""
+        shown = len(example_names)
+        return cls(np.rint(images.mean(axis=0)).astype(np.uint8), mean_relevance_map(maps), images[:shown],
+                   maps[:shown], tuple(example_names))
+
+
+@dataclass(frozen=True)
 class ClassView:
     """Where the model looks on one class; without maps (``explainer`` None) ``reason`` says why.
 
-    ``mean_image`` and ``mean_map`` are over the ``averaged`` signs; ``example_images`` and
-    ``example_maps`` are the first :data:`CLASS_VIEW_EXAMPLES` of them, ``example_names`` their files.
+    ``maps`` are over the ``averaged`` signs, with the first :data:`CLASS_VIEW_EXAMPLES` of them as examples.
     """
 
     class_id: int
@@ -97,43 +117,40 @@ class ClassView:
     sanity_passed: bool = False
     median_mass_in_box: float | None = None
     reason: str | None = None
-    mean_image: np.ndarray | None = None
-    mean_map: np.ndarray | None = None
-    example_images: np.ndarray | None = None
-    example_maps: np.ndarray | None = None
-    example_names: tuple[str, ...] = ()
+    maps: AveragedMaps | None = None
 
     def to_dict(self) -> dict:
         return {"class": self.class_id, "class_name": self.class_name, "recognised": self.recognised,
                 "averaged": self.averaged, "explainer": self.explainer, "sanity_passed": self.sanity_passed,
-                "median_mass_in_box": self.median_mass_in_box, "examples": list(self.example_names),
+                "median_mass_in_box": self.median_mass_in_box,
+                "examples": [] if self.maps is None else list(self.maps.example_names),
                 "reason": self.reason}
 
 
 class ExplanationStage:
     """The self-checks of every explainer on one run, computed on first use, and maps by the chosen one."""
 
-    def __init__(self, run):
-        self._run = run
+    def __init__(self, context: StageContext):
+        self._context = context
 
     @functools.cached_property
     def _model(self) -> ExplainedModel:
-        model = self._run.model
+        model = self._context.model
         return ExplainedModel(model.network, model.loader, model.card.output)
 
     @property
     def model_wide_reason(self) -> str | None:
         """Why no explainer applies to the model at all (an ensemble, a model without gradients); None when each
         explainer is checked on it."""
-        model = self._run.model
+        model = self._context.model
         return ENSEMBLE_NOT_EXPLAINED if isinstance(model, Ensemble) else model.gradients_unavailable_reason
 
     @functools.cached_property
     def sample_positions(self) -> np.ndarray:
         """Positions in the clean predictions of the seeded sample of correctly recognised images."""
-        clean = self._run.clean
+        clean = self._context.clean
         correct = np.flatnonzero((clean.labels >= 0) & (clean.labels == clean.predicted))
-        rng = np.random.default_rng(self._run.options.seed)
+        rng = np.random.default_rng(self._context.options.seed)
         return np.sort(rng.choice(correct, min(SAMPLE_SIZE, correct.size), replace=False))
 
     @functools.cached_property
@@ -142,7 +159,7 @@ class ExplanationStage:
         ingest, the seed and the code are those they were computed with."""
         if self.model_wide_reason is not None:
             return tuple(ExplainerFigures(name, False, self.model_wide_reason) for name in EXPLAINERS)
-        run = self._run
+        run = self._context
         key = cache_key(code=(__name__, MODEL_CODE), stage="explainer self-checks", model=run.model.sha256,
                         card=run.model.card.to_dict(),
                         ingest=run.content_sha256(run.ingest), records=run.ingest.order_sha256, seed=run.options.seed,
@@ -162,15 +179,15 @@ class ExplanationStage:
             return tuple(ExplainerFigures(name, a.applies, a.reason if not a.applies else
                                           "no correctly recognised clean image to check it on")
                          for name, a in applicable.items())
-        images, _ = self._run.images(self._run.clean, positions)
-        inputs, class_ids = self._inputs(images), self._run.clean.labels[positions]
+        images, _ = self._context.images(self._context.clean, positions)
+        inputs, class_ids = self._inputs(images), self._context.clean.labels[positions]
         twin, layers, twin_reason = self._randomised_twin()
         return tuple(self._check(name, applicable[name], inputs, class_ids, twin, layers, twin_reason)
                      for name in EXPLAINERS)
 
     def _randomised_twin(self):
         try:
-            twin, layers = randomised_clone(self._model, seed=self._run.options.seed)
+            twin, layers = randomised_clone(self._model, seed=self._context.options.seed)
         except ValueError as error:  # a SavedModel has no layers to re-draw
             return None, (), str(error)
         return twin, layers, None
@@ -178,8 +195,8 @@ class ExplanationStage:
     def _check(self, name, applicability, inputs, class_ids, twin, layers, twin_reason) -> ExplainerFigures:
         if not applicability.applies:
             return ExplainerFigures(name, False, applicability.reason)
-        explainer, seed = EXPLAINERS[name][0], self._run.options.seed
-        input_range = tuple(self._run.model.card.pixel_range)
+        explainer, seed = EXPLAINERS[name][0], self._context.options.seed
+        input_range = tuple(self._context.model.card.pixel_range)
         maps = explainer(self._model, inputs, class_ids, input_range)
         deletion = deletion_check(*deletion_curves(self._model, inputs, maps, class_ids, seed=seed), seed=seed)
         figures = {"deletion_auc_difference": deletion.mean_difference,
@@ -194,7 +211,7 @@ class ExplanationStage:
                                 passed=randomisation.passed and deletion.passed, **figures)
 
     def _inputs(self, images) -> np.ndarray:
-        return preprocess(images, self._run.model.card)
+        return preprocess(images, self._context.model.card)
 
     @property
     def chosen(self) -> str | None:
@@ -218,7 +235,7 @@ class ExplanationStage:
         name = self.heatmap_explainer
         if name is None or not len(images):
             return None
-        run, class_ids = self._run, np.asarray(class_ids, np.int64)
+        run, class_ids = self._context, np.asarray(class_ids, np.int64)
         maps = run.cache.cached(
             "heatmaps", lambda: {"maps": EXPLAINERS[name][0](self._model, self._inputs(images), class_ids,
                                                               tuple(run.model.card.pixel_range))},
@@ -226,11 +243,12 @@ class ExplanationStage:
             class_ids=class_ids, code=MODEL_CODE)["maps"]
         return Heatmaps(maps, name, name == self.chosen)
 
-    def viewed_classes(self) -> list[int]:
+    def viewed_classes(self, results) -> list[int]:
         """The classes the report's per-class view shows: the stop sign (when the model has that class),
-        then every class a requirement that blocks the release names as attracting, in the order judged."""
-        classes = [STOP_SIGN] if STOP_SIGN < len(self._run.class_names) else []
-        for result in self._run.evidence.results:
+        then every class a requirement that blocks the release names as attracting, in the order judged
+        (``results``: the run's recorded results)."""
+        classes = [STOP_SIGN] if STOP_SIGN < len(self._context.class_names) else []
+        for result in results:
             attracting = result.details.get("attracting_class")
             if result.verdict.blocks_release and attracting is not None and attracting not in classes:
                 classes.append(int(attracting))
@@ -239,18 +257,18 @@ class ExplanationStage:
     def class_view(self, class_id: int) -> ClassView:
         """Where the model looks on ``class_id``: the mean map over a seeded sample of at most
         :data:`CLASS_VIEW_SAMPLE` of its recognised clean signs, explained for that class, and a few examples."""
-        clean = self._run.clean
+        clean = self._context.clean
         recognised = np.flatnonzero((clean.labels == class_id) & (clean.predicted == class_id))
-        view = functools.partial(ClassView, class_id, self._run.class_names[class_id], int(recognised.size))
+        view = functools.partial(ClassView, class_id, self._context.class_names[class_id], int(recognised.size))
         if self.heatmap_explainer is None:
             return view(reason="no explainer applies to this model")
         if not (clean.labels >= 0).any():
             return view(reason="the ingest is unlabelled: no recognised sign to average over")
         if not recognised.size:
             return view(reason="no clean image of this class is recognised as it")
-        rng = np.random.default_rng([self._run.options.seed, class_id])
+        rng = np.random.default_rng([self._context.options.seed, class_id])
         positions = np.sort(rng.choice(recognised, min(CLASS_VIEW_SAMPLE, recognised.size), replace=False))
-        images, boxes = self._run.images(clean, positions)
+        images, boxes = self._context.images(clean, positions)
         heatmaps = self.heatmaps(images, np.full(len(images), class_id))
         boxed = (boxes >= 0).all(axis=1)
         in_box = relevance_mass_in_box(heatmaps.maps[boxed], boxes[boxed]) if boxed.any() else None
@@ -258,14 +276,12 @@ class ExplanationStage:
         return view(averaged=int(positions.size), explainer=heatmaps.explainer,
                     sanity_passed=heatmaps.sanity_passed,
                     median_mass_in_box=None if in_box is None else float(np.median(in_box)),
-                    mean_image=np.rint(images.mean(axis=0)).astype(np.uint8),
-                    mean_map=mean_relevance_map(heatmaps.maps), example_images=images[:shown.size],
-                    example_maps=heatmaps.maps[:shown.size],
-                    example_names=tuple(clean.ingest.records[int(clean.indices[p])].path.name for p in shown))
+                    maps=AveragedMaps.of(images, heatmaps.maps,
+                                         [clean.ingest.records[int(clean.indices[p])].path.name for p in shown]))
 
     def to_dict(self, class_views=()) -> dict:
         """The self-check figures, with the figures of the per-class ``class_views`` the report shows."""
-        return {"sample_size": int(self.sample_positions.size), "seed": self._run.options.seed,
+        return {"sample_size": int(self.sample_positions.size), "seed": self._context.options.seed,
                 "sample": "correctly recognised clean images, explained for their true class",
                 "chosen": self.chosen, "heatmaps_from": self.heatmap_explainer,
                 "explainers": [f.to_dict() for f in self.figures],

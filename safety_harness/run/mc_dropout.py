@@ -18,6 +18,7 @@ from safety_harness.core.errors import HarnessInputError
 from safety_harness.explanations.model_access import ExplainedModel, run_layers
 from safety_harness.model_under_test.inference import preprocess
 from safety_harness.ood.mc_dropout import MC_DROPOUT_PASSES, McDropoutScores
+from safety_harness.run.context import StageContext
 from safety_harness.run.prediction_cache import cache_key
 from safety_harness.run.stage_code import MODEL_CODE
 
@@ -130,13 +131,13 @@ class McDropoutStage:
     """The run's MC dropout passes: whether the model allows them, and their scores, cached on disk under
     the key of the images they were run on, the number of passes and the seed."""
 
-    def __init__(self, run):
-        self._run = run
+    def __init__(self, context: StageContext):
+        self._context = context
 
     @functools.cached_property
     def _forward_or_reason(self):
         try:
-            return StochasticForward(self._run.model, MC_DROPOUT_PASSES, self._run.options.seed), None
+            return StochasticForward(self._context.model, MC_DROPOUT_PASSES, self._context.options.seed), None
         except ValueError as error:
             return None, str(error)
 
@@ -149,7 +150,7 @@ class McDropoutStage:
             described = None if forward is None else forward.describe()
             return {"unavailable_reason": reason, "described": described}
 
-        run = self._run
+        run = self._context
         return run.cache.cached_json("MC dropout availability", inspected, code=MODEL_CODE, model=run.model.sha256,
                                      card=run.model.card.to_dict(), passes=MC_DROPOUT_PASSES, seed=run.options.seed)
 
@@ -164,16 +165,16 @@ class McDropoutStage:
     def scores(self, key: str, stage: str, image_batches, count: int) -> McDropoutScores:
         """The scores of the ``count`` images of ``image_batches`` (uint8 arrays, in order), whose identity
         ``key`` states (e.g. the key of their predictions), from the cache or computed."""
-        cache = self._run.cache
+        cache = self._context.cache
         key = cache_key(code=(__name__, MODEL_CODE), images=key, mc_dropout_passes=MC_DROPOUT_PASSES,
-                        mc_dropout_seed=self._run.options.seed, chunk=CHUNK)
+                        mc_dropout_seed=self._context.options.seed, chunk=CHUNK)
         positions = np.arange(count)
         stored = cache.load(key, f"MC dropout {stage}", expected_indices=positions)
         if stored is not None:
             arrays, _ = stored
             return McDropoutScores(arrays["entropy"], arrays["mutual_information"])
         forward = self._forward_or_reason[0]
-        with self._run.progress.stage(f"MC dropout passes on {stage}", count) as advance:
+        with self._context.progress.stage(f"MC dropout passes on {stage}", count) as advance:
             def counted():
                 for images in image_batches:
                     advance(len(images))

@@ -76,14 +76,13 @@ class SafetyRun:
         self.given_ood_sets = given_ood_sets(options.ood_set_paths)
         self.cache = PredictionCache(options.cache_dir)
         self._content_hashes: dict[Path, str] = {}
-        members = [self._admitted(path, card) for path, card in options.members]
+        members = [self.admitted(path, card) for path, card in options.members]
         #: the model under test: a single model, or the ensemble of the models given (--model more than once)
         self.model = members[0] if len(members) == 1 else ensemble_of(members)
         self.class_names = tuple(self.model.card.class_names)
         self._check_ingest_labels()
         #: each member's preprocessing check (one for a single model), None where no sampled image decodes
         self.preprocessing_checks = self._check_preprocessing()
-        self.uncertainty = UncertaintyContext(self)
         self._perturbed: dict[Condition, Predictions] = {}
         self.excluded: list[tuple[str, str]] = []
         self.evidence = EvidenceLog()
@@ -96,8 +95,10 @@ class SafetyRun:
         self.explanations = ExplanationStage(self)
         #: MC dropout passes for the detectors that read them, computed on first use
         self.mc_dropout = McDropoutStage(self)
+        #: the detectors' data (reference splits, OOD sets) and their fitted states
+        self.uncertainty = UncertaintyContext(self, self.mc_dropout, self.given_ood_sets)
         #: stickered signs of every class, predicted on first use, and the relevance on their stickers
-        self.sticker_attraction = StickerAttractionStage(self)
+        self.sticker_attraction = StickerAttractionStage(self, self.explanations)
         #: every class's reverse-engineered trigger (Neural Cleanse), computed or read from the cache on first use
         self.trigger_scan = TriggerScanStage(self)
         #: sticker counterexample searches, computed or read from the cache
@@ -107,7 +108,7 @@ class SafetyRun:
         #: near-duplicates of the ingest's images in the reference and training data, found on first use
         self.data_independence = DataIndependenceStage(self)
         #: SpRAy over each class's relevance maps in the training data (Clever-Hans discovery), on first use
-        self.training_shortcut = TrainingShortcutStage(self)
+        self.training_shortcut = TrainingShortcutStage(self, self.explanations)
 
     def _folder_classes(self) -> FolderClasses:
         """What class folders named by class name are matched to: the card's class names (read without
@@ -117,7 +118,7 @@ class SafetyRun:
         class_map = None if options.class_map_path is None else read_class_map(options.class_map_path)
         return FolderClasses(tuple(card.class_names), class_map)
 
-    def _admitted(self, path: Path, card_path: Path | None) -> LoadedModel:
+    def admitted(self, path: Path, card_path: Path | None) -> LoadedModel:
         """The model at ``path`` with its card: loaded and screened now, or, when an earlier run admitted the
         same bytes with the same card and trust, as it admitted them, its network loaded on first use (a run
         served entirely from the cache never imports TensorFlow)."""
@@ -186,7 +187,7 @@ class SafetyRun:
     def predict(self, ingest, condition: Condition, indices=None, stage: str = "ingest") -> tuple[Predictions, list]:
         """Predictions on ``indices`` of ``ingest`` (all: None) under ``condition``, served from the
         persistent cache when every input that determines them is unchanged."""
-        parts = self._key_parts(ingest, condition, indices)
+        parts = self.prediction_key_parts(ingest, condition, indices)
         key, stage = cache_key(**parts), f"{stage} {condition}"
         requested = np.arange(len(ingest.records)) if indices is None else indices
         stored = self.cache.load(key, stage, expected_indices=requested)
@@ -213,7 +214,7 @@ class SafetyRun:
                 key, stage, self._model_input_batches(predictions), predictions.indices.size))
         return predictions, failures
 
-    def _key_parts(self, ingest, condition: Condition, indices) -> dict:
+    def prediction_key_parts(self, ingest, condition: Condition, indices) -> dict:
         """What determines the predictions on ``indices`` of ``ingest`` under ``condition``: their cache key's parts,
         the code that computes them included."""
         return dict(code=PREDICTION_CODE, model=self.model.sha256, card=self.model.card.to_dict(), ingest=self.content_sha256(ingest),
@@ -250,7 +251,7 @@ class SafetyRun:
             if condition in self._perturbed or condition in self._predicted_ahead:
                 continue
             indices = self._perturbed_indices(condition)
-            parts = self._key_parts(self.ingest, condition, indices)
+            parts = self.prediction_key_parts(self.ingest, condition, indices)
             if self.cache.load(cache_key(**parts), f"ingest {condition}", expected_indices=indices) is None:
                 jobs.append((condition, indices, parts))
         for (condition, _, parts), predicted in zip(jobs, self.distributed.predict(jobs), strict=True):
@@ -300,13 +301,13 @@ class SafetyRun:
 
     def _check_preprocessing(self) -> tuple:
         """Check the preprocessing of the model, or of each ensemble member with its own card
-        (:meth:`_checked`); the checks, in member order."""
+        (:meth:`preprocessing_checked`); the checks, in member order."""
         members = self.model.members if isinstance(self.model, Ensemble) else (self.model,)
-        checked = [self._checked(member) for member in members]
+        checked = [self.preprocessing_checked(member) for member in members]
         self.model = checked[0][0] if len(checked) == 1 else ensemble_of(member for member, _ in checked)
         return tuple(check for _, check in checked)
 
-    def _checked(self, model):
+    def preprocessing_checked(self, model):
         """Compare ``model``'s card's preprocessing with the alternatives on one seeded batch of
         the ingest (:mod:`model_under_test.preprocessing_check`); a clearly better one stops a run with a card and
         replaces an assumed card. Returns the model to evaluate and the check (None: no sampled image decodes).

@@ -116,11 +116,23 @@ class ModuleGraph:
 
 def _statements(body):
     """Every statement in ``body`` and in the blocks nested in them (an import is a statement: expressions, the
-    bulk of a module's nodes, are not visited)."""
+    bulk of a module's nodes, are not visited), except the body of ``if TYPE_CHECKING:``: what is imported there
+    for annotations never runs."""
     for statement in body:
         yield statement
         for block in ("body", "orelse", "finalbody", "handlers", "cases"):
+            if block == "body" and _is_type_checking(statement):
+                continue
             yield from _statements(getattr(statement, block, ()))
+
+
+def _is_type_checking(statement) -> bool:
+    """``if TYPE_CHECKING:`` or ``if typing.TYPE_CHECKING:``."""
+    if not isinstance(statement, ast.If):
+        return False
+    test = statement.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def _with_packages(module: str) -> list[str]:

@@ -27,6 +27,8 @@ from safety_harness.metrics.relevance import relevance_mass_in_mask
 from safety_harness.perturbations import get_perturbation
 from safety_harness.plan.conditions import Condition
 from safety_harness.plan.plan import ATTRACTION_STICKERS
+from safety_harness.run.context import StageContext
+from safety_harness.run.explanations import ExplanationStage
 
 #: the registry's severities each family is pasted at: two placements per image, covering 3-10 % of the box
 PLACEMENT_SEVERITIES = (2, 3)
@@ -87,8 +89,10 @@ class _Flips:
 class StickerAttractionStage:
     """The stickered sets of one run, predicted on first use, and the corroboration of an attracting class."""
 
-    def __init__(self, run):
-        self._run = run
+    def __init__(self, context: StageContext, explanations: ExplanationStage):
+        self._context = context
+        #: the explanation stage whose maps corroborate a sticker's attraction
+        self._explanations = explanations
         self._corroborations: dict[int, Corroboration | None] = {}
 
     @property
@@ -98,15 +102,15 @@ class StickerAttractionStage:
     @functools.cached_property
     def sample(self) -> np.ndarray:
         """Ingest indices of the seeded sample of labelled, decoded images every set stickers, ascending."""
-        clean = self._run.clean
+        clean = self._context.clean
         labelled = clean.indices[clean.labels >= 0]
-        rng = np.random.default_rng(self._run.options.seed)
+        rng = np.random.default_rng(self._context.options.seed)
         return np.sort(rng.choice(labelled, min(IMAGES_PER_FAMILY, labelled.size), replace=False))
 
     @functools.cached_property
     def predictions(self) -> dict:
         """The predictions of every stickered set (Condition -> Predictions), through the prediction cache."""
-        run = self._run
+        run = self._context
         return {condition: run.predict(run.ingest, condition, self.sample, stage="sticker attraction")[0]
                 for condition in self.sets}
 
@@ -116,12 +120,12 @@ class StickerAttractionStage:
         return sticker_attraction(np.concatenate([p.labels for p in predictions]),
                                   np.concatenate([p.predicted for p in predictions]),
                                   np.concatenate([np.full(p.indices.size, str(p.condition)) for p in predictions]),
-                                  len(self._run.class_names), limit, confidence)
+                                  len(self._context.class_names), limit, confidence)
 
     def _flips(self) -> _Flips:
         sets, positions, predicted = [], [], []
         for number, stickered in enumerate(self.predictions.values()):
-            clean = self._run.clean.predicted_at(stickered.indices)
+            clean = self._context.clean.predicted_at(stickered.indices)
             flipped = np.flatnonzero((clean == stickered.labels) & (stickered.predicted != clean))
             sets.append(np.full(flipped.size, number))
             positions.append(flipped)
@@ -131,12 +135,12 @@ class StickerAttractionStage:
     def corroboration(self, class_id: int) -> Corroboration | None:
         """Relevance on the stickers of flips into ``class_id`` and into other classes, computed once per class;
         None when no explainer applies to the model."""
-        explanations = self._run.explanations
+        explanations = self._explanations
         if explanations.heatmap_explainer is None:
             return None
         if class_id not in self._corroborations:
             flips = self._flips()
-            rng = np.random.default_rng(self._run.options.seed)
+            rng = np.random.default_rng(self._context.options.seed)
             sides = [np.sort(rng.choice(candidates, min(EXPLAINED_FLIPS, candidates.size), replace=False))
                      for candidates in (np.flatnonzero(flips.predicted == class_id),
                                         np.flatnonzero(flips.predicted != class_id))]
@@ -156,7 +160,7 @@ class StickerAttractionStage:
 
     def _stickered_images(self, flips: _Flips, chosen) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """The stickered images of the ``chosen`` flips as the model saw them, their sticker masks and captions."""
-        run, seed, names = self._run, self._run.options.seed, self._run.class_names
+        run, seed, names = self._context, self._context.options.seed, self._context.class_names
         height, width = run.model.card.size
         images = np.zeros((len(chosen), height, width, 3), np.uint8)
         masks = np.zeros((len(chosen), height, width), bool)
@@ -178,7 +182,7 @@ class StickerAttractionStage:
     def _summary(self, shares: np.ndarray) -> RelevanceOnStickers:
         if not shares.size:
             return RelevanceOnStickers(0, None, None, None)
-        options, level = self._run.options, (1 + INTERVAL_CONFIDENCE) / 2
+        options, level = self._context.options, (1 + INTERVAL_CONFIDENCE) / 2
         lower, upper = (bootstrap_bound(np.mean, [(shares,)], direction, level, n_resamples=options.bootstrap_resamples,
                                         seed=options.seed) for direction in (">=", "<="))
         return RelevanceOnStickers(int(shares.size), float(shares.mean()), lower, upper)

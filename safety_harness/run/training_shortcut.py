@@ -23,9 +23,10 @@ import numpy as np
 
 from safety_harness.explanations import EXPLAINERS, ExplainedModel
 from safety_harness.ingest import iter_image_batches
-from safety_harness.metrics.relevance import mean_relevance_map
 from safety_harness.metrics.spray import ConcentratingCluster, most_concentrating_cluster
 from safety_harness.model_under_test.inference import preprocess
+from safety_harness.run.context import StageContext
+from safety_harness.run.explanations import AveragedMaps, ExplanationStage
 from safety_harness.run.stage_code import MODEL_CODE
 
 #: training images of a class explained and clustered (a seeded sample when there are more)
@@ -42,16 +43,12 @@ STAGE = "training-data relevance maps"
 @dataclass(frozen=True)
 class ClassClusters:
     """One class's SpRAy result: the images sampled and the most concentrating cluster (None: one cluster);
-    for the cluster, its mean image, mean map (:func:`mean_relevance_map`) and first :data:`EXAMPLES`."""
+    for the cluster, its averaged maps with its first :data:`EXAMPLES` images as examples."""
 
     class_id: int
     sampled: int
     cluster: ConcentratingCluster | None
-    mean_image: np.ndarray | None = None
-    mean_map: np.ndarray | None = None
-    example_images: np.ndarray | None = None
-    example_maps: np.ndarray | None = None
-    example_names: tuple[str, ...] = ()
+    maps: AveragedMaps | None = None
 
     def to_dict(self) -> dict:
         cluster = self.cluster
@@ -61,7 +58,7 @@ class ClassClusters:
                     "concentration_excess": round(cluster.excess, 6),
                     "cluster_median_top_mass": round(cluster.median_top_mass, 6),
                     "rest_median_top_mass": round(cluster.rest_median_top_mass, 6),
-                    "examples": list(self.example_names)})}
+                    "examples": list(self.maps.example_names)})}
 
 
 @dataclass(frozen=True)
@@ -80,25 +77,27 @@ class TrainingShortcuts:
 class TrainingShortcutStage:
     """SpRAy over the run's ``--training-data``, computed on first use (its maps read from the cache)."""
 
-    def __init__(self, run):
-        self._run = run
+    def __init__(self, context: StageContext, explanations: ExplanationStage):
+        self._context = context
+        #: the explanation stage whose self-checks choose the explainer
+        self._explanations = explanations
 
     @property
     def applicable(self) -> bool:
-        return self._run.training_data_ingest is not None
+        return self._context.training_data_ingest is not None
 
     @property
     def _passed(self) -> set[str]:
-        return {figures.name for figures in self._run.explanations.figures if figures.passed}
+        return {figures.name for figures in self._explanations.figures if figures.passed}
 
     @property
     def explainer(self) -> str | None:
         """LRP when it passed its self-checks, else the run's heatmap explainer (None when none applies)."""
-        return PREFERRED_EXPLAINER if PREFERRED_EXPLAINER in self._passed else self._run.explanations.heatmap_explainer
+        return PREFERRED_EXPLAINER if PREFERRED_EXPLAINER in self._passed else self._explanations.heatmap_explainer
 
     def _sample(self, ingest) -> dict[int, np.ndarray]:
         """Per class, the positions in the training data of its seeded sample, in record order."""
-        seed, labels = self._run.options.seed, ingest.labels
+        seed, labels = self._context.options.seed, ingest.labels
         sample = {}
         for class_id in np.unique(labels[labels >= 0]):
             members = np.flatnonzero(labels == class_id)
@@ -108,11 +107,11 @@ class TrainingShortcutStage:
 
     @functools.cached_property
     def result(self) -> TrainingShortcuts:
-        run = self._run
+        run = self._context
         ingest, card, name = run.training_data_ingest, run.model.card, self.explainer
         started = time.perf_counter()
         if name is None:
-            reason = run.explanations.model_wide_reason or "no explainer applies to this model"
+            reason = self._explanations.model_wide_reason or "no explainer applies to this model"
             return TrainingShortcuts(None, False, (), {}, 0, 0.0, reason)
         sample = self._sample(ingest)
         positions = np.concatenate(list(sample.values())) if sample else np.zeros(0, np.int64)
@@ -136,7 +135,7 @@ class TrainingShortcutStage:
     def _maps(self, ingest, positions, name) -> dict:
         """The sampled training images that decode (at the model's input size), their maps, explained for their
         class, and their positions; batch by batch."""
-        run, card = self._run, self._run.model.card
+        run, card = self._context, self._context.model.card
         model = ExplainedModel(run.model.network, run.model.loader, card.output)
         decoded, images, maps = [], [], []
         for batch in iter_image_batches(ingest, card.size, card.interpolation, run.options.batch_size, positions,
@@ -162,6 +161,4 @@ class TrainingShortcutStage:
         names = tuple(str(path.relative_to(ingest.root)) if path.is_relative_to(ingest.root) else str(path)
                       for path in paths)
         return ClassClusters(class_id, int(positions.size), cluster,
-                             mean_image=np.rint(images[members].mean(axis=0)).astype(np.uint8),
-                             mean_map=mean_relevance_map(maps[members]), example_images=images[shown],
-                             example_maps=maps[shown], example_names=names)
+                             AveragedMaps.of(images[members], maps[members], names))

@@ -18,6 +18,7 @@ import numpy as np
 from safety_harness.backdoor.neural_cleanse import TriggerSearch, reverse_engineer_triggers
 from safety_harness.explanations.model_access import ExplainedModel
 from safety_harness.model_under_test.inference import preprocess
+from safety_harness.run.context import StageContext
 from safety_harness.run.prediction_cache import cache_key
 from safety_harness.run.stage_code import MODEL_CODE
 
@@ -42,12 +43,12 @@ class TriggerScan:
 class TriggerScanStage:
     """The trigger scan of one run, computed (or read from the cache) on first use."""
 
-    def __init__(self, run):
-        self._run = run
+    def __init__(self, context: StageContext):
+        self._context = context
 
     @functools.cached_property
     def result(self) -> TriggerScan:
-        run = self._run
+        run = self._context
         clean, max_steps, seed = run.clean, run.options.trigger_scan_steps, run.options.seed
         rng = np.random.default_rng(seed)
         positions = np.sort(rng.choice(clean.indices.size, min(SAMPLE_SIZE, clean.indices.size), replace=False))

@@ -26,6 +26,8 @@ from safety_harness.ood import (
     fit_threshold,
 )
 from safety_harness.plan.requirements import CLEAN, GIVEN_OOD_SETS
+from safety_harness.run.context import StageContext
+from safety_harness.run.mc_dropout import McDropoutStage
 from safety_harness.run.prediction_cache import cache_key
 from safety_harness.run.stage_code import MODEL_CODE
 
@@ -44,15 +46,19 @@ def inputs_of(predictions) -> DetectorInputs:
 class UncertaintyContext:
     """Reference and held-out predictions, OOD-set predictions, detectors fitted once each."""
 
-    def __init__(self, run):
-        self._run = run
+    def __init__(self, context: StageContext, mc_dropout: McDropoutStage, given_ood_sets):
+        self._context = context
+        #: the MC dropout passes the detectors that read them are fitted on
+        self._mc_dropout_passes = mc_dropout
+        #: the out-of-distribution sets given with --ood-set
+        self._given_ood_sets = given_ood_sets
         self._fitted: dict[str, object] = {}
         #: the cache key of each costly detector's fitted state
         self._fit_keys: dict[str, str] = {}
 
     @functools.cached_property
     def _split(self):
-        run = self._run
+        run = self._context
         if run.reference_ingest is not None:
             data, source = self._predict_reference(run.reference_ingest), f"reference data {run.reference_ingest.root}"
         else:
@@ -88,7 +94,7 @@ class UncertaintyContext:
         return self._split[4]
 
     def _predict_reference(self, reference):
-        predictions, failures = self._run.predict(reference, CLEAN, stage="reference data")
+        predictions, failures = self._context.predict(reference, CLEAN, stage="reference data")
         if failures:
             index, reason = failures[0]
             raise HarnessInputError(f"Reference {reference.root}: {len(failures)} image(s) cannot be used, e.g. "
@@ -98,17 +104,17 @@ class UncertaintyContext:
     @functools.cached_property
     def generated_ood_sets(self) -> list[OodSet]:
         """The generated OOD sets the plan's cases read, at the model's input size."""
-        run = self._run
+        run = self._context
         return bundled_ood_sets(run.model.card.size, OOD_SET_SIZE, run.options.seed, names=run.plan.ood_sets_needed)
 
     @functools.cached_property
     def ood_sets(self) -> dict:
         """The generated and user-given OOD sets the plan's cases read, at the model's input size:
         name -> (set, DetectorInputs)."""
-        run = self._run
+        run = self._context
         card, needed = run.model.card, run.plan.ood_sets_needed
         sets = list(self.generated_ood_sets)
-        for name, ingest in run.given_ood_sets.items():
+        for name, ingest in self._given_ood_sets.items():
             if name not in needed:
                 continue
             batches = list(iter_image_batches(ingest, card.size, card.interpolation, run.options.batch_size,
@@ -130,24 +136,24 @@ class UncertaintyContext:
                                        batch_size=run.options.batch_size)
             result[ood_set.name] = (ood_set, DetectorInputs(
                 outputs["probabilities"], outputs.get("logits"), outputs.get("features"), appearance(ood_set.images),
-                outputs.get("member_probabilities"), self._mc_dropout(ood_set, batches)))
+                outputs.get("member_probabilities"), self._ood_set_mc_dropout(ood_set, batches)))
         return result
 
-    def _mc_dropout(self, ood_set, batches):
+    def _ood_set_mc_dropout(self, ood_set, batches):
         """The MC dropout scores of an OOD set when a case reads them and the model allows them, else None."""
-        run = self._run
-        if not run.plan.mc_dropout_conditions or run.mc_dropout.unavailable_reason:
+        run = self._context
+        if not run.plan.mc_dropout_conditions or self._mc_dropout_passes.unavailable_reason:
             return None
         key = cache_key(code=MODEL_CODE, model=run.model.sha256, card=run.model.card.to_dict(),
                         images=ood_set.images)
-        return run.mc_dropout.scores(key, f"OOD set {ood_set.name}", batches, len(ood_set.images))
+        return self._mc_dropout_passes.scores(key, f"OOD set {ood_set.name}", batches, len(ood_set.images))
 
     def detector(self, name: str):
         """The fitted detector, or a string saying why it is unavailable for this model."""
         if name not in self._fitted:
             detector = DETECTORS[name]()
             fitting = self.fitting
-            reason = ((detector.needs_mc_dropout and self._run.mc_dropout.unavailable_reason)
+            reason = ((detector.needs_mc_dropout and self._mc_dropout_passes.unavailable_reason)
                       or detector.unavailable_reason(inputs_of(fitting)))
             if reason is None:
                 self._fit(detector, inputs_of(fitting), fitting.labels if fitting.labelled else fitting.predicted)
@@ -161,7 +167,7 @@ class UncertaintyContext:
         if not detector.costly_fit:
             detector.fit(inputs, labels)
             return
-        cache = self._run.cache
+        cache = self._context.cache
         key = self._fit_keys[detector.name] = cache_key(code=type(detector), detector=detector.name,
                                                         images=inputs.images, seed=detector.seed)
         stored = cache.load(key, f"{detector.name} detector")
@@ -178,7 +184,7 @@ class UncertaintyContext:
         warm run neither builds its network nor runs it."""
         if not detector.costly_fit:
             return detector.score(inputs)
-        return self._run.cache.cached(f"{detector.name} detector scores", lambda: {"scores": detector.score(inputs)},
+        return self._context.cache.cached(f"{detector.name} detector scores", lambda: {"scores": detector.score(inputs)},
                                       detector=self._fit_keys[detector.name], images=inputs.images)["scores"]
 
     def threshold(self, detector, target_false_alarm_rate: float) -> float:
