@@ -65,25 +65,30 @@ def write_ingest(folder: Path, per_class: int, stop_signs: int, seed: int, sizes
     parts = np.array_split(np.arange(len(signs)), max(1, min(len(os.sched_getaffinity(0)), len(signs) // PARALLEL_FROM)))
     helpers = [_start_helper(folder / "Images", seed, [signs[i] for i in part]) for part in parts[1:]]
     boxes = _render_files(folder / "Images", seed, [signs[i] for i in parts[0]])
-    for helper in helpers:
-        output, errors = helper.stdout.read(), helper.stderr.read()  # its stdin is written and closed already
+    for helper, errors in helpers:
+        output = helper.stdout.read()  # its stdin is written and closed already; its stderr goes to a file
         if helper.wait():
-            raise RuntimeError(f"rendering {folder} in a helper process failed:\n{errors}")
+            errors.seek(0)
+            raise RuntimeError(f"rendering {folder} in a helper process failed:\n{errors.read()}")
+        errors.close()
         boxes += [tuple(box) for box in json.loads(output)]
     rows = [HEADER] + [f"{index:05d}.png;{size};{size};{x1};{y1};{x2 - 1};{y2 - 1};{class_id}"
                        for (index, class_id, size), (x1, y1, x2, y2) in zip(signs, boxes, strict=True)]
     (folder / "GT-final_test.csv").write_text("\n".join(rows) + "\n")
 
 
-def _start_helper(images: Path, seed: int, signs: list) -> subprocess.Popen:
-    """A process rendering ``signs`` with :func:`_render_files`, importing this harness from where this one runs."""
+def _start_helper(images: Path, seed: int, signs: list) -> tuple[subprocess.Popen, object]:
+    """A process rendering ``signs`` with :func:`_render_files`, importing this harness from where this one runs,
+    and the file its stderr goes to."""
     harness_parent = str(Path(safety_harness.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [harness_parent, os.environ.get("PYTHONPATH")]))}
+    # its stderr to a file, not a pipe: a pipe left unread while stdout is read could fill and stall the helper
+    errors = tempfile.TemporaryFile("w+")
     helper = subprocess.Popen([sys.executable, "-c", _HELPER, str(images), str(seed)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                              stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
     helper.stdin.write(json.dumps(signs))
     helper.stdin.close()
-    return helper
+    return helper, errors
 
 
 def _render_files(images: Path, seed: int, signs) -> list[tuple[int, int, int, int]]:
