@@ -1,9 +1,15 @@
-"""Benchmark: the safety suite against the physical floor of its work, on two workloads.
+"""Benchmark: the safety suite against the physical floor of its work, on three workloads.
 
-    python bench/run.py [--workload default|gtsrb|all] [--skip-4x]
+    python bench/run.py [--workload default|gtsrb|large-input|all] [--skip-4x]
+
+Workloads: ``default``, the bundled 32x32 model on the default ingest and reference; ``gtsrb``, a third-party
+30x30 model on GTSRB's Final_Test; ``large-input``, the reference network at 64x64 input (trained by
+tools/train_reference.py on first use, cached in .cache/bench/ under its source's hash) on the default ingest and
+reference rendered at the model's input size (the same seeds and counts, each image drawn at 64-128 px).
 
 For each workload, in one run on one machine:
-  * the whole suite cold (empty prediction cache) and warm (second run): wall time and each run's own peak RSS;
+  * the whole suite cold (empty prediction cache) and warm (second run): wall time and each run's own peak RSS,
+    and the cold run's wall time by stage (bench/stage_timing.py) with each stage's share;
   * the floor: batched tf.function inference over every image variant the suite evaluates
     (clean, each perturbed condition on the images it reads, the stickered sets of the sticker-attraction
     requirement, reference data, OOD sets), and the generation of every perturbed variant, each timed alone;
@@ -12,18 +18,23 @@ For each workload, in one run on one machine:
   * the trigger scan (SR-TRIGGER-SCAN, Neural Cleanse) as its own stage: wall and CPU seconds and steps
     at the default step budget, without the cache;
   * Clever-Hans discovery (SR-TRAINING-SHORTCUT, SpRAy) as its own stage on 1,012 training images (the bundled
-    shortcut model's training renders, 23 of every class and the class-1 copies): wall seconds, without the cache;
+    shortcut model's training renders at 32x32, 23 of every class and the class-1 copies; the large-input model
+    reads them upscaled): wall seconds, without the cache;
   * for GTSRB, the cold suite with the test set repeated 4 times (wall time and peak RSS);
-  * the cold suite with the prediction stage on a local Ray instance of 2 workers (--ray-address=local),
-    and one Ray worker's throughput (decode, perturb, forward pass of whole shards, in this process).
+  * except for large-input (Ray's overhead does not depend on the input's size): the cold suite with the
+    prediction stage on a local Ray instance of 2 workers (--ray-address=local), and one Ray worker's throughput
+    (decode, perturb, forward pass of whole shards, in this process).
 Prints a table and writes bench/results/latest.json. Targets: see issue 5 and README.md.
 """
 
 import argparse
+import functools
+import hashlib
 import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,32 +52,95 @@ from safety_harness.ingest import FolderClasses, iter_image_batches, open_ingest
 from safety_harness.model_under_test import load_model  # noqa: E402
 from safety_harness.model_under_test.reference import BUNDLED_MODEL  # noqa: E402
 from safety_harness.perturbations import get_perturbation, perturb_batch  # noqa: E402
-from safety_harness.plan.plan import (  # noqa: E402
-    ATTRACTION_STICKERS,  # noqa: E402
-    RunOptions,
-    plan_run,
-)
+from safety_harness.plan.plan import RunOptions, plan_run  # noqa: E402
 from safety_harness.plan.requirements import CLEAN, Condition  # noqa: E402
 from safety_harness.run.run import SafetyRun  # noqa: E402
-from safety_harness.run.sticker_attraction import IMAGES_PER_FAMILY, PLACEMENT_SEVERITIES  # noqa: E402
+from safety_harness.run.sticker_attraction import (  # noqa: E402
+    ATTRACTION_STICKERS,
+    IMAGES_PER_FAMILY,
+    PLACEMENT_SEVERITIES,
+)
 from safety_harness.run.uncertainty import OOD_SET_SIZE  # noqa: E402
+from safety_harness.synthetic import default_ingest  # noqa: E402
 from safety_harness.synthetic.default_ingest import ensure_default_ingest, ensure_default_reference  # noqa: E402
 
 REQUIREMENTS = ROOT / "safety_tests" / "requirements.yaml"
 SHARED = ROOT.parent / "shared"
+#: what the bench generates for itself (the large-input workload's model and data), kept between runs
+BENCH_CACHE = ROOT / ".cache" / "bench"
+TRAINING_TOOL = ROOT / "tools" / "train_reference.py"
+#: the large-input workload's model: the reference network's shape at 64x64 input (one stage more), narrower
+#: (16/32/48 filters, 64 features) and trained on fewer renders and epochs than the bundled model, in smaller
+#: batches, so that it is made in minutes on 2 cores
+LARGE_INPUT = 64
+LARGE_MODEL_TRAINING = ("--input-size", str(LARGE_INPUT), "--per-class", "150", "--epochs", "8", "--batch-size", "32",
+                        "--perturbed-share", "0.3", "--filters", "16", "32", "48", "--features", "64",
+                        "--validation-per-class", "10")
+#: the rest of a suite run's wall time beside the stages bench/stage_timing.py times
+OUTSIDE_STAGES = "the rest: interpreter start, imports, planning, collection"
 
 
 def run_suite(options, cache_dir) -> dict:
-    """One `pytest` run in its own process: wall seconds, its own peak RSS (MiB, bench/peak_memory.py), exit code."""
+    """One `pytest` run in its own process: wall seconds, its own peak RSS (MiB, bench/peak_memory.py), exit code,
+    and its seconds per stage (bench/stage_timing.py; the rest of its wall time under OUTSIDE_STAGES)."""
     with tempfile.TemporaryDirectory() as scratch:
+        stages = Path(scratch) / "stages.json"
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--cache-dir={cache_dir}",
-                   f"--html={scratch}/report.html", *options]
+                   f"--html={scratch}/report.html", "-p", "bench.stage_timing", f"--bench-stage-times={stages}",
+                   *options]
         log = Path(scratch) / "output.log"
         with log.open("wb") as output:
             run = run_measured(command, cwd=ROOT, output=output)
         if run.exit_code not in (0, 1):  # 0: gate pass, 1: gate fail; anything else is not a measurement
             raise SystemExit(f"{' '.join(command)} exited with {run.exit_code}:\n{log.read_text()[-3000:]}")
-        return {"seconds": run.seconds, "peak_rss_mib": run.peak_rss_mib, "exit_code": run.exit_code}
+        stage_seconds = json.loads(stages.read_text())
+        stage_seconds[OUTSIDE_STAGES] = round(run.seconds - sum(stage_seconds.values()), 1)
+        return {"seconds": run.seconds, "peak_rss_mib": run.peak_rss_mib, "exit_code": run.exit_code,
+                "stage_seconds": stage_seconds}
+
+
+def made_once(target: Path, make) -> Path:
+    """``target``, made by ``make(folder)`` into a temporary sibling and moved into place when it is absent (a killed
+    bench leaves no half-made folder that a later one would take as made)."""
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        make(staging / "made")
+        os.replace(staging / "made", target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def large_input_workload(cache: Path) -> tuple[Path, Path, Path, Path]:
+    """The large-input workload's model, its card, ingest and reference. The model is trained by
+    tools/train_reference.py (LARGE_MODEL_TRAINING; seeded and deterministic) into a folder keyed on the tool's
+    source and arguments; the ingest and reference are the default ones (seeds, counts) drawn at 64-128 px."""
+    key = hashlib.sha256(TRAINING_TOOL.read_bytes() + " ".join(LARGE_MODEL_TRAINING).encode()).hexdigest()[:16]
+    name = f"gtsrb_reference_{LARGE_INPUT}.keras"
+
+    def train(folder: Path):
+        folder.mkdir()
+        command = [sys.executable, str(TRAINING_TOOL), *LARGE_MODEL_TRAINING, f"--output={folder / name}"]
+        print(f"training the large-input workload's model (minutes): {' '.join(command[1:])}", flush=True)
+        log = folder / "training.log"
+        with log.open("wb") as output:
+            trained = subprocess.run(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+        if trained.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} exited with {trained.returncode}:\n{log.read_text()[-3000:]}")
+
+    model = made_once(cache / f"model-{key}", train) / name
+    sizes = (LARGE_INPUT, 2 * LARGE_INPUT)
+    data = []
+    for per_class, stop_signs, generated in (
+            (default_ingest.PER_CLASS, default_ingest.STOP_SIGNS, default_ingest.DEFAULT_INGEST),
+            (default_ingest.REFERENCE_PER_CLASS, default_ingest.REFERENCE_PER_CLASS, default_ingest.DEFAULT_REFERENCE)):
+        folder = cache / f"renders-v{default_ingest.GENERATOR_VERSION}-seed{generated.seed}-{sizes[0]}-{sizes[1]}px"
+        data.append(made_once(folder, functools.partial(default_ingest.write_ingest, per_class=per_class,
+                                                        stop_signs=stop_signs, seed=generated.seed, sizes=sizes)))
+    return model, model.with_suffix(".yaml"), *data
 
 
 def variants(plan, ingest):
@@ -234,16 +308,17 @@ def worker_throughput(model_path, card_path, ingest_path) -> dict:
     return rates
 
 
-def workload(name, options, model, card, ingest, reference, skip_4x) -> dict:
+def workload(name, options, model, card, ingest, reference, skip_4x, ray=True) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         cold = run_suite(options, cache)
         warm = run_suite(options, cache)
-    with tempfile.TemporaryDirectory() as cache:
-        ray_local = run_suite([*options, "--ray-address=local", "--ray-workers=2", f"--ray-store={cache}/shards"],
-                              cache)
-    figures = {"cold": cold, "warm": warm, "ray_local_cold": ray_local,
-               "ray_worker_images_per_second": worker_throughput(model, card, ingest),
-               **floor(model, card, ingest, reference), "trigger_scan": trigger_scan(model, card, ingest),
+    figures = {"cold": cold, "warm": warm}
+    if ray:
+        with tempfile.TemporaryDirectory() as cache:
+            figures["ray_local_cold"] = run_suite(
+                [*options, "--ray-address=local", "--ray-workers=2", f"--ray-store={cache}/shards"], cache)
+        figures["ray_worker_images_per_second"] = worker_throughput(model, card, ingest)
+    figures |= {**floor(model, card, ingest, reference), "trigger_scan": trigger_scan(model, card, ingest),
                "grouping_and_leakage": grouping_and_leakage(model, card, ingest, reference),
                "training_shortcut": training_shortcut(model, card, ingest)}
     base = figures["raw_inference_seconds"] + figures["perturbation_seconds"]
@@ -252,6 +327,8 @@ def workload(name, options, model, card, ingest, reference, skip_4x) -> dict:
     figures["cold_without_trigger_scan_over_floor"] = round((cold["seconds"] - figures["trigger_scan"]["seconds"])
                                                             / base, 2)
     figures["warm_over_cold"] = round(warm["seconds"] / cold["seconds"], 3)
+    figures["cold_stage_shares"] = {stage: round(seconds / cold["seconds"], 3)
+                                    for stage, seconds in cold["stage_seconds"].items()}
     if name == "gtsrb" and not skip_4x:
         with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as cache:
             big = repeated_ingest(Path(ingest), 4, Path(scratch) / "x4")
@@ -262,7 +339,7 @@ def workload(name, options, model, card, ingest, reference, skip_4x) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workload", choices=("default", "gtsrb", "all"), default="all")
+    parser.add_argument("--workload", choices=("default", "gtsrb", "large-input", "all"), default="all")
     parser.add_argument("--skip-4x", action="store_true", help="skip the 4x GTSRB memory run")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args()
@@ -282,20 +359,28 @@ def main():
             results["workloads"]["gtsrb"] = workload(
                 "gtsrb", [f"--model={model}", f"--model-card={card}", f"--ingest={ingest}"], str(model), card, ingest,
                 None, args.skip_4x)
+    if args.workload in ("large-input", "all"):
+        model, card, ingest, reference = large_input_workload(BENCH_CACHE)
+        results["workloads"]["large-input"] = workload(
+            "large-input", [f"--model={model}", f"--model-card={card}", f"--ingest={ingest}", f"--reference={reference}"],
+            str(model), card, ingest, reference, args.skip_4x, ray=False)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{'workload':10} {'cold s':>8} {'warm s':>8} {'floor s':>8} {'cold/floor':>10} {'w/o scan':>8} "
+    print(f"{'workload':11} {'cold s':>8} {'warm s':>8} {'floor s':>8} {'cold/floor':>10} {'w/o scan':>8} "
           f"{'warm/cold':>9} {'peak MiB':>9} {'4x MiB':>7} {'ray s':>7}")
     for name, f in results["workloads"].items():
         base = f["raw_inference_seconds"] + f["perturbation_seconds"]
-        print(f"{name:10} {f['cold']['seconds']:8.1f} {f['warm']['seconds']:8.1f} {base:8.1f} "
+        ray_seconds = f"{f['ray_local_cold']['seconds']:7.1f}" if "ray_local_cold" in f else f"{'-':>7}"
+        print(f"{name:11} {f['cold']['seconds']:8.1f} {f['warm']['seconds']:8.1f} {base:8.1f} "
               f"{f['cold_over_floor']:10.2f} {f['cold_without_trigger_scan_over_floor']:8.2f} "
               f"{f['warm_over_cold']:9.3f} {f['cold']['peak_rss_mib']:9} "
-              f"{f.get('cold_4x', {}).get('peak_rss_mib', '-'):>7} {f['ray_local_cold']['seconds']:7.1f}")
+              f"{f.get('cold_4x', {}).get('peak_rss_mib', '-'):>7} {ray_seconds}")
         slowest = min(f["perturbation_images_per_second"].items(), key=lambda item: item[1])
         print(f"  {f['variants']} image variants; slowest perturbation {slowest[0]} at {slowest[1]} img/s; "
-              f"all: {f['perturbation_images_per_second']}; one Ray worker: "
-              f"{f['ray_worker_images_per_second']} img/s")
+              f"all: {f['perturbation_images_per_second']}"
+              + (f"; one Ray worker: {f['ray_worker_images_per_second']} img/s" if "ray_local_cold" in f else ""))
+        print("  cold run by stage: " + ", ".join(f"{stage} {share:.1%}" for stage, share in sorted(
+            f["cold_stage_shares"].items(), key=lambda item: -item[1])))
         scan = f["trigger_scan"]
         print(f"  trigger scan: {scan['seconds']} s ({scan['cpu_seconds']} CPU s), {scan['steps']}/{scan['max_steps']} "
               f"steps{', converged' if scan['converged'] else ''}")

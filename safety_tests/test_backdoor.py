@@ -17,5 +17,5 @@ def test_no_class_has_an_outlying_small_trigger(requirement_case, safety_run, ev
     if safety_run.model.gradients_unavailable_reason:
         evidence.not_applicable(f"the trigger scan optimises triggers by gradient: "
                                 f"{safety_run.model.gradients_unavailable_reason}")
-    result = evidence.record_trigger_scan(safety_run.trigger_scan.result)
+    result = evidence.judge(safety_run.trigger_scan.result)
     assert result.verdict is Verdict.PASS, result.message

@@ -14,7 +14,7 @@ from safety_harness.metrics.verdicts import Verdict
 def test_no_regression_against_baseline(requirement_case, baseline_predictions, predictions, evidence):
     outcomes = paired.paired_outcomes(predictions.labels, predictions.predicted, baseline_predictions.predicted,
                                       requirement_case.class_id)
-    result = evidence.judge_regression(outcomes, predictions, baseline_predictions)
+    result = evidence.judge(outcomes, predictions, baseline_predictions)
     assert result.verdict is Verdict.PASS, result.message
 
 
@@ -24,5 +24,5 @@ def test_agreement_with_baseline(requirement_case, baseline_predictions, predict
         evidence.not_applicable("the ingest has no labels, so its images of this class are unknown")
     rate = paired.agreement(predictions.labels, predictions.predicted, baseline_predictions.predicted,
                             requirement_case.class_id)
-    result = evidence.judge_agreement(rate, predictions, baseline_predictions)
+    result = evidence.judge(rate, predictions, baseline_predictions)
     assert result.verdict is Verdict.PASS, result.message

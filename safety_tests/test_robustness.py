@@ -36,5 +36,5 @@ def test_no_sticker_counterexample(requirement_case, predictions, safety_run, ev
                                               max_examples=parameters["max_examples"])
     if search is None:
         evidence.not_applicable(f"no sign of class {class_id} is recognised on clean images to search from")
-    result = evidence.record_search(search)
+    result = evidence.judge(search)
     assert result.verdict is Verdict.PASS, result.message

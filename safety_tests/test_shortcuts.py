@@ -16,5 +16,5 @@ from safety_harness.metrics.verdicts import Verdict
 def test_no_class_attracts_stickered_signs_of_other_classes(requirement_case, predictions, safety_run, evidence):
     requirement, stickered = requirement_case.requirement, safety_run.sticker_attraction
     attraction = stickered.attraction(requirement.threshold, requirement.confidence)
-    result = evidence.judge_attraction(attraction, stickered.corroboration(attraction.attracting.class_id))
+    result = evidence.judge(attraction, stickered.corroboration(attraction.attracting.class_id))
     assert result.verdict is Verdict.PASS, result.message

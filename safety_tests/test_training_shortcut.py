@@ -20,5 +20,5 @@ def test_no_training_class_splits_off_a_cluster_that_looks_at_a_compact_patch(re
     shortcuts = stage.result
     if shortcuts.explainer is None:
         evidence.not_applicable(f"no relevance maps to cluster: {shortcuts.reason}")
-    result = evidence.judge_training_shortcuts(shortcuts)
+    result = evidence.judge(shortcuts)
     assert result.verdict is Verdict.PASS, result.message

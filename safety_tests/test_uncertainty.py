@@ -23,13 +23,13 @@ def calibration_statistic(requirement_case):
 
 @pytest.mark.requirement_metric("ece")
 def test_expected_calibration_error_ceiling(requirement_case, predictions, evidence):
-    result = evidence.judge_statistic(calibration_statistic(requirement_case), predictions)
+    result = evidence.judge(calibration_statistic(requirement_case), predictions)
     assert result.verdict is Verdict.PASS, result.message
 
 
 @pytest.mark.requirement_metric("mce")
 def test_maximum_calibration_error_ceiling(requirement_case, predictions, evidence):
-    result = evidence.judge_statistic(calibration_statistic(requirement_case), predictions)
+    result = evidence.judge(calibration_statistic(requirement_case), predictions)
     assert result.verdict is Verdict.PASS, result.message
 
 
@@ -55,8 +55,8 @@ def test_ood_alarm_rate_floor(requirement_case, safety_run, evidence):
     threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
     scores_in = uncertainty.scores(detector, inputs_of(uncertainty.held_out))
     scores_out = uncertainty.scores(detector, ood_inputs)
-    result = evidence.judge_alarms(ranking.alarm_rate(scores_out, threshold), detector, threshold,
-                                   scores_in, scores_out, ood_set=chosen_set)
+    result = evidence.judge(ranking.alarm_rate(scores_out, threshold), detector, threshold, scores_in, scores_out,
+                            ood_set=chosen_set)
     assert result.verdict is Verdict.PASS, result.message
 
 
@@ -67,8 +67,8 @@ def test_false_alarm_rate_ceiling(requirement_case, safety_run, evidence):
     threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
     scores_calibration, scores_held_out = (uncertainty.scores(detector, inputs_of(uncertainty.calibration)),
                                            uncertainty.scores(detector, inputs_of(uncertainty.held_out)))
-    result = evidence.judge_alarms(ranking.alarm_rate(scores_held_out, threshold), detector, threshold,
-                                   scores_calibration, scores_held_out, held_out=uncertainty.held_out)
+    result = evidence.judge(ranking.alarm_rate(scores_held_out, threshold), detector, threshold,
+                            scores_calibration, scores_held_out, held_out=uncertainty.held_out)
     assert result.verdict is Verdict.PASS, result.message
 
 
@@ -94,7 +94,7 @@ def test_ood_separation_floor(requirement_case, safety_run, evidence):
     requirement = requirement_case.requirement
     separation = ranking.auroc_delong(scores_in, scores_out, requirement.direction, requirement.confidence)
     compared = independent_detector_aurocs(safety_run, ood_inputs) if detector.classifier_independent else None
-    result = evidence.judge_separation(separation, scores_in, scores_out, detector, chosen_set, compared)
+    result = evidence.judge(separation, scores_in, scores_out, detector, chosen_set, compared)
     assert result.verdict is Verdict.PASS, result.message
 
 
@@ -107,8 +107,8 @@ def test_ingest_drift_ceiling(requirement_case, safety_run, evidence):
     threshold = uncertainty.threshold(detector, requirement_case.requirement.parameters["target_false_alarm_rate"])
     scores_reference, scores_ingest = (uncertainty.scores(detector, inputs_of(uncertainty.calibration)),
                                        uncertainty.scores(detector, inputs_of(safety_run.clean)))
-    result = evidence.judge_drift(ks_drift(scores_reference, scores_ingest), ranking.alarm_rate(scores_ingest, threshold),
-                                  threshold, scores_reference, scores_ingest)
+    result = evidence.judge(ks_drift(scores_reference, scores_ingest), ranking.alarm_rate(scores_ingest, threshold),
+                            threshold, scores_reference, scores_ingest)
     assert result.verdict is Verdict.PASS, result.message
 
 
@@ -133,12 +133,10 @@ def test_silent_failure_rate_ceiling(requirement_case, predictions, safety_run, 
     silent = monitor.silent_failure_rate(predictions.labels, predictions.predicted,
                                          safety_run.uncertainty.scores(detector, inputs), threshold,
                                          requirement_case.class_id)
-    result = evidence.judge_monitored(silent.rate, predictions, "Misclassified images that raised no alarm",
-                                      detector, threshold, {"scored_on": f"the images under {requirement_case.condition}",
-                                                            "images_of_class": silent.rate.n,
-                                                            "misclassified": silent.misclassified,
-                                                            "misclassified_with_alarm": silent.caught,
-                                                            "silent_failures": silent.rate.successes})
+    result = evidence.judge(silent.rate, predictions, "Misclassified images that raised no alarm", detector, threshold,
+                            {"scored_on": f"the images under {requirement_case.condition}",
+                             "images_of_class": silent.rate.n, "misclassified": silent.misclassified,
+                             "misclassified_with_alarm": silent.caught, "silent_failures": silent.rate.successes})
     assert result.verdict is Verdict.PASS, result.message
 
 
@@ -154,6 +152,6 @@ def test_coverage_floor(requirement_case, safety_run, evidence):
     if held_out.labelled:  # without labels there is no error rate among the accepted images
         risk = monitor.selective_risk(held_out.labels, held_out.predicted, scores, threshold)
         curve = monitor.risk_coverage_curve(held_out.labels, held_out.predicted, scores)
-    result = evidence.judge_monitored(accepted, held_out, "Held-out in-distribution images that raised the alarm",
-                                      detector, threshold, counts, risk, curve)
+    result = evidence.judge(accepted, held_out, "Held-out in-distribution images that raised the alarm",
+                            detector, threshold, counts, risk, curve)
     assert result.verdict is Verdict.PASS, result.message

@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 
 from safety_harness.evidence.document import load_schema
+from tools.write_evidence_snapshot import evidence_snapshot, load_snapshot, snapshot_differences
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+#: the committed snapshots of runs' evidence (tools/write_evidence_snapshot.py)
+SNAPSHOTS = Path(__file__).parent / "snapshots"
 SHARED = PROJECT_ROOT.parent / "shared"
 
 
@@ -45,6 +48,17 @@ def deterministic_sections(evidence: dict) -> dict:
     (``environment.timestamp``) and where its report went (``report``)."""
     environment = {key: value for key, value in evidence["environment"].items() if key != "timestamp"}
     return {**{key: value for key, value in evidence.items() if key != "report"}, "environment": environment}
+
+
+def assert_evidence_matches_snapshot(run: "SuiteRun", name: str):
+    """Every requirement case of ``run``'s evidence has the verdict, value, bound and n of the committed snapshot
+    ``tests/snapshots/<name>.json``; the message lists the cases that changed (README, "Evidence snapshots")."""
+    snapshot = SNAPSHOTS / f"{name}.json"
+    differences = snapshot_differences(load_snapshot(snapshot), evidence_snapshot(run.evidence))
+    assert not differences, (
+        f"the evidence differs from {snapshot.relative_to(PROJECT_ROOT)} in {len(differences)} case(s):\n  "
+        + "\n  ".join(differences) + "\nIf the change is a reviewed change of a requirement or a model, rewrite it: "
+        f"python tools/write_evidence_snapshot.py {run.folder / 'evidence.json'} {snapshot.relative_to(PROJECT_ROOT)}")
 
 
 def gtsrb_test_subset(source: Path, folder: Path, choose) -> Path:

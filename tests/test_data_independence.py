@@ -49,3 +49,10 @@ def test_frames_copied_into_the_training_data_fail_naming_each_pair_while_other_
         (pair["ingest_file"], pair["matching_file"]) for pair in pairs}
     assert case["successes"] >= 0.8 * case["n"]  # a group split off a track may hold no copied frame
     assert len(case["details"]["compared_with"]) == 2
+    # a second run reads the pairs from the store: no image decoded or compared again, the same evidence
+    again = run_safety_suite("--ingest", str(root / "ingest"), "--reference", str(root / "clean"),
+                             "--training-data", str(root / "leaky"), "-k", "SR-DATA-INDEPENDENCE", name="leaky_again")
+    assert again.evidence["requirements"] == run.evidence["requirements"]
+    stored = {stage: outcome for stage, outcome in again.evidence["predictions_from"].items()
+              if stage.startswith("near-duplicates of the ingest")}
+    assert sorted(stored.values()) == ["cache", "cache"], again.evidence["predictions_from"]

@@ -14,7 +14,12 @@ from safety_harness.metrics.bounds import one_sided_bound
 from safety_harness.model_under_test.shortcut import SHORTCUT_CLASS, SHORTCUT_MODEL, TWIN_MODEL
 from safety_harness.report.exhibits import EXPLAINED_EXAMPLES
 from safety_harness.synthetic.default_ingest import ensure_default_ingest
-from tests.conftest import PROJECT_ROOT, deterministic_sections, report_without_tensorflow
+from tests.conftest import (
+    PROJECT_ROOT,
+    assert_evidence_matches_snapshot,
+    deterministic_sections,
+    report_without_tensorflow,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +59,11 @@ def test_default_evidence_holds_every_bundled_requirement(default_run):
 
 RATES = ("recall", "precision", "accuracy", "confusion_rate", "flip_rate", "alarm_rate", "false_alarm_rate",
          "silent_failure_rate", "coverage")
+
+
+def test_default_evidence_matches_its_snapshot(default_run):
+    """Every case's verdict, value, bound and n as committed in tests/snapshots/default.json."""
+    assert_evidence_matches_snapshot(default_run, "default")
 
 
 def test_every_number_follows_from_the_counts(default_run):

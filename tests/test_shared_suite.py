@@ -13,6 +13,7 @@ from PIL import Image
 from scipy.stats import beta
 
 from safety_harness.core import tf_runtime
+from tests.conftest import assert_evidence_matches_snapshot
 
 CARDS = Path(__file__).parent / "shared_model_cards"
 INTERPOLATION = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
@@ -155,6 +156,11 @@ def test_robustness_on_real_signs_is_measured_and_reproducible(runs_on_real_sign
     assert worst < clean["value"]
     drops = [results[f"SR-CORRUPTION-ACCURACY-DROP@pixelate:{s}"]["value"] for s in (1, 2)]
     assert drops[0] <= drops[1] and drops[1] > 0
+
+
+def test_evidence_on_real_signs_matches_its_snapshot(runs_on_real_signs):
+    """Every case's verdict, value, bound and n as committed in tests/snapshots/gtsrb_abis47_final_test_subset.json."""
+    assert_evidence_matches_snapshot(runs_on_real_signs[0], "gtsrb_abis47_final_test_subset")
 
 
 def test_uncertainty_on_real_signs_with_polish_signs_as_near_ood(runs_on_real_signs):

@@ -100,3 +100,10 @@ def test_imports_for_annotations_only_are_not_part_of_a_stages_code(project_copy
     those modules would otherwise join every stage's code."""
     closure = ModuleGraph(project_copy).closure(["safety_harness.run.context"])
     assert "safety_harness.run.context" in closure and "safety_harness.plan.plan" not in closure
+
+
+def test_a_packages_lazy_exports_are_not_part_of_a_stages_code(project_copy):
+    """``safety_harness/__init__.py`` exports ``register_metric_family`` lazily (``__getattr__``): every stage imports
+    the package, and the requirement families behind that name would otherwise join every stage's code."""
+    closure = ModuleGraph(project_copy).closure(["safety_harness"])
+    assert "safety_harness.core" in closure and "safety_harness.plan.requirements" not in closure

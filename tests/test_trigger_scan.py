@@ -143,12 +143,12 @@ def test_the_scan_refuses_inputs_it_cannot_stamp():
 
 
 def _recorded(norms, converged=True):
-    """The result a trigger scan with these per-class ``norms`` records for the bundled SR-TRIGGER-SCAN requirement."""
+    """The result the trigger-scan family judges from a scan with these per-class ``norms`` for the bundled
+    SR-TRIGGER-SCAN requirement."""
     from types import SimpleNamespace
 
     from safety_harness.backdoor.neural_cleanse import TriggerSearch
-    from safety_harness.evidence.results import EvidenceLog
-    from safety_harness.fixtures.evidence import EvidenceRecorder
+    from safety_harness.families import trigger_scan
     from safety_harness.plan.requirements import CLEAN, Requirement, RequirementCase
     from safety_harness.run.trigger_scan import TriggerScan
 
@@ -158,11 +158,10 @@ def _recorded(norms, converged=True):
                            history=np.full((8, 2), np.nan))
     requirement = Requirement("SR-TRIGGER-SCAN", "t", "h", "trigger_anomaly", None, None, 0.95,
                               parameters=BUNDLED_PARAMETERS)
-    run = SimpleNamespace(evidence=EvidenceLog(), class_names=[f"class {i}" for i in range(norms.size)],
-                          options=SimpleNamespace(seed=0))
-    recorder = EvidenceRecorder(SimpleNamespace(stash={}), run, RequirementCase(requirement, None, CLEAN))
-    return recorder.record_trigger_scan(TriggerScan(search, max_steps=40, sample_size=8, sign_area=400.0,
-                                                    seconds=1.5, cpu_seconds=2.0))
+    run = SimpleNamespace(class_names=[f"class {i}" for i in range(norms.size)], options=SimpleNamespace(seed=0))
+    return trigger_scan.judge(RequirementCase(requirement, None, CLEAN), run,
+                              TriggerScan(search, max_steps=40, sample_size=8, sign_area=400.0, seconds=1.5,
+                                          cpu_seconds=2.0))
 
 
 def test_a_small_trigger_against_the_median_fails_naming_its_class():

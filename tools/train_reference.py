@@ -1,8 +1,10 @@
 """Train the bundled reference model on synthetic renders.
 
-    python tools/train_reference.py
+    python tools/train_reference.py [--input-size N] [--filters A B C] [--features F] [--output PATH] ...
 
-Writes ``gtsrb_reference.keras`` and its card ``gtsrb_reference.yaml`` beside this file. Training
+Writes ``gtsrb_reference.keras`` and its card ``gtsrb_reference.yaml`` beside this file (the
+bundled model, 32x32 input). ``--input-size N`` trains the same network shape at N x N input on
+renders at N-2N px (bench/run.py's large-input workload: 64x64, a narrower network). Training
 is deterministic (fixed seeds, TensorFlow op determinism) and uses only seeds in
 ``safety_harness.synthetic.default_ingest.TRAINING_SEEDS``: the default ingest is held out.
 
@@ -33,11 +35,12 @@ from safety_harness.synthetic.default_ingest import GENERATOR, TRAINING_SEEDS  #
 from safety_harness.synthetic.renderer import render_sign  # noqa: E402
 
 HERE = ROOT / "model_under_test" / "reference"
+#: the bundled reference model's input side (pixels)
 SIZE = 32
 CARD = """\
-# How to feed the bundled reference model (see README.md, 'Model card').
+# How to feed the model (see README.md, 'Model card').
 input:
-  size: [32, 32]
+  size: [{size}, {size}]
   channels: RGB
   range: [0, 1]
   resize: area
@@ -46,10 +49,11 @@ classes: gtsrb43
 training_data:
 {training_data}  hash: {sha256}
 """
-#: the card's ``training_data`` for the renders every tool here trains on
+#: the card's ``training_data`` for the renders every tool here trains on (``{size}``: the model's input side)
 RENDERED = f"""\
-  description: {{images:,}} renders by the bundled renderer at 32-64 px brought to 32x32, augmented and in part
-    perturbed (tools/train_reference.py; hash over the training images and labels as trained on)
+  description: {{images:,}} renders by the bundled renderer at {{size}}-{{double}} px brought to {{size}}x{{size}},
+    augmented and in part perturbed (tools/train_reference.py; hash over the training images and labels as trained
+    on)
   provenance: generated
   generator: {GENERATOR}
 """
@@ -75,22 +79,23 @@ def _augment(image: np.ndarray, bbox, rng: np.random.Generator, occluding_patche
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def render_set(per_class: int, first_seed: int, seed: int, perturbed_share: float, occluding_patches: bool = True):
-    """Renders of every class at sizes 32–64, brought to 32x32 as the card says (INTER_AREA); a
-    share of them then perturbed, as the harness perturbs model inputs, by a weather or
+def render_set(per_class: int, first_seed: int, seed: int, perturbed_share: float, occluding_patches: bool = True,
+               size: int = SIZE):
+    """Renders of every class at sizes ``size``–2 ``size``, brought to ``size`` x ``size`` as the card says
+    (INTER_AREA); a share of them then perturbed, as the harness perturbs model inputs, by a weather or
     corruption perturbation at severity 1–3 (stickers are left out: the counterexample search
     should probe what the model was never shown). Returns images, labels and the signs' boxes
-    (x1, y1, x2, y2, exclusive ends) at 32x32."""
+    (x1, y1, x2, y2, exclusive ends) at ``size`` x ``size``."""
     rng = np.random.default_rng(seed)
     families = [get_perturbation(name) for name in available() if not name.startswith("sticker")]
     images, labels, boxes = [], [], []
     for index in range(per_class * NUM_CLASSES):
         class_id = index % NUM_CLASSES
-        size = int(rng.integers(32, 65))
-        sign = render_sign(class_id, first_seed + index, size)
-        image = cv2.resize(_augment(sign.image, sign.bbox, rng, occluding_patches), (SIZE, SIZE),
+        rendered = int(rng.integers(size, 2 * size + 1))
+        sign = render_sign(class_id, first_seed + index, rendered)
+        image = cv2.resize(_augment(sign.image, sign.bbox, rng, occluding_patches), (size, size),
                            interpolation=cv2.INTER_AREA)
-        roi = tuple(int(round(v * SIZE / size)) for v in sign.bbox)
+        roi = tuple(int(round(v * size / rendered)) for v in sign.bbox)
         if rng.random() < perturbed_share:
             image = families[rng.integers(len(families))].apply(image, int(rng.integers(1, 4)), seed, roi)
         images.append(image)
@@ -99,22 +104,27 @@ def render_set(per_class: int, first_seed: int, seed: int, perturbed_share: floa
     return np.stack(images), np.array(labels), np.array(boxes)
 
 
-def build_model(keras, filters=(32, 64, 96), features=128):
-    """The reference network; ``filters`` (one per stage) and ``features`` (the dense layer's width) make a
-    smaller one of the same shape."""
+def build_model(keras, filters=(32, 64, 96), features=128, size=SIZE):
+    """The reference network at ``size`` x ``size`` input; ``filters`` (one per stage) and ``features`` (the dense
+    layer's width) make a smaller one of the same shape. Each doubling of ``size`` above 32 adds one stage of
+    ``filters[-1]`` (a convolution and a pooling), so that the last features see as much of the sign as at 32x32:
+    without it a 64x64 network learns about half as fast."""
     layers = keras.layers
     def conv(filters):
         return [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(),
                 layers.Activation("relu")]
 
+    doublings = (size // SIZE).bit_length() - 1  # 0 at 32x32 (and below), 1 at 64x64, 2 at 128x128
+
     return keras.Sequential([
-        keras.Input((SIZE, SIZE, 3)),
+        keras.Input((size, size, 3)),
         # per-image standardisation (a built-in layer, so the model loads with Keras' safe_mode):
         # lighting varies far more between signs than between classes
         layers.LayerNormalization(axis=(1, 2, 3), name="standardise"),
         *conv(filters[0]), layers.MaxPooling2D(),
         *conv(filters[1]), *conv(filters[1]), layers.MaxPooling2D(),
         *conv(filters[2]), *conv(filters[2]), layers.MaxPooling2D(),
+        *[layer for _ in range(max(0, doublings)) for layer in (*conv(filters[2]), layers.MaxPooling2D())],
         layers.Flatten(),
         layers.Dense(features, activation="relu", name="features"),
         layers.Dropout(0.25),
@@ -122,10 +132,10 @@ def build_model(keras, filters=(32, 64, 96), features=128):
     ], name="gtsrb_reference")
 
 
-def train(x_train, y_train, x_val, y_val, epochs: int, seed: int = 0, **network):
+def train(x_train, y_train, x_val, y_val, epochs: int, seed: int = 0, batch_size: int = 128, **network):
     """A fresh model (:func:`build_model` with ``network``) fitted deterministically (``seed``, TensorFlow op
-    determinism): Adam at 1e-3, halved every 4 epochs, batch 128. ``x_val`` and ``y_val`` are only reported
-    per epoch (None: no validation set). Returns the uncompiled model to save and the fit history."""
+    determinism): Adam at 1e-3, halved every 4 epochs, batches of ``batch_size``. ``x_val`` and ``y_val`` are
+    only reported per epoch (None: no validation set). Returns the uncompiled model to save and the fit history."""
     tf = tf_runtime.tensorflow()
     keras = tf_runtime.keras()
     keras.utils.set_random_seed(seed)
@@ -136,7 +146,7 @@ def train(x_train, y_train, x_val, y_val, epochs: int, seed: int = 0, **network)
     schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 1e-3 * (0.5 ** (epoch // 4)))
     validation = None if x_val is None else (x_val / np.float32(255), y_val)
     history = model.fit(x_train / np.float32(255), y_train, validation_data=validation,
-                        epochs=epochs, batch_size=128, callbacks=[schedule], verbose=2, shuffle=True)
+                        epochs=epochs, batch_size=batch_size, callbacks=[schedule], verbose=2, shuffle=True)
     # a fresh build without the optimizer (clone_model keeps it): its state would triple the
     # saved file and is not needed to evaluate
     inference_model = build_model(keras, **network)
@@ -156,8 +166,10 @@ def save_with_card(model, output: Path, images: np.ndarray, labels: np.ndarray, 
     data (``images``, ``labels``) the model was fitted on: ``training_data`` is the card's description and
     provenance (YAML indented by two, ``{images}`` the number of images; default: the bundled renders)."""
     model.save(output)
-    output.with_suffix(".yaml").write_text(CARD.format(training_data=training_data.format(images=len(images)),
-                                                       sha256=training_data_sha256(images, labels)))
+    size = images.shape[1]
+    output.with_suffix(".yaml").write_text(CARD.format(
+        size=size, training_data=training_data.format(images=len(images), size=size, double=2 * size),
+        sha256=training_data_sha256(images, labels)))
 
 
 def main():
@@ -165,19 +177,28 @@ def main():
     parser.add_argument("--per-class", type=int, default=1400)
     parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--perturbed-share", type=float, default=0.6)
+    parser.add_argument("--input-size", type=int, default=SIZE, help="the model's input side in pixels")
+    parser.add_argument("--filters", type=int, nargs=3, default=(32, 64, 96), help="filters of the three stages")
+    parser.add_argument("--features", type=int, default=128, help="width of the dense feature layer")
+    parser.add_argument("--validation-per-class", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=128,
+                        help="smaller batches take more steps per epoch: a small training set still converges")
     parser.add_argument("--output", type=Path, default=HERE / "gtsrb_reference.keras")
     args = parser.parse_args()
 
     started = time.time()
     x_train, y_train, _ = render_set(args.per_class, TRAINING_SEEDS.start, seed=1,
-                                     perturbed_share=args.perturbed_share)
-    x_val, y_val, _ = render_set(40, TRAINING_SEEDS.start + 5_000_000, seed=2, perturbed_share=args.perturbed_share)
+                                     perturbed_share=args.perturbed_share, size=args.input_size)
+    x_val, y_val, _ = render_set(args.validation_per_class, TRAINING_SEEDS.start + 5_000_000, seed=2,
+                                 perturbed_share=args.perturbed_share, size=args.input_size)
     rendered = time.time() - started
 
-    model, history = train(x_train, y_train, x_val, y_val, args.epochs)
+    model, history = train(x_train, y_train, x_val, y_val, args.epochs, batch_size=args.batch_size,
+                           filters=tuple(args.filters), features=args.features, size=args.input_size)
     save_with_card(model, args.output, x_train, y_train)
     figures = {
-        "train_images": int(len(x_train)), "validation_images": int(len(x_val)), "epochs": args.epochs,
+        "input_size": args.input_size, "train_images": int(len(x_train)), "validation_images": int(len(x_val)),
+        "epochs": args.epochs, "batch_size": args.batch_size,
         "train_accuracy": round(float(history["accuracy"][-1]), 4),
         "validation_accuracy": round(float(history["val_accuracy"][-1]), 4),
         "parameters": int(model.count_params()),

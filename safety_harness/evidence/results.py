@@ -11,17 +11,21 @@ in the JSON, pictures as files beside it), from which the report is rendered.
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from safety_harness.families.registry import METRICS
 from safety_harness.metrics.attraction import StickerAttraction
 from safety_harness.metrics.calibration import ReliabilityBins
 from safety_harness.metrics.group_bounds import group_p_value
 from safety_harness.metrics.multiplicity import holm_deciding_hypotheses, holm_joint_confidence, rate_p_value
 from safety_harness.metrics.verdicts import Judgement, SamplesNeeded, Verdict
-from safety_harness.plan.requirements import METRICS, RequirementCase
 from safety_harness.run.predictions import Predictions
 from safety_harness.run.sticker_attraction import Corroboration
+
+if TYPE_CHECKING:  # the families' judges build results, and the requirements read the families
+    from safety_harness.plan.requirements import RequirementCase
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,7 @@ SAMPLES_NEEDED_TEXT = {
 class RequirementResult:
     """The outcome of one requirement case."""
 
-    case: RequirementCase
+    case: "RequirementCase"
     verdict: Verdict
     judgement: Judgement | None = None
     successes: int | None = None

@@ -1,6 +1,6 @@
 """Out-of-distribution alarm: detectors behind one interface, thresholds, generated OOD sets."""
 
-from safety_harness.ood.datasets import OOD_SET_NAMES, OodSet, bundled_ood_sets
+from safety_harness.ood.datasets import GIVEN_OOD_SETS, OOD_SET_NAMES, OodSet, bundled_ood_sets
 from safety_harness.ood.detectors import (
     Detector,
     DetectorInputs,
@@ -18,5 +18,5 @@ DETECTORS = {detector.name: detector for detector in (MaxSoftmax, Energy, Mahala
                                                        EnsembleDisagreement, McEntropy, McMutualInformation,
                                                        VariationalAutoencoder)}
 
-__all__ = ["DETECTORS", "OOD_SET_NAMES", "Detector", "DetectorInputs", "McDropoutScores", "OodSet", "appearance",
+__all__ = ["DETECTORS", "GIVEN_OOD_SETS", "OOD_SET_NAMES", "Detector", "DetectorInputs", "McDropoutScores", "OodSet", "appearance",
            "bundled_ood_sets", "fit_threshold"]

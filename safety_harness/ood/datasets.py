@@ -121,3 +121,5 @@ def bundled_ood_sets(size: tuple[int, int], per_set: int = 300, seed: int = 0, n
 
 
 OOD_SET_NAMES = tuple(name for name, *_ in _GENERATORS)
+#: in a requirement's ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
+GIVEN_OOD_SETS = "given"

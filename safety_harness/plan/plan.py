@@ -14,6 +14,7 @@ from pathlib import Path
 from safety_harness.backdoor.neural_cleanse import DEFAULT_STEPS as DEFAULT_TRIGGER_SCAN_STEPS
 from safety_harness.core.errors import HarnessInputError
 from safety_harness.core.provenance import Generated
+from safety_harness.families.bundled import family_of
 from safety_harness.ingest.reader import MAX_IMAGE_PIXELS
 from safety_harness.metrics.bootstrap import DEFAULT_RESAMPLES
 from safety_harness.model_under_test import resolve_card
@@ -29,11 +30,6 @@ from safety_harness.plan.requirements import (
     expand_cases,
     load_requirements,
 )
-
-#: the perturbation whose stickers the counterexample search places (its contact sheet shows them)
-SEARCH_PERTURBATION = "sticker"
-#: the sticker families of the registry that the sticker-attraction requirement pastes on every class
-ATTRACTION_STICKERS = ("sticker", "sticker_white", "sticker_colour")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,13 +161,11 @@ class RunPlan:
 
     @functools.cached_property
     def perturbations_used(self) -> tuple[str, ...]:
-        """The names of the perturbations the cases apply, sorted: those of their perturbed conditions,
-        the stickers of a counterexample search and of the sticker-attraction requirement."""
+        """The names of the perturbations the cases apply, sorted: those of their perturbed conditions and those
+        their families apply themselves (the stickers of a counterexample search or of sticker attraction)."""
         names = {condition.name for condition in self.classes_per_condition}
-        if any(case.requirement.metric == "counterexample" for case in self.cases):
-            names.add(SEARCH_PERTURBATION)
-        if any(case.requirement.metric == "sticker_attraction" for case in self.cases):
-            names.update(ATTRACTION_STICKERS)
+        for case in self.cases:
+            names.update(family_of(case.requirement.metric).perturbations)
         return tuple(sorted(names))
 
     @functools.cached_property

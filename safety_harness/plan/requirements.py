@@ -5,8 +5,8 @@ applies to, the threshold with its direction and the confidence level. Entries e
 into :class:`RequirementCase` objects, one per pytest item: ``class: each`` gives one
 case per model class, a list of conditions one case per condition.
 
-The file's schema is declared below as pydantic models, one per metric family with the keys
-that family takes: a key the family does not take, a value out of range or a condition that
+The file's schema is the union of the metric families' pydantic models (safety_harness/families), each
+with the keys its family takes: a key the family does not take, a value out of range or a condition that
 lists nothing is refused with one :class:`HarnessInputError` naming the file, the requirement
 and the key.
 """
@@ -14,344 +14,60 @@ and the key.
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    TypeAdapter,
-    ValidationError,
-    create_model,
-    field_validator,
-)
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
 from safety_harness.core.errors import HarnessInputError, shown
-from safety_harness.core.names import NAME_PATTERN, is_safe_id
 from safety_harness.core.safe_yaml import load_yaml
-from safety_harness.metrics.calibration import BINNINGS
-from safety_harness.metrics.verdicts import DIRECTIONS
-from safety_harness.ood import DETECTORS
+from safety_harness.families.bundled import FAMILIES, METRICS, family_of
+from safety_harness.families.registry import MetricFamily, MetricSpec, on_registration, register
+from safety_harness.families.schema import (
+    STRICT,
+    Conditions,
+    Confidence,
+    Direction,
+    Entry,
+    Independence,
+    ThresholdedEntry,
+)
+from safety_harness.ood import GIVEN_OOD_SETS
 from safety_harness.plan.conditions import CLEAN, Condition
 
 __all__ = ["CLEAN", "GIVEN_OOD_SETS", "METRICS", "Condition", "Direction", "MetricSpec", "Requirement",
            "RequirementCase", "expand_cases", "load_requirements", "register_metric_family", "with_metric"]
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    """What a metric needs from a requirement entry (its own keys are its schema model's fields).
-
-    ``class_key``: ``required`` (a ClassId or ``each``), ``optional`` or ``forbidden``;
-    ``conditions``: ``any``, ``perturbed`` (a comparison with clean) or ``clean`` (the metric perturbs itself).
-    """
-
-    class_key: str
-    needs_labels: bool = True
-    conditions: str = "any"
-    #: a list-valued key that expands into one case per element (e.g. one per OOD set)
-    variants_key: str | None = None
-    #: judged as a rate on an exact Clopper–Pearson bound (False: a bootstrap or distance bound, a search)
-    binomial: bool = True
-    #: how a metric that is not a rate is bounded (a rate: on its Clopper–Pearson bound over groups), as the
-    #: sample-size plan (``--plan``) names it
-    bound: str | None = None
-    #: compares the model under test with the baseline model (``--baseline-model``); not applicable without one
-    paired: bool = False
-
-
-#: The metrics a requirement may name; each has a safety test that evaluates it.
-METRICS = {
-    "recall": MetricSpec("required"),
-    "precision": MetricSpec("required"),
-    "accuracy": MetricSpec("forbidden"),
-    "confusion_rate": MetricSpec("required"),
-    "flip_rate": MetricSpec("optional", conditions="perturbed"),
-    "accuracy_drop": MetricSpec("forbidden", conditions="perturbed"),
-    # a search, not a rate: a counterexample found within the budget fails, none found passes
-    "counterexample": MetricSpec("required", conditions="clean", binomial=False,
-                                 bound="a search: sticker placements within the budget (hypothesis)"),
-    "ece": MetricSpec("optional", binomial=False, bound="bootstrap upper bound, resampling whole groups"),
-    "mce": MetricSpec("forbidden", binomial=False, bound="bootstrap upper bound, resampling whole groups"),
-    "alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean", variants_key="ood_sets"),
-    "false_alarm_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
-    "auroc": MetricSpec("forbidden", needs_labels=False, conditions="clean", variants_key="ood_sets", binomial=False,
-                        bound="DeLong's normal bound (exact over disjoint pairs at perfect separation)"),
-    "drift": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False,
-                        bound="Kolmogorov–Smirnov distance plus the Dvoretzky–Kiefer–Wolfowitz margins"),
-    # the classifier and its runtime monitor as one system (safety_harness/metrics/monitor.py)
-    "silent_failure_rate": MetricSpec("required"),
-    "coverage": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
-    # share of recognised signs whose explanation peaks on the sign (safety_harness/metrics/relevance.py)
-    "relevance_on_sign": MetricSpec("required", conditions="clean"),
-    # a learned sticker shortcut: the largest share of other classes' stickered signs one class draws
-    # (safety_harness/metrics/attraction.py); the run stickers the signs itself. Not one binomial count but
-    # Bonferroni-corrected bounds over every class and stickered set, so outside Holm's joint confidence
-    "sticker_attraction": MetricSpec("forbidden", conditions="clean", binomial=False,
-                                     bound="Bonferroni-corrected Clopper–Pearson bounds over every class and "
-                                           "stickered set"),
-    # a search, not a rate: a class whose reverse-engineered trigger is far smaller than the median class's fails
-    # (Neural Cleanse, safety_harness/backdoor/neural_cleanse.py; the rule: safety_harness/backdoor/flagging.py)
-    "trigger_anomaly": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False,
-                                  bound="a search: Neural Cleanse's smallest class trigger against the median"),
-    # paired with the baseline model (--baseline-model) on the same images (safety_harness/metrics/paired.py):
-    # the candidate's recall of a class (accuracy without one) is not worse by more than a margin, on an exact
-    # bound of the paired difference; and the share of images on which both predict the same class
-    "regression": MetricSpec("optional", paired=True, binomial=False,
-                             bound="upper bound of the paired difference: losses' upper minus gains' lower "
-                                   "Clopper–Pearson bound (Bonferroni)"),
-    "agreement": MetricSpec("optional", needs_labels=False, paired=True),
-    # share of the ingest's groups with a near-duplicate in the reference or training data
-    # (safety_harness/ingest/similarity_groups.py): the ingest is not development data
-    "leakage_rate": MetricSpec("forbidden", needs_labels=False, conditions="clean"),
-    # Clever-Hans discovery in --training-data (safety_harness/metrics/spray.py): the share of a class's sampled
-    # training images in a SpRAy cluster whose relevance concentrates on a compact patch; a discovery, judged on
-    # the flagged clusters' shares only
-    "shortcut_cluster": MetricSpec("forbidden", needs_labels=False, conditions="clean", binomial=False,
-                                   bound="Clopper–Pearson lower bound of each flagged cluster's share of its class's "
-                                         "sample, Bonferroni over the flagged classes"),
-}
-
-#: in ``ood_sets``, stands for every OOD set the user gave with ``--ood-set``
-GIVEN_OOD_SETS = "given"
-
-Direction = Literal[DIRECTIONS]
 _FIX = "Edit the requirements file; see README.md, section 'Requirements reference'."
-_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-Independence = Literal["groups", "images"]
-Threshold = Annotated[float, Field(ge=0, le=1)]
-Confidence = Annotated[float, Field(ge=0.5, lt=1)]
-ClassId = Annotated[int, Field(ge=0)]
-OodSetName = Annotated[str, Field(pattern=rf"^{NAME_PATTERN}$")]
-
-
-def _class_spec(value):
-    if value is None or value == "each" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-        return value
-    raise ValueError(f"must be a ClassId (an integer >= 0) or 'each', not {shown(value)}")
-
-
-def _conditions(value) -> tuple[Condition, ...]:
-    texts = value if isinstance(value, list) else [value]
-    if not texts:
-        raise ValueError("lists no condition; use 'clean', 'name:severity' or a list of them")
-    conditions = [condition for text in texts for condition in Condition.expand(text)]
-    repeated = sorted({str(c) for c in conditions if conditions.count(c) > 1})
-    if repeated:
-        raise ValueError(f"lists {', '.join(repeated)} more than once")
-    return tuple(conditions)
-
-
-Conditions = Annotated[tuple[Condition, ...], PlainValidator(_conditions)]
 
 
 class _Defaults(BaseModel):
     """``defaults:``, values for entries that do not set them."""
 
-    model_config = _STRICT
+    model_config = STRICT
     confidence: Confidence = 0.95
     condition: Conditions = (CLEAN,)
     independence: Independence = "groups"
 
 
-class _Entry(BaseModel):
-    """The keys every requirement takes."""
-
-    model_config = _STRICT
-    metric: str  # declared first so the validators below see it; each family narrows it to its metrics
-    id: str
-    title: str
-    hazard: str
-    class_: Annotated[int | str | None, PlainValidator(_class_spec)] = Field(None, alias="class",
-                                                                              validate_default=True)
-    condition: Conditions = Field(CLEAN.name, validate_default=True)
-    confidence: Confidence = 0.95
-    #: ``groups``: a rate is bounded over the ingest's groups of dependent images; ``images``: every image is
-    #: independent (an ingest known to be i.i.d.)
-    independence: Independence = "groups"
-    rationale: str = ""
-
-    @field_validator("id")
-    @classmethod
-    def _safe_id(cls, value):
-        if not is_safe_id(value):
-            raise ValueError(f"{shown(value)} may hold only letters, digits and _ . : @ - "
-                             "(ids become pytest ids and HTML)")
-        return value
-
-    @field_validator("class_")
-    @classmethod
-    def _class_for_metric(cls, value, info):
-        metric = info.data.get("metric")
-        if value is None and METRICS[metric].class_key == "required":
-            raise ValueError(f"metric {metric!r} needs 'class', a ClassId or 'each'")
-        if value is not None and METRICS[metric].class_key == "forbidden":
-            raise ValueError(f"metric {metric!r} applies to the whole ingest; remove 'class'")
-        return value
-
-    @field_validator("condition")
-    @classmethod
-    def _conditions_for_metric(cls, value, info):
-        metric = info.data.get("metric")
-        if METRICS[metric].conditions == "perturbed" and CLEAN in value:
-            raise ValueError(f"metric {metric!r} compares a perturbed condition with clean; "
-                             "list only perturbed ones")
-        if METRICS[metric].conditions == "clean" and value != (CLEAN,):
-            raise ValueError(f"metric {metric!r} searches perturbations itself; its condition must be clean")
-        return value
-
-
-class _Thresholded(_Entry):
-    threshold: Threshold
-    direction: Direction
-
-
-class _Classification(_Thresholded):
-    metric: Literal["recall", "precision", "accuracy", "flip_rate", "accuracy_drop"]
-
-
-class _Confusion(_Thresholded):
-    metric: Literal["confusion_rate"]
-    #: the classes a sign of ``class`` must not be taken for
-    confused_with: Annotated[list[ClassId], Field(min_length=1)]
-
-    @field_validator("confused_with")
-    @classmethod
-    def _not_its_own_class(cls, value, info):
-        own = info.data.get("class_")
-        if own in value:
-            raise ValueError(f"must not contain the requirement's own class {own}")
-        return value
-
-
-class _Counterexample(_Entry):
-    metric: Literal["counterexample"]
-    #: the largest share of the sign's box a sticker placement may cover
-    budget: Annotated[float, Field(gt=0, le=1)]
-    max_examples: Annotated[int, Field(gt=0)]
-
-
-class _Calibration(_Thresholded):
-    metric: Literal["ece", "mce"]
-    bins: Annotated[int, Field(ge=1, le=100)] = 15
-    binning: Literal[BINNINGS] = "equal_width"
-
-
-Detector = Literal[tuple(DETECTORS)]
-TargetFalseAlarmRate = Annotated[float, Field(gt=0, lt=1)]
-
-
-def _distinct_ood_sets(value: list) -> list:
-    repeated = sorted({name for name in value if value.count(name) > 1})
-    if repeated:
-        raise ValueError(f"lists {', '.join(repeated)} more than once")
-    return value
-
-
-OodSets = Annotated[list[OodSetName], Field(min_length=1), AfterValidator(_distinct_ood_sets)]
-
-
-class _Alarm(_Thresholded):
-    metric: Literal["alarm_rate"]
-    detector: Detector
-    target_false_alarm_rate: TargetFalseAlarmRate = 0.05
-    ood_sets: OodSets
-
-
-class _Separation(_Thresholded):
-    metric: Literal["auroc"]
-    detector: Detector
-    ood_sets: OodSets
-
-
-class _FittedAlarm(_Thresholded):
-    metric: Literal["false_alarm_rate", "drift"]
-    detector: Detector
-    target_false_alarm_rate: TargetFalseAlarmRate = 0.05
-
-
-class _Monitored(_Thresholded):
-    """The classifier with its runtime monitor: ``detector`` alarmed at ``target_false_alarm_rate``."""
-
-    metric: Literal["silent_failure_rate", "coverage"]
-    detector: Detector
-    target_false_alarm_rate: TargetFalseAlarmRate = 0.05
-
-
-class _Relevance(_Thresholded):
-    """Recognised signs of ``class`` whose explanation's peak lies inside the sign's box (the pointing game)."""
-
-    metric: Literal["relevance_on_sign"]
-
-
-class _Attraction(_Thresholded):
-    """No class draws more than ``threshold`` of the stickered signs of other classes (a learned sticker shortcut)."""
-
-    metric: Literal["sticker_attraction"]
-    direction: Literal["<="]  # a ceiling: attraction is what the requirement limits
-
-
-class _TriggerScan(_Entry):
-    """Fails when the smallest class trigger's norm is at most ``max_norm_ratio`` of the median class trigger's and
-    at most ``max_next_ratio`` of the second smallest (the calibrated rule of safety_harness/backdoor/flagging.py)."""
-
-    metric: Literal["trigger_anomaly"]
-    max_norm_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.4
-    max_next_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.7
-
-
-class _Regression(_Thresholded):
-    """The candidate's recall of ``class`` (accuracy without one) is below the baseline's by at most ``threshold``
-    (the margin on the paired difference, baseline's rate minus candidate's)."""
-
-    metric: Literal["regression"]
-    direction: Literal["<="]  # a ceiling on how much worse the candidate may be
-
-
-class _Agreement(_Thresholded):
-    """The candidate and the baseline predict the same class on at least ``threshold`` of the images."""
-
-    metric: Literal["agreement"]
-    direction: Literal[">="]  # a floor: agreement is what the requirement asks for
-
-
-class _Leakage(_Thresholded):
-    """At most ``threshold`` of the ingest's groups have a near-duplicate in ``--reference`` or ``--training-data``."""
-
-    metric: Literal["leakage_rate"]
-    direction: Literal["<="]  # a ceiling: leakage is what the requirement limits
-
-
-class _ShortcutCluster(_Thresholded):
-    """No class of the training data has a SpRAy cluster holding more than ``threshold`` of its sampled images whose
-    relevance concentrates by at least ``min_concentration_excess`` more than the rest's (safety_harness/metrics/spray.py)."""
-
-    metric: Literal["shortcut_cluster"]
-    direction: Literal["<="]  # a ceiling: the share a shortcut cluster may hold
-    min_concentration_excess: Annotated[float, Field(gt=0, le=1)] = 0.10
-
-
-_FAMILIES = [_Classification, _Confusion, _Counterexample, _Calibration, _Alarm, _Separation, _FittedAlarm,
-             _Monitored, _Relevance, _Attraction, _TriggerScan, _Regression, _Agreement, _Leakage,
-             _ShortcutCluster]
 #: the keys every thresholded requirement takes; a family's others are its parameters
-_BASE_KEYS = set(_Thresholded.model_fields)
+_BASE_KEYS = set(ThresholdedEntry.model_fields)
 
 
 @cache
 def _entry_schema() -> TypeAdapter:
     """The schema of one entry: the union of the metric families, told apart by ``metric`` (rebuilt when a family
     is registered)."""
-    return TypeAdapter(Annotated[Union[tuple(_FAMILIES)], Field(discriminator="metric")])  # noqa: UP007 — a tuple
+    schemas = tuple(family.schema for family in FAMILIES)
+    return TypeAdapter(Annotated[Union[schemas], Field(discriminator="metric")])  # noqa: UP007 — a tuple
+
+
+on_registration(_entry_schema.cache_clear)
 
 
 def _keys_of(metric: str) -> list[str]:
     """The keys ``metric``'s entries take, for messages."""
-    (family,) = [family for family in _FAMILIES if metric in get_args(family.model_fields["metric"].annotation)]
-    return [info.alias or name for name, info in family.model_fields.items()]
+    return [info.alias or name for name, info in family_of(metric).schema.model_fields.items()]
 
 
 def register_metric_family(metric: str, *, parameters: dict | None = None, class_key: str = "optional",
@@ -372,8 +88,10 @@ def register_metric_family(metric: str, *, parameters: dict | None = None, class
     describes for ``--plan``; ``needs_labels``: not applicable on an unlabelled ingest; ``conditions``: ``any``,
     ``perturbed`` (only perturbed conditions) or ``clean``.
 
-    Registering the same family again with the same declaration does nothing (a conftest.py imported twice);
-    a bundled metric's name or another declaration of a registered one is refused with ``ValueError``.
+    The family is registered as a :class:`~safety_harness.families.registry.MetricFamily` beside the bundled ones
+    (safety_harness/families), whose schema is ``ThresholdedEntry`` with ``parameters``. Registering the same
+    family again with the same declaration does nothing (a conftest.py imported twice); a bundled metric's name
+    or another declaration of a registered one is refused with ``ValueError``.
     """
     if not (isinstance(metric, str) and metric.isidentifier()):
         raise ValueError(f"a metric family's name is a Python identifier, not {shown(metric)}")
@@ -393,24 +111,23 @@ def register_metric_family(metric: str, *, parameters: dict | None = None, class
                       bound=None if rate else bound)
     declaration = (spec, {key: repr(definition) for key, definition in fields.items()})
     if metric in METRICS:
-        if _REGISTERED.get(metric) == declaration:
+        if family_of(metric).declaration == declaration:
             return spec
         raise ValueError(f"metric {metric!r} is already "
-                         + ("registered with another declaration" if metric in _REGISTERED else "a bundled metric"))
-    family = create_model(f"_Registered_{metric}", __base__=_Thresholded, metric=(Literal[metric], ...), **fields)
-    METRICS[metric] = spec
-    _REGISTERED[metric] = declaration
-    _FAMILIES.append(family)
-    _entry_schema.cache_clear()
+                         + ("registered with another declaration" if family_of(metric).declaration
+                            else "a bundled metric"))
+    schema = create_model(f"_Registered_{metric}", __base__=ThresholdedEntry, metric=(Literal[metric], ...), **fields)
+    register(MetricFamily(schema, {metric: spec}, declaration=declaration))
     return spec
 
 
-#: the declarations of the registered families, to tell a repeated registration from a conflicting one
-_REGISTERED: dict[str, tuple] = {}
+def registered_by_users() -> list[str]:
+    """The metrics registered with :func:`register_metric_family` (in this process)."""
+    return [metric for family in FAMILIES if family.declaration for metric in family.metrics]
 
 
 class _Document(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
     version: Literal[1]
     defaults: _Defaults = _Defaults()
     requirements: Annotated[list[Any], Field(min_length=1)]
@@ -436,7 +153,7 @@ class Requirement:
     independence: str = "groups"
 
     @classmethod
-    def _from_entry(cls, entry: _Entry) -> "Requirement":
+    def _from_entry(cls, entry: Entry) -> "Requirement":
         parameters = {key: tuple(value) if isinstance(value, list) else value
                       for key, value in ((key, getattr(entry, key)) for key in type(entry).model_fields)
                       if key not in _BASE_KEYS}

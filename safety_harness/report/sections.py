@@ -22,6 +22,7 @@ from safety_harness.evidence.document import (
 )
 from safety_harness.evidence.results import samples_needed_text
 from safety_harness.evidence.safety_case import requirement_anchor
+from safety_harness.families.bundled import METRICS, family_of
 from safety_harness.plan.conditions import CLEAN, SEVERITIES, Condition
 from safety_harness.report.bundle import Bundle
 from safety_harness.report.charts import line_chart_svg
@@ -109,12 +110,9 @@ def _cell_text(value) -> str:
 
 
 def requirement_text(r: RequirementEvidence) -> str:
-    if r.metric == "trigger_anomaly":
-        return (f"smallest class trigger's norm not both <= {r.parameters['max_norm_ratio']:g} of the median and "
-                f"<= {r.parameters['max_next_ratio']:g} of the second smallest")
-    if r.threshold is None:
-        return f"no counterexample within {r.parameters.get('budget', 0):.0%} of the sign"
-    return f"{r.direction} {r.threshold:g}"
+    """The requirement as its family states it; by default its direction and threshold (``>= 0.99``)."""
+    stated = METRICS.get(r.metric) and family_of(r.metric).requirement_text
+    return stated(r) if stated else f"{r.direction} {r.threshold:g}"
 
 
 def explanation(r: RequirementEvidence) -> str:
@@ -336,8 +334,9 @@ def unjudged_severities(document: EvidenceDocument) -> dict[str, list[int]]:
 
 
 def _clean_reference(document: EvidenceDocument, result: RequirementEvidence):
-    """The same metric on clean images: a comparison metric is 0 there by definition."""
-    if result.metric in ("flip_rate", "accuracy_drop"):
+    """The same metric on clean images: a comparison of a perturbed condition with clean (a metric its family
+    judges on perturbed conditions only) is 0 there by definition."""
+    if result.metric in METRICS and METRICS[result.metric].conditions == "perturbed":
         return 0.0
     for r in document.requirements:
         if r.condition == str(CLEAN) and r.metric == result.metric and r.class_id == result.class_id and r.value is not None:

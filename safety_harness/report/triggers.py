@@ -36,7 +36,7 @@ def trigger_gallery(store, masks, patterns, captions, title: str, channels: str,
 
 def scan_statistics_note(details: dict, class_names) -> str | None:
     """The scan's statistics, the rule that judged them and the rule's record on its calibration set, in a line
-    (``details`` of a SR-TRIGGER-SCAN result, safety_harness/fixtures/evidence.py); None when no statistics were
+    (``details`` of a SR-TRIGGER-SCAN result, safety_harness/families/trigger_scan.py); None when no statistics were
     computed (a class no trigger reached)."""
     stats = details.get("statistics")
     if not stats:

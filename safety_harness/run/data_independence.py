@@ -66,23 +66,21 @@ class DataIndependenceStage:
     @functools.cached_property
     def leakage(self) -> Leakage:
         run = self._context
-        positions, images = _decoded(run.ingest)
-        labels = run.ingest.labels[positions]
-        groups = run.groups(run.ingest)
-        leaking = np.zeros(len(positions), dtype=bool)
+        leaking, positions = None, None
         pairs, compared_with = [], []
         for role, other in (("reference", run.reference_ingest), ("training data", run.training_data_ingest)):
             if other is None:
                 continue
-            other_positions, other_images = _decoded(other)
-            compared_with.append(f"{role} {other.root} ({len(other_positions)} images)")
-            found = near_duplicate_pairs(images, other_images, labels_a=labels,
-                                         labels_b=other.labels[other_positions])
-            leaking[found["index_a"]] = True
-            pairs += [{"ingest_file": _file_name(run.ingest, int(positions[a])), "data": role,
-                       "matching_file": _file_name(other, int(other_positions[b])), "similarity": round(float(s), 4)}
-                      for a, b, s in found]
+            found = self._near_duplicates(other)
+            positions = found["ingest_positions"]
+            leaking = np.isin(positions, found["ingest_matches"]) if leaking is None else \
+                leaking | np.isin(positions, found["ingest_matches"])
+            compared_with.append(f"{role} {other.root} ({int(found['other_decoded'])} images)")
+            pairs += [{"ingest_file": _file_name(run.ingest, int(a)), "data": role,
+                       "matching_file": _file_name(other, int(b)), "similarity": round(float(s), 4)}
+                      for a, b, s in zip(found["ingest_matches"], found["other_matches"], found["similarity"])]
         pairs.sort(key=lambda pair: -pair["similarity"])
+        groups = run.groups(run.ingest)
         present, group_of_image = np.unique(groups.ids[positions], return_inverse=True)
         leaking_groups = np.zeros(len(present), dtype=bool)
         leaking_groups[group_of_image[leaking]] = True
@@ -90,3 +88,26 @@ class DataIndependenceStage:
                         f"one trial per group of the ingest's dependent images ({groups.description})")
         rate = Proportion(int(leaking_groups.sum()), len(present), np.ones(len(present), dtype=bool), leaking_groups)
         return Leakage(rate, trials, pairs[:LISTED_PAIRS], len(pairs), compared_with)
+
+    def _near_duplicates(self, other) -> dict:
+        """The ingest's positions that decode, how many images of ``other`` decode, and each near-duplicate pair's
+        ingest and ``other`` positions and similarity; cached under both data sets' contents, orders and labels."""
+        run = self._context
+
+        def compute():
+            positions, images = self._decoded_ingest
+            other_positions, other_images = _decoded(other)
+            found = near_duplicate_pairs(images, other_images, labels_a=run.ingest.labels[positions],
+                                         labels_b=other.labels[other_positions])
+            return {"ingest_positions": positions, "other_decoded": np.array(len(other_positions)),
+                    "ingest_matches": positions[found["index_a"]], "other_matches": other_positions[found["index_b"]],
+                    "similarity": found["similarity"]}
+        return run.cache.cached(f"near-duplicates of the ingest in {other.root}", compute,
+                                ingest=run.content_sha256(run.ingest), records=run.ingest.order_sha256,
+                                labels=run.ingest.labels, other=run.content_sha256(other),
+                                other_records=other.order_sha256, other_labels=other.labels)
+
+    @functools.cached_property
+    def _decoded_ingest(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ingest's images at 32x32, decoded once for the data sets it is compared with."""
+        return _decoded(self._context.ingest)

@@ -92,7 +92,11 @@ class ModuleGraph:
             tree = ast.parse(path.read_bytes(), filename=str(path))
             package = module if path.name == "__init__.py" else module.rpartition(".")[0]
             named = set()
-            for node in _statements(tree.body):
+            # a module's ``__getattr__`` (PEP 562) imports what it exports lazily, when that name is read of the
+            # module: importing the module, or a submodule of a package, does not run it
+            body = [statement for statement in tree.body
+                    if not (isinstance(statement, ast.FunctionDef) and statement.name == "__getattr__")]
+            for node in _statements(body):
                 if isinstance(node, ast.Import):
                     named.update(alias.name for alias in node.names)
                 elif isinstance(node, ast.ImportFrom):

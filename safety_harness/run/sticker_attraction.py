@@ -3,7 +3,7 @@ run's explainer puts its relevance when a sticker turns a sign into another clas
 
 One seeded sample of the ingest's labelled, decoded images (:data:`IMAGES_PER_FAMILY`, or all of them
 when the ingest has fewer) is stickered by each sticker family of the registry
-(:data:`~safety_harness.plan.plan.ATTRACTION_STICKERS`) at two placements, the family's severities
+(:data:`ATTRACTION_STICKERS`) at two placements, the family's severities
 :data:`PLACEMENT_SEVERITIES` (stickers covering 4 % and 8 % of the sign's box, each placement drawn at
 its own random place). Each family at one placement is a *stickered set*, predicted like any
 condition, through the prediction cache; the metric (safety_harness/metrics/attraction.py) counts
@@ -26,10 +26,11 @@ from safety_harness.metrics.bootstrap import bootstrap_bound
 from safety_harness.metrics.relevance import relevance_mass_in_mask
 from safety_harness.perturbations import get_perturbation
 from safety_harness.plan.conditions import Condition
-from safety_harness.plan.plan import ATTRACTION_STICKERS
 from safety_harness.run.context import StageContext
 from safety_harness.run.explanations import ExplanationStage
 
+#: the sticker families of the perturbation registry pasted on every class
+ATTRACTION_STICKERS = ("sticker", "sticker_white", "sticker_colour")
 #: the registry's severities each family is pasted at: two placements per image, covering 3-10 % of the box
 PLACEMENT_SEVERITIES = (2, 3)
 #: images stickered by every family (all the labelled ones when the ingest has fewer)

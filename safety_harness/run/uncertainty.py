@@ -18,6 +18,7 @@ from safety_harness.core.names import is_safe_name
 from safety_harness.ingest import iter_image_batches, open_ingest
 from safety_harness.ood import (
     DETECTORS,
+    GIVEN_OOD_SETS,
     OOD_SET_NAMES,
     DetectorInputs,
     OodSet,
@@ -25,7 +26,7 @@ from safety_harness.ood import (
     bundled_ood_sets,
     fit_threshold,
 )
-from safety_harness.plan.requirements import CLEAN, GIVEN_OOD_SETS
+from safety_harness.plan.conditions import CLEAN
 from safety_harness.run.context import StageContext
 from safety_harness.run.mc_dropout import McDropoutStage
 from safety_harness.run.prediction_cache import cache_key
