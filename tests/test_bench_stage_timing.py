@@ -27,7 +27,8 @@ def test_setup_call_collection_and_session_end_each_land_in_their_stage(pytester
         def predictions():
             time.sleep({PAUSE})  # as the predictions fixture predicts a condition first read
     """)
-    pytester.makepyfile(test_trigger_scan=f"""
+    # a module name no test module of this suite has: pytester runs in a worker that imported those
+    pytester.makepyfile(test_sample_scan=f"""
         import time
 
         def test_scan(predictions):
@@ -38,11 +39,11 @@ def test_setup_call_collection_and_session_end_each_land_in_their_stage(pytester
     result.assert_outcomes(passed=1)
 
     seconds = json.loads(times.read_text())
-    assert set(seconds) == {"inputs, model, clean predictions", "perturbed predictions", "trigger scan",
+    assert set(seconds) == {"inputs, model, clean predictions", "perturbed predictions", "sample scan",
                             "evidence and report"}
     assert PAUSE <= seconds["inputs, model, clean predictions"] < 2 * PAUSE
     assert PAUSE <= seconds["perturbed predictions"] < 2 * PAUSE
-    assert 2 * PAUSE <= seconds["trigger scan"] < 3 * PAUSE
+    assert 2 * PAUSE <= seconds["sample scan"] < 3 * PAUSE
     assert PAUSE <= seconds["evidence and report"] < 2 * PAUSE
 
 

@@ -100,7 +100,7 @@ def test_predictions_made_ahead_on_ray_serve_only_the_images_they_were_made_for(
     asked = []
     ingest = SimpleNamespace(records=[None] * 6, labels=np.arange(6))
     run = SimpleNamespace(ingest=ingest, cache=PredictionCache(None), plan=SimpleNamespace(mc_dropout_conditions=()),
-                          _key_parts=lambda _, c, i: {"c": str(c), "i": i},
+                          prediction_key_parts=lambda _, c, i: {"c": str(c), "i": i},
                           distributed=SimpleNamespace(describe=lambda: "Ray",
                                                       predict=lambda jobs: asked.append(jobs) or [arrays(jobs[0][1])]))
     condition, stop_signs, sample = Condition("sticker", 2), np.array([1, 4]), np.array([0, 2, 5])
