@@ -17,6 +17,7 @@ Only public pytest hooks: the harness itself is not changed for the measurement.
 import json
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,13 +43,18 @@ class StageTimes:
         self.path = path
         self.seconds = defaultdict(float)
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: around every other plugin's
-    def pytest_collection_finish(self):
+    @contextmanager
+    def _timed(self, stage: str):
         started = time.perf_counter()
         try:
-            return (yield)
+            yield
         finally:
-            self.seconds[STARTUP] += time.perf_counter() - started
+            self.seconds[stage] += time.perf_counter() - started
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: around every other plugin's
+    def pytest_collection_finish(self):
+        with self._timed(STARTUP):
+            return (yield)
 
     def pytest_runtest_logreport(self, report):
         """Setup: the predictions a test reads first; call and teardown: the test's family (its module's name)."""
@@ -57,10 +63,9 @@ class StageTimes:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: around every other plugin's
     def pytest_sessionfinish(self):
-        started = time.perf_counter()
         try:
-            return (yield)
+            with self._timed(FINISH):
+                return (yield)
         finally:
-            self.seconds[FINISH] += time.perf_counter() - started
             self.path.write_text(json.dumps({stage: round(seconds, 1) for stage, seconds in self.seconds.items()},
                                             indent=2) + "\n")
