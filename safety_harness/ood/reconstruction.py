@@ -60,6 +60,16 @@ def _autoencoder(keras):
     ], name="reconstruction_autoencoder")
 
 
+def seeded_batches(x: np.ndarray, epochs: int, batch_size: int, rng: np.random.Generator):
+    """The rows of ``x`` in ``epochs`` passes, each pass in a fresh order drawn from ``rng``, ``batch_size`` rows
+    at a time (the last batch of a pass may be smaller). A generator: the caller may draw from ``rng`` between
+    batches, and those draws interleave with the orders in a fixed sequence."""
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), batch_size):
+            yield x[order[start:start + batch_size]]
+
+
 class ImageDetector(Detector):
     """A detector that reads only the images (16x16 copies), never the classifier's outputs: a second
     opinion independent of the classifier, fitted once on the reference images with a fixed seed
@@ -116,9 +126,19 @@ class Reconstruction(ImageDetector):
         keras.utils.set_random_seed(self.seed)
         tf.config.experimental.enable_op_determinism()
         model = _autoencoder(keras)
-        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
+        optimizer = keras.optimizers.Adam(2e-3)
+
+        # a step of our own, not Keras's fit: the same mean squared error and Adam, in half the time (its
+        # training loop costs more than this small network's arithmetic)
+        @tf.function(reduce_retracing=True)
+        def step(batch):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(batch - model(batch, training=True)))
+            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+
         x = reference.images.astype(np.float32) / 255
-        model.fit(x, x, epochs=EPOCHS, batch_size=BATCH_SIZE, shuffle=True, verbose=0)
+        for batch in seeded_batches(x, EPOCHS, BATCH_SIZE, np.random.default_rng(self.seed)):
+            step(batch)
         return self._use(model)
 
     def _network_state(self) -> list[np.ndarray]:

@@ -24,6 +24,7 @@ from safety_harness.ood.reconstruction import (
     ImageDetector,
     convolutional_decoder,
     convolutional_encoder,
+    seeded_batches,
 )
 
 #: the autoencoder's code width: the two detectors differ in the method, not the bottleneck
@@ -77,11 +78,8 @@ class VariationalAutoencoder(ImageDetector):
 
         x = reference.images.astype(np.float32) / 255
         rng = np.random.default_rng(self.seed)
-        for _ in range(EPOCHS):
-            order = rng.permutation(len(x))
-            for start in range(0, len(x), BATCH_SIZE):
-                batch = x[order[start:start + BATCH_SIZE]]
-                step(batch, rng.standard_normal((len(batch), LATENT_SIZE)).astype(np.float32))
+        for batch in seeded_batches(x, EPOCHS, BATCH_SIZE, rng):
+            step(batch, rng.standard_normal((len(batch), LATENT_SIZE)).astype(np.float32))
         self._use(encoder, decoder)
         squared_error, _ = self._terms(x)
         self.decoder_scale = float(np.sqrt(np.mean(squared_error) / PIXELS))
