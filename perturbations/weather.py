@@ -7,6 +7,7 @@ snow, flare and shadow. Fog is a vectorised haze model of our own: albumentation
 runs about 150 images per second at 32x32.
 """
 
+import functools
 import os
 
 import cv2
@@ -15,8 +16,15 @@ import numpy as np
 from safety_harness.perturbations.base import Perturbation
 from safety_harness.perturbations.registry import register
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-from albumentations.augmentations.pixel import functional as albumentations_functional  # noqa: E402
+
+@functools.cache
+def _albumentations():
+    """albumentations' functional kernels, imported on first use: the import takes half a second, which a run that
+    renders no weather (a warm run, a run refused before any test) does not pay."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    from albumentations.augmentations.pixel import functional
+
+    return functional
 
 
 @register
@@ -40,7 +48,7 @@ class Rain(Perturbation):
         drops = int(round(parameters["density"] * height * width))
         length = max(2, int(round(parameters["length"] * height)))
         starts = np.stack([rng.integers(0, width, drops), rng.integers(-length, height, drops)], axis=1)
-        return albumentations_functional.add_rain(
+        return _albumentations().add_rain(
             image, slant=float(rng.uniform(-0.3, 0.3) * length), drop_length=length, drop_width=1,
             drop_color=(110, 110, 120), blur_value=1,
             brightness_coefficient=parameters["darken"], rain_drops=starts)
@@ -86,7 +94,7 @@ class Snow(Perturbation):
 
     def _apply(self, image, parameters, rng, roi):
         height, width = image.shape[:2]
-        out = albumentations_functional.add_snow_bleach(image, parameters["bleach"], parameters["brightness"])
+        out = _albumentations().add_snow_bleach(image, parameters["bleach"], parameters["brightness"])
         count = int(round(parameters["flakes"] * height * width))
         ys, xs = rng.integers(0, height, count), rng.integers(0, width, count)
         out = out.copy()
@@ -121,7 +129,7 @@ class SunFlare(Perturbation):
             y = int(centre[1] + np.sin(angle) * step * height)
             circles.append((float(rng.uniform(0.1, 0.25)), (x, y), int(rng.integers(1, max(2, radius // 2) + 1)),
                             tuple(int(v) for v in rng.integers(200, 256, 3))))
-        flared = albumentations_functional.add_sun_flare_overlay(image, centre, radius, (255, 255, 245), circles)
+        flared = _albumentations().add_sun_flare_overlay(image, centre, radius, (255, 255, 245), circles)
         return flared * (1 - parameters["veil"]) + 255 * parameters["veil"]
 
 
@@ -149,5 +157,5 @@ class Shadow(Perturbation):
             bottom = np.sort(rng.uniform(-0.2, 1.2, 2)) * width
             polygons.append(np.array([[top[0], 0], [top[1], 0], [bottom[1], height], [bottom[0], height]],
                                      dtype=np.int32))
-        return albumentations_functional.add_shadow(image, polygons,
+        return _albumentations().add_shadow(image, polygons,
                                                     np.full(len(polygons), parameters["intensity"]))
