@@ -20,7 +20,7 @@ from safety_harness.perturbations.registry import register
 @functools.cache
 def _albumentations():
     """albumentations' functional kernels, imported on first use: the import takes half a second, which a run that
-    renders no weather (a warm run, a run refused before any test) does not pay."""
+    renders no weather (one refused before any test, or a warm run whose report shows no weather) does not pay."""
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     from albumentations.augmentations.pixel import functional
 
@@ -157,5 +157,4 @@ class Shadow(Perturbation):
             bottom = np.sort(rng.uniform(-0.2, 1.2, 2)) * width
             polygons.append(np.array([[top[0], 0], [top[1], 0], [bottom[1], height], [bottom[0], height]],
                                      dtype=np.int32))
-        return _albumentations().add_shadow(image, polygons,
-                                                    np.full(len(polygons), parameters["intensity"]))
+        return _albumentations().add_shadow(image, polygons, np.full(len(polygons), parameters["intensity"]))
